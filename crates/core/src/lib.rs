@@ -1,0 +1,22 @@
+//! Outpost core: the vocabulary every other crate shares.
+//!
+//! This crate owns the V2 datatypes, typed tensors, model signatures (input and output metadata),
+//! the per-model configuration schema (`model.toml`), the protocol-neutral inference request and
+//! response, and the [`Backend`] / [`LoadedModel`] traits that runtimes implement. It does no I/O
+//! beyond reading a model's configuration file.
+
+pub mod backend;
+pub mod datatype;
+pub mod execution_provider;
+pub mod model_config;
+pub mod request;
+pub mod signature;
+pub mod tensor;
+
+pub use backend::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel};
+pub use datatype::DataType;
+pub use execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
+pub use model_config::{BackendChoice, ModelConfig, ModelConfigError, VersionPolicy};
+pub use request::{InferRequest, InferResponse, InputError};
+pub use signature::{ModelSignature, TensorSpec};
+pub use tensor::{NamedTensor, Tensor, TensorData, TensorError};

@@ -1,0 +1,371 @@
+//! The per-model configuration file, `<repository>/<model>/model.toml`: which backend and
+//! execution providers to use, threads, instances, batching, version policy, labels and
+//! overrides of the input/output metadata derived from the ONNX graph.
+//!
+//! Every field is optional; a model directory with no file at all is served with the defaults.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::datatype::DataType;
+use crate::execution_provider::ExecutionProviderSpec;
+use crate::signature::{ModelSignature, TensorSpec};
+
+/// The file name looked for in each model directory.
+pub const MODEL_CONFIG_FILE: &str = "model.toml";
+
+/// Which runtime runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// ONNX Runtime when its library loads, tract otherwise.
+    #[default]
+    Auto,
+    Ort,
+    Tract,
+}
+
+/// Which versions of a model are served, as in Triton's `version_policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionPolicy {
+    /// The highest N versions present.
+    Latest(usize),
+    /// Exactly these versions (those present).
+    Specific(Vec<u64>),
+    /// Every version present.
+    All,
+}
+
+impl Default for VersionPolicy {
+    fn default() -> Self {
+        VersionPolicy::Latest(1)
+    }
+}
+
+impl VersionPolicy {
+    /// The versions to serve out of those present, ascending.
+    pub fn select(&self, available: &[u64]) -> Vec<u64> {
+        let mut sorted: Vec<u64> = available.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        match self {
+            VersionPolicy::All => sorted,
+            VersionPolicy::Latest(n) => {
+                let skip = sorted.len().saturating_sub(*n);
+                sorted.split_off(skip)
+            }
+            VersionPolicy::Specific(wanted) => sorted.into_iter().filter(|v| wanted.contains(v)).collect(),
+        }
+    }
+}
+
+/// Thread counts for the runtime; `None` means "derive from the CPUs available".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadConfig {
+    pub intra_op: Option<usize>,
+    pub inter_op: Option<usize>,
+}
+
+/// Overrides one input's or output's metadata as derived from the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TensorOverride {
+    pub name: String,
+    pub datatype: Option<DataType>,
+    /// Full shape including any batch dimension; `-1` for a variable dimension.
+    pub shape: Option<Vec<i64>>,
+}
+
+/// The contents of `model.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Tried in order; the first entry that is available runs the model.
+    #[serde(default = "default_execution_providers")]
+    pub execution_providers: Vec<ExecutionProviderSpec>,
+    #[serde(default)]
+    pub threads: ThreadConfig,
+    /// Independent sessions kept for concurrent requests (Triton's instance count).
+    #[serde(default = "default_instances")]
+    pub instances: usize,
+    /// Largest batch accepted when the model has a variable batch dimension; 0 disables batching.
+    pub max_batch_size: Option<usize>,
+    #[serde(default)]
+    pub version_policy: VersionPolicy,
+    /// The model file inside each version directory.
+    #[serde(default = "default_model_filename")]
+    pub model_filename: String,
+    /// Labels file, one label per line, relative to the model directory.
+    pub labels: Option<PathBuf>,
+    #[serde(default)]
+    pub inputs: Vec<TensorOverride>,
+    #[serde(default)]
+    pub outputs: Vec<TensorOverride>,
+}
+
+fn default_execution_providers() -> Vec<ExecutionProviderSpec> {
+    vec![ExecutionProviderSpec::CPU]
+}
+
+fn default_instances() -> usize {
+    1
+}
+
+fn default_model_filename() -> String {
+    "model.onnx".to_string()
+}
+
+/// Triton's default `max_batch_size` for models whose batch dimension is variable.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 4;
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            backend: BackendChoice::default(),
+            execution_providers: default_execution_providers(),
+            threads: ThreadConfig::default(),
+            instances: default_instances(),
+            max_batch_size: None,
+            version_policy: VersionPolicy::default(),
+            model_filename: default_model_filename(),
+            labels: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+}
+
+/// Why a model configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ModelConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid model configuration {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid model configuration: {0}")]
+    Invalid(String),
+    #[error("metadata override for '{name}' does not fit the model: {message}")]
+    Override { name: String, message: String },
+}
+
+impl ModelConfig {
+    /// Reads `<model_dir>/model.toml`, or the defaults when the file does not exist.
+    pub fn load_from_dir(model_dir: &Path) -> Result<ModelConfig, ModelConfigError> {
+        let path = model_dir.join(MODEL_CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => ModelConfig::parse(&text, &path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelConfig::default()),
+            Err(source) => Err(ModelConfigError::Read { path, source }),
+        }
+    }
+
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelConfig, ModelConfigError> {
+        let config: ModelConfig = toml::from_str(text).map_err(|e| ModelConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ModelConfigError> {
+        if self.execution_providers.is_empty() {
+            return Err(ModelConfigError::Invalid(
+                "execution_providers is empty; list at least \"cpu\"".into(),
+            ));
+        }
+        if self.instances == 0 {
+            return Err(ModelConfigError::Invalid("instances must be at least 1".into()));
+        }
+        if self.threads.intra_op == Some(0) || self.threads.inter_op == Some(0) {
+            return Err(ModelConfigError::Invalid(
+                "thread counts must be at least 1 (leave them out to derive them from the CPUs)".into(),
+            ));
+        }
+        if let VersionPolicy::Latest(0) = self.version_policy {
+            return Err(ModelConfigError::Invalid("version_policy latest must be at least 1".into()));
+        }
+        if self.model_filename.contains('/') || self.model_filename.contains("..") {
+            return Err(ModelConfigError::Invalid(
+                "model_filename must be a plain file name inside the version directory".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the `inputs` / `outputs` overrides to a signature derived from the graph.
+    ///
+    /// An override may name a datatype only where it equals the graph's, and a shape only of the
+    /// same rank that agrees with every dimension the graph fixes (it can fix variable ones).
+    pub fn apply_overrides(&self, mut signature: ModelSignature) -> Result<ModelSignature, ModelConfigError> {
+        apply_to(&mut signature.inputs, &self.inputs, "input")?;
+        apply_to(&mut signature.outputs, &self.outputs, "output")?;
+        Ok(signature)
+    }
+
+    /// The batch limit for a model with this signature: the configured one, or Triton's default
+    /// when the graph has a variable batch dimension, or 0 (no batching) when it does not.
+    pub fn effective_max_batch_size(&self, signature: &ModelSignature) -> usize {
+        if !signature.has_batch_dimension() {
+            return 0;
+        }
+        self.max_batch_size.unwrap_or(DEFAULT_MAX_BATCH_SIZE)
+    }
+}
+
+fn apply_to(specs: &mut [TensorSpec], overrides: &[TensorOverride], kind: &str) -> Result<(), ModelConfigError> {
+    for o in overrides {
+        let spec = specs
+            .iter_mut()
+            .find(|s| s.name == o.name)
+            .ok_or_else(|| ModelConfigError::Override {
+                name: o.name.clone(),
+                message: format!("the model has no {kind} of that name"),
+            })?;
+        if let Some(datatype) = o.datatype {
+            if datatype != spec.datatype {
+                return Err(ModelConfigError::Override {
+                    name: o.name.clone(),
+                    message: format!("the graph says {}, the override says {datatype}", spec.datatype),
+                });
+            }
+        }
+        if let Some(shape) = &o.shape {
+            let compatible = shape.len() == spec.shape.len()
+                && shape
+                    .iter()
+                    .zip(&spec.shape)
+                    .all(|(new, old)| *old < 0 || new == old)
+                && shape.iter().all(|d| *d == -1 || *d > 0);
+            if !compatible {
+                return Err(ModelConfigError::Override {
+                    name: o.name.clone(),
+                    message: format!("shape {shape:?} does not agree with the graph's {:?}", spec.shape),
+                });
+            }
+            spec.shape = shape.clone();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution_provider::ExecutionProviderKind;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = ModelConfig::parse("", Path::new("model.toml")).unwrap();
+        assert_eq!(config, ModelConfig::default());
+        assert_eq!(config.execution_providers, vec![ExecutionProviderSpec::CPU]);
+    }
+
+    #[test]
+    fn parses_full_config() {
+        let text = r#"
+            backend = "ort"
+            execution_providers = ["tensorrt-or-cpu", "cuda"]
+            instances = 2
+            max_batch_size = 8
+            version_policy = { latest = 2 }
+            labels = "labels.txt"
+            [threads]
+            intra_op = 2
+            [[inputs]]
+            name = "input"
+            shape = [-1, 3, 224, 224]
+        "#;
+        let config = ModelConfig::parse(text, Path::new("m/model.toml")).unwrap();
+        assert_eq!(config.backend, BackendChoice::Ort);
+        assert_eq!(config.execution_providers[0].kind, ExecutionProviderKind::TensorRt);
+        assert!(config.execution_providers[0].fallback_to_cpu);
+        assert!(!config.execution_providers[1].fallback_to_cpu);
+        assert_eq!(config.version_policy, VersionPolicy::Latest(2));
+        assert_eq!(config.threads.intra_op, Some(2));
+        assert_eq!(config.inputs[0].shape, Some(vec![-1, 3, 224, 224]));
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        for bad in [
+            "backnd = \"ort\"",
+            "backend = \"gpu\"",
+            "execution_providers = [\"warp-drive\"]",
+            "execution_providers = []",
+            "instances = 0",
+            "version_policy = { latest = 0 }",
+            "model_filename = \"../x.onnx\"",
+        ] {
+            assert!(ModelConfig::parse(bad, Path::new("model.toml")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_policies_select() {
+        let present = [3, 1, 2, 10];
+        assert_eq!(VersionPolicy::Latest(1).select(&present), vec![10]);
+        assert_eq!(VersionPolicy::Latest(2).select(&present), vec![3, 10]);
+        assert_eq!(VersionPolicy::All.select(&present), vec![1, 2, 3, 10]);
+        assert_eq!(VersionPolicy::Specific(vec![2, 7]).select(&present), vec![2]);
+        let all: ModelConfig = toml::from_str("version_policy = \"all\"").unwrap();
+        assert_eq!(all.version_policy, VersionPolicy::All);
+        let specific: ModelConfig = toml::from_str("version_policy = { specific = [1, 3] }").unwrap();
+        assert_eq!(specific.version_policy, VersionPolicy::Specific(vec![1, 3]));
+    }
+
+    #[test]
+    fn overrides_must_fit_the_graph() {
+        let graph = ModelSignature {
+            inputs: vec![TensorSpec::new("x", DataType::Fp32, vec![-1, 3])],
+            outputs: vec![TensorSpec::new("y", DataType::Fp32, vec![-1, 2])],
+        };
+        let fix_batch = ModelConfig {
+            inputs: vec![TensorOverride {
+                name: "x".into(),
+                datatype: None,
+                shape: Some(vec![1, 3]),
+            }],
+            ..ModelConfig::default()
+        };
+        let applied = fix_batch.apply_overrides(graph.clone()).unwrap();
+        assert_eq!(applied.inputs[0].shape, vec![1, 3]);
+
+        for bad in [
+            TensorOverride { name: "x".into(), datatype: Some(DataType::Int8), shape: None },
+            TensorOverride { name: "x".into(), datatype: None, shape: Some(vec![1, 4]) },
+            TensorOverride { name: "x".into(), datatype: None, shape: Some(vec![3]) },
+            TensorOverride { name: "nope".into(), datatype: None, shape: None },
+        ] {
+            let config = ModelConfig { inputs: vec![bad], ..ModelConfig::default() };
+            assert!(config.apply_overrides(graph.clone()).is_err());
+        }
+    }
+
+    #[test]
+    fn batch_size_follows_the_graph() {
+        let batched = ModelSignature {
+            inputs: vec![TensorSpec::new("x", DataType::Fp32, vec![-1, 3])],
+            outputs: vec![TensorSpec::new("y", DataType::Fp32, vec![-1, 2])],
+        };
+        let fixed = ModelSignature {
+            inputs: vec![TensorSpec::new("x", DataType::Fp32, vec![1, 3])],
+            outputs: vec![TensorSpec::new("y", DataType::Fp32, vec![1, 2])],
+        };
+        let config = ModelConfig::default();
+        assert_eq!(config.effective_max_batch_size(&batched), DEFAULT_MAX_BATCH_SIZE);
+        assert_eq!(config.effective_max_batch_size(&fixed), 0);
+        let eight = ModelConfig { max_batch_size: Some(8), ..ModelConfig::default() };
+        assert_eq!(eight.effective_max_batch_size(&batched), 8);
+    }
+}

@@ -1,0 +1,355 @@
+//! Decoding an infer request body into an [`InferRequest`] and encoding an [`InferResponse`]
+//! into a body, JSON or JSON-plus-binary.
+
+use std::collections::HashMap;
+
+use outpost_core::tensor::element_count;
+use outpost_core::{DataType, InferRequest, InferResponse, NamedTensor, Tensor, TensorData};
+use serde_json::{Map, Value};
+
+use crate::binary::{split_body, BinaryCursor};
+use crate::error::ProtocolError;
+use crate::json_data;
+use crate::rest::{InferRequestJson, InferResponseJson, InputTensorJson, OutputTensorJson, Parameters};
+
+/// Limits applied while decoding, before any tensor memory is allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeLimits {
+    pub max_elements_per_tensor: usize,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        DecodeLimits {
+            max_elements_per_tensor: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Which outputs the caller wants in binary form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputEncoding {
+    /// `parameters.binary_data_output` of the request.
+    pub binary_by_default: bool,
+    /// `parameters.binary_data` of individual outputs.
+    pub per_output: HashMap<String, bool>,
+}
+
+impl OutputEncoding {
+    pub fn is_binary(&self, output: &str) -> bool {
+        self.per_output.get(output).copied().unwrap_or(self.binary_by_default)
+    }
+}
+
+/// A decoded request and how to encode its answer.
+#[derive(Debug)]
+pub struct DecodedInfer {
+    pub request: InferRequest,
+    pub output_encoding: OutputEncoding,
+}
+
+/// A response body; `json_length` is set when binary tensors follow the JSON.
+#[derive(Debug)]
+pub struct EncodedResponse {
+    pub body: Vec<u8>,
+    pub json_length: Option<usize>,
+}
+
+fn bool_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<bool>, ProtocolError> {
+    match params.and_then(|p| p.get(key)) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(ProtocolError::BadParameter {
+            name: key.to_string(),
+            message: format!("expected true or false, got {other}"),
+        }),
+    }
+}
+
+fn size_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<usize>, ProtocolError> {
+    match params.and_then(|p| p.get(key)) {
+        None => Ok(None),
+        Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).map(Some).ok_or_else(|| ProtocolError::BadParameter {
+            name: key.to_string(),
+            message: format!("expected a non-negative integer, got {v}"),
+        }),
+    }
+}
+
+fn reject_shared_memory(params: Option<&Parameters>) -> Result<(), ProtocolError> {
+    if params.is_some_and(|p| p.keys().any(|k| k.starts_with("shared_memory"))) {
+        return Err(ProtocolError::Unsupported("shared-memory tensors are not supported".into()));
+    }
+    Ok(())
+}
+
+fn decode_input(input: InputTensorJson, cursor: &mut BinaryCursor<'_>, limits: DecodeLimits) -> Result<NamedTensor, ProtocolError> {
+    let name = input.name;
+    let datatype = DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::UnknownDatatype {
+        name: name.clone(),
+        datatype: input.datatype.clone(),
+    })?;
+    if input.shape.iter().any(|d| *d < 0) {
+        return Err(ProtocolError::NegativeDimension { name, shape: input.shape });
+    }
+    let shape: Vec<usize> = input.shape.iter().map(|d| *d as usize).collect();
+    let elements = element_count(&shape).unwrap_or(usize::MAX);
+    if elements > limits.max_elements_per_tensor {
+        return Err(ProtocolError::TooManyElements {
+            name,
+            elements,
+            limit: limits.max_elements_per_tensor,
+        });
+    }
+    reject_shared_memory(input.parameters.as_ref())?;
+    let binary_size = size_parameter(input.parameters.as_ref(), "binary_data_size")?;
+    let data = match (binary_size, input.data) {
+        (Some(_), Some(_)) => return Err(ProtocolError::DataAndBinary { name }),
+        (None, None) => return Err(ProtocolError::MissingData { name }),
+        (Some(size), None) => {
+            if let Some(element_size) = datatype.element_size() {
+                let expected = elements.saturating_mul(element_size);
+                if size != expected {
+                    return Err(ProtocolError::BinarySize {
+                        name,
+                        datatype: datatype.to_string(),
+                        shape,
+                        expected,
+                        actual: size,
+                    });
+                }
+            }
+            let chunk = cursor.take(&name, size)?;
+            TensorData::from_le_bytes(datatype, chunk).map_err(|e| ProtocolError::BadData {
+                name: name.clone(),
+                message: e.to_string(),
+            })?
+        }
+        (None, Some(json)) => json_data::from_json(&json, datatype).map_err(|message| ProtocolError::BadData { name: name.clone(), message })?,
+    };
+    let actual = data.len();
+    let tensor = Tensor::new(shape.clone(), data).map_err(|_| ProtocolError::ElementCount {
+        name: name.clone(),
+        shape,
+        expected: elements,
+        actual,
+    })?;
+    Ok(NamedTensor::new(name, tensor))
+}
+
+/// Decodes an infer request body. `json_length` is the `Inference-Header-Content-Length`
+/// header when present (binary tensors follow the JSON).
+pub fn decode_infer_request(body: &[u8], json_length: Option<usize>, limits: DecodeLimits) -> Result<DecodedInfer, ProtocolError> {
+    let (json, binary) = split_body(body, json_length)?;
+    let parsed: InferRequestJson = serde_json::from_slice(json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
+    reject_shared_memory(parsed.parameters.as_ref())?;
+    let mut cursor = BinaryCursor::new(binary);
+    let inputs = parsed
+        .inputs
+        .into_iter()
+        .map(|input| decode_input(input, &mut cursor, limits))
+        .collect::<Result<Vec<_>, _>>()?;
+    cursor.finish()?;
+
+    let mut encoding = OutputEncoding {
+        binary_by_default: bool_parameter(parsed.parameters.as_ref(), "binary_data_output")?.unwrap_or(false),
+        per_output: HashMap::new(),
+    };
+    let outputs = match parsed.outputs {
+        None => None,
+        Some(requested) => {
+            let mut names = Vec::with_capacity(requested.len());
+            for output in requested {
+                let params = output.parameters.as_ref();
+                reject_shared_memory(params)?;
+                if params.is_some_and(|p| p.contains_key("classification")) {
+                    return Err(ProtocolError::Unsupported(format!(
+                        "output '{}': the 'classification' parameter is not supported",
+                        output.name
+                    )));
+                }
+                if let Some(binary) = bool_parameter(params, "binary_data")? {
+                    encoding.per_output.insert(output.name.clone(), binary);
+                }
+                names.push(output.name);
+            }
+            Some(names)
+        }
+    };
+    Ok(DecodedInfer {
+        request: InferRequest {
+            id: parsed.id,
+            inputs,
+            outputs,
+        },
+        output_encoding: encoding,
+    })
+}
+
+/// Encodes an answer: binary outputs go after the JSON, which then names their sizes.
+pub fn encode_infer_response(response: &InferResponse, encoding: &OutputEncoding) -> EncodedResponse {
+    let mut binary = Vec::new();
+    let outputs = response
+        .outputs
+        .iter()
+        .map(|output| {
+            let tensor = &output.tensor;
+            let (parameters, data) = if encoding.is_binary(&output.name) {
+                let before = binary.len();
+                tensor.data().write_le_bytes(&mut binary);
+                let mut params = Map::new();
+                params.insert("binary_data_size".into(), Value::from(binary.len() - before));
+                (Some(params), None)
+            } else {
+                (None, Some(json_data::to_json(tensor.data())))
+            };
+            OutputTensorJson {
+                name: output.name.clone(),
+                datatype: tensor.datatype().to_string(),
+                shape: tensor.shape().to_vec(),
+                parameters,
+                data,
+            }
+        })
+        .collect();
+    let header = InferResponseJson {
+        model_name: response.model_name.clone(),
+        model_version: Some(response.model_version.clone()),
+        id: response.id.clone(),
+        parameters: None,
+        outputs,
+    };
+    let mut body = serde_json::to_vec(&header).expect("response JSON has only string keys");
+    if binary.is_empty() && !response.outputs.iter().any(|o| encoding.is_binary(&o.name)) {
+        return EncodedResponse { body, json_length: None };
+    }
+    let json_length = body.len();
+    body.extend_from_slice(&binary);
+    EncodedResponse {
+        body,
+        json_length: Some(json_length),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode(body: &[u8], header: Option<usize>) -> Result<DecodedInfer, ProtocolError> {
+        decode_infer_request(body, header, DecodeLimits::default())
+    }
+
+    fn binary_body(json: Value, tensors: &[&[u8]]) -> (Vec<u8>, usize) {
+        let mut body = serde_json::to_vec(&json).unwrap();
+        let len = body.len();
+        for t in tensors {
+            body.extend_from_slice(t);
+        }
+        (body, len)
+    }
+
+    #[test]
+    fn decodes_json_inputs_and_output_selection() {
+        let body = json!({
+            "id": "42",
+            "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3, 4]]}],
+            "outputs": [{"name": "y", "parameters": {"binary_data": true}}]
+        });
+        let decoded = decode(&serde_json::to_vec(&body).unwrap(), None).unwrap();
+        assert_eq!(decoded.request.id.as_deref(), Some("42"));
+        assert_eq!(decoded.request.inputs[0].tensor.shape(), &[2, 2]);
+        assert_eq!(decoded.request.outputs, Some(vec!["y".to_string()]));
+        assert!(decoded.output_encoding.is_binary("y"));
+        assert!(!decoded.output_encoding.is_binary("z"));
+    }
+
+    #[test]
+    fn decodes_binary_inputs_in_order() {
+        let a: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let b = [1u8, 0, 1];
+        let (body, len) = binary_body(
+            json!({
+                "inputs": [
+                    {"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
+                    {"name": "b", "shape": [3], "datatype": "BOOL", "parameters": {"binary_data_size": 3}}
+                ],
+                "parameters": {"binary_data_output": true}
+            }),
+            &[&a, &b],
+        );
+        let decoded = decode(&body, Some(len)).unwrap();
+        assert_eq!(decoded.request.inputs[0].tensor.data(), &TensorData::Fp32(vec![1.0, 2.0]));
+        assert_eq!(decoded.request.inputs[1].tensor.data(), &TensorData::Bool(vec![true, false, true]));
+        assert!(decoded.output_encoding.is_binary("anything"));
+    }
+
+    #[test]
+    fn rejects_bad_bodies() {
+        let cases: Vec<(Vec<u8>, Option<usize>)> = vec![
+            (b"{not json".to_vec(), None),
+            (br#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP99","data":[1,2]}]}"#.to_vec(), None),
+            (br#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#.to_vec(), None),
+            (br#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#.to_vec(), None),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#.to_vec(), None),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]}"#.to_vec(), None),
+            (br#"{"inputs":[],"bogus":1}"#.to_vec(), None),
+            (br#"{"inputs":[]}"#.to_vec(), Some(100)),
+        ];
+        for (body, header) in cases {
+            assert!(decode(&body, header).is_err(), "{}", String::from_utf8_lossy(&body));
+        }
+    }
+
+    #[test]
+    fn binary_size_must_match_shape_and_body() {
+        let (body, len) = binary_body(
+            json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
+            &[&[0; 4]],
+        );
+        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::BinarySize { expected: 8, actual: 4, .. })));
+        let (body, len) = binary_body(
+            json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
+            &[&[0; 4]],
+        );
+        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::BinaryOverrun { .. })));
+        let (body, len) = binary_body(
+            json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
+            &[&[0; 8]],
+        );
+        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::UnclaimedBinary(4))));
+    }
+
+    #[test]
+    fn element_limit_is_checked_before_allocation() {
+        let body = br#"{"inputs":[{"name":"x","shape":[100000,100000,100000],"datatype":"FP32","parameters":{"binary_data_size":0}}]}"#;
+        assert!(matches!(decode(body, None), Err(ProtocolError::TooManyElements { .. })));
+    }
+
+    #[test]
+    fn encodes_json_and_binary_outputs() {
+        let response = InferResponse {
+            model_name: "m".into(),
+            model_version: "1".into(),
+            id: Some("7".into()),
+            outputs: vec![
+                NamedTensor::new("a", Tensor::new(vec![2], TensorData::Fp32(vec![1.0, 2.0])).unwrap()),
+                NamedTensor::new("b", Tensor::new(vec![1], TensorData::Int64(vec![9])).unwrap()),
+            ],
+        };
+        let json_only = encode_infer_response(&response, &OutputEncoding::default());
+        assert!(json_only.json_length.is_none());
+        let parsed: Value = serde_json::from_slice(&json_only.body).unwrap();
+        assert_eq!(parsed["outputs"][0]["data"], json!([1.0, 2.0]));
+        assert_eq!(parsed["id"], "7");
+
+        let mut encoding = OutputEncoding::default();
+        encoding.per_output.insert("a".into(), true);
+        let mixed = encode_infer_response(&response, &encoding);
+        let len = mixed.json_length.unwrap();
+        let header: Value = serde_json::from_slice(&mixed.body[..len]).unwrap();
+        assert_eq!(header["outputs"][0]["parameters"]["binary_data_size"], 8);
+        assert_eq!(header["outputs"][1]["data"], json!([9]));
+        assert_eq!(&mixed.body[len..], &TensorData::Fp32(vec![1.0, 2.0]).to_le_bytes()[..]);
+    }
+}

@@ -1,0 +1,16 @@
+//! The Open Inference Protocol (KServe V2) REST encoding.
+//!
+//! This crate turns request bodies into the protocol-neutral [`outpost_core::InferRequest`] and
+//! responses back into bodies: JSON tensors (flat or nested `data`) and the binary tensor
+//! extension (`Inference-Header-Content-Length`), plus the JSON shapes of the metadata, config and
+//! health answers. It knows nothing about models or HTTP servers.
+
+mod binary;
+mod error;
+mod infer_codec;
+mod json_data;
+pub mod rest;
+
+pub use binary::HEADER_CONTENT_LENGTH;
+pub use error::ProtocolError;
+pub use infer_codec::{decode_infer_request, encode_infer_response, DecodeLimits, DecodedInfer, EncodedResponse, OutputEncoding};

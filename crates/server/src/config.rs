@@ -1,0 +1,283 @@
+//! The server configuration: one typed structure read from a TOML file, then overridden by
+//! `OUTPOST_*` environment variables and command-line flags (flags win, then the environment,
+//! then the file, then the defaults). Documented field by field in docs/configuration.md.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format '{other}' (expected text or json)")),
+        }
+    }
+}
+
+/// `[http]`: the REST front end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on standard output).
+    pub port: u16,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8000,
+            max_body_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[limits]`: bounds on what one request may ask for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest number of elements in one input tensor.
+    pub max_tensor_elements: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_tensor_elements: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[inference]`: how requests are executed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// Requests executing at once across all models; default: the number of CPUs.
+    pub max_concurrent_requests: Option<usize>,
+    /// Intra-op threads for models whose configuration does not set them; default: the number of CPUs.
+    pub default_intra_op_threads: Option<usize>,
+}
+
+/// `[ort]`: the ONNX Runtime library.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrtConfig {
+    /// Path to `libonnxruntime.so`; default: the search order in docs/configuration.md.
+    pub library_path: Option<PathBuf>,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `outpost_server=debug,info`. `RUST_LOG` overrides it.
+    /// The default keeps ONNX Runtime's own chatter (`ort`) at warnings.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info,ort=warn".to_string(),
+        }
+    }
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Directory holding `<model>/<version>/model.onnx`.
+    pub model_repository: PathBuf,
+    /// When true, the server reports ready only if every model loaded (Triton's strict readiness).
+    pub strict_readiness: bool,
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    pub shutdown_timeout_secs: u64,
+    pub http: HttpConfig,
+    pub limits: LimitsConfig,
+    pub inference: InferenceConfig,
+    pub ort: OrtConfig,
+    pub log: LogConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            model_repository: PathBuf::from("models"),
+            strict_readiness: false,
+            shutdown_timeout_secs: 30,
+            http: HttpConfig::default(),
+            limits: LimitsConfig::default(),
+            inference: InferenceConfig::default(),
+            ort: OrtConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line or in `OUTPOST_*` variables; `None` leaves the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    pub model_repository: Option<PathBuf>,
+    pub http_host: Option<IpAddr>,
+    pub http_port: Option<u16>,
+    pub max_body_bytes: Option<usize>,
+    pub max_tensor_elements: Option<usize>,
+    pub max_concurrent_requests: Option<usize>,
+    pub default_intra_op_threads: Option<usize>,
+    pub ort_library: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+    pub strict_readiness: Option<bool>,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ServerConfig {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ServerConfig::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The file's values (or the defaults without a file) with `overrides` applied, checked.
+    pub fn load(file: Option<&Path>, overrides: ConfigOverrides) -> Result<ServerConfig, ConfigError> {
+        let mut config = match file {
+            Some(path) => ServerConfig::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        config.apply(overrides);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, o: ConfigOverrides) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut self.model_repository, o.model_repository);
+        set(&mut self.http.host, o.http_host);
+        set(&mut self.http.port, o.http_port);
+        set(&mut self.http.max_body_bytes, o.max_body_bytes);
+        set(&mut self.limits.max_tensor_elements, o.max_tensor_elements);
+        set(&mut self.log.format, o.log_format);
+        set(&mut self.log.level, o.log_level);
+        set(&mut self.strict_readiness, o.strict_readiness);
+        if o.max_concurrent_requests.is_some() {
+            self.inference.max_concurrent_requests = o.max_concurrent_requests;
+        }
+        if o.default_intra_op_threads.is_some() {
+            self.inference.default_intra_op_threads = o.default_intra_op_threads;
+        }
+        if o.ort_library.is_some() {
+            self.ort.library_path = o.ort_library;
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.http.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid("http.max_body_bytes must be positive".into()));
+        }
+        if self.limits.max_tensor_elements == 0 {
+            return Err(ConfigError::Invalid("limits.max_tensor_elements must be positive".into()));
+        }
+        if self.inference.max_concurrent_requests == Some(0) || self.inference.default_intra_op_threads == Some(0) {
+            return Err(ConfigError::Invalid("inference counts must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// CPUs this process may use.
+    pub fn available_cpus() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.inference.max_concurrent_requests.unwrap_or_else(ServerConfig::available_cpus)
+    }
+
+    pub fn default_intra_op_threads(&self) -> usize {
+        self.inference.default_intra_op_threads.unwrap_or_else(ServerConfig::available_cpus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_overrides() {
+        let text = r#"
+            model_repository = "/srv/models"
+            [http]
+            port = 9000
+            max_body_bytes = 1024
+            [log]
+            format = "json"
+        "#;
+        let mut config = ServerConfig::from_toml(text, Path::new("outpost.toml")).unwrap();
+        assert_eq!(config.http.port, 9000);
+        assert_eq!(config.log.format, LogFormat::Json);
+        config.apply(ConfigOverrides {
+            http_port: Some(0),
+            ort_library: Some("/opt/libonnxruntime.so".into()),
+            ..ConfigOverrides::default()
+        });
+        assert_eq!(config.http.port, 0);
+        assert_eq!(config.http.max_body_bytes, 1024);
+        assert_eq!(config.model_repository, PathBuf::from("/srv/models"));
+        assert_eq!(config.ort.library_path, Some(PathBuf::from("/opt/libonnxruntime.so")));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(ServerConfig::from_toml("[http]\nprot = 1", Path::new("x")).is_err());
+        assert!(ServerConfig::from_toml("modle_repository = 'x'", Path::new("x")).is_err());
+        let zero = ConfigOverrides {
+            max_body_bytes: Some(0),
+            ..ConfigOverrides::default()
+        };
+        assert!(ServerConfig::load(None, zero).is_err());
+    }
+}

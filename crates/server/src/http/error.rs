@@ -1,0 +1,65 @@
+//! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use outpost_core::BackendError;
+use outpost_protocol::rest::ErrorResponse;
+use outpost_protocol::ProtocolError;
+
+use crate::inference::InferError;
+use crate::repository::LookupError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorResponse { error: self.message })).into_response()
+    }
+}
+
+impl From<ProtocolError> for ApiError {
+    fn from(e: ProtocolError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> ApiError {
+        let status = match &e {
+            LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => StatusCode::NOT_FOUND,
+            LookupError::BadVersion(_) => StatusCode::BAD_REQUEST,
+            LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<InferError> for ApiError {
+    fn from(e: InferError) -> ApiError {
+        match e {
+            InferError::Lookup(lookup) => lookup.into(),
+            InferError::Input(input) => ApiError::new(StatusCode::BAD_REQUEST, input.to_string()),
+            InferError::Backend(BackendError::Inference(message)) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("inference failed: {message}"))
+            }
+            InferError::Backend(other) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+            InferError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
+            InferError::Internal(message) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+        }
+    }
+}

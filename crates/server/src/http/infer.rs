@@ -1,0 +1,90 @@
+//! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit, then decode,
+//! infer and encode on a blocking thread, answering JSON or JSON-plus-binary.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use outpost_protocol::{decode_infer_request, encode_infer_response, HEADER_CONTENT_LENGTH};
+
+use super::{ApiError, AppState};
+use crate::inference::infer_blocking;
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body exceeds the limit of {limit} bytes (http.max_body_bytes)"),
+    )
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
+        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
+    }
+}
+
+fn json_header_length(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
+    match headers.get(HEADER_CONTENT_LENGTH) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid {HEADER_CONTENT_LENGTH} header"))),
+    }
+}
+
+async fn handle(state: Arc<AppState>, model: String, version: Option<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let served = state.inference.lookup(&model, version.as_deref())?;
+    let json_length = json_header_length(&headers)?;
+    let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let limits = state.decode_limits;
+    let encoded = state
+        .inference
+        .run_blocking(move || -> Result<_, ApiError> {
+            let decoded = decode_infer_request(&body, json_length, limits)?;
+            let response = infer_blocking(&served, decoded.request)?;
+            Ok(encode_infer_response(&response, &decoded.output_encoding))
+        })
+        .await??;
+    let mut response = Response::new(Body::from(encoded.body));
+    let headers = response.headers_mut();
+    match encoded.json_length {
+        Some(len) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        None => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+    }
+    Ok(response)
+}
+
+pub(super) async fn infer(State(state): State<Arc<AppState>>, Path(model): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    handle(state, model, None, headers, body).await.into_response()
+}
+
+pub(super) async fn infer_version(
+    State(state): State<Arc<AppState>>,
+    Path((model, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, model, Some(version), headers, body).await.into_response()
+}

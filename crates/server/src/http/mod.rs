@@ -1,0 +1,71 @@
+//! The Open Inference Protocol REST front end (axum): routes, shared state and the fallback
+//! answers for unknown paths and methods.
+
+mod error;
+mod health;
+mod infer;
+mod metadata;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use outpost_protocol::DecodeLimits;
+
+pub use error::ApiError;
+
+use crate::inference::InferenceService;
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub inference: InferenceService,
+    pub decode_limits: DecodeLimits,
+    pub max_body_bytes: usize,
+    pub strict_readiness: bool,
+    /// Set once the initial model load has finished.
+    pub startup_complete: AtomicBool,
+    /// Set when shutdown starts: readiness turns false so load balancers stop sending.
+    pub shutting_down: AtomicBool,
+    pub ort_version: Option<String>,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.startup_complete.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+            && (!self.strict_readiness || self.inference.repository().all_ready())
+    }
+}
+
+/// All REST routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = state.max_body_bytes;
+    Router::new()
+        .route("/v2/health/live", get(health::live))
+        .route("/v2/health/ready", get(health::ready))
+        .route("/v2", get(metadata::server_metadata))
+        .route("/v2/models/{model}", get(metadata::model_metadata))
+        .route("/v2/models/{model}/versions/{version}", get(metadata::model_version_metadata))
+        .route("/v2/models/{model}/ready", get(health::model_ready))
+        .route("/v2/models/{model}/versions/{version}/ready", get(health::model_version_ready))
+        .route("/v2/models/{model}/config", get(metadata::model_config))
+        .route("/v2/models/{model}/versions/{version}/config", get(metadata::model_version_config))
+        .route("/v2/models/{model}/infer", post(infer::infer))
+        .route("/v2/models/{model}/versions/{version}/infer", post(infer::infer_version))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // The infer handler enforces the limit itself, with a JSON 413.
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+}

@@ -1,0 +1,18 @@
+//! The Outpost model server.
+//!
+//! [`config`] holds the one typed server configuration; [`repository`] discovers models on disk
+//! and keeps what is loaded; [`backends`] knows which runtimes are usable; [`inference`] is the
+//! single request path into a model (validation, execution off the async runtime, output
+//! selection) that every front end shares; [`http`] is the Open Inference Protocol REST front end;
+//! [`serve`] wires them together and runs until SIGTERM or SIGINT.
+
+pub mod backends;
+pub mod config;
+pub mod http;
+pub mod inference;
+pub mod logging;
+pub mod repository;
+pub mod serve;
+
+pub use config::{ConfigError, ConfigOverrides, ServerConfig};
+pub use serve::{serve, ServeError};

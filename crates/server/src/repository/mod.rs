@@ -1,0 +1,156 @@
+//! The model repository: what is on disk ([`scan`]), what got loaded ([`served_model`]), and
+//! lookups by name and version for the front ends.
+//!
+//! A model or version that fails to load stays listed with its reason, so metadata and ready
+//! requests can say why, while every other model keeps serving.
+
+pub mod scan;
+pub mod served_model;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use thiserror::Error;
+
+use crate::backends::Backends;
+pub use served_model::ServedModel;
+
+/// One version's outcome.
+#[derive(Clone)]
+pub enum VersionState {
+    Ready(Arc<ServedModel>),
+    Failed(String),
+}
+
+/// One model directory's outcome.
+#[derive(Clone)]
+pub struct ModelEntry {
+    pub name: String,
+    /// Present when the directory as a whole could not be used (bad config, no versions).
+    pub error: Option<String>,
+    pub versions: BTreeMap<u64, VersionState>,
+}
+
+impl ModelEntry {
+    /// The highest version that is ready.
+    fn latest_ready(&self) -> Option<&Arc<ServedModel>> {
+        self.versions.values().rev().find_map(|v| match v {
+            VersionState::Ready(m) => Some(m),
+            VersionState::Failed(_) => None,
+        })
+    }
+
+    /// Why no version is ready.
+    fn unavailable_reason(&self) -> String {
+        if let Some(e) = &self.error {
+            return e.clone();
+        }
+        let failures: Vec<String> = self
+            .versions
+            .iter()
+            .filter_map(|(v, s)| match s {
+                VersionState::Failed(reason) => Some(format!("version {v}: {reason}")),
+                VersionState::Ready(_) => None,
+            })
+            .collect();
+        if failures.is_empty() {
+            "no versions are loaded".to_string()
+        } else {
+            failures.join("; ")
+        }
+    }
+
+    pub fn ready_versions(&self) -> Vec<u64> {
+        self.versions
+            .iter()
+            .filter(|(_, s)| matches!(s, VersionState::Ready(_)))
+            .map(|(v, _)| *v)
+            .collect()
+    }
+}
+
+/// Why a lookup found nothing to serve.
+#[derive(Debug, Error, PartialEq)]
+pub enum LookupError {
+    #[error("Request for unknown model: '{0}' is not found")]
+    UnknownModel(String),
+    #[error("Request for unknown model: '{model}' version {version} is not found")]
+    UnknownVersion { model: String, version: String },
+    #[error("model version must be a positive integer, got '{0}'")]
+    BadVersion(String),
+    #[error("model '{model}' is not available: {reason}")]
+    Unavailable { model: String, reason: String },
+    #[error("model '{model}' version {version} is not available: {reason}")]
+    VersionUnavailable { model: String, version: u64, reason: String },
+}
+
+/// The models known to the server.
+#[derive(Default)]
+pub struct ModelRepository {
+    models: RwLock<BTreeMap<String, ModelEntry>>,
+}
+
+impl ModelRepository {
+    pub fn new() -> ModelRepository {
+        ModelRepository::default()
+    }
+
+    /// Scans `root` and loads every model found; failures are recorded, not returned.
+    pub fn load_all(&self, root: &Path, backends: &Backends, default_intra_op_threads: usize) -> Result<(), scan::ScanError> {
+        let found = scan::scan(root)?;
+        for model in found {
+            let entry = served_model::load_model(&model, backends, default_intra_op_threads);
+            self.insert(entry);
+        }
+        Ok(())
+    }
+
+    pub fn insert(&self, entry: ModelEntry) {
+        let mut models = self.models.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        models.insert(entry.name.clone(), entry);
+    }
+
+    /// A snapshot of every model entry, by name.
+    pub fn entries(&self) -> Vec<ModelEntry> {
+        let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        models.values().cloned().collect()
+    }
+
+    /// The entry for `name`.
+    pub fn entry(&self, name: &str) -> Result<ModelEntry, LookupError> {
+        let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        models.get(name).cloned().ok_or_else(|| LookupError::UnknownModel(name.to_string()))
+    }
+
+    /// The model to serve for `name` and an optional version (latest ready when absent).
+    pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, LookupError> {
+        let entry = self.entry(name)?;
+        match version {
+            None => entry.latest_ready().cloned().ok_or_else(|| LookupError::Unavailable {
+                model: name.to_string(),
+                reason: entry.unavailable_reason(),
+            }),
+            Some(text) => {
+                let number: u64 = text.parse().map_err(|_| LookupError::BadVersion(text.to_string()))?;
+                match entry.versions.get(&number) {
+                    Some(VersionState::Ready(m)) => Ok(m.clone()),
+                    Some(VersionState::Failed(reason)) => Err(LookupError::VersionUnavailable {
+                        model: name.to_string(),
+                        version: number,
+                        reason: reason.clone(),
+                    }),
+                    None => Err(LookupError::UnknownVersion {
+                        model: name.to_string(),
+                        version: text.to_string(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// True when every known model has a ready version.
+    pub fn all_ready(&self) -> bool {
+        self.entries().iter().all(|e| e.latest_ready().is_some())
+    }
+}

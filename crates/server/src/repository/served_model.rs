@@ -1,0 +1,157 @@
+//! Loading one model directory: its configuration, labels and each selected version, on the
+//! backend its configuration chooses. The result is a [`ModelEntry`] that records failures
+//! instead of returning them, so one broken model never stops the others.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+use std::sync::Arc;
+use std::time::Instant;
+
+use outpost_core::{BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature};
+
+use super::scan::FoundModel;
+use super::{ModelEntry, VersionState};
+use crate::backends::Backends;
+
+/// A labels file attached to a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Labels {
+    /// File name as the configuration gives it.
+    pub file: String,
+    pub labels: Vec<String>,
+}
+
+/// A model version ready to serve.
+pub struct ServedModel {
+    pub name: String,
+    pub version: u64,
+    pub backend: BackendKind,
+    pub config: ModelConfig,
+    /// The graph's signature with the configuration's overrides applied.
+    pub signature: ModelSignature,
+    pub max_batch_size: usize,
+    pub labels: Option<Labels>,
+    pub model: Box<dyn LoadedModel>,
+}
+
+impl ServedModel {
+    pub fn execution_provider(&self) -> &str {
+        self.model.execution_provider()
+    }
+}
+
+fn failed_entry(found: &FoundModel, error: String) -> ModelEntry {
+    tracing::error!(model = %found.name, %error, "model not loaded");
+    ModelEntry {
+        name: found.name.clone(),
+        error: Some(error),
+        versions: BTreeMap::new(),
+    }
+}
+
+/// Reads a labels file that must lie inside the model directory.
+fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
+    if file.is_absolute() || file.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(format!("labels file '{}' must be a relative path inside the model directory", file.display()));
+    }
+    let text = std::fs::read_to_string(model_dir.join(file)).map_err(|e| format!("cannot read labels file '{}': {e}", file.display()))?;
+    Ok(Labels {
+        file: file.display().to_string(),
+        labels: text.lines().map(str::to_string).collect(),
+    })
+}
+
+/// Loads every version the model's policy selects.
+pub fn load_model(found: &FoundModel, backends: &Backends, default_intra_op_threads: usize) -> ModelEntry {
+    let config = match ModelConfig::load_from_dir(&found.dir) {
+        Ok(c) => c,
+        Err(e) => return failed_entry(found, e.to_string()),
+    };
+    if found.versions.is_empty() {
+        return failed_entry(
+            found,
+            format!("no version directories (expected {}/<version>/{})", found.dir.display(), config.model_filename),
+        );
+    }
+    let selected = config.version_policy.select(&found.versions);
+    if selected.is_empty() {
+        return failed_entry(
+            found,
+            format!("version policy {:?} selects none of the versions present {:?}", config.version_policy, found.versions),
+        );
+    }
+    let labels = match config.labels.as_deref().map(|f| load_labels(&found.dir, f)).transpose() {
+        Ok(l) => l,
+        Err(e) => return failed_entry(found, e),
+    };
+    let versions = selected
+        .into_iter()
+        .map(|version| {
+            let state = match load_version(found, version, &config, labels.clone(), backends, default_intra_op_threads) {
+                Ok(model) => VersionState::Ready(Arc::new(model)),
+                Err(reason) => {
+                    tracing::error!(model = %found.name, version, %reason, "model version failed to load");
+                    VersionState::Failed(reason)
+                }
+            };
+            (version, state)
+        })
+        .collect();
+    ModelEntry {
+        name: found.name.clone(),
+        error: None,
+        versions,
+    }
+}
+
+fn load_version(
+    found: &FoundModel,
+    version: u64,
+    config: &ModelConfig,
+    labels: Option<Labels>,
+    backends: &Backends,
+    default_intra_op_threads: usize,
+) -> Result<ServedModel, String> {
+    let path = found.dir.join(version.to_string()).join(&config.model_filename);
+    if !path.is_file() {
+        return Err(format!("model file {} does not exist", path.display()));
+    }
+    let backend = backends.choose(config.backend)?;
+    let started = Instant::now();
+    let loaded = backend
+        .load(&LoadRequest {
+            model_name: &found.name,
+            model_path: &path,
+            config,
+            default_intra_op_threads,
+        })
+        .map_err(|e| e.to_string())?;
+    let signature = config.apply_overrides(loaded.signature().clone()).map_err(|e| e.to_string())?;
+    let max_batch_size = config.effective_max_batch_size(&signature);
+    let chosen_by = if config.backend == BackendChoice::Auto {
+        backends.auto_reason(backend.kind())
+    } else {
+        "set in model.toml"
+    };
+    tracing::info!(
+        model = %found.name,
+        version,
+        backend = %backend.kind(),
+        backend_chosen_by = chosen_by,
+        execution_provider = loaded.execution_provider(),
+        intra_op_threads = loaded.intra_op_threads(),
+        max_batch_size,
+        load_ms = started.elapsed().as_millis() as u64,
+        "model version ready"
+    );
+    Ok(ServedModel {
+        name: found.name.clone(),
+        version,
+        backend: backend.kind(),
+        config: config.clone(),
+        signature,
+        max_batch_size,
+        labels,
+        model: loaded,
+    })
+}

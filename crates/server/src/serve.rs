@@ -1,0 +1,124 @@
+//! Running the server: bind, announce the address, load the repository in the background
+//! (readiness turns true when done), serve until SIGTERM or SIGINT, then let in-flight requests
+//! finish within the configured grace period.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_protocol::DecodeLimits;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::backends::Backends;
+use crate::config::ServerConfig;
+use crate::http::{self, AppState};
+use crate::inference::InferenceService;
+use crate::repository::ModelRepository;
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("model repository {0} is not a directory")]
+    MissingRepository(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the server with `config` until a shutdown signal.
+pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+    if !config.model_repository.is_dir() {
+        return Err(ServeError::MissingRepository(config.model_repository.display().to_string()));
+    }
+    let ort_library = config.ort.library_path.clone();
+    let backends = tokio::task::spawn_blocking(move || Backends::probe(ort_library.as_deref()))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+
+    let addr = format!("{}:{}", config.http.host, config.http.port);
+    let listener = TcpListener::bind((config.http.host, config.http.port))
+        .await
+        .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+    let local = listener.local_addr()?;
+    announce(&format!("outpost: http listening on {local}"));
+    tracing::info!(%local, "HTTP server listening");
+
+    let repository = Arc::new(ModelRepository::new());
+    let state = Arc::new(AppState {
+        inference: InferenceService::new(repository.clone(), config.max_concurrent_requests()),
+        decode_limits: DecodeLimits {
+            max_elements_per_tensor: config.limits.max_tensor_elements,
+        },
+        max_body_bytes: config.http.max_body_bytes,
+        strict_readiness: config.strict_readiness,
+        startup_complete: AtomicBool::new(false),
+        shutting_down: AtomicBool::new(false),
+        ort_version: backends.ort_version().map(str::to_string),
+    });
+    spawn_initial_load(&config, backends, repository, state.clone());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(wait_for_signal(state.clone(), stop_tx));
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(stopped(stop_rx.clone()));
+    tokio::select! {
+        result = server => result?,
+        () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace period; exiting anyway");
+        }
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Prints a machine-readable line on standard output (tests and supervisors read it).
+fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn spawn_initial_load(config: &ServerConfig, backends: Backends, repository: Arc<ModelRepository>, state: Arc<AppState>) {
+    let root = config.model_repository.clone();
+    let threads = config.default_intra_op_threads();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = repository.load_all(&root, &backends, threads) {
+            tracing::error!(error = %e, "model repository scan failed");
+        }
+        let entries = repository.entries();
+        let ready = entries.iter().filter(|e| !e.ready_versions().is_empty()).count();
+        tracing::info!(models = entries.len(), ready, "model repository loaded");
+        state.startup_complete.store(true, Ordering::Release);
+    });
+}
+
+async fn wait_for_signal(state: Arc<AppState>, stop: watch::Sender<bool>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+    state.shutting_down.store(true, Ordering::Release);
+    let _ = stop.send(true);
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

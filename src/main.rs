@@ -1,0 +1,112 @@
+//! The `outpost` command line: `outpost serve` runs the model server.
+//!
+//! Every `serve` flag can also be given as an `OUTPOST_*` environment variable; both override
+//! the TOML file named by `--config` (see docs/configuration.md).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use outpost_server::config::LogFormat;
+use outpost_server::{ConfigOverrides, ServerConfig};
+
+#[derive(Parser)]
+#[command(name = "outpost", version, about = "Edge AI inference server (Open Inference Protocol over ONNX Runtime and tract)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the models of a model repository over the Open Inference Protocol.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OUTPOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Model repository: <dir>/<model>/<version>/model.onnx [default: models]
+    #[arg(long, env = "OUTPOST_MODEL_REPOSITORY")]
+    model_repository: Option<PathBuf>,
+    /// Address to bind the HTTP server to [default: 0.0.0.0]
+    #[arg(long, env = "OUTPOST_HTTP_HOST")]
+    http_host: Option<IpAddr>,
+    /// HTTP port; 0 picks a free port [default: 8000]
+    #[arg(long, env = "OUTPOST_HTTP_PORT")]
+    http_port: Option<u16>,
+    /// Largest request body in bytes [default: 33554432]
+    #[arg(long, env = "OUTPOST_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Largest number of elements in one input tensor [default: 16777216]
+    #[arg(long, env = "OUTPOST_MAX_TENSOR_ELEMENTS")]
+    max_tensor_elements: Option<usize>,
+    /// Requests executing at once [default: number of CPUs]
+    #[arg(long, env = "OUTPOST_MAX_CONCURRENT_REQUESTS")]
+    max_concurrent_requests: Option<usize>,
+    /// Intra-op threads for models that do not set them [default: number of CPUs]
+    #[arg(long, env = "OUTPOST_INTRA_OP_THREADS")]
+    intra_op_threads: Option<usize>,
+    /// Path to libonnxruntime.so [default: search order in docs/configuration.md]
+    #[arg(long, env = "OUTPOST_ORT_LIBRARY")]
+    ort_library: Option<PathBuf>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "OUTPOST_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. info or debug [default: info]
+    #[arg(long, env = "OUTPOST_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Report ready only when every model loaded [default: false]
+    #[arg(long, env = "OUTPOST_STRICT_READINESS")]
+    strict_readiness: Option<bool>,
+}
+
+impl ServeArgs {
+    fn into_parts(self) -> (Option<PathBuf>, ConfigOverrides) {
+        let overrides = ConfigOverrides {
+            model_repository: self.model_repository,
+            http_host: self.http_host,
+            http_port: self.http_port,
+            max_body_bytes: self.max_body_bytes,
+            max_tensor_elements: self.max_tensor_elements,
+            max_concurrent_requests: self.max_concurrent_requests,
+            default_intra_op_threads: self.intra_op_threads,
+            ort_library: self.ort_library,
+            log_format: self.log_format,
+            log_level: self.log_level,
+            strict_readiness: self.strict_readiness,
+        };
+        (self.config, overrides)
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (file, overrides) = args.into_parts();
+    let config = ServerConfig::load(file.as_deref(), overrides).context("loading configuration")?;
+    outpost_server::logging::init(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("outpost-io")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(outpost_server::serve(config))?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("outpost: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
