@@ -13,7 +13,11 @@ use outpost_server::config::LogFormat;
 use outpost_server::{ConfigOverrides, ServerConfig};
 
 #[derive(Parser)]
-#[command(name = "outpost", version, about = "Edge AI inference server (Open Inference Protocol over ONNX Runtime and tract)")]
+#[command(
+    name = "outpost",
+    version,
+    about = "Edge AI inference server (Open Inference Protocol over ONNX Runtime and tract)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

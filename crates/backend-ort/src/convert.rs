@@ -59,7 +59,11 @@ fn to_input(tensor: &Tensor) -> Result<SessionInputValue<'_>, BackendError> {
                 .iter()
                 .map(|bytes| String::from_utf8(bytes.clone()))
                 .collect::<Result<Vec<String>, _>>()
-                .map_err(|_| BackendError::Inference("BYTES elements must be UTF-8 to become ONNX strings".into()))?;
+                .map_err(|_| {
+                    BackendError::Inference(
+                        "BYTES elements must be UTF-8 to become ONNX strings".into(),
+                    )
+                })?;
             OrtTensor::from_string_array((shape, strings.as_slice()))
                 .map(SessionInputValue::from)
                 .map_err(inference_error)
@@ -70,12 +74,18 @@ fn to_input(tensor: &Tensor) -> Result<SessionInputValue<'_>, BackendError> {
 /// Copies an ONNX Runtime output into an Outpost tensor.
 fn from_output(value: &DynValue) -> Result<Tensor, BackendError> {
     let ValueType::Tensor { ty, .. } = value.dtype() else {
-        return Err(BackendError::Inference(format!("output of type {} is not a tensor", value.dtype())));
+        return Err(BackendError::Inference(format!(
+            "output of type {} is not a tensor",
+            value.dtype()
+        )));
     };
     macro_rules! copy_out {
         ($t:ty, $variant:ident) => {{
             let (shape, data) = value.try_extract_tensor::<$t>().map_err(inference_error)?;
-            (shape.iter().map(|d| *d as usize).collect::<Vec<_>>(), TensorData::$variant(data.to_vec()))
+            (
+                shape.iter().map(|d| *d as usize).collect::<Vec<_>>(),
+                TensorData::$variant(data.to_vec()),
+            )
         }};
     }
     let (shape, data) = match ty {
@@ -99,13 +109,21 @@ fn from_output(value: &DynValue) -> Result<Tensor, BackendError> {
                 TensorData::Bytes(strings.into_iter().map(String::into_bytes).collect()),
             )
         }
-        other => return Err(BackendError::Inference(format!("output element type {other} is not supported"))),
+        other => {
+            return Err(BackendError::Inference(format!(
+                "output element type {other} is not supported"
+            )))
+        }
     };
     Tensor::new(shape, data).map_err(inference_error)
 }
 
 /// Runs `session` on `inputs` and returns the outputs named in `outputs`, in that order.
-pub(crate) fn run(session: &mut Session, inputs: &[NamedTensor], outputs: &[String]) -> Result<Vec<NamedTensor>, BackendError> {
+pub(crate) fn run(
+    session: &mut Session,
+    inputs: &[NamedTensor],
+    outputs: &[String],
+) -> Result<Vec<NamedTensor>, BackendError> {
     let feeds = inputs
         .iter()
         .map(|input| Ok((input.name.as_str(), to_input(&input.tensor)?)))
@@ -114,9 +132,9 @@ pub(crate) fn run(session: &mut Session, inputs: &[NamedTensor], outputs: &[Stri
     outputs
         .iter()
         .map(|name| {
-            let value = results
-                .get(name.as_str())
-                .ok_or_else(|| BackendError::Inference(format!("the model produced no output '{name}'")))?;
+            let value = results.get(name.as_str()).ok_or_else(|| {
+                BackendError::Inference(format!("the model produced no output '{name}'"))
+            })?;
             Ok(NamedTensor::new(name.clone(), from_output(value)?))
         })
         .collect()

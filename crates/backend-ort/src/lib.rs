@@ -6,9 +6,9 @@
 //! configuration lists them ([`providers`]), and each model keeps a small pool of sessions
 //! ([`session_pool`]) so that concurrent requests do not share one mutable session.
 
+mod convert;
 pub mod library;
 pub mod providers;
-mod convert;
 mod session_pool;
 mod signature;
 
@@ -18,7 +18,9 @@ use std::sync::Arc;
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use outpost_core::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor};
+use outpost_core::{
+    Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
+};
 
 pub use library::{LibraryCandidate, OrtLibrary};
 use session_pool::SessionPool;
@@ -38,8 +40,15 @@ impl OrtBackend {
             .with_name("outpost")
             .with_telemetry(false)
             .build()
-            .map_err(|e| BackendError::LibraryUnavailable(format!("cannot create the ONNX Runtime environment: {e}")))?;
-        Ok(OrtBackend { environment, library })
+            .map_err(|e| {
+                BackendError::LibraryUnavailable(format!(
+                    "cannot create the ONNX Runtime environment: {e}"
+                ))
+            })?;
+        Ok(OrtBackend {
+            environment,
+            library,
+        })
     }
 
     /// Where the library was loaded from and its version.
@@ -48,7 +57,12 @@ impl OrtBackend {
     }
 
     /// Builds one session for `request`, registering its execution providers.
-    fn build_session(&self, request: &LoadRequest<'_>, intra: usize, inter: usize) -> Result<(Session, String), BackendError> {
+    fn build_session(
+        &self,
+        request: &LoadRequest<'_>,
+        intra: usize,
+        inter: usize,
+    ) -> Result<(Session, String), BackendError> {
         let load_error = |message: String| BackendError::Load {
             path: request.model_path.to_path_buf(),
             message,
@@ -61,7 +75,11 @@ impl OrtBackend {
             .map_err(|e| load_error(e.to_string()))?
             .with_inter_threads(inter)
             .map_err(|e| load_error(e.to_string()))?;
-        let (mut builder, provider) = providers::register(builder, &request.config.execution_providers, request.model_name)?;
+        let (mut builder, provider) = providers::register(
+            builder,
+            &request.config.execution_providers,
+            request.model_name,
+        )?;
         let session = builder
             .commit_from_file(request.model_path)
             .map_err(|e| load_error(e.to_string()))?;
@@ -75,7 +93,12 @@ impl Backend for OrtBackend {
     }
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedModel>, BackendError> {
-        let intra = request.config.threads.intra_op.unwrap_or(request.default_intra_op_threads).max(1);
+        let intra = request
+            .config
+            .threads
+            .intra_op
+            .unwrap_or(request.default_intra_op_threads)
+            .max(1);
         let inter = request.config.threads.inter_op.unwrap_or(1).max(1);
         let mut sessions = Vec::with_capacity(request.config.instances);
         let mut provider = String::new();
@@ -117,7 +140,11 @@ impl LoadedModel for OrtModel {
         self.intra_op_threads
     }
 
-    fn infer(&self, inputs: Vec<NamedTensor>, outputs: &[String]) -> Result<Vec<NamedTensor>, BackendError> {
+    fn infer(
+        &self,
+        inputs: Vec<NamedTensor>,
+        outputs: &[String],
+    ) -> Result<Vec<NamedTensor>, BackendError> {
         let mut session = self.sessions.acquire();
         convert::run(&mut session, &inputs, outputs).map_err(|e| {
             tracing::debug!(model = %self.path.display(), error = %e, "onnxruntime run failed");

@@ -80,7 +80,12 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
             }
         }
     }
-    for dir in ["/usr/local/lib", "/usr/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"] {
+    for dir in [
+        "/usr/local/lib",
+        "/usr/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ] {
         found.push(LibraryCandidate {
             path: Path::new(dir).join(LIBRARY_FILE),
             source: "system library directory",
@@ -104,7 +109,10 @@ pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
             }
             continue;
         }
-        let path = candidate.path.canonicalize().unwrap_or_else(|_| candidate.path.clone());
+        let path = candidate
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| candidate.path.clone());
         return match ort::init_from(&path) {
             Ok(_) => {
                 let version = version_from_build_info(ort::info())
@@ -124,7 +132,10 @@ pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
             ))),
         };
     }
-    let looked: Vec<String> = candidates.iter().map(|c| c.path.display().to_string()).collect();
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|c| c.path.display().to_string())
+        .collect();
     Err(BackendError::LibraryUnavailable(format!(
         "{LIBRARY_FILE} not found; run scripts/fetch-onnxruntime.sh or set ort.library_path (looked in: {})",
         looked.join(", ")
@@ -135,7 +146,9 @@ pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
 fn version_from_build_info(info: &str) -> Option<String> {
     let start = info.find("rel-")? + 4;
     let rest = &info[start..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
     (end > 0).then(|| rest[..end].to_string())
 }
 
@@ -143,7 +156,8 @@ fn version_from_build_info(info: &str) -> Option<String> {
 fn version_from_file_name(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let version = name.strip_prefix(LIBRARY_FILE)?.strip_prefix('.')?;
-    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.')).then(|| version.to_string())
+    (!version.is_empty() && version.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .then(|| version.to_string())
 }
 
 #[cfg(test)]
@@ -163,7 +177,9 @@ mod tests {
             return;
         }
         let c = candidates(None);
-        assert!(c.iter().any(|c| c.path.ends_with(".cache/onnxruntime/cpu/libonnxruntime.so")));
+        assert!(c
+            .iter()
+            .any(|c| c.path.ends_with(".cache/onnxruntime/cpu/libonnxruntime.so")));
         assert!(c.iter().any(|c| c.path.starts_with("/usr/lib")));
     }
 
@@ -178,7 +194,13 @@ mod tests {
         let info = "ORT Build Info: git-branch=rel-1.32.0, git-commit-id=abc, build type=Release";
         assert_eq!(version_from_build_info(info).as_deref(), Some("1.32.0"));
         assert_eq!(version_from_build_info("no version here"), None);
-        assert_eq!(version_from_file_name(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(), Some("1.32.0"));
-        assert_eq!(version_from_file_name(Path::new("/x/libonnxruntime.so")), None);
+        assert_eq!(
+            version_from_file_name(Path::new("/x/libonnxruntime.so.1.32.0")).as_deref(),
+            Some("1.32.0")
+        );
+        assert_eq!(
+            version_from_file_name(Path::new("/x/libonnxruntime.so")),
+            None
+        );
     }
 }

@@ -85,7 +85,10 @@ pub fn register(
             Err(reason) => {
                 return Err(BackendError::ExecutionProviderUnavailable {
                     provider: spec.kind.onnxruntime_name().to_string(),
-                    reason: format!("{reason} (write '{}-or-cpu' to fall back to the CPU)", spec.kind.config_name()),
+                    reason: format!(
+                        "{reason} (write '{}-or-cpu' to fall back to the CPU)",
+                        spec.kind.config_name()
+                    ),
                 });
             }
         }

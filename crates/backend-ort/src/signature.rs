@@ -17,17 +17,33 @@ fn spec(outlet: &Outlet, path: &Path) -> Result<TensorSpec, BackendError> {
         message,
     };
     let ValueType::Tensor { ty, shape, .. } = outlet.dtype() else {
-        return Err(unsupported(format!("'{}' is a {}, not a tensor", outlet.name(), outlet.dtype())));
+        return Err(unsupported(format!(
+            "'{}' is a {}, not a tensor",
+            outlet.name(),
+            outlet.dtype()
+        )));
     };
-    let datatype = datatype_from_ort(*ty)
-        .ok_or_else(|| unsupported(format!("'{}' has element type {ty}, which the V2 protocol cannot carry", outlet.name())))?;
+    let datatype = datatype_from_ort(*ty).ok_or_else(|| {
+        unsupported(format!(
+            "'{}' has element type {ty}, which the V2 protocol cannot carry",
+            outlet.name()
+        ))
+    })?;
     let dims = shape.iter().map(|d| if *d < 0 { -1 } else { *d }).collect();
     Ok(TensorSpec::new(outlet.name(), datatype, dims))
 }
 
 pub(crate) fn derive(session: &Session, path: &Path) -> Result<ModelSignature, BackendError> {
     Ok(ModelSignature {
-        inputs: session.inputs().iter().map(|o| spec(o, path)).collect::<Result<_, _>>()?,
-        outputs: session.outputs().iter().map(|o| spec(o, path)).collect::<Result<_, _>>()?,
+        inputs: session
+            .inputs()
+            .iter()
+            .map(|o| spec(o, path))
+            .collect::<Result<_, _>>()?,
+        outputs: session
+            .outputs()
+            .iter()
+            .map(|o| spec(o, path))
+            .collect::<Result<_, _>>()?,
     })
 }

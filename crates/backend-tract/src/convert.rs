@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use outpost_core::{BackendError, BackendKind, DataType, ModelSignature, Tensor, TensorData, TensorSpec};
+use outpost_core::{
+    BackendError, BackendKind, DataType, ModelSignature, Tensor, TensorData, TensorSpec,
+};
 use tract_onnx::prelude::{DatumType, Tensor as TractTensor, TypedModel};
 
 fn datatype_from_tract(dt: DatumType) -> Option<DataType> {
@@ -49,14 +51,22 @@ pub(crate) fn to_tract(tensor: &Tensor) -> Result<TractTensor, BackendError> {
         TensorData::Fp16(v) => copy_in!(v),
         TensorData::Fp32(v) => copy_in!(v),
         TensorData::Fp64(v) => copy_in!(v),
-        TensorData::Bf16(_) => Err(BackendError::Inference("tract does not run BF16 tensors".into())),
+        TensorData::Bf16(_) => Err(BackendError::Inference(
+            "tract does not run BF16 tensors".into(),
+        )),
         TensorData::Bytes(v) => {
             let strings = v
                 .iter()
                 .map(|b| String::from_utf8(b.clone()))
                 .collect::<Result<Vec<String>, _>>()
-                .map_err(|_| BackendError::Inference("BYTES elements must be UTF-8 to become ONNX strings".into()))?;
-            let array = tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), strings).map_err(inference_error)?;
+                .map_err(|_| {
+                    BackendError::Inference(
+                        "BYTES elements must be UTF-8 to become ONNX strings".into(),
+                    )
+                })?;
+            let array =
+                tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(shape.to_vec(), strings)
+                    .map_err(inference_error)?;
             Ok(array.into())
         }
     }
@@ -66,7 +76,14 @@ pub(crate) fn to_tract(tensor: &Tensor) -> Result<TractTensor, BackendError> {
 pub(crate) fn from_tract(tensor: &TractTensor) -> Result<Tensor, BackendError> {
     macro_rules! copy_out {
         ($t:ty, $variant:ident) => {
-            TensorData::$variant(tensor.to_plain_array_view::<$t>().map_err(inference_error)?.iter().cloned().collect())
+            TensorData::$variant(
+                tensor
+                    .to_plain_array_view::<$t>()
+                    .map_err(inference_error)?
+                    .iter()
+                    .cloned()
+                    .collect(),
+            )
         };
     }
     let data = match tensor.datum_type().unquantized() {
@@ -90,7 +107,11 @@ pub(crate) fn from_tract(tensor: &TractTensor) -> Result<Tensor, BackendError> {
                 .map(|s| s.as_bytes().to_vec())
                 .collect(),
         ),
-        other => return Err(BackendError::Inference(format!("tract output type {other:?} is not supported"))),
+        other => {
+            return Err(BackendError::Inference(format!(
+                "tract output type {other:?} is not supported"
+            )))
+        }
     };
     Tensor::new(tensor.shape().to_vec(), data).map_err(inference_error)
 }
@@ -102,12 +123,20 @@ pub(crate) fn signature(model: &TypedModel, path: &Path) -> Result<ModelSignatur
             path: path.to_path_buf(),
             message: format!("{e:#}"),
         })?;
-        let datatype = datatype_from_tract(fact.datum_type).ok_or_else(|| BackendError::Unsupported {
-            backend: BackendKind::Tract,
-            path: path.to_path_buf(),
-            message: format!("'{name}' has type {:?}, which the V2 protocol cannot carry", fact.datum_type),
-        })?;
-        let shape = fact.shape.iter().map(|d| d.to_i64().unwrap_or(-1)).collect();
+        let datatype =
+            datatype_from_tract(fact.datum_type).ok_or_else(|| BackendError::Unsupported {
+                backend: BackendKind::Tract,
+                path: path.to_path_buf(),
+                message: format!(
+                    "'{name}' has type {:?}, which the V2 protocol cannot carry",
+                    fact.datum_type
+                ),
+            })?;
+        let shape = fact
+            .shape
+            .iter()
+            .map(|d| d.to_i64().unwrap_or(-1))
+            .collect();
         Ok(TensorSpec::new(name, datatype, shape))
     };
     let input_outlets = model.input_outlets().map_err(inference_error)?;
@@ -119,7 +148,10 @@ pub(crate) fn signature(model: &TypedModel, path: &Path) -> Result<ModelSignatur
     let outputs = output_outlets
         .iter()
         .map(|o| {
-            let name = model.outlet_label(*o).unwrap_or(&model.node(o.node).name).to_string();
+            let name = model
+                .outlet_label(*o)
+                .unwrap_or(&model.node(o.node).name)
+                .to_string();
             spec(name, *o)
         })
         .collect::<Result<_, _>>()?;

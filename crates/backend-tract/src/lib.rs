@@ -11,8 +11,12 @@ pub mod qdq_softmax;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use outpost_core::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor};
-use tract_onnx::prelude::{Framework, InferenceModelExt, IntoRunnable, TValue, TVec, TypedSimplePlan};
+use outpost_core::{
+    Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
+};
+use tract_onnx::prelude::{
+    Framework, InferenceModelExt, IntoRunnable, TValue, TVec, TypedSimplePlan,
+};
 
 /// The tract runtime. It has no global state, so creating it cannot fail.
 #[derive(Debug, Default)]
@@ -34,10 +38,12 @@ fn unsupported(path: &Path, e: impl std::fmt::Display) -> BackendError {
 
 fn load_plan(path: &Path, model_name: &str) -> Result<Arc<TypedSimplePlan>, BackendError> {
     let onnx = tract_onnx::onnx();
-    let mut proto = onnx.proto_model_for_path(path).map_err(|e| BackendError::Load {
-        path: path.to_path_buf(),
-        message: format!("{e:#}"),
-    })?;
+    let mut proto = onnx
+        .proto_model_for_path(path)
+        .map_err(|e| BackendError::Load {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        })?;
     if let Some(graph) = proto.graph.as_mut() {
         let report = qdq_softmax::rewrite(graph);
         if report.changed() {
@@ -50,9 +56,14 @@ fn load_plan(path: &Path, model_name: &str) -> Result<Arc<TypedSimplePlan>, Back
         }
     }
     let model_dir = path.parent().and_then(Path::to_str);
-    let parsed = onnx.parse(&proto, model_dir).map_err(|e| unsupported(path, e))?;
+    let parsed = onnx
+        .parse(&proto, model_dir)
+        .map_err(|e| unsupported(path, e))?;
     if !parsed.unresolved_inputs.is_empty() {
-        return Err(unsupported(path, format!("unresolved graph inputs {:?}", parsed.unresolved_inputs)));
+        return Err(unsupported(
+            path,
+            format!("unresolved graph inputs {:?}", parsed.unresolved_inputs),
+        ));
     }
     parsed
         .model
@@ -97,7 +108,11 @@ impl LoadedModel for TractModel {
         1
     }
 
-    fn infer(&self, inputs: Vec<NamedTensor>, outputs: &[String]) -> Result<Vec<NamedTensor>, BackendError> {
+    fn infer(
+        &self,
+        inputs: Vec<NamedTensor>,
+        outputs: &[String],
+    ) -> Result<Vec<NamedTensor>, BackendError> {
         // tract takes inputs by position, in the model's order.
         let mut ordered: TVec<TValue> = TVec::new();
         for spec in &self.signature.inputs {
@@ -119,10 +134,12 @@ impl LoadedModel for TractModel {
                     .outputs
                     .iter()
                     .position(|o| &o.name == name)
-                    .ok_or_else(|| BackendError::Inference(format!("the model has no output '{name}'")))?;
-                let value = results
-                    .get(ix)
-                    .ok_or_else(|| BackendError::Inference(format!("tract produced no output '{name}'")))?;
+                    .ok_or_else(|| {
+                        BackendError::Inference(format!("the model has no output '{name}'"))
+                    })?;
+                let value = results.get(ix).ok_or_else(|| {
+                    BackendError::Inference(format!("tract produced no output '{name}'"))
+                })?;
                 Ok(NamedTensor::new(name.clone(), convert::from_tract(value)?))
             })
             .collect()

@@ -12,7 +12,10 @@
 //!   QuantizeLinear is spelled out as plain arithmetic, `Cast(Clip(Round(x / scale) + zero_point))`,
 //!   which gives the same integers and which tract does not fold.
 
-use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, NodeProto, TensorProto};
+use tract_onnx::pb::{
+    attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, GraphProto, NodeProto,
+    TensorProto,
+};
 
 /// What the rewrite did, for the load log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -40,7 +43,10 @@ fn consumers<'g>(graph: &'g GraphProto, value: &str) -> Vec<usize> {
 }
 
 fn producer(graph: &GraphProto, value: &str) -> Option<usize> {
-    graph.node.iter().position(|n| n.output.iter().any(|o| o == value))
+    graph
+        .node
+        .iter()
+        .position(|n| n.output.iter().any(|o| o == value))
 }
 
 fn is_graph_output(graph: &GraphProto, value: &str) -> bool {
@@ -54,7 +60,11 @@ fn initializer<'g>(graph: &'g GraphProto, name: &str) -> Option<&'g TensorProto>
 /// Reads the single zero point of a QuantizeLinear (uint8 or int8); `None` if absent or per-axis.
 fn zero_point(tensor: &TensorProto) -> Option<(i32, DataType)> {
     let data_type = DataType::try_from(tensor.data_type).ok()?;
-    let value = match (data_type, tensor.raw_data.as_slice(), tensor.int32_data.as_slice()) {
+    let value = match (
+        data_type,
+        tensor.raw_data.as_slice(),
+        tensor.int32_data.as_slice(),
+    ) {
         (DataType::Uint8, [b], _) => i32::from(*b),
         (DataType::Int8, [b], _) => i32::from(*b as i8),
         (DataType::Uint8 | DataType::Int8, [], [v]) => *v,
@@ -92,7 +102,9 @@ pub fn rewrite(graph: &mut GraphProto) -> RewriteReport {
         .map(|n| n.output[0].clone())
         .collect();
     for softmax_output in softmaxes {
-        let Some(softmax_ix) = producer(graph, &softmax_output) else { continue };
+        let Some(softmax_ix) = producer(graph, &softmax_output) else {
+            continue;
+        };
         let fed_by_dq = graph.node[softmax_ix]
             .input
             .first()
@@ -110,7 +122,9 @@ pub fn rewrite(graph: &mut GraphProto) -> RewriteReport {
         let after_q = consumers(graph, &q_output);
         let only_dequantized = !is_graph_output(graph, &q_output)
             && !after_q.is_empty()
-            && after_q.iter().all(|ix| graph.node[*ix].op_type == "DequantizeLinear");
+            && after_q
+                .iter()
+                .all(|ix| graph.node[*ix].op_type == "DequantizeLinear");
         if only_dequantized {
             drop_requantization(graph, softmax_ix, q_ix, &after_q);
             report.dropped_requantization += 1;
@@ -122,9 +136,17 @@ pub fn rewrite(graph: &mut GraphProto) -> RewriteReport {
 }
 
 /// Softmax -> Q -> DQ(s): Softmax takes over the first DQ's output name; the others read it.
-fn drop_requantization(graph: &mut GraphProto, softmax_ix: usize, q_ix: usize, dequantizers: &[usize]) {
+fn drop_requantization(
+    graph: &mut GraphProto,
+    softmax_ix: usize,
+    q_ix: usize,
+    dequantizers: &[usize],
+) {
     let float_name = graph.node[dequantizers[0]].output[0].clone();
-    let other_names: Vec<String> = dequantizers[1..].iter().map(|ix| graph.node[*ix].output[0].clone()).collect();
+    let other_names: Vec<String> = dequantizers[1..]
+        .iter()
+        .map(|ix| graph.node[*ix].output[0].clone())
+        .collect();
     graph.node[softmax_ix].output[0] = float_name.clone();
     for n in graph.node.iter_mut() {
         for input in n.input.iter_mut() {
@@ -148,20 +170,32 @@ fn expand_quantization(graph: &mut GraphProto, q_ix: usize) -> bool {
     let (Some(scale_name), Some(zp_name)) = (q.input.get(1), q.input.get(2)) else {
         return false;
     };
-    let scale_is_scalar = initializer(graph, scale_name).is_some_and(|t| t.dims.iter().product::<i64>() == 1);
+    let scale_is_scalar =
+        initializer(graph, scale_name).is_some_and(|t| t.dims.iter().product::<i64>() == 1);
     let Some((zp, zp_type)) = initializer(graph, zp_name).and_then(zero_point) else {
         return false;
     };
     if !scale_is_scalar {
         return false;
     }
-    let (low, high) = if zp_type == DataType::Uint8 { (0.0, 255.0) } else { (-128.0, 127.0) };
+    let (low, high) = if zp_type == DataType::Uint8 {
+        (0.0, 255.0)
+    } else {
+        (-128.0, 127.0)
+    };
     let base = format!("{}__float_quantize", q.output[0]);
     let names = |suffix: &str| format!("{base}_{suffix}");
-    graph.initializer.push(scalar_f32(names("zero_point"), zp as f32));
+    graph
+        .initializer
+        .push(scalar_f32(names("zero_point"), zp as f32));
     graph.initializer.push(scalar_f32(names("low"), low));
     graph.initializer.push(scalar_f32(names("high"), high));
-    let mut cast = node("Cast", names("cast"), vec![names("clipped")], q.output[0].clone());
+    let mut cast = node(
+        "Cast",
+        names("cast"),
+        vec![names("clipped")],
+        q.output[0].clone(),
+    );
     cast.attribute.push(AttributeProto {
         name: "to".into(),
         r#type: AttributeType::Int as i32,
@@ -169,10 +203,30 @@ fn expand_quantization(graph: &mut GraphProto, q_ix: usize) -> bool {
         ..AttributeProto::default()
     });
     let replacement = vec![
-        node("Div", names("div"), vec![q.input[0].clone(), scale_name.clone()], names("scaled")),
-        node("Round", names("round"), vec![names("scaled")], names("rounded")),
-        node("Add", names("add"), vec![names("rounded"), names("zero_point")], names("shifted")),
-        node("Clip", names("clip"), vec![names("shifted"), names("low"), names("high")], names("clipped")),
+        node(
+            "Div",
+            names("div"),
+            vec![q.input[0].clone(), scale_name.clone()],
+            names("scaled"),
+        ),
+        node(
+            "Round",
+            names("round"),
+            vec![names("scaled")],
+            names("rounded"),
+        ),
+        node(
+            "Add",
+            names("add"),
+            vec![names("rounded"), names("zero_point")],
+            names("shifted"),
+        ),
+        node(
+            "Clip",
+            names("clip"),
+            vec![names("shifted"), names("low"), names("high")],
+            names("clipped"),
+        ),
         cast,
     ];
     graph.node.splice(q_ix..=q_ix, replacement);
@@ -186,11 +240,21 @@ mod tests {
 
     fn graph(tail: &[(&str, &str, &str)], output: &str, zp_type: DataType) -> GraphProto {
         let mut nodes = vec![
-            node("DequantizeLinear", "dq_in".into(), vec!["x".into(), "s".into(), "z".into()], "xf".into()),
+            node(
+                "DequantizeLinear",
+                "dq_in".into(),
+                vec!["x".into(), "s".into(), "z".into()],
+                "xf".into(),
+            ),
             node("Softmax", "softmax".into(), vec!["xf".into()], "p".into()),
         ];
         for (op, input, out) in tail {
-            nodes.push(node(op, format!("{op}_{out}"), vec![input.to_string(), "s".into(), "z".into()], out.to_string()));
+            nodes.push(node(
+                op,
+                format!("{op}_{out}"),
+                vec![input.to_string(), "s".into(), "z".into()],
+                out.to_string(),
+            ));
         }
         GraphProto {
             node: nodes,
@@ -213,7 +277,14 @@ mod tests {
 
     #[test]
     fn drops_requantization_before_float_output() {
-        let mut g = graph(&[("QuantizeLinear", "p", "q"), ("DequantizeLinear", "q", "probabilities")], "probabilities", DataType::Uint8);
+        let mut g = graph(
+            &[
+                ("QuantizeLinear", "p", "q"),
+                ("DequantizeLinear", "q", "probabilities"),
+            ],
+            "probabilities",
+            DataType::Uint8,
+        );
         let report = rewrite(&mut g);
         assert_eq!(report.dropped_requantization, 1);
         let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
@@ -223,11 +294,26 @@ mod tests {
 
     #[test]
     fn expands_quantization_of_integer_output() {
-        let mut g = graph(&[("QuantizeLinear", "p", "probabilities")], "probabilities", DataType::Uint8);
+        let mut g = graph(
+            &[("QuantizeLinear", "p", "probabilities")],
+            "probabilities",
+            DataType::Uint8,
+        );
         let report = rewrite(&mut g);
         assert_eq!(report.expanded_quantization, 1);
         let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
-        assert_eq!(ops, ["DequantizeLinear", "Softmax", "Div", "Round", "Add", "Clip", "Cast"]);
+        assert_eq!(
+            ops,
+            [
+                "DequantizeLinear",
+                "Softmax",
+                "Div",
+                "Round",
+                "Add",
+                "Clip",
+                "Cast"
+            ]
+        );
         let cast = g.node.last().unwrap();
         assert_eq!(cast.output[0], "probabilities");
         assert_eq!(cast.attribute[0].i, DataType::Uint8 as i64);
@@ -236,7 +322,12 @@ mod tests {
     #[test]
     fn leaves_float_softmax_alone() {
         let mut g = GraphProto {
-            node: vec![node("Softmax", "softmax".into(), vec!["x".into()], "p".into())],
+            node: vec![node(
+                "Softmax",
+                "softmax".into(),
+                vec!["x".into()],
+                "p".into(),
+            )],
             ..GraphProto::default()
         };
         assert!(!rewrite(&mut g).changed());

@@ -75,7 +75,11 @@ pub trait LoadedModel: Send + Sync {
 
     /// Runs the model. `inputs` have been validated against the signature; `outputs` names the
     /// outputs to return, in that order.
-    fn infer(&self, inputs: Vec<NamedTensor>, outputs: &[String]) -> Result<Vec<NamedTensor>, BackendError>;
+    fn infer(
+        &self,
+        inputs: Vec<NamedTensor>,
+        outputs: &[String],
+    ) -> Result<Vec<NamedTensor>, BackendError>;
 }
 
 /// Failures of a runtime.

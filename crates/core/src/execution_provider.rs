@@ -101,7 +101,10 @@ impl FromStr for ExecutionProviderSpec {
         if kind == ExecutionProviderKind::Cpu && fallback_to_cpu {
             return Err("'cpu-or-cpu' is not a provider; write 'cpu'".to_string());
         }
-        Ok(ExecutionProviderSpec { kind, fallback_to_cpu })
+        Ok(ExecutionProviderSpec {
+            kind,
+            fallback_to_cpu,
+        })
     }
 }
 

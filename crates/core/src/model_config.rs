@@ -57,7 +57,9 @@ impl VersionPolicy {
                 let skip = sorted.len().saturating_sub(*n);
                 sorted.split_off(skip)
             }
-            VersionPolicy::Specific(wanted) => sorted.into_iter().filter(|v| wanted.contains(v)).collect(),
+            VersionPolicy::Specific(wanted) => {
+                sorted.into_iter().filter(|v| wanted.contains(v)).collect()
+            }
         }
     }
 }
@@ -185,15 +187,20 @@ impl ModelConfig {
             ));
         }
         if self.instances == 0 {
-            return Err(ModelConfigError::Invalid("instances must be at least 1".into()));
+            return Err(ModelConfigError::Invalid(
+                "instances must be at least 1".into(),
+            ));
         }
         if self.threads.intra_op == Some(0) || self.threads.inter_op == Some(0) {
             return Err(ModelConfigError::Invalid(
-                "thread counts must be at least 1 (leave them out to derive them from the CPUs)".into(),
+                "thread counts must be at least 1 (leave them out to derive them from the CPUs)"
+                    .into(),
             ));
         }
         if let VersionPolicy::Latest(0) = self.version_policy {
-            return Err(ModelConfigError::Invalid("version_policy latest must be at least 1".into()));
+            return Err(ModelConfigError::Invalid(
+                "version_policy latest must be at least 1".into(),
+            ));
         }
         if self.model_filename.contains('/') || self.model_filename.contains("..") {
             return Err(ModelConfigError::Invalid(
@@ -207,7 +214,10 @@ impl ModelConfig {
     ///
     /// An override may name a datatype only where it equals the graph's, and a shape only of the
     /// same rank that agrees with every dimension the graph fixes (it can fix variable ones).
-    pub fn apply_overrides(&self, mut signature: ModelSignature) -> Result<ModelSignature, ModelConfigError> {
+    pub fn apply_overrides(
+        &self,
+        mut signature: ModelSignature,
+    ) -> Result<ModelSignature, ModelConfigError> {
         apply_to(&mut signature.inputs, &self.inputs, "input")?;
         apply_to(&mut signature.outputs, &self.outputs, "output")?;
         Ok(signature)
@@ -223,20 +233,26 @@ impl ModelConfig {
     }
 }
 
-fn apply_to(specs: &mut [TensorSpec], overrides: &[TensorOverride], kind: &str) -> Result<(), ModelConfigError> {
+fn apply_to(
+    specs: &mut [TensorSpec],
+    overrides: &[TensorOverride],
+    kind: &str,
+) -> Result<(), ModelConfigError> {
     for o in overrides {
-        let spec = specs
-            .iter_mut()
-            .find(|s| s.name == o.name)
-            .ok_or_else(|| ModelConfigError::Override {
+        let spec = specs.iter_mut().find(|s| s.name == o.name).ok_or_else(|| {
+            ModelConfigError::Override {
                 name: o.name.clone(),
                 message: format!("the model has no {kind} of that name"),
-            })?;
+            }
+        })?;
         if let Some(datatype) = o.datatype {
             if datatype != spec.datatype {
                 return Err(ModelConfigError::Override {
                     name: o.name.clone(),
-                    message: format!("the graph says {}, the override says {datatype}", spec.datatype),
+                    message: format!(
+                        "the graph says {}, the override says {datatype}",
+                        spec.datatype
+                    ),
                 });
             }
         }
@@ -250,7 +266,10 @@ fn apply_to(specs: &mut [TensorSpec], overrides: &[TensorOverride], kind: &str) 
             if !compatible {
                 return Err(ModelConfigError::Override {
                     name: o.name.clone(),
-                    message: format!("shape {shape:?} does not agree with the graph's {:?}", spec.shape),
+                    message: format!(
+                        "shape {shape:?} does not agree with the graph's {:?}",
+                        spec.shape
+                    ),
                 });
             }
             spec.shape = shape.clone();
@@ -288,7 +307,10 @@ mod tests {
         "#;
         let config = ModelConfig::parse(text, Path::new("m/model.toml")).unwrap();
         assert_eq!(config.backend, BackendChoice::Ort);
-        assert_eq!(config.execution_providers[0].kind, ExecutionProviderKind::TensorRt);
+        assert_eq!(
+            config.execution_providers[0].kind,
+            ExecutionProviderKind::TensorRt
+        );
         assert!(config.execution_providers[0].fallback_to_cpu);
         assert!(!config.execution_providers[1].fallback_to_cpu);
         assert_eq!(config.version_policy, VersionPolicy::Latest(2));
@@ -307,7 +329,10 @@ mod tests {
             "version_policy = { latest = 0 }",
             "model_filename = \"../x.onnx\"",
         ] {
-            assert!(ModelConfig::parse(bad, Path::new("model.toml")).is_err(), "{bad}");
+            assert!(
+                ModelConfig::parse(bad, Path::new("model.toml")).is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -317,10 +342,14 @@ mod tests {
         assert_eq!(VersionPolicy::Latest(1).select(&present), vec![10]);
         assert_eq!(VersionPolicy::Latest(2).select(&present), vec![3, 10]);
         assert_eq!(VersionPolicy::All.select(&present), vec![1, 2, 3, 10]);
-        assert_eq!(VersionPolicy::Specific(vec![2, 7]).select(&present), vec![2]);
+        assert_eq!(
+            VersionPolicy::Specific(vec![2, 7]).select(&present),
+            vec![2]
+        );
         let all: ModelConfig = toml::from_str("version_policy = \"all\"").unwrap();
         assert_eq!(all.version_policy, VersionPolicy::All);
-        let specific: ModelConfig = toml::from_str("version_policy = { specific = [1, 3] }").unwrap();
+        let specific: ModelConfig =
+            toml::from_str("version_policy = { specific = [1, 3] }").unwrap();
         assert_eq!(specific.version_policy, VersionPolicy::Specific(vec![1, 3]));
     }
 
@@ -342,12 +371,31 @@ mod tests {
         assert_eq!(applied.inputs[0].shape, vec![1, 3]);
 
         for bad in [
-            TensorOverride { name: "x".into(), datatype: Some(DataType::Int8), shape: None },
-            TensorOverride { name: "x".into(), datatype: None, shape: Some(vec![1, 4]) },
-            TensorOverride { name: "x".into(), datatype: None, shape: Some(vec![3]) },
-            TensorOverride { name: "nope".into(), datatype: None, shape: None },
+            TensorOverride {
+                name: "x".into(),
+                datatype: Some(DataType::Int8),
+                shape: None,
+            },
+            TensorOverride {
+                name: "x".into(),
+                datatype: None,
+                shape: Some(vec![1, 4]),
+            },
+            TensorOverride {
+                name: "x".into(),
+                datatype: None,
+                shape: Some(vec![3]),
+            },
+            TensorOverride {
+                name: "nope".into(),
+                datatype: None,
+                shape: None,
+            },
         ] {
-            let config = ModelConfig { inputs: vec![bad], ..ModelConfig::default() };
+            let config = ModelConfig {
+                inputs: vec![bad],
+                ..ModelConfig::default()
+            };
             assert!(config.apply_overrides(graph.clone()).is_err());
         }
     }
@@ -363,9 +411,15 @@ mod tests {
             outputs: vec![TensorSpec::new("y", DataType::Fp32, vec![1, 2])],
         };
         let config = ModelConfig::default();
-        assert_eq!(config.effective_max_batch_size(&batched), DEFAULT_MAX_BATCH_SIZE);
+        assert_eq!(
+            config.effective_max_batch_size(&batched),
+            DEFAULT_MAX_BATCH_SIZE
+        );
         assert_eq!(config.effective_max_batch_size(&fixed), 0);
-        let eight = ModelConfig { max_batch_size: Some(8), ..ModelConfig::default() };
+        let eight = ModelConfig {
+            max_batch_size: Some(8),
+            ..ModelConfig::default()
+        };
         assert_eq!(eight.effective_max_batch_size(&batched), 8);
     }
 }

@@ -47,7 +47,11 @@ pub enum InputError {
         actual: Vec<usize>,
     },
     #[error("inference input '{name}' has batch size {size}, which must be between 1 and the model's max_batch_size {max}")]
-    BatchSize { name: String, size: usize, max: usize },
+    BatchSize {
+        name: String,
+        size: usize,
+        max: usize,
+    },
     #[error("inference inputs disagree on the batch size")]
     InconsistentBatch,
     #[error("unknown output '{name}' requested, the model has outputs {expected:?}")]

@@ -65,7 +65,11 @@ impl ModelSignature {
     /// Checks a request against this signature: every declared input present once with the
     /// right datatype and shape, no unknown inputs, requested outputs known, and the batch
     /// dimension (when `max_batch_size > 0`) within `1..=max_batch_size` and the same for all inputs.
-    pub fn validate(&self, request: &InferRequest, max_batch_size: usize) -> Result<(), InputError> {
+    pub fn validate(
+        &self,
+        request: &InferRequest,
+        max_batch_size: usize,
+    ) -> Result<(), InputError> {
         for (i, input) in request.inputs.iter().enumerate() {
             if request.inputs[..i].iter().any(|o| o.name == input.name) {
                 return Err(InputError::DuplicateInput(input.name.clone()));
@@ -112,7 +116,11 @@ impl ModelSignature {
         Ok(())
     }
 
-    fn validate_batch(&self, request: &InferRequest, max_batch_size: usize) -> Result<(), InputError> {
+    fn validate_batch(
+        &self,
+        request: &InferRequest,
+        max_batch_size: usize,
+    ) -> Result<(), InputError> {
         let mut batch: Option<usize> = None;
         for input in &request.inputs {
             let size = input.tensor.shape().first().copied().unwrap_or(0);
@@ -159,8 +167,12 @@ mod tests {
 
     #[test]
     fn accepts_matching_request() {
-        assert!(signature(false).validate(&request(vec![1, 3], None), 0).is_ok());
-        assert!(signature(true).validate(&request(vec![4, 3], Some(vec!["y"])), 8).is_ok());
+        assert!(signature(false)
+            .validate(&request(vec![1, 3], None), 0)
+            .is_ok());
+        assert!(signature(true)
+            .validate(&request(vec![4, 3], Some(vec!["y"])), 8)
+            .is_ok());
     }
 
     #[test]
@@ -179,20 +191,30 @@ mod tests {
             Err(InputError::UnknownOutput { .. })
         ));
         let mut wrong_type = request(vec![1, 3], None);
-        wrong_type.inputs[0].tensor = Tensor::new(vec![1, 3], TensorData::Int32(vec![0; 3])).unwrap();
+        wrong_type.inputs[0].tensor =
+            Tensor::new(vec![1, 3], TensorData::Int32(vec![0; 3])).unwrap();
         assert!(matches!(
             sig.validate(&wrong_type, 0),
             Err(InputError::DatatypeMismatch { .. })
         ));
         let mut renamed = request(vec![1, 3], None);
         renamed.inputs[0].name = "z".into();
-        assert!(matches!(sig.validate(&renamed, 0), Err(InputError::UnknownInput { .. })));
+        assert!(matches!(
+            sig.validate(&renamed, 0),
+            Err(InputError::UnknownInput { .. })
+        ));
         let mut empty = request(vec![1, 3], None);
         empty.inputs.clear();
-        assert_eq!(sig.validate(&empty, 0), Err(InputError::MissingInput("x".into())));
+        assert_eq!(
+            sig.validate(&empty, 0),
+            Err(InputError::MissingInput("x".into()))
+        );
         let mut doubled = request(vec![1, 3], None);
         doubled.inputs.push(doubled.inputs[0].clone());
-        assert_eq!(sig.validate(&doubled, 0), Err(InputError::DuplicateInput("x".into())));
+        assert_eq!(
+            sig.validate(&doubled, 0),
+            Err(InputError::DuplicateInput("x".into()))
+        );
     }
 
     #[test]
@@ -202,7 +224,11 @@ mod tests {
         assert!(!signature(false).has_batch_dimension());
         assert!(matches!(
             sig.validate(&request(vec![9, 3], None), 8),
-            Err(InputError::BatchSize { size: 9, max: 8, .. })
+            Err(InputError::BatchSize {
+                size: 9,
+                max: 8,
+                ..
+            })
         ));
         assert!(matches!(
             sig.validate(&request(vec![0, 3], None), 8),

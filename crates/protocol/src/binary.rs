@@ -7,7 +7,10 @@ use crate::error::ProtocolError;
 pub const HEADER_CONTENT_LENGTH: &str = "Inference-Header-Content-Length";
 
 /// Splits a body into its JSON header and binary section.
-pub(crate) fn split_body(body: &[u8], json_length: Option<usize>) -> Result<(&[u8], &[u8]), ProtocolError> {
+pub(crate) fn split_body(
+    body: &[u8],
+    json_length: Option<usize>,
+) -> Result<(&[u8], &[u8]), ProtocolError> {
     match json_length {
         None => Ok((body, &[])),
         Some(len) if len <= body.len() => Ok(body.split_at(len)),

@@ -7,13 +7,20 @@ pub enum ProtocolError {
     #[error("malformed JSON request: {0}")]
     MalformedJson(String),
     #[error("invalid {header} header: {message}")]
-    BadHeader { header: &'static str, message: String },
+    BadHeader {
+        header: &'static str,
+        message: String,
+    },
     #[error("input '{name}': unknown datatype '{datatype}'")]
     UnknownDatatype { name: String, datatype: String },
     #[error("input '{name}': shape {shape:?} has a negative dimension")]
     NegativeDimension { name: String, shape: Vec<i64> },
     #[error("input '{name}': {elements} elements exceed the limit of {limit} per tensor")]
-    TooManyElements { name: String, elements: usize, limit: usize },
+    TooManyElements {
+        name: String,
+        elements: usize,
+        limit: usize,
+    },
     #[error("input '{name}': has neither 'data' nor parameters.binary_data_size")]
     MissingData { name: String },
     #[error("input '{name}': give either 'data' or parameters.binary_data_size, not both")]
@@ -36,7 +43,11 @@ pub enum ProtocolError {
         actual: usize,
     },
     #[error("input '{name}': binary_data_size {size} runs past the end of the body ({available} bytes of binary data left)")]
-    BinaryOverrun { name: String, size: usize, available: usize },
+    BinaryOverrun {
+        name: String,
+        size: usize,
+        available: usize,
+    },
     #[error("{0} bytes of binary data follow the JSON header but no input claims them")]
     UnclaimedBinary(usize),
     #[error("parameter '{name}': {message}")]

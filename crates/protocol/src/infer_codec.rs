@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 use crate::binary::{split_body, BinaryCursor};
 use crate::error::ProtocolError;
 use crate::json_data;
-use crate::rest::{InferRequestJson, InferResponseJson, InputTensorJson, OutputTensorJson, Parameters};
+use crate::rest::{
+    InferRequestJson, InferResponseJson, InputTensorJson, OutputTensorJson, Parameters,
+};
 
 /// Limits applied while decoding, before any tensor memory is allocated.
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +39,10 @@ pub struct OutputEncoding {
 
 impl OutputEncoding {
     pub fn is_binary(&self, output: &str) -> bool {
-        self.per_output.get(output).copied().unwrap_or(self.binary_by_default)
+        self.per_output
+            .get(output)
+            .copied()
+            .unwrap_or(self.binary_by_default)
     }
 }
 
@@ -69,28 +74,42 @@ fn bool_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<bool>
 fn size_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<usize>, ProtocolError> {
     match params.and_then(|p| p.get(key)) {
         None => Ok(None),
-        Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).map(Some).ok_or_else(|| ProtocolError::BadParameter {
-            name: key.to_string(),
-            message: format!("expected a non-negative integer, got {v}"),
-        }),
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| ProtocolError::BadParameter {
+                name: key.to_string(),
+                message: format!("expected a non-negative integer, got {v}"),
+            }),
     }
 }
 
 fn reject_shared_memory(params: Option<&Parameters>) -> Result<(), ProtocolError> {
     if params.is_some_and(|p| p.keys().any(|k| k.starts_with("shared_memory"))) {
-        return Err(ProtocolError::Unsupported("shared-memory tensors are not supported".into()));
+        return Err(ProtocolError::Unsupported(
+            "shared-memory tensors are not supported".into(),
+        ));
     }
     Ok(())
 }
 
-fn decode_input(input: InputTensorJson, cursor: &mut BinaryCursor<'_>, limits: DecodeLimits) -> Result<NamedTensor, ProtocolError> {
+fn decode_input(
+    input: InputTensorJson,
+    cursor: &mut BinaryCursor<'_>,
+    limits: DecodeLimits,
+) -> Result<NamedTensor, ProtocolError> {
     let name = input.name;
-    let datatype = DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::UnknownDatatype {
-        name: name.clone(),
-        datatype: input.datatype.clone(),
-    })?;
+    let datatype =
+        DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::UnknownDatatype {
+            name: name.clone(),
+            datatype: input.datatype.clone(),
+        })?;
     if input.shape.iter().any(|d| *d < 0) {
-        return Err(ProtocolError::NegativeDimension { name, shape: input.shape });
+        return Err(ProtocolError::NegativeDimension {
+            name,
+            shape: input.shape,
+        });
     }
     let shape: Vec<usize> = input.shape.iter().map(|d| *d as usize).collect();
     let elements = element_count(&shape).unwrap_or(usize::MAX);
@@ -125,7 +144,12 @@ fn decode_input(input: InputTensorJson, cursor: &mut BinaryCursor<'_>, limits: D
                 message: e.to_string(),
             })?
         }
-        (None, Some(json)) => json_data::from_json(&json, datatype).map_err(|message| ProtocolError::BadData { name: name.clone(), message })?,
+        (None, Some(json)) => {
+            json_data::from_json(&json, datatype).map_err(|message| ProtocolError::BadData {
+                name: name.clone(),
+                message,
+            })?
+        }
     };
     let actual = data.len();
     let tensor = Tensor::new(shape.clone(), data).map_err(|_| ProtocolError::ElementCount {
@@ -139,9 +163,14 @@ fn decode_input(input: InputTensorJson, cursor: &mut BinaryCursor<'_>, limits: D
 
 /// Decodes an infer request body. `json_length` is the `Inference-Header-Content-Length`
 /// header when present (binary tensors follow the JSON).
-pub fn decode_infer_request(body: &[u8], json_length: Option<usize>, limits: DecodeLimits) -> Result<DecodedInfer, ProtocolError> {
+pub fn decode_infer_request(
+    body: &[u8],
+    json_length: Option<usize>,
+    limits: DecodeLimits,
+) -> Result<DecodedInfer, ProtocolError> {
     let (json, binary) = split_body(body, json_length)?;
-    let parsed: InferRequestJson = serde_json::from_slice(json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
+    let parsed: InferRequestJson =
+        serde_json::from_slice(json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
     reject_shared_memory(parsed.parameters.as_ref())?;
     let mut cursor = BinaryCursor::new(binary);
     let inputs = parsed
@@ -152,7 +181,8 @@ pub fn decode_infer_request(body: &[u8], json_length: Option<usize>, limits: Dec
     cursor.finish()?;
 
     let mut encoding = OutputEncoding {
-        binary_by_default: bool_parameter(parsed.parameters.as_ref(), "binary_data_output")?.unwrap_or(false),
+        binary_by_default: bool_parameter(parsed.parameters.as_ref(), "binary_data_output")?
+            .unwrap_or(false),
         per_output: HashMap::new(),
     };
     let outputs = match parsed.outputs {
@@ -187,7 +217,10 @@ pub fn decode_infer_request(body: &[u8], json_length: Option<usize>, limits: Dec
 }
 
 /// Encodes an answer: binary outputs go after the JSON, which then names their sizes.
-pub fn encode_infer_response(response: &InferResponse, encoding: &OutputEncoding) -> EncodedResponse {
+pub fn encode_infer_response(
+    response: &InferResponse,
+    encoding: &OutputEncoding,
+) -> EncodedResponse {
     let mut binary = Vec::new();
     let outputs = response
         .outputs
@@ -198,7 +231,10 @@ pub fn encode_infer_response(response: &InferResponse, encoding: &OutputEncoding
                 let before = binary.len();
                 tensor.data().write_le_bytes(&mut binary);
                 let mut params = Map::new();
-                params.insert("binary_data_size".into(), Value::from(binary.len() - before));
+                params.insert(
+                    "binary_data_size".into(),
+                    Value::from(binary.len() - before),
+                );
                 (Some(params), None)
             } else {
                 (None, Some(json_data::to_json(tensor.data())))
@@ -221,7 +257,10 @@ pub fn encode_infer_response(response: &InferResponse, encoding: &OutputEncoding
     };
     let mut body = serde_json::to_vec(&header).expect("response JSON has only string keys");
     if binary.is_empty() && !response.outputs.iter().any(|o| encoding.is_binary(&o.name)) {
-        return EncodedResponse { body, json_length: None };
+        return EncodedResponse {
+            body,
+            json_length: None,
+        };
     }
     let json_length = body.len();
     body.extend_from_slice(&binary);
@@ -279,8 +318,14 @@ mod tests {
             &[&a, &b],
         );
         let decoded = decode(&body, Some(len)).unwrap();
-        assert_eq!(decoded.request.inputs[0].tensor.data(), &TensorData::Fp32(vec![1.0, 2.0]));
-        assert_eq!(decoded.request.inputs[1].tensor.data(), &TensorData::Bool(vec![true, false, true]));
+        assert_eq!(
+            decoded.request.inputs[0].tensor.data(),
+            &TensorData::Fp32(vec![1.0, 2.0])
+        );
+        assert_eq!(
+            decoded.request.inputs[1].tensor.data(),
+            &TensorData::Bool(vec![true, false, true])
+        );
         assert!(decoded.output_encoding.is_binary("anything"));
     }
 
@@ -288,16 +333,35 @@ mod tests {
     fn rejects_bad_bodies() {
         let cases: Vec<(Vec<u8>, Option<usize>)> = vec![
             (b"{not json".to_vec(), None),
-            (br#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP99","data":[1,2]}]}"#.to_vec(), None),
-            (br#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#.to_vec(), None),
-            (br#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#.to_vec(), None),
-            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#.to_vec(), None),
-            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]}"#.to_vec(), None),
+            (
+                br#"{"inputs":[{"name":"x","shape":[2],"datatype":"FP99","data":[1,2]}]}"#.to_vec(),
+                None,
+            ),
+            (
+                br#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#.to_vec(),
+                None,
+            ),
+            (
+                br#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#.to_vec(),
+                None,
+            ),
+            (
+                br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#.to_vec(),
+                None,
+            ),
+            (
+                br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]}"#.to_vec(),
+                None,
+            ),
             (br#"{"inputs":[],"bogus":1}"#.to_vec(), None),
             (br#"{"inputs":[]}"#.to_vec(), Some(100)),
         ];
         for (body, header) in cases {
-            assert!(decode(&body, header).is_err(), "{}", String::from_utf8_lossy(&body));
+            assert!(
+                decode(&body, header).is_err(),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
         }
     }
 
@@ -307,23 +371,39 @@ mod tests {
             json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
             &[&[0; 4]],
         );
-        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::BinarySize { expected: 8, actual: 4, .. })));
+        assert!(matches!(
+            decode(&body, Some(len)),
+            Err(ProtocolError::BinarySize {
+                expected: 8,
+                actual: 4,
+                ..
+            })
+        ));
         let (body, len) = binary_body(
             json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
             &[&[0; 4]],
         );
-        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::BinaryOverrun { .. })));
+        assert!(matches!(
+            decode(&body, Some(len)),
+            Err(ProtocolError::BinaryOverrun { .. })
+        ));
         let (body, len) = binary_body(
             json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
             &[&[0; 8]],
         );
-        assert!(matches!(decode(&body, Some(len)), Err(ProtocolError::UnclaimedBinary(4))));
+        assert!(matches!(
+            decode(&body, Some(len)),
+            Err(ProtocolError::UnclaimedBinary(4))
+        ));
     }
 
     #[test]
     fn element_limit_is_checked_before_allocation() {
         let body = br#"{"inputs":[{"name":"x","shape":[100000,100000,100000],"datatype":"FP32","parameters":{"binary_data_size":0}}]}"#;
-        assert!(matches!(decode(body, None), Err(ProtocolError::TooManyElements { .. })));
+        assert!(matches!(
+            decode(body, None),
+            Err(ProtocolError::TooManyElements { .. })
+        ));
     }
 
     #[test]
@@ -333,8 +413,14 @@ mod tests {
             model_version: "1".into(),
             id: Some("7".into()),
             outputs: vec![
-                NamedTensor::new("a", Tensor::new(vec![2], TensorData::Fp32(vec![1.0, 2.0])).unwrap()),
-                NamedTensor::new("b", Tensor::new(vec![1], TensorData::Int64(vec![9])).unwrap()),
+                NamedTensor::new(
+                    "a",
+                    Tensor::new(vec![2], TensorData::Fp32(vec![1.0, 2.0])).unwrap(),
+                ),
+                NamedTensor::new(
+                    "b",
+                    Tensor::new(vec![1], TensorData::Int64(vec![9])).unwrap(),
+                ),
             ],
         };
         let json_only = encode_infer_response(&response, &OutputEncoding::default());
@@ -350,6 +436,9 @@ mod tests {
         let header: Value = serde_json::from_slice(&mixed.body[..len]).unwrap();
         assert_eq!(header["outputs"][0]["parameters"]["binary_data_size"], 8);
         assert_eq!(header["outputs"][1]["data"], json!([9]));
-        assert_eq!(&mixed.body[len..], &TensorData::Fp32(vec![1.0, 2.0]).to_le_bytes()[..]);
+        assert_eq!(
+            &mixed.body[len..],
+            &TensorData::Fp32(vec![1.0, 2.0]).to_le_bytes()[..]
+        );
     }
 }

@@ -27,7 +27,8 @@ fn expect_int<T: TryFrom<i64> + TryFrom<u64>>(v: &Value, datatype: DataType) -> 
 }
 
 fn expect_float(v: &Value, datatype: DataType) -> Result<f64, String> {
-    v.as_f64().ok_or_else(|| format!("{v} is not a valid {datatype} value"))
+    v.as_f64()
+        .ok_or_else(|| format!("{v} is not a valid {datatype} value"))
 }
 
 /// Converts `data` to elements of `datatype`. Returns the elements or a message for the caller.
@@ -35,7 +36,12 @@ pub(crate) fn from_json(data: &Value, datatype: DataType) -> Result<TensorData, 
     let values = leaves(data);
     macro_rules! ints {
         ($variant:ident) => {
-            TensorData::$variant(values.iter().map(|v| expect_int(v, datatype)).collect::<Result<_, _>>()?)
+            TensorData::$variant(
+                values
+                    .iter()
+                    .map(|v| expect_int(v, datatype))
+                    .collect::<Result<_, _>>()?,
+            )
         };
     }
     macro_rules! floats {
@@ -52,7 +58,10 @@ pub(crate) fn from_json(data: &Value, datatype: DataType) -> Result<TensorData, 
         DataType::Bool => TensorData::Bool(
             values
                 .iter()
-                .map(|v| v.as_bool().ok_or_else(|| format!("{v} is not a valid BOOL value")))
+                .map(|v| {
+                    v.as_bool()
+                        .ok_or_else(|| format!("{v} is not a valid BOOL value"))
+                })
                 .collect::<Result<_, _>>()?,
         ),
         DataType::Uint8 => ints!(Uint8),
@@ -71,9 +80,9 @@ pub(crate) fn from_json(data: &Value, datatype: DataType) -> Result<TensorData, 
             values
                 .iter()
                 .map(|v| {
-                    v.as_str()
-                        .map(|s| s.as_bytes().to_vec())
-                        .ok_or_else(|| format!("{v} is not a string; BYTES elements are JSON strings"))
+                    v.as_str().map(|s| s.as_bytes().to_vec()).ok_or_else(|| {
+                        format!("{v} is not a string; BYTES elements are JSON strings")
+                    })
                 })
                 .collect::<Result<_, _>>()?,
         ),
@@ -81,7 +90,9 @@ pub(crate) fn from_json(data: &Value, datatype: DataType) -> Result<TensorData, 
 }
 
 fn float(x: f64) -> Value {
-    Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
+    Number::from_f64(x)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// Converts elements to a flat JSON array. Non-finite floats become `null`; BYTES become
@@ -101,7 +112,10 @@ pub(crate) fn to_json(data: &TensorData) -> Value {
         TensorData::Bf16(v) => v.iter().map(|x| float(x.to_f64())).collect(),
         TensorData::Fp32(v) => v.iter().map(|x| float(f64::from(*x))).collect(),
         TensorData::Fp64(v) => v.iter().map(|x| float(*x)).collect(),
-        TensorData::Bytes(v) => v.iter().map(|b| Value::String(String::from_utf8_lossy(b).into_owned())).collect(),
+        TensorData::Bytes(v) => v
+            .iter()
+            .map(|b| Value::String(String::from_utf8_lossy(b).into_owned()))
+            .collect(),
     };
     Value::Array(items)
 }
@@ -127,8 +141,14 @@ mod tests {
         assert!(from_json(&json!(["a"]), DataType::Fp32).is_err());
         assert!(from_json(&json!([1]), DataType::Bool).is_err());
         assert!(from_json(&json!([1]), DataType::Bytes).is_err());
-        assert_eq!(from_json(&json!([-128, 127]), DataType::Int8).unwrap(), TensorData::Int8(vec![-128, 127]));
-        assert_eq!(from_json(&json!([1, 0.5]), DataType::Fp32).unwrap(), TensorData::Fp32(vec![1.0, 0.5]));
+        assert_eq!(
+            from_json(&json!([-128, 127]), DataType::Int8).unwrap(),
+            TensorData::Int8(vec![-128, 127])
+        );
+        assert_eq!(
+            from_json(&json!([1, 0.5]), DataType::Fp32).unwrap(),
+            TensorData::Fp32(vec![1.0, 0.5])
+        );
     }
 
     #[test]
@@ -151,7 +171,10 @@ mod tests {
         for _ in 0..10_000 {
             v = Value::Array(vec![v]);
         }
-        assert_eq!(from_json(&v, DataType::Int32).unwrap(), TensorData::Int32(vec![1]));
+        assert_eq!(
+            from_json(&v, DataType::Int32).unwrap(),
+            TensorData::Int32(vec![1])
+        );
         // Dropping a deeply nested Value recurses inside serde_json; leak it on purpose in this test.
         std::mem::forget(v);
     }

@@ -13,4 +13,7 @@ pub mod rest;
 
 pub use binary::HEADER_CONTENT_LENGTH;
 pub use error::ProtocolError;
-pub use infer_codec::{decode_infer_request, encode_infer_response, DecodeLimits, DecodedInfer, EncodedResponse, OutputEncoding};
+pub use infer_codec::{
+    decode_infer_request, encode_infer_response, DecodeLimits, DecodedInfer, EncodedResponse,
+    OutputEncoding,
+};

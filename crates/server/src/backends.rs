@@ -31,8 +31,15 @@ impl Backends {
     }
 
     /// Only the given runtimes, for tests.
-    pub fn from_parts(ort: Result<Arc<dyn Backend>, String>, tract: Result<Arc<dyn Backend>, String>) -> Backends {
-        Backends { ort, tract, ort_version: None }
+    pub fn from_parts(
+        ort: Result<Arc<dyn Backend>, String>,
+        tract: Result<Arc<dyn Backend>, String>,
+    ) -> Backends {
+        Backends {
+            ort,
+            tract,
+            ort_version: None,
+        }
     }
 
     /// The ONNX Runtime version loaded, if any.
@@ -43,12 +50,20 @@ impl Backends {
     /// The runtime for a model's `backend` setting, or why none can run it.
     pub fn choose(&self, choice: BackendChoice) -> Result<Arc<dyn Backend>, String> {
         match choice {
-            BackendChoice::Ort => self.ort.clone().map_err(|e| format!("backend 'ort' requested but {e}")),
-            BackendChoice::Tract => self.tract.clone().map_err(|e| format!("backend 'tract' requested but {e}")),
+            BackendChoice::Ort => self
+                .ort
+                .clone()
+                .map_err(|e| format!("backend 'ort' requested but {e}")),
+            BackendChoice::Tract => self
+                .tract
+                .clone()
+                .map_err(|e| format!("backend 'tract' requested but {e}")),
             BackendChoice::Auto => match (&self.ort, &self.tract) {
                 (Ok(ort), _) => Ok(ort.clone()),
                 (Err(_), Ok(tract)) => Ok(tract.clone()),
-                (Err(ort), Err(tract)) => Err(format!("no runtime is usable: ONNX Runtime: {ort}; tract: {tract}")),
+                (Err(ort), Err(tract)) => Err(format!(
+                    "no runtime is usable: ONNX Runtime: {ort}; tract: {tract}"
+                )),
             },
         }
     }
@@ -75,7 +90,10 @@ fn probe_ort(library: Option<&Path>) -> (Result<Arc<dyn Backend>, String>, Optio
 
 #[cfg(not(feature = "ort"))]
 fn probe_ort(_library: Option<&Path>) -> (Result<Arc<dyn Backend>, String>, Option<String>) {
-    (Err("this build of Outpost has no ONNX Runtime support (cargo feature 'ort')".to_string()), None)
+    (
+        Err("this build of Outpost has no ONNX Runtime support (cargo feature 'ort')".to_string()),
+        None,
+    )
 }
 
 #[cfg(feature = "tract")]

@@ -23,7 +23,9 @@ impl std::str::FromStr for LogFormat {
         match s.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!("unknown log format '{other}' (expected text or json)")),
+            other => Err(format!(
+                "unknown log format '{other}' (expected text or json)"
+            )),
         }
     }
 }
@@ -154,7 +156,10 @@ pub struct ConfigOverrides {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
@@ -180,7 +185,10 @@ impl ServerConfig {
     }
 
     /// The file's values (or the defaults without a file) with `overrides` applied, checked.
-    pub fn load(file: Option<&Path>, overrides: ConfigOverrides) -> Result<ServerConfig, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        overrides: ConfigOverrides,
+    ) -> Result<ServerConfig, ConfigError> {
         let mut config = match file {
             Some(path) => ServerConfig::from_file(path)?,
             None => ServerConfig::default(),
@@ -217,28 +225,42 @@ impl ServerConfig {
 
     fn check(&self) -> Result<(), ConfigError> {
         if self.http.max_body_bytes == 0 {
-            return Err(ConfigError::Invalid("http.max_body_bytes must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "http.max_body_bytes must be positive".into(),
+            ));
         }
         if self.limits.max_tensor_elements == 0 {
-            return Err(ConfigError::Invalid("limits.max_tensor_elements must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_tensor_elements must be positive".into(),
+            ));
         }
-        if self.inference.max_concurrent_requests == Some(0) || self.inference.default_intra_op_threads == Some(0) {
-            return Err(ConfigError::Invalid("inference counts must be at least 1".into()));
+        if self.inference.max_concurrent_requests == Some(0)
+            || self.inference.default_intra_op_threads == Some(0)
+        {
+            return Err(ConfigError::Invalid(
+                "inference counts must be at least 1".into(),
+            ));
         }
         Ok(())
     }
 
     /// CPUs this process may use.
     pub fn available_cpus() -> usize {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     }
 
     pub fn max_concurrent_requests(&self) -> usize {
-        self.inference.max_concurrent_requests.unwrap_or_else(ServerConfig::available_cpus)
+        self.inference
+            .max_concurrent_requests
+            .unwrap_or_else(ServerConfig::available_cpus)
     }
 
     pub fn default_intra_op_threads(&self) -> usize {
-        self.inference.default_intra_op_threads.unwrap_or_else(ServerConfig::available_cpus)
+        self.inference
+            .default_intra_op_threads
+            .unwrap_or_else(ServerConfig::available_cpus)
     }
 }
 
@@ -267,7 +289,10 @@ mod tests {
         assert_eq!(config.http.port, 0);
         assert_eq!(config.http.max_body_bytes, 1024);
         assert_eq!(config.model_repository, PathBuf::from("/srv/models"));
-        assert_eq!(config.ort.library_path, Some(PathBuf::from("/opt/libonnxruntime.so")));
+        assert_eq!(
+            config.ort.library_path,
+            Some(PathBuf::from("/opt/libonnxruntime.so"))
+        );
     }
 
     #[test]

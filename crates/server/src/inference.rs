@@ -44,7 +44,11 @@ impl InferenceService {
     }
 
     /// The model to serve for `name` and an optional version.
-    pub fn lookup(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, InferError> {
+    pub fn lookup(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ServedModel>, InferError> {
         Ok(self.repository.get(name, version)?)
     }
 
@@ -55,7 +59,12 @@ impl InferenceService {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let permit = self.executions.clone().acquire_owned().await.map_err(|_| InferError::ShuttingDown)?;
+        let permit = self
+            .executions
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| InferError::ShuttingDown)?;
         tokio::task::spawn_blocking(move || {
             let result = work();
             drop(permit);
@@ -67,11 +76,19 @@ impl InferenceService {
 }
 
 /// Checks `request` against the model and runs it. Call from a blocking thread.
-pub fn infer_blocking(model: &ServedModel, request: InferRequest) -> Result<InferResponse, InferError> {
+pub fn infer_blocking(
+    model: &ServedModel,
+    request: InferRequest,
+) -> Result<InferResponse, InferError> {
     model.signature.validate(&request, model.max_batch_size)?;
     let output_names: Vec<String> = match request.outputs {
         Some(names) => names,
-        None => model.signature.outputs.iter().map(|o| o.name.clone()).collect(),
+        None => model
+            .signature
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect(),
     };
     let outputs = model.model.infer(request.inputs, &output_names)?;
     Ok(InferResponse {

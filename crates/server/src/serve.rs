@@ -23,7 +23,10 @@ pub enum ServeError {
     #[error("model repository {0} is not a directory")]
     MissingRepository(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -31,7 +34,9 @@ pub enum ServeError {
 /// Runs the server with `config` until a shutdown signal.
 pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     if !config.model_repository.is_dir() {
-        return Err(ServeError::MissingRepository(config.model_repository.display().to_string()));
+        return Err(ServeError::MissingRepository(
+            config.model_repository.display().to_string(),
+        ));
     }
     let ort_library = config.ort.library_path.clone();
     let backends = tokio::task::spawn_blocking(move || Backends::probe(ort_library.as_deref()))
@@ -41,7 +46,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let addr = format!("{}:{}", config.http.host, config.http.port);
     let listener = TcpListener::bind((config.http.host, config.http.port))
         .await
-        .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
     let local = listener.local_addr()?;
     announce(&format!("outpost: http listening on {local}"));
     tracing::info!(%local, "HTTP server listening");
@@ -63,7 +71,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(wait_for_signal(state.clone(), stop_tx));
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let server =
+        axum::serve(listener, http::router(state)).with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {
         result = server => result?,
         () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
@@ -81,7 +90,12 @@ fn announce(line: &str) {
     let _ = out.flush();
 }
 
-fn spawn_initial_load(config: &ServerConfig, backends: Backends, repository: Arc<ModelRepository>, state: Arc<AppState>) {
+fn spawn_initial_load(
+    config: &ServerConfig,
+    backends: Backends,
+    repository: Arc<ModelRepository>,
+    state: Arc<AppState>,
+) {
     let root = config.model_repository.clone();
     let threads = config.default_intra_op_threads();
     tokio::task::spawn_blocking(move || {
@@ -89,7 +103,10 @@ fn spawn_initial_load(config: &ServerConfig, backends: Backends, repository: Arc
             tracing::error!(error = %e, "model repository scan failed");
         }
         let entries = repository.entries();
-        let ready = entries.iter().filter(|e| !e.ready_versions().is_empty()).count();
+        let ready = entries
+            .iter()
+            .filter(|e| !e.ready_versions().is_empty())
+            .count();
         tracing::info!(models = entries.len(), ready, "model repository loaded");
         state.startup_complete.store(true, Ordering::Release);
     });

@@ -28,7 +28,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorResponse { error: self.message })).into_response()
+        (
+            self.status,
+            Json(ErrorResponse {
+                error: self.message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -41,9 +47,13 @@ impl From<ProtocolError> for ApiError {
 impl From<LookupError> for ApiError {
     fn from(e: LookupError) -> ApiError {
         let status = match &e {
-            LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => StatusCode::NOT_FOUND,
+            LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => {
+                StatusCode::NOT_FOUND
+            }
             LookupError::BadVersion(_) => StatusCode::BAD_REQUEST,
-            LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         ApiError::new(status, e.to_string())
     }
@@ -54,12 +64,20 @@ impl From<InferError> for ApiError {
         match e {
             InferError::Lookup(lookup) => lookup.into(),
             InferError::Input(input) => ApiError::new(StatusCode::BAD_REQUEST, input.to_string()),
-            InferError::Backend(BackendError::Inference(message)) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("inference failed: {message}"))
+            InferError::Backend(BackendError::Inference(message)) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("inference failed: {message}"),
+            ),
+            InferError::Backend(other) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
             }
-            InferError::Backend(other) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-            InferError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down"),
-            InferError::Internal(message) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message),
+            InferError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the server is shutting down",
+            ),
+            InferError::Internal(message) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+            }
         }
     }
 }

@@ -16,11 +16,19 @@ pub(super) async fn live() -> Json<LiveResponse> {
 
 pub(super) async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let ready = state.is_ready();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(ReadyResponse { ready }))
 }
 
-fn model_ready_answer(state: &AppState, model: &str, version: Option<&str>) -> Result<Json<ModelReadyResponse>, ApiError> {
+fn model_ready_answer(
+    state: &AppState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Json<ModelReadyResponse>, ApiError> {
     let served = state.inference.lookup(model, version)?;
     Ok(Json(ModelReadyResponse {
         name: served.name.clone(),
@@ -29,7 +37,10 @@ fn model_ready_answer(state: &AppState, model: &str, version: Option<&str>) -> R
     }))
 }
 
-pub(super) async fn model_ready(State(state): State<Arc<AppState>>, Path(model): Path<String>) -> Result<Json<ModelReadyResponse>, ApiError> {
+pub(super) async fn model_ready(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+) -> Result<Json<ModelReadyResponse>, ApiError> {
     model_ready_answer(&state, &model, None)
 }
 

@@ -33,7 +33,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read request body: {e}"))),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read request body: {e}"),
+        )),
     }
 }
 
@@ -45,11 +48,22 @@ fn json_header_length(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
             .map(Some)
-            .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid {HEADER_CONTENT_LENGTH} header"))),
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid {HEADER_CONTENT_LENGTH} header"),
+                )
+            }),
     }
 }
 
-async fn handle(state: Arc<AppState>, model: String, version: Option<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn handle(
+    state: Arc<AppState>,
+    model: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let served = state.inference.lookup(&model, version.as_deref())?;
     let json_length = json_header_length(&headers)?;
     let body = read_body(&headers, body, state.max_body_bytes).await?;
@@ -66,18 +80,31 @@ async fn handle(state: Arc<AppState>, model: String, version: Option<String>, he
     let headers = response.headers_mut();
     match encoded.json_length {
         Some(len) => {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
             headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
         }
         None => {
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
     }
     Ok(response)
 }
 
-pub(super) async fn infer(State(state): State<Arc<AppState>>, Path(model): Path<String>, headers: HeaderMap, body: Body) -> Response {
-    handle(state, model, None, headers, body).await.into_response()
+pub(super) async fn infer(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, model, None, headers, body)
+        .await
+        .into_response()
 }
 
 pub(super) async fn infer_version(
@@ -86,5 +113,7 @@ pub(super) async fn infer_version(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, model, Some(version), headers, body).await.into_response()
+    handle(state, model, Some(version), headers, body)
+        .await
+        .into_response()
 }

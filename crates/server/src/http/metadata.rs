@@ -6,7 +6,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use outpost_core::{TensorSpec, VersionPolicy};
-use outpost_protocol::rest::{ConfigParameter, ModelConfigJson, ModelConfigTensor, ModelMetadata, ServerMetadata, TensorMetadata};
+use outpost_protocol::rest::{
+    ConfigParameter, ModelConfigJson, ModelConfigTensor, ModelMetadata, ServerMetadata,
+    TensorMetadata,
+};
 use serde_json::json;
 
 use super::{ApiError, AppState};
@@ -31,19 +34,36 @@ fn tensor_metadata(spec: &TensorSpec) -> TensorMetadata {
     }
 }
 
-fn metadata_answer(state: &AppState, model: &str, version: Option<&str>) -> Result<Json<ModelMetadata>, ApiError> {
+fn metadata_answer(
+    state: &AppState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Json<ModelMetadata>, ApiError> {
     let served = state.inference.lookup(model, version)?;
     let entry = state.inference.repository().entry(model)?;
     Ok(Json(ModelMetadata {
         name: served.name.clone(),
         versions: entry.ready_versions().iter().map(u64::to_string).collect(),
         platform: served.backend.platform().to_string(),
-        inputs: served.signature.inputs.iter().map(tensor_metadata).collect(),
-        outputs: served.signature.outputs.iter().map(tensor_metadata).collect(),
+        inputs: served
+            .signature
+            .inputs
+            .iter()
+            .map(tensor_metadata)
+            .collect(),
+        outputs: served
+            .signature
+            .outputs
+            .iter()
+            .map(tensor_metadata)
+            .collect(),
     }))
 }
 
-pub(super) async fn model_metadata(State(state): State<Arc<AppState>>, Path(model): Path<String>) -> Result<Json<ModelMetadata>, ApiError> {
+pub(super) async fn model_metadata(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+) -> Result<Json<ModelMetadata>, ApiError> {
     metadata_answer(&state, &model, None)
 }
 
@@ -54,8 +74,16 @@ pub(super) async fn model_version_metadata(
     metadata_answer(&state, &model, Some(&version))
 }
 
-fn config_tensor(spec: &TensorSpec, batched: bool, label_filename: Option<String>) -> ModelConfigTensor {
-    let dims = if batched { spec.shape[1..].to_vec() } else { spec.shape.clone() };
+fn config_tensor(
+    spec: &TensorSpec,
+    batched: bool,
+    label_filename: Option<String>,
+) -> ModelConfigTensor {
+    let dims = if batched {
+        spec.shape[1..].to_vec()
+    } else {
+        spec.shape.clone()
+    };
     ModelConfigTensor {
         name: spec.name.clone(),
         data_type: spec.datatype.triton_config_name().to_string(),
@@ -80,7 +108,10 @@ pub(crate) fn model_config_json(served: &ServedModel) -> ModelConfigJson {
         VersionPolicy::Specific(v) => json!({ "specific": { "versions": v } }),
     };
     let provider = served.execution_provider();
-    let kind = if provider.starts_with("CUDA") || provider.starts_with("Tensorrt") || provider.starts_with("ROCM") {
+    let kind = if provider.starts_with("CUDA")
+        || provider.starts_with("Tensorrt")
+        || provider.starts_with("ROCM")
+    {
         "KIND_GPU"
     } else {
         "KIND_CPU"
@@ -90,21 +121,39 @@ pub(crate) fn model_config_json(served: &ServedModel) -> ModelConfigJson {
         parameters.insert(k.to_string(), ConfigParameter { string_value: v });
     };
     param("execution_providers", provider.to_string());
-    param("intra_op_thread_count", served.model.intra_op_threads().to_string());
+    param(
+        "intra_op_thread_count",
+        served.model.intra_op_threads().to_string(),
+    );
     ModelConfigJson {
         name: served.name.clone(),
         platform: served.backend.platform().to_string(),
         backend: served.backend.name().to_string(),
         max_batch_size: served.max_batch_size,
-        input: served.signature.inputs.iter().map(|s| config_tensor(s, batched, None)).collect(),
-        output: served.signature.outputs.iter().map(|s| config_tensor(s, batched, labels_fit(s))).collect(),
+        input: served
+            .signature
+            .inputs
+            .iter()
+            .map(|s| config_tensor(s, batched, None))
+            .collect(),
+        output: served
+            .signature
+            .outputs
+            .iter()
+            .map(|s| config_tensor(s, batched, labels_fit(s)))
+            .collect(),
         version_policy,
-        instance_group: vec![json!({ "name": served.name, "kind": kind, "count": served.config.instances })],
+        instance_group: vec![
+            json!({ "name": served.name, "kind": kind, "count": served.config.instances }),
+        ],
         parameters,
     }
 }
 
-pub(super) async fn model_config(State(state): State<Arc<AppState>>, Path(model): Path<String>) -> Result<Json<ModelConfigJson>, ApiError> {
+pub(super) async fn model_config(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+) -> Result<Json<ModelConfigJson>, ApiError> {
     let served = state.inference.lookup(&model, None)?;
     Ok(Json(model_config_json(&served)))
 }

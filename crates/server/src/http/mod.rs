@@ -48,13 +48,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/health/ready", get(health::ready))
         .route("/v2", get(metadata::server_metadata))
         .route("/v2/models/{model}", get(metadata::model_metadata))
-        .route("/v2/models/{model}/versions/{version}", get(metadata::model_version_metadata))
+        .route(
+            "/v2/models/{model}/versions/{version}",
+            get(metadata::model_version_metadata),
+        )
         .route("/v2/models/{model}/ready", get(health::model_ready))
-        .route("/v2/models/{model}/versions/{version}/ready", get(health::model_version_ready))
+        .route(
+            "/v2/models/{model}/versions/{version}/ready",
+            get(health::model_version_ready),
+        )
         .route("/v2/models/{model}/config", get(metadata::model_config))
-        .route("/v2/models/{model}/versions/{version}/config", get(metadata::model_version_config))
+        .route(
+            "/v2/models/{model}/versions/{version}/config",
+            get(metadata::model_version_config),
+        )
         .route("/v2/models/{model}/infer", post(infer::infer))
-        .route("/v2/models/{model}/versions/{version}/infer", post(infer::infer_version))
+        .route(
+            "/v2/models/{model}/versions/{version}/infer",
+            post(infer::infer_version),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The infer handler enforces the limit itself, with a JSON 413.
@@ -67,5 +79,8 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
 }

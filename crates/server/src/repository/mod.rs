@@ -82,7 +82,11 @@ pub enum LookupError {
     #[error("model '{model}' is not available: {reason}")]
     Unavailable { model: String, reason: String },
     #[error("model '{model}' version {version} is not available: {reason}")]
-    VersionUnavailable { model: String, version: u64, reason: String },
+    VersionUnavailable {
+        model: String,
+        version: u64,
+        reason: String,
+    },
 }
 
 /// The models known to the server.
@@ -97,7 +101,12 @@ impl ModelRepository {
     }
 
     /// Scans `root` and loads every model found; failures are recorded, not returned.
-    pub fn load_all(&self, root: &Path, backends: &Backends, default_intra_op_threads: usize) -> Result<(), scan::ScanError> {
+    pub fn load_all(
+        &self,
+        root: &Path,
+        backends: &Backends,
+        default_intra_op_threads: usize,
+    ) -> Result<(), scan::ScanError> {
         let found = scan::scan(root)?;
         for model in found {
             let entry = served_model::load_model(&model, backends, default_intra_op_threads);
@@ -107,32 +116,49 @@ impl ModelRepository {
     }
 
     pub fn insert(&self, entry: ModelEntry) {
-        let mut models = self.models.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut models = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         models.insert(entry.name.clone(), entry);
     }
 
     /// A snapshot of every model entry, by name.
     pub fn entries(&self) -> Vec<ModelEntry> {
-        let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let models = self
+            .models
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         models.values().cloned().collect()
     }
 
     /// The entry for `name`.
     pub fn entry(&self, name: &str) -> Result<ModelEntry, LookupError> {
-        let models = self.models.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        models.get(name).cloned().ok_or_else(|| LookupError::UnknownModel(name.to_string()))
+        let models = self
+            .models
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        models
+            .get(name)
+            .cloned()
+            .ok_or_else(|| LookupError::UnknownModel(name.to_string()))
     }
 
     /// The model to serve for `name` and an optional version (latest ready when absent).
     pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, LookupError> {
         let entry = self.entry(name)?;
         match version {
-            None => entry.latest_ready().cloned().ok_or_else(|| LookupError::Unavailable {
-                model: name.to_string(),
-                reason: entry.unavailable_reason(),
-            }),
+            None => entry
+                .latest_ready()
+                .cloned()
+                .ok_or_else(|| LookupError::Unavailable {
+                    model: name.to_string(),
+                    reason: entry.unavailable_reason(),
+                }),
             Some(text) => {
-                let number: u64 = text.parse().map_err(|_| LookupError::BadVersion(text.to_string()))?;
+                let number: u64 = text
+                    .parse()
+                    .map_err(|_| LookupError::BadVersion(text.to_string()))?;
                 match entry.versions.get(&number) {
                     Some(VersionState::Ready(m)) => Ok(m.clone()),
                     Some(VersionState::Failed(reason)) => Err(LookupError::VersionUnavailable {

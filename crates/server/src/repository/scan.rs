@@ -17,7 +17,10 @@ pub struct FoundModel {
 #[derive(Debug, Error)]
 pub enum ScanError {
     #[error("model repository {path} cannot be read: {source}")]
-    Unreadable { path: PathBuf, source: std::io::Error },
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// True for names made of letters, digits, `_`, `-` and `.` that are not `.` or `..`.
@@ -25,7 +28,9 @@ pub fn is_valid_model_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Lists the model directories under `root`, sorted by name.
@@ -37,7 +42,9 @@ pub fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
     let mut models = Vec::new();
     for entry in std::fs::read_dir(root).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
         if !entry.path().is_dir() || name.starts_with('.') {
             continue;
         }
@@ -57,7 +64,9 @@ pub fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
 
 /// Numbered subdirectories of a model directory (positive integers, as Triton uses).
 fn versions_in(model_dir: &Path) -> Vec<u64> {
-    let Ok(entries) = std::fs::read_dir(model_dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(model_dir) else {
+        return Vec::new();
+    };
     let mut versions: Vec<u64> = entries
         .flatten()
         .filter(|e| e.path().is_dir())
@@ -75,7 +84,15 @@ mod tests {
     #[test]
     fn finds_models_and_numbered_versions() {
         let root = tempfile::tempdir().unwrap();
-        for dir in ["resnet/1", "resnet/3", "resnet/notes", "resnet/0", "empty", ".hidden/1", "bad name/1"] {
+        for dir in [
+            "resnet/1",
+            "resnet/3",
+            "resnet/notes",
+            "resnet/0",
+            "empty",
+            ".hidden/1",
+            "bad name/1",
+        ] {
             std::fs::create_dir_all(root.path().join(dir)).unwrap();
         }
         std::fs::write(root.path().join("stray.txt"), "x").unwrap();

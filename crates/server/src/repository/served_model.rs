@@ -7,7 +7,9 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 use std::time::Instant;
 
-use outpost_core::{BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature};
+use outpost_core::{
+    BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
+};
 
 use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
@@ -52,9 +54,13 @@ fn failed_entry(found: &FoundModel, error: String) -> ModelEntry {
 /// Reads a labels file that must lie inside the model directory.
 fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
     if file.is_absolute() || file.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err(format!("labels file '{}' must be a relative path inside the model directory", file.display()));
+        return Err(format!(
+            "labels file '{}' must be a relative path inside the model directory",
+            file.display()
+        ));
     }
-    let text = std::fs::read_to_string(model_dir.join(file)).map_err(|e| format!("cannot read labels file '{}': {e}", file.display()))?;
+    let text = std::fs::read_to_string(model_dir.join(file))
+        .map_err(|e| format!("cannot read labels file '{}': {e}", file.display()))?;
     Ok(Labels {
         file: file.display().to_string(),
         labels: text.lines().map(str::to_string).collect(),
@@ -62,7 +68,11 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
 }
 
 /// Loads every version the model's policy selects.
-pub fn load_model(found: &FoundModel, backends: &Backends, default_intra_op_threads: usize) -> ModelEntry {
+pub fn load_model(
+    found: &FoundModel,
+    backends: &Backends,
+    default_intra_op_threads: usize,
+) -> ModelEntry {
     let config = match ModelConfig::load_from_dir(&found.dir) {
         Ok(c) => c,
         Err(e) => return failed_entry(found, e.to_string()),
@@ -70,17 +80,29 @@ pub fn load_model(found: &FoundModel, backends: &Backends, default_intra_op_thre
     if found.versions.is_empty() {
         return failed_entry(
             found,
-            format!("no version directories (expected {}/<version>/{})", found.dir.display(), config.model_filename),
+            format!(
+                "no version directories (expected {}/<version>/{})",
+                found.dir.display(),
+                config.model_filename
+            ),
         );
     }
     let selected = config.version_policy.select(&found.versions);
     if selected.is_empty() {
         return failed_entry(
             found,
-            format!("version policy {:?} selects none of the versions present {:?}", config.version_policy, found.versions),
+            format!(
+                "version policy {:?} selects none of the versions present {:?}",
+                config.version_policy, found.versions
+            ),
         );
     }
-    let labels = match config.labels.as_deref().map(|f| load_labels(&found.dir, f)).transpose() {
+    let labels = match config
+        .labels
+        .as_deref()
+        .map(|f| load_labels(&found.dir, f))
+        .transpose()
+    {
         Ok(l) => l,
         Err(e) => return failed_entry(found, e),
     };
@@ -112,7 +134,10 @@ fn load_version(
     backends: &Backends,
     default_intra_op_threads: usize,
 ) -> Result<ServedModel, String> {
-    let path = found.dir.join(version.to_string()).join(&config.model_filename);
+    let path = found
+        .dir
+        .join(version.to_string())
+        .join(&config.model_filename);
     if !path.is_file() {
         return Err(format!("model file {} does not exist", path.display()));
     }
@@ -126,7 +151,9 @@ fn load_version(
             default_intra_op_threads,
         })
         .map_err(|e| e.to_string())?;
-    let signature = config.apply_overrides(loaded.signature().clone()).map_err(|e| e.to_string())?;
+    let signature = config
+        .apply_overrides(loaded.signature().clone())
+        .map_err(|e| e.to_string())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
     let chosen_by = if config.backend == BackendChoice::Auto {
         backends.auto_reason(backend.kind())

@@ -1,0 +1,152 @@
+//! Starting the real `outpost` binary for a test: port 0, read the announced address from its
+//! standard output, then poll `GET /v2/health/ready` until it answers 200.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum TestServerError {
+    #[error("cannot start {0}: {1}")]
+    Spawn(String, std::io::Error),
+    #[error("server exited or did not announce its address within {0:?}")]
+    NoAddress(Duration),
+    #[error("server did not become ready within {0:?}")]
+    NotReady(Duration),
+}
+
+/// A running `outpost serve`; killed on drop.
+pub struct TestServer {
+    child: Child,
+    pub addr: SocketAddr,
+    pub base_url: String,
+    stderr_log: PathBuf,
+}
+
+/// The binary under test: `$OUTPOST_BIN`, or the one cargo built next to the tests.
+pub fn outpost_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("OUTPOST_BIN") {
+        return PathBuf::from(path);
+    }
+    crate::fixtures::repo_root().join("target/debug/outpost")
+}
+
+impl TestServer {
+    /// Starts `outpost serve --http-host 127.0.0.1 --http-port 0 --model-repository <repo> <extra>`
+    /// and waits until it is ready.
+    pub fn start(
+        binary: &Path,
+        repository: &Path,
+        extra_args: &[&str],
+    ) -> Result<TestServer, TestServerError> {
+        TestServer::start_with_env(binary, repository, extra_args, &[])
+    }
+
+    pub fn start_with_env(
+        binary: &Path,
+        repository: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, TestServerError> {
+        let stderr_log = repository.with_extension("stderr.log");
+        let stderr = std::fs::File::create(&stderr_log)
+            .map_err(|e| TestServerError::Spawn(stderr_log.display().to_string(), e))?;
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .args(["--http-host", "127.0.0.1", "--http-port", "0"])
+            .arg("--model-repository")
+            .arg(repository)
+            .args(extra_args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| TestServerError::Spawn(binary.display().to_string(), e))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("outpost: http listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let wait = Duration::from_secs(60);
+        let addr: SocketAddr = match rx.recv_timeout(wait).ok().and_then(|a| a.parse().ok()) {
+            Some(a) => a,
+            None => {
+                let _ = child.kill();
+                return Err(TestServerError::NoAddress(wait));
+            }
+        };
+        let server = TestServer {
+            child,
+            addr,
+            base_url: format!("http://{addr}"),
+            stderr_log,
+        };
+        server.wait_ready(Duration::from_secs(120))?;
+        Ok(server)
+    }
+
+    /// Polls the readiness endpoint until 200.
+    pub fn wait_ready(&self, limit: Duration) -> Result<(), TestServerError> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.get_status("/v2/health/ready") == Some(200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(TestServerError::NotReady(limit))
+    }
+
+    /// Status code of a GET, or `None` when the connection fails.
+    pub fn get_status(&self, path: &str) -> Option<u16> {
+        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .ok()?;
+        let mut head = String::new();
+        stream.read_to_string(&mut head).ok()?;
+        head.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// What the server has logged so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().expect("wait for server")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,124 @@
+//! Helpers for the end-to-end tests: starting the binary on a fixture repository and speaking
+//! the binary tensor extension to it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use outpost_core::{DataType, NamedTensor, Tensor, TensorData};
+use outpost_testkit::TestServer;
+use serde_json::{json, Value};
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
+}
+
+pub fn start(repository: &Path, extra: &[&str]) -> TestServer {
+    TestServer::start(&binary(), repository, extra)
+        .unwrap_or_else(|e| panic!("server did not start: {e}"))
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .expect("http client")
+}
+
+/// Builds a binary-extension body for `inputs`, asking for binary outputs.
+pub fn binary_request(inputs: &[NamedTensor]) -> (Vec<u8>, usize) {
+    let header = json!({
+        "id": "conformance",
+        "inputs": inputs.iter().map(|i| json!({
+            "name": i.name,
+            "shape": i.tensor.shape(),
+            "datatype": i.tensor.datatype().as_str(),
+            "parameters": {"binary_data_size": i.tensor.data().byte_len()},
+        })).collect::<Vec<_>>(),
+        "parameters": {"binary_data_output": true},
+    });
+    let mut body = serde_json::to_vec(&header).unwrap();
+    let json_len = body.len();
+    for i in inputs {
+        i.tensor.data().write_le_bytes(&mut body);
+    }
+    (body, json_len)
+}
+
+/// Parses a binary-extension response into its JSON header and named tensors.
+pub fn parse_binary_response(body: &[u8], json_len: usize) -> (Value, Vec<NamedTensor>) {
+    let header: Value = serde_json::from_slice(&body[..json_len]).expect("response JSON");
+    let mut offset = json_len;
+    let mut tensors = Vec::new();
+    for output in header["outputs"].as_array().expect("outputs") {
+        let datatype = DataType::parse(output["datatype"].as_str().unwrap()).unwrap();
+        let shape: Vec<usize> = output["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        let size = output["parameters"]["binary_data_size"]
+            .as_u64()
+            .expect("binary output") as usize;
+        let data = TensorData::from_le_bytes(datatype, &body[offset..offset + size]).unwrap();
+        offset += size;
+        tensors.push(NamedTensor::new(
+            output["name"].as_str().unwrap(),
+            Tensor::new(shape, data).unwrap(),
+        ));
+    }
+    assert_eq!(offset, body.len(), "binary section fully consumed");
+    (header, tensors)
+}
+
+/// POSTs a binary infer request and returns the outputs.
+pub fn infer_binary(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    inputs: &[NamedTensor],
+) -> (Value, Vec<NamedTensor>) {
+    let (body, json_len) = binary_request(inputs);
+    let response = client
+        .post(url)
+        .header("Inference-Header-Content-Length", json_len.to_string())
+        .body(body)
+        .send()
+        .expect("infer request");
+    let status = response.status();
+    let header_len: Option<usize> = response
+        .headers()
+        .get("Inference-Header-Content-Length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let bytes = response.bytes().expect("response body");
+    assert!(
+        status.is_success(),
+        "{url}: {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    parse_binary_response(&bytes, header_len.expect("binary response header"))
+}
+
+/// Elements as f64 for comparisons.
+pub fn as_f64(data: &TensorData) -> Vec<f64> {
+    match data {
+        TensorData::Fp32(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        TensorData::Fp64(v) => v.clone(),
+        TensorData::Uint8(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        TensorData::Int8(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        TensorData::Int32(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        TensorData::Int64(v) => v.iter().map(|x| *x as f64).collect(),
+        other => panic!("no numeric comparison for {:?}", other.datatype()),
+    }
+}
+
+/// Index of the largest element.
+pub fn argmax(values: &[f64]) -> usize {
+    values
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
