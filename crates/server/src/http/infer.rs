@@ -2,13 +2,14 @@
 //! infer and encode on a blocking thread, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use outpost_protocol::{decode_infer_request, encode_infer_response, HEADER_CONTENT_LENGTH};
 
 use super::{ApiError, AppState};
@@ -21,21 +22,58 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-/// Reads the whole body, refusing more than `limit` bytes.
+/// Bytes of an oversized body read and thrown away so that a client still sending can read the
+/// 413 instead of seeing its connection reset. Past this, or [`DRAIN_TIME`], the connection closes.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Reads the whole body, refusing more than `limit` bytes. An oversized body is read to its
+/// end (within the drain bounds) and discarded, then answered 413.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut stream = body.into_data_stream();
+    let mut collected = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    let declared_over = declared.is_some_and(|n| n > limit);
+    let mut over = declared_over;
+    let read = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read request body: {e}"),
+                )
+            })?;
+            seen += chunk.len();
+            if seen > limit {
+                over = true;
+            }
+            if !over {
+                collected.extend_from_slice(&chunk);
+            } else if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+        Ok::<(), ApiError>(())
+    };
+    if declared_over {
+        // Drain with a time bound; whatever happens the answer is 413.
+        let _ = tokio::time::timeout(DRAIN_TIME, read).await;
         return Err(too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("cannot read request body: {e}"),
+    let result = tokio::time::timeout(DRAIN_TIME.saturating_mul(6), read).await;
+    if over {
+        return Err(too_large(limit));
+    }
+    match result {
+        Ok(Ok(())) => Ok(collected.freeze()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body took too long to arrive",
         )),
     }
 }

@@ -1,0 +1,183 @@
+//! Bad requests are answered 4xx with a JSON `{"error": ...}` body, and the server keeps serving.
+
+mod common;
+
+use outpost_testkit::fixtures::repo_root;
+use serde_json::{json, Value};
+
+struct Case {
+    what: &'static str,
+    path: &'static str,
+    body: Vec<u8>,
+    json_header: Option<usize>,
+    status: u16,
+    message: &'static str,
+}
+
+fn mobilenet_input(datatype: &str, shape: Value, data: Value) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]}),
+    )
+    .unwrap()
+}
+
+fn cases() -> Vec<Case> {
+    let full = vec![0.0f32; 3 * 224 * 224];
+    let binary_header = serde_json::to_vec(&json!({
+        "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "parameters": {"binary_data_size": 602112}}]
+    }))
+    .unwrap();
+    let mut short_binary = binary_header.clone();
+    short_binary.extend(vec![0u8; 1000]);
+    let infer = "/v2/models/mobilenet_v2_int8/infer";
+    vec![
+        Case { what: "malformed JSON", path: infer, body: b"{\"inputs\": [".to_vec(), json_header: None, status: 400, message: "malformed JSON" },
+        Case { what: "not an object", path: infer, body: b"[1,2,3]".to_vec(), json_header: None, status: 400, message: "malformed JSON" },
+        Case {
+            what: "wrong datatype",
+            path: infer,
+            body: mobilenet_input("INT32", json!([1, 3, 224, 224]), json!(vec![0; 3 * 224 * 224])),
+            json_header: None,
+            status: 400,
+            message: "datatype INT32",
+        },
+        Case {
+            what: "wrong shape",
+            path: infer,
+            body: mobilenet_input("FP32", json!([1, 224, 224, 3]), json!(full)),
+            json_header: None,
+            status: 400,
+            message: "has shape [1, 224, 224, 3]",
+        },
+        Case {
+            what: "element-count mismatch",
+            path: infer,
+            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!([1.0, 2.0])),
+            json_header: None,
+            status: 400,
+            message: "needs 150528 elements",
+        },
+        Case { what: "binary size mismatch", path: infer, body: short_binary, json_header: Some(binary_header.len()), status: 400, message: "runs past the end" },
+        Case {
+            what: "header longer than body",
+            path: infer,
+            body: b"{}".to_vec(),
+            json_header: Some(500),
+            status: 400,
+            message: "Inference-Header-Content-Length",
+        },
+        Case {
+            what: "unknown model",
+            path: "/v2/models/no_such_model/infer",
+            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!(full)),
+            json_header: None,
+            status: 404,
+            message: "unknown model",
+        },
+        Case {
+            what: "unknown version",
+            path: "/v2/models/mobilenet_v2_int8/versions/9/infer",
+            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!(full)),
+            json_header: None,
+            status: 404,
+            message: "version 9",
+        },
+        Case {
+            what: "unknown output",
+            path: infer,
+            body: serde_json::to_vec(&json!({
+                "inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": full}],
+                "outputs": [{"name": "logits"}]
+            }))
+            .unwrap(),
+            json_header: None,
+            status: 400,
+            message: "unknown output 'logits'",
+        },
+        Case {
+            what: "unknown input",
+            path: infer,
+            body: serde_json::to_vec(&json!({"inputs": [{"name": "image", "shape": [1], "datatype": "FP32", "data": [1]}]})).unwrap(),
+            json_header: None,
+            status: 400,
+            message: "unexpected inference input 'image'",
+        },
+        Case {
+            what: "body over the limit",
+            path: infer,
+            body: vec![b' '; 3 * 1024 * 1024],
+            json_header: None,
+            status: 413,
+            message: "exceeds the limit",
+        },
+    ]
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_the_server_stays_up() {
+    let repo = repo_root().join("models");
+    let server = common::start(&repo, &["--max-body-bytes", "2097152"]);
+    let client = common::client();
+    for case in cases() {
+        let mut request = client
+            .post(format!("{}{}", server.base_url, case.path))
+            .body(case.body);
+        if let Some(len) = case.json_header {
+            request = request.header("Inference-Header-Content-Length", len.to_string());
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("{}: {e:?}", case.what));
+        let status = response.status().as_u16();
+        let body: Value = response
+            .json()
+            .unwrap_or_else(|e| panic!("{}: error body is not JSON: {e}", case.what));
+        assert_eq!(status, case.status, "{}: {body}", case.what);
+        let message = body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no error field in {body}", case.what));
+        assert!(
+            message.contains(case.message),
+            "{}: '{message}' does not mention '{}'",
+            case.what,
+            case.message
+        );
+        assert_eq!(
+            server.get_status("/v2/health/live"),
+            Some(200),
+            "server down after {}",
+            case.what
+        );
+    }
+    // Unknown model and version on the metadata and ready endpoints.
+    for (path, status) in [
+        ("/v2/models/no_such_model", 404),
+        ("/v2/models/no_such_model/ready", 404),
+        ("/v2/models/mobilenet_v2_int8/versions/7", 404),
+        ("/v2/models/mobilenet_v2_int8/versions/x/ready", 400),
+        ("/v2/nothing/here", 404),
+    ] {
+        let response = client
+            .get(format!("{}{path}", server.base_url))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let body: Value = response.json().unwrap();
+        assert!(body["error"].is_string(), "{path}: {body}");
+    }
+    // And a good request still works afterwards.
+    let good = mobilenet_input(
+        "FP32",
+        json!([1, 3, 224, 224]),
+        json!(vec![0.5f32; 3 * 224 * 224]),
+    );
+    let response = client
+        .post(format!(
+            "{}/v2/models/mobilenet_v2_int8/infer",
+            server.base_url
+        ))
+        .body(good)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
