@@ -53,6 +53,19 @@ impl TestServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<TestServer, TestServerError> {
+        let server = TestServer::spawn(binary, repository, extra_args, env)?;
+        server.wait_ready(Duration::from_secs(120))?;
+        Ok(server)
+    }
+
+    /// Starts the server and returns once it has announced its address, without waiting for
+    /// readiness.
+    pub fn spawn(
+        binary: &Path,
+        repository: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, TestServerError> {
         let stderr_log = repository.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_log)
             .map_err(|e| TestServerError::Spawn(stderr_log.display().to_string(), e))?;
@@ -88,21 +101,29 @@ impl TestServer {
                 return Err(TestServerError::NoAddress(wait));
             }
         };
-        let server = TestServer {
+        Ok(TestServer {
             child,
             addr,
             base_url: format!("http://{addr}"),
             stderr_log,
-        };
-        server.wait_ready(Duration::from_secs(120))?;
-        Ok(server)
+        })
     }
 
     /// Polls the readiness endpoint until 200.
     pub fn wait_ready(&self, limit: Duration) -> Result<(), TestServerError> {
+        self.wait_for_status("/v2/health/ready", 200, limit)
+    }
+
+    /// Polls `GET path` until it answers `status`.
+    pub fn wait_for_status(
+        &self,
+        path: &str,
+        status: u16,
+        limit: Duration,
+    ) -> Result<(), TestServerError> {
         let started = Instant::now();
         while started.elapsed() < limit {
-            if self.get_status("/v2/health/ready") == Some(200) {
+            if self.get_status(path) == Some(status) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -1,0 +1,202 @@
+//! Backend choice and load failures: `auto` falls back to tract when ONNX Runtime's library is
+//! missing or broken (and says so), `ort` then fails clearly; strict execution providers fail the
+//! load while `-or-cpu` falls back with a warning; a broken model or a model tract cannot run is
+//! reported while the other models keep serving; SIGTERM stops the server cleanly.
+
+mod common;
+
+use std::path::Path;
+
+use outpost_testkit::fixtures::{fixtures_dir, model_file, write_repository};
+use serde_json::Value;
+
+fn get(client: &reqwest::blocking::Client, url: String) -> (u16, Value) {
+    let response = client.get(url).send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
+
+fn repo_with(dir: &Path, models: &[(&str, &Path, &str)]) -> std::path::PathBuf {
+    let repo = dir.join("repo");
+    write_repository(&repo, models);
+    repo
+}
+
+#[test]
+fn missing_or_broken_onnxruntime_library_falls_back_to_tract_only_for_auto() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = model_file("mobilenet_v1_0.25_224_float32");
+    let repo = repo_with(
+        dir.path(),
+        &[
+            ("auto_model", &v1, "backend = \"auto\"\n"),
+            ("ort_model", &v1, "backend = \"ort\"\n"),
+        ],
+    );
+    let garbage = dir.path().join("libonnxruntime.so");
+    std::fs::write(&garbage, b"this is not a shared library").unwrap();
+    for library in [dir.path().join("missing/libonnxruntime.so"), garbage] {
+        let server = common::start(&repo, &["--ort-library", library.to_str().unwrap()]);
+        let client = common::client();
+        let (status, config) = get(
+            &client,
+            format!("{}/v2/models/auto_model/config", server.base_url),
+        );
+        assert_eq!(status, 200, "{config}");
+        assert_eq!(config["backend"], "tract", "{config}");
+        assert_eq!(
+            config["parameters"]["execution_providers"]["string_value"],
+            "tract-cpu"
+        );
+        let (status, error) = get(&client, format!("{}/v2/models/ort_model", server.base_url));
+        assert_eq!(status, 503, "{error}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains("ONNX Runtime library is not usable"),
+            "{message}"
+        );
+        assert_eq!(server.get_status("/v2/models/ort_model/ready"), Some(503));
+        let log = server.stderr();
+        assert!(log.contains("ONNX Runtime is not available"), "{log}");
+        assert!(log.contains("using tract"), "{log}");
+    }
+}
+
+#[test]
+fn strict_providers_fail_and_or_cpu_falls_back_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = model_file("mobilenet_v1_0.25_224_float32");
+    let repo = repo_with(
+        dir.path(),
+        &[
+            ("strict_cuda", &v1, "backend = \"ort\"\nexecution_providers = [\"cuda\"]\n"),
+            ("soft_cuda", &v1, "backend = \"ort\"\nexecution_providers = [\"tensorrt-or-cpu\", \"cuda-or-cpu\", \"cpu\"]\n"),
+        ],
+    );
+    let server = common::start(&repo, &[]);
+    let client = common::client();
+    let (status, error) = get(
+        &client,
+        format!("{}/v2/models/strict_cuda", server.base_url),
+    );
+    assert_eq!(status, 503, "{error}");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("CUDAExecutionProvider") && message.contains("cuda-or-cpu"),
+        "{message}"
+    );
+    let (status, config) = get(
+        &client,
+        format!("{}/v2/models/soft_cuda/config", server.base_url),
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(
+        config["parameters"]["execution_providers"]["string_value"],
+        "CPUExecutionProvider"
+    );
+    let log = server.stderr();
+    assert!(
+        log.contains("execution provider unavailable") && log.contains("TensorrtExecutionProvider"),
+        "{log}"
+    );
+    assert!(
+        log.contains("execution_provider=\"CPUExecutionProvider\""),
+        "{log}"
+    );
+}
+
+#[test]
+fn broken_models_are_reported_and_the_rest_keep_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"not a protobuf at all").unwrap();
+    let qoperator = fixtures_dir().join("generated/qlinear_add_contrib.onnx");
+    let good = model_file("mobilenet_v1_0.25_224_float32");
+    let repo = repo_with(
+        dir.path(),
+        &[
+            ("good", &good, ""),
+            ("garbage", &garbage, "backend = \"ort\"\n"),
+            ("contrib_on_tract", &qoperator, "backend = \"tract\"\n"),
+            ("contrib_on_ort", &qoperator, "backend = \"ort\"\n"),
+            ("bad_config", &good, "backend = \"gpu\"\n"),
+        ],
+    );
+    std::fs::create_dir_all(repo.join("no_versions")).unwrap();
+    let server = common::start(&repo, &[]);
+    let client = common::client();
+    for (model, fragment) in [
+        ("garbage", "cannot load model"),
+        ("contrib_on_tract", "QLinearAdd"),
+        ("bad_config", "unknown variant `gpu`"),
+        ("no_versions", "no version directories"),
+    ] {
+        let (status, error) = get(&client, format!("{}/v2/models/{model}", server.base_url));
+        assert_eq!(status, 503, "{model}: {error}");
+        let message = error["error"].as_str().unwrap();
+        assert!(
+            message.contains(fragment),
+            "{model}: '{message}' lacks '{fragment}'"
+        );
+    }
+    for model in ["good", "contrib_on_ort"] {
+        assert_eq!(
+            server.get_status(&format!("/v2/models/{model}/ready")),
+            Some(200),
+            "{model}"
+        );
+    }
+    let response: Value = client
+        .post(format!(
+            "{}/v2/models/contrib_on_ort/infer",
+            server.base_url
+        ))
+        .json(&serde_json::json!({"inputs": [
+            {"name": "a", "shape": [1, 4], "datatype": "UINT8", "data": [128, 138, 148, 158]},
+            {"name": "b", "shape": [1, 4], "datatype": "UINT8", "data": [128, 128, 138, 138]}
+        ]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    // (a - 128) * 0.1 + (b - 128) * 0.1 = 0, 1, 3, 4 -> / 0.2 + 128
+    assert_eq!(
+        response["outputs"][0]["data"],
+        serde_json::json!([128, 133, 143, 148]),
+        "{response}"
+    );
+    assert_eq!(server.get_status("/v2/health/ready"), Some(200));
+}
+
+#[test]
+fn strict_readiness_reports_not_ready_when_a_model_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"junk").unwrap();
+    let repo = repo_with(dir.path(), &[("garbage", &garbage, "")]);
+    let server = outpost_testkit::TestServer::spawn(
+        &common::binary(),
+        &repo,
+        &["--strict-readiness", "true"],
+        &[],
+    )
+    .unwrap();
+    // Once the load has been attempted the model answers 503; the server then stays unready.
+    server
+        .wait_for_status(
+            "/v2/models/garbage",
+            503,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(server.stderr().contains("model repository loaded"));
+    assert_eq!(server.get_status("/v2/health/ready"), Some(503));
+    assert_eq!(server.get_status("/v2/health/live"), Some(200));
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let server = common::start(&outpost_testkit::fixtures::repo_root().join("models"), &[]);
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status:?}");
+}
