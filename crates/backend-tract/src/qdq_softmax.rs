@@ -32,7 +32,7 @@ impl RewriteReport {
     }
 }
 
-fn consumers<'g>(graph: &'g GraphProto, value: &str) -> Vec<usize> {
+fn consumers(graph: &GraphProto, value: &str) -> Vec<usize> {
     graph
         .node
         .iter()

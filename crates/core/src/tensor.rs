@@ -122,7 +122,7 @@ impl TensorData {
     /// 4-byte little-endian length followed by that many bytes.
     pub fn from_le_bytes(datatype: DataType, bytes: &[u8]) -> Result<TensorData, TensorError> {
         if let Some(size) = datatype.element_size() {
-            if bytes.len() % size != 0 {
+            if !bytes.len().is_multiple_of(size) {
                 return Err(TensorError::RaggedBytes {
                     datatype,
                     byte_len: bytes.len(),

@@ -353,7 +353,7 @@ mod tests {
                 br#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]}"#.to_vec(),
                 None,
             ),
-            (br#"{"inputs":[],"bogus":1}"#.to_vec(), None),
+            (br#"{"inputs":{"name":"x"}}"#.to_vec(), None),
             (br#"{"inputs":[]}"#.to_vec(), Some(100)),
         ];
         for (body, header) in cases {

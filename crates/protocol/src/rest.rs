@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 /// `parameters` objects are free-form maps.
 pub type Parameters = Map<String, Value>;
 
-/// `POST .../infer` body (the JSON part).
+/// `POST .../infer` body (the JSON part). Unknown keys are ignored: clients add their own (the
+/// kserve client sends `model_name`).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct InferRequestJson {
     pub id: Option<String>,
     pub parameters: Option<Parameters>,
@@ -18,7 +18,6 @@ pub struct InferRequestJson {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct InputTensorJson {
     pub name: String,
     pub shape: Vec<i64>,
@@ -28,7 +27,6 @@ pub struct InputTensorJson {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RequestedOutputJson {
     pub name: String,
     pub parameters: Option<Parameters>,

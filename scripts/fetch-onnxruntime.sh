@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fetches the ONNX Runtime shared library from the pinned PyPI wheel into the project cache,
+# .cache/onnxruntime/{cpu,gpu}/libonnxruntime.so, where `outpost serve` finds it by itself.
+#
+#   scripts/fetch-onnxruntime.sh          CPU library (x86_64 or aarch64), onnxruntime==1.32.0
+#   scripts/fetch-onnxruntime.sh --gpu    CUDA/TensorRT library (x86_64), onnxruntime-gpu==1.31.1
+#
+# pip checks every wheel against the sha256 pinned below before anything is unpacked.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+flavour=cpu
+[[ "${1:-}" == "--gpu" ]] && flavour=gpu
+arch="$(uname -m)"
+
+case "$flavour-$arch" in
+  cpu-x86_64)  package=onnxruntime;     version=1.32.0; sha=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d ;;
+  cpu-aarch64) package=onnxruntime;     version=1.32.0; sha=2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c ;;
+  gpu-x86_64)  package=onnxruntime-gpu; version=1.31.1; sha=e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6 ;;
+  *) echo "no pinned ONNX Runtime wheel for $flavour on $arch" >&2; exit 1 ;;
+esac
+
+dest="$root/.cache/onnxruntime/$flavour"
+library="libonnxruntime.so.$version"
+if [[ -f "$dest/$library" && -L "$dest/libonnxruntime.so" ]]; then
+  echo "ONNX Runtime $version ($flavour) already in $dest"
+  exit 0
+fi
+
+python="${PYTHON:-python3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+printf '%s==%s --hash=sha256:%s\n' "$package" "$version" "$sha" > "$work/requirements.txt"
+"$python" -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+  --python-version 3.11 --platform "manylinux_2_28_$arch" \
+  -r "$work/requirements.txt" -d "$work/wheel"
+
+mkdir -p "$dest"
+"$python" - "$work"/wheel/*.whl "$dest" "$flavour" <<'PY'
+import sys, zipfile, os
+wheel, dest, flavour = sys.argv[1], sys.argv[2], sys.argv[3]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = os.path.basename(name)
+        wanted = base.startswith("libonnxruntime.so") or (flavour == "gpu" and base.startswith("libonnxruntime_providers_"))
+        if name.startswith("onnxruntime/capi/") and wanted:
+            with z.open(name) as src, open(os.path.join(dest, base), "wb") as out:
+                out.write(src.read())
+PY
+ln -sf "$library" "$dest/libonnxruntime.so"
+echo "ONNX Runtime $version ($flavour) installed in $dest"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Creates .venv with the Python clients the end-to-end tests drive the server with
+# (tests/python/requirements.txt, pinned). Idempotent.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python3}"
+if [[ ! -x "$root/.venv/bin/python" ]]; then
+  "$python" -m venv "$root/.venv"
+fi
+"$root/.venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"

@@ -1,0 +1,57 @@
+"""Starts the real `outpost` binary on port 0 for the Python client tests.
+
+The binary comes from $OUTPOST_BIN (default: target/debug/outpost); the repository is the
+project's models/ directory (the bundled default model). The fixture waits on the readiness
+endpoint instead of sleeping.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _wait_ready(base_url: str, process: subprocess.Popen, limit_s: float = 120.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"outpost exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/v2/health/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError("outpost did not become ready")
+
+
+@pytest.fixture(scope="session")
+def server():
+    binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
+    process = subprocess.Popen(
+        [binary, "serve", "--http-host", "127.0.0.1", "--http-port", "0", "--model-repository", str(ROOT / "models")],
+        stdout=subprocess.PIPE,
+        stderr=sys.stderr,
+        text=True,
+    )
+    address = None
+    for line in process.stdout:
+        if line.startswith("outpost: http listening on "):
+            address = line.strip().rsplit(" ", 1)[1]
+            break
+    if address is None:
+        process.kill()
+        raise RuntimeError("outpost did not announce its address")
+    base_url = f"http://{address}"
+    _wait_ready(base_url, process)
+    yield {"url": address, "base_url": base_url}
+    process.terminate()
+    assert process.wait(timeout=30) == 0

@@ -1,0 +1,104 @@
+"""The bundled default model driven by real clients: tritonclient (HTTP) and kserve's REST client."""
+
+import asyncio
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+MODEL = "mobilenet_v2_int8"
+FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "models"
+
+
+def reference_input():
+    """Input tensor of test_data_set_0 (chelsea.png, preprocessed) as a numpy array."""
+    import onnx_tensor
+
+    return onnx_tensor.read(FIXTURES / "mobilenet_v2_1.0_224_int8_qdq.test_data" / "test_data_set_0" / "input_0.pb")
+
+
+def reference_output():
+    import onnx_tensor
+
+    return onnx_tensor.read(FIXTURES / "mobilenet_v2_1.0_224_int8_qdq.test_data" / "test_data_set_0" / "output_0.pb")
+
+
+def test_tritonclient_health_metadata_config(server):
+    client = httpclient.InferenceServerClient(url=server["url"])
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready(MODEL)
+    assert not client.is_model_ready("no_such_model")
+    meta = client.get_server_metadata()
+    assert meta["name"] == "outpost"
+    assert "binary_tensor_data" in meta["extensions"]
+    model = client.get_model_metadata(MODEL)
+    assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [1, 3, 224, 224]}]
+    assert model["outputs"][0]["name"] == "probabilities"
+    assert model["versions"] == ["1"]
+    config = client.get_model_config(MODEL)
+    assert config["max_batch_size"] == 0
+    assert config["input"][0]["data_type"] == "TYPE_FP32"
+    assert config["output"][0]["label_filename"] == "labels.txt"
+
+
+@pytest.mark.parametrize("binary_in,binary_out", [(False, False), (True, True), (True, False), (False, True)])
+def test_tritonclient_infer(server, binary_in, binary_out):
+    client = httpclient.InferenceServerClient(url=server["url"])
+    data = reference_input()
+    inp = httpclient.InferInput("input", list(data.shape), "FP32")
+    inp.set_data_from_numpy(data, binary_data=binary_in)
+    out = httpclient.InferRequestedOutput("probabilities", binary_data=binary_out)
+    result = client.infer(MODEL, [inp], outputs=[out], request_id="cat-1")
+    probabilities = result.as_numpy("probabilities")
+    assert probabilities.shape == (1, 1001)
+    expected = reference_output()
+    assert np.max(np.abs(probabilities - expected)) <= 1.0 / 255 + 1e-6
+    assert int(np.argmax(probabilities)) == 286  # Egyptian cat
+    assert result.get_response()["id"] == "cat-1"
+
+
+def test_tritonclient_errors(server):
+    client = httpclient.InferenceServerClient(url=server["url"])
+    wrong = httpclient.InferInput("input", [1, 224, 224, 3], "FP32")
+    wrong.set_data_from_numpy(np.zeros((1, 224, 224, 3), dtype=np.float32))
+    with pytest.raises(InferenceServerException, match="shape"):
+        client.infer(MODEL, [wrong])
+    with pytest.raises(InferenceServerException, match="unknown model"):
+        client.get_model_metadata("no_such_model")
+
+
+def test_kserve_rest_client(server):
+    saved_argv = sys.argv
+    sys.argv = sys.argv[:1]  # `import kserve` parses the command line
+    try:
+        from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+    finally:
+        sys.argv = saved_argv
+
+    async def run():
+        client = InferenceRESTClient(config=RESTConfig(protocol="v2", timeout=60))
+        try:
+            base = server["base_url"]
+            assert await client.is_server_live(base)
+            assert await client.is_server_ready(base)
+            assert await client.is_model_ready(base, MODEL)
+            data = reference_input()
+            results = []
+            for binary in (False, True):
+                inp = InferInput(name="input", shape=list(data.shape), datatype="FP32")
+                inp.set_data_from_numpy(data, binary_data=binary)
+                request = InferRequest(model_name=MODEL, infer_inputs=[inp], request_id=f"kserve-{binary}")
+                response = await client.infer(base, request, model_name=MODEL)
+                results.append(response.outputs[0].as_numpy())
+            return results
+        finally:
+            await client.close()
+
+    for probabilities in asyncio.run(run()):
+        assert probabilities.shape == (1, 1001)
+        assert int(np.argmax(probabilities)) == 286
+        assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
