@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use outpost_backend_ort::OrtBackend;
 use outpost_backend_tract::TractBackend;
 use outpost_core::{Backend, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
-use outpost_testkit::fixtures::{model_file, repo_root, test_data_sets, write_repository, ONNX_FIXTURES};
+use outpost_testkit::fixtures::{
+    model_file, repo_root, test_data_sets, write_repository, ONNX_FIXTURES,
+};
 use outpost_testkit::{read_tensor_file, TestServer};
 
 const DEFAULT_MODEL: &str = "mobilenet_v2_1.0_224_int8_qdq";
@@ -49,7 +51,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn reference_input(model: &str) -> NamedTensor {
-    let (_, tensor) = read_tensor_file(&test_data_sets(model)[0].join("input_0.pb")).expect("reference input");
+    let (_, tensor) =
+        read_tensor_file(&test_data_sets(model)[0].join("input_0.pb")).expect("reference input");
     NamedTensor::new("input", tensor)
 }
 
@@ -75,7 +78,12 @@ fn load(backend: &dyn Backend, model: &str, threads: usize) -> Box<dyn LoadedMod
 fn run_once(model: &dyn LoadedModel, input: &NamedTensor) -> Duration {
     let spec = &model.signature().inputs[0];
     let named = NamedTensor::new(spec.name.clone(), input.tensor.clone());
-    let outputs: Vec<String> = model.signature().outputs.iter().map(|o| o.name.clone()).collect();
+    let outputs: Vec<String> = model
+        .signature()
+        .outputs
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
     let started = Instant::now();
     model.infer(vec![named], &outputs).expect("inference");
     started.elapsed()
@@ -101,10 +109,18 @@ fn binary_body(input: &NamedTensor) -> (Vec<u8>, usize) {
 fn server_vs_in_process(options: &Options) {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
-    let config = format!("backend = \"ort\"\n[threads]\nintra_op = {}\ninter_op = 1\n", options.threads);
+    let config = format!(
+        "backend = \"ort\"\n[threads]\nintra_op = {}\ninter_op = 1\n",
+        options.threads
+    );
     let model_path = model_file(DEFAULT_MODEL);
     write_repository(&repo, &[("bench", &model_path, &config)]);
-    let server = TestServer::start(Path::new(env!("CARGO_BIN_EXE_outpost")), &repo, &["--log-level", "warn"]).expect("server starts");
+    let server = TestServer::start(
+        Path::new(env!("CARGO_BIN_EXE_outpost")),
+        &repo,
+        &["--log-level", "warn"],
+    )
+    .expect("server starts");
     let client = reqwest::blocking::Client::new();
     let url = format!("{}/v2/models/bench/infer", server.base_url);
     let input = reference_input(DEFAULT_MODEL);
@@ -123,7 +139,8 @@ fn server_vs_in_process(options: &Options) {
         started.elapsed()
     };
 
-    let ort = OrtBackend::new(None).expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
+    let ort =
+        OrtBackend::new(None).expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
     let local = load(&ort, DEFAULT_MODEL, options.threads);
     for _ in 0..30 {
         run_once(local.as_ref(), &input);
@@ -149,8 +166,16 @@ fn server_vs_in_process(options: &Options) {
         options.threads,
         inproc.len()
     );
-    println!("  in-process  p50 {:7.3} ms  p90 {:7.3} ms", ms(p50_in), ms(p90_in));
-    println!("  server      p50 {:7.3} ms  p90 {:7.3} ms", ms(p50_srv), ms(p90_srv));
+    println!(
+        "  in-process  p50 {:7.3} ms  p90 {:7.3} ms",
+        ms(p50_in),
+        ms(p90_in)
+    );
+    println!(
+        "  server      p50 {:7.3} ms  p90 {:7.3} ms",
+        ms(p50_srv),
+        ms(p90_srv)
+    );
     println!(
         "  p50 ratio server/in-process = {ratio:.3} (target <= 1.10: {})",
         if ratio <= 1.10 { "met" } else { "NOT met" }
@@ -162,7 +187,10 @@ fn ort_vs_tract(options: &Options) {
     let tract = TractBackend::new();
     let iterations = (options.iterations / 10).max(10);
     println!("\nONNX Runtime vs tract, in process, {} intra-op thread(s) for ONNX Runtime, p50 of {iterations}", options.threads);
-    println!("  {:<46} {:>10} {:>10} {:>8}", "model", "ort ms", "tract ms", "tract/ort");
+    println!(
+        "  {:<46} {:>10} {:>10} {:>8}",
+        "model", "ort ms", "tract ms", "tract/ort"
+    );
     for model in ONNX_FIXTURES {
         let input = reference_input(model);
         let mut times = Vec::new();
@@ -171,7 +199,9 @@ fn ort_vs_tract(options: &Options) {
             for _ in 0..3 {
                 run_once(loaded.as_ref(), &input);
             }
-            let mut samples: Vec<Duration> = (0..iterations).map(|_| run_once(loaded.as_ref(), &input)).collect();
+            let mut samples: Vec<Duration> = (0..iterations)
+                .map(|_| run_once(loaded.as_ref(), &input))
+                .collect();
             times.push(percentile(&mut samples, 0.5));
         }
         println!(

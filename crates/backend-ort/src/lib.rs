@@ -13,7 +13,7 @@ mod session_pool;
 mod signature;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
@@ -35,6 +35,16 @@ impl OrtBackend {
     /// Loads the ONNX Runtime library (an explicit path, or the search order in [`library`])
     /// and creates the process-wide environment.
     pub fn new(explicit_library: Option<&Path>) -> Result<OrtBackend, BackendError> {
+        // ONNX Runtime allows one library and one environment per process: the first successful
+        // initialisation is kept and shared by every later backend value.
+        static RUNTIME: Mutex<Option<(Environment, OrtLibrary)>> = Mutex::new(None);
+        let mut runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((environment, library)) = runtime.as_ref() {
+            return Ok(OrtBackend {
+                environment: environment.clone(),
+                library: library.clone(),
+            });
+        }
         let library = library::load(explicit_library)?;
         let environment = ort::init()
             .with_name("outpost")
@@ -45,6 +55,7 @@ impl OrtBackend {
                     "cannot create the ONNX Runtime environment: {e}"
                 ))
             })?;
+        *runtime = Some((environment.clone(), library.clone()));
         Ok(OrtBackend {
             environment,
             library,

@@ -2,7 +2,7 @@
 //! infer and encode on a blocking thread, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -104,16 +104,31 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let served = state.inference.lookup(&model, version.as_deref())?;
     let json_length = json_header_length(&headers)?;
+    let received = Instant::now();
     let body = read_body(&headers, body, state.max_body_bytes).await?;
+    let read = received.elapsed();
     let limits = state.decode_limits;
-    let encoded = state
+    let (encoded, timing) = state
         .inference
         .run_blocking(move || -> Result<_, ApiError> {
+            let started = Instant::now();
             let decoded = decode_infer_request(&body, json_length, limits)?;
+            let decoded_at = started.elapsed();
             let response = infer_blocking(&served, decoded.request)?;
-            Ok(encode_infer_response(&response, &decoded.output_encoding))
+            let inferred_at = started.elapsed();
+            let encoded = encode_infer_response(&response, &decoded.output_encoding);
+            Ok((encoded, [decoded_at, inferred_at, started.elapsed()]))
         })
         .await??;
+    tracing::debug!(
+        model = %model,
+        read_us = read.as_micros() as u64,
+        decode_us = timing[0].as_micros() as u64,
+        infer_us = (timing[1] - timing[0]).as_micros() as u64,
+        encode_us = (timing[2] - timing[1]).as_micros() as u64,
+        total_us = received.elapsed().as_micros() as u64,
+        "inference request"
+    );
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();
     match encoded.json_length {
