@@ -14,4 +14,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --all-targets
 cargo test --workspace
 
-OUTPOST_BIN="$root/target/debug/outpost" .venv/bin/python -m pytest -p no:cacheprovider -q tests/python
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+OUTPOST_BIN="$target_dir/debug/outpost" .venv/bin/python -m pytest -p no:cacheprovider -q tests/python
