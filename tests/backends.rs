@@ -174,24 +174,27 @@ fn strict_readiness_reports_not_ready_when_a_model_failed() {
     let garbage = dir.path().join("garbage.onnx");
     std::fs::write(&garbage, b"junk").unwrap();
     let repo = repo_with(dir.path(), &[("garbage", &garbage, "")]);
-    let server = outpost_testkit::TestServer::spawn(
+    // Without strict readiness the same repository becomes ready despite the failed model.
+    let lenient = common::start(&repo, &[]);
+    assert_eq!(lenient.get_status("/v2/health/ready"), Some(200));
+    drop(lenient);
+    let strict = outpost_testkit::TestServer::spawn(
         &common::binary(),
         &repo,
         &["--strict-readiness", "true"],
         &[],
     )
     .unwrap();
-    // Once the load has been attempted the model answers 503; the server then stays unready.
-    server
-        .wait_for_status(
-            "/v2/models/garbage",
-            503,
+    // The load is complete once this line is logged (readiness is decided before it).
+    strict
+        .wait_for_log(
+            "model repository loaded",
             std::time::Duration::from_secs(60),
         )
         .unwrap();
-    assert!(server.stderr().contains("model repository loaded"));
-    assert_eq!(server.get_status("/v2/health/ready"), Some(503));
-    assert_eq!(server.get_status("/v2/health/live"), Some(200));
+    assert_eq!(strict.get_status("/v2/health/ready"), Some(503));
+    assert_eq!(strict.get_status("/v2/models/garbage"), Some(503));
+    assert_eq!(strict.get_status("/v2/health/live"), Some(200));
 }
 
 #[test]

@@ -107,8 +107,9 @@ fn spawn_initial_load(
             .iter()
             .filter(|e| !e.ready_versions().is_empty())
             .count();
-        tracing::info!(models = entries.len(), ready, "model repository loaded");
+        // Mark completion before logging it, so the log line implies readiness was decided.
         state.startup_complete.store(true, Ordering::Release);
+        tracing::info!(models = entries.len(), ready, "model repository loaded");
     });
 }
 

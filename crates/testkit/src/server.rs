@@ -131,6 +131,18 @@ impl TestServer {
         Err(TestServerError::NotReady(limit))
     }
 
+    /// Polls the server's log until it contains `fragment`.
+    pub fn wait_for_log(&self, fragment: &str, limit: Duration) -> Result<(), TestServerError> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if self.stderr().contains(fragment) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(TestServerError::NotReady(limit))
+    }
+
     /// Status code of a GET, or `None` when the connection fails.
     pub fn get_status(&self, path: &str) -> Option<u16> {
         let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).ok()?;

@@ -145,8 +145,15 @@ impl ModelRepository {
     }
 
     /// The model to serve for `name` and an optional version (latest ready when absent).
+    /// Runs on every request: it looks under the read lock and clones only the `Arc`.
     pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, LookupError> {
-        let entry = self.entry(name)?;
+        let models = self
+            .models
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = models
+            .get(name)
+            .ok_or_else(|| LookupError::UnknownModel(name.to_string()))?;
         match version {
             None => entry
                 .latest_ready()
