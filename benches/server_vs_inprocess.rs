@@ -3,8 +3,9 @@
 //! Runtime against tract, in process, for every fixture model.
 //!
 //! Run: `cargo bench --bench server_vs_inprocess` (options after `--`: `--iterations N`,
-//! `--threads N`). The client is sequential and speaks the binary tensor extension over one
-//! keep-alive connection. Timings alternate between the two sides in rounds so that drift in
+//! `--threads N`, `--no-pin`). The client is sequential and speaks the binary tensor extension over one
+//! keep-alive connection. The server and the in-process session run on the same CPU(s), the
+//! last `--threads` ones; the client runs on the others. Samples alternate between the two sides one by one so that drift in
 //! the machine's speed hits both. Target: p50(server) / p50(in-process) <= 1.10.
 
 use std::path::Path;
@@ -23,6 +24,7 @@ const DEFAULT_MODEL: &str = "mobilenet_v2_1.0_224_int8_qdq";
 struct Options {
     iterations: usize,
     threads: usize,
+    pin: bool,
 }
 
 fn options() -> Options {
@@ -35,8 +37,90 @@ fn options() -> Options {
             .unwrap_or(default)
     };
     Options {
-        iterations: value("--iterations", 300),
+        iterations: value("--iterations", 600),
         threads: value("--threads", 1),
+        pin: !args.iter().any(|a| a == "--no-pin"),
+    }
+}
+
+/// CPUs this thread may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; the call gets a pointer to it and its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|cpu| libc::CPU_ISSET(*cpu, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread (and processes it starts later) to `cpus`.
+fn pin_current_thread(cpus: &[usize]) -> bool {
+    // SAFETY: as above; the set is filled before the call.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in cpus {
+            libc::CPU_SET(*cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// Where each side runs: the server and the in-process session share the same CPUs (so
+/// they compute at the same speed), and the client has CPUs of its own, as a camera or app
+/// would be another device.
+struct Placement {
+    client: Vec<usize>,
+    compute: Vec<usize>,
+}
+
+fn placement(threads: usize) -> Option<Placement> {
+    let allowed = allowed_cpus();
+    if allowed.len() < threads + 1 {
+        return None;
+    }
+    let (client, compute) = allowed.split_at(allowed.len() - threads);
+    Some(Placement {
+        client: client.to_vec(),
+        compute: compute.to_vec(),
+    })
+}
+
+/// Runs the in-process model on its own thread (pinned with the server when placed), timing
+/// each inference inside that thread.
+struct InProcessRunner {
+    requests: std::sync::mpsc::Sender<()>,
+    timings: std::sync::mpsc::Receiver<Duration>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl InProcessRunner {
+    fn start(model: Box<dyn LoadedModel>, input: NamedTensor, cpus: Option<Vec<usize>>) -> Self {
+        let (requests, jobs) = std::sync::mpsc::channel::<()>();
+        let (done, timings) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            if let Some(cpus) = cpus {
+                pin_current_thread(&cpus);
+            }
+            for () in jobs {
+                if done.send(run_once(model.as_ref(), &input)).is_err() {
+                    break;
+                }
+            }
+        });
+        InProcessRunner {
+            requests,
+            timings,
+            _thread: thread,
+        }
+    }
+
+    fn run_once(&self) -> Duration {
+        self.requests.send(()).expect("in-process runner alive");
+        self.timings.recv().expect("in-process timing")
     }
 }
 
@@ -106,7 +190,95 @@ fn binary_body(input: &NamedTensor) -> (Vec<u8>, usize) {
     (body, len)
 }
 
+/// A sequential V2 client over one keep-alive connection that busy-polls its socket instead
+/// of sleeping: it has a CPU of its own, and its own wake-up latency is then not charged to
+/// the server. It speaks just enough HTTP/1.1 for this: a fixed request, and answers with a
+/// Content-Length.
+struct SequentialClient {
+    stream: std::net::TcpStream,
+    request: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+impl SequentialClient {
+    fn new(addr: std::net::SocketAddr, input: &NamedTensor) -> SequentialClient {
+        let (body, json_len) = binary_body(input);
+        let mut request = format!(
+            "POST /v2/models/bench/infer HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: {json_len}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        stream.set_nonblocking(true).expect("nonblocking");
+        SequentialClient {
+            stream,
+            request,
+            answer: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    fn request_once(&mut self) -> Duration {
+        use std::io::{ErrorKind, Read, Write};
+        let started = Instant::now();
+        let mut sent = 0;
+        while sent < self.request.len() {
+            match self.stream.write(&self.request[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        self.answer.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        let mut expected: Option<usize> = None;
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("the server closed the connection"),
+                Ok(n) => self.answer.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                Err(e) => panic!("receive: {e}"),
+            }
+            if expected.is_none() {
+                expected = parse_head(&self.answer);
+            }
+            if expected.is_some_and(|total| self.answer.len() >= total) {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            self.answer.starts_with(b"HTTP/1.1 200"),
+            "server answered {}",
+            String::from_utf8_lossy(&self.answer[..self.answer.len().min(200)])
+        );
+        assert!(self.answer.len() > 4004);
+        elapsed
+    }
+}
+
+/// Total length (head plus body) of an HTTP answer once its head is complete.
+fn parse_head(answer: &[u8]) -> Option<usize> {
+    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&answer[..head_end]).ok()?;
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<usize>().ok())?
+    })?;
+    Some(head_end + length)
+}
+
 fn server_vs_in_process(options: &Options) {
+    let placed = if options.pin {
+        placement(options.threads)
+    } else {
+        None
+    };
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     let config = format!(
@@ -115,56 +287,74 @@ fn server_vs_in_process(options: &Options) {
     );
     let model_path = model_file(DEFAULT_MODEL);
     write_repository(&repo, &[("bench", &model_path, &config)]);
+    // The server inherits the CPUs of the thread that starts it.
+    if let Some(placed) = &placed {
+        pin_current_thread(&placed.compute);
+    }
+    // OUTPOST_BENCH_SERVER_LOG=outpost_server=debug,warn shows the server's own timings.
+    let log_level =
+        std::env::var("OUTPOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string());
     let server = TestServer::start(
         Path::new(env!("CARGO_BIN_EXE_outpost")),
         &repo,
-        &["--log-level", "warn"],
+        &["--log-level", &log_level],
     )
     .expect("server starts");
-    let client = reqwest::blocking::Client::new();
-    let url = format!("{}/v2/models/bench/infer", server.base_url);
+    if let Some(placed) = &placed {
+        pin_current_thread(&placed.client);
+    }
     let input = reference_input(DEFAULT_MODEL);
-    let (body, json_len) = binary_body(&input);
-    let request_once = || {
-        let started = Instant::now();
-        let response = client
-            .post(&url)
-            .header("Inference-Header-Content-Length", json_len.to_string())
-            .body(body.clone())
-            .send()
-            .expect("request");
-        assert!(response.status().is_success());
-        let bytes = response.bytes().expect("body");
-        assert!(bytes.len() > 4004);
-        started.elapsed()
-    };
+    let mut client = SequentialClient::new(server.addr, &input);
 
     let ort =
         OrtBackend::new(None).expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
-    let local = load(&ort, DEFAULT_MODEL, options.threads);
+    let local = InProcessRunner::start(
+        load(&ort, DEFAULT_MODEL, options.threads),
+        input.clone(),
+        placed.as_ref().map(|p| p.compute.clone()),
+    );
     for _ in 0..30 {
-        run_once(local.as_ref(), &input);
-        request_once();
+        local.run_once();
+        client.request_once();
     }
-    let rounds = 10;
-    let per_round = options.iterations.div_ceil(rounds);
+    // One sample of each side per step, in alternating order, so that drift in the machine's
+    // speed (large on shared machines) hits both sides alike.
     let (mut inproc, mut served) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        for _ in 0..per_round {
-            inproc.push(run_once(local.as_ref(), &input));
-        }
-        for _ in 0..per_round {
-            served.push(request_once());
+    for step in 0..options.iterations {
+        if step % 2 == 0 {
+            inproc.push(local.run_once());
+            served.push(client.request_once());
+        } else {
+            served.push(client.request_once());
+            inproc.push(local.run_once());
         }
     }
+    // The ratio within each fifth of the run shows how steady the figure is.
+    let segments: Vec<String> = inproc
+        .chunks(options.iterations.div_ceil(5))
+        .zip(served.chunks(options.iterations.div_ceil(5)))
+        .map(|(a, b)| {
+            let (mut a, mut b) = (a.to_vec(), b.to_vec());
+            let ratio =
+                percentile(&mut b, 0.5).as_secs_f64() / percentile(&mut a, 0.5).as_secs_f64();
+            format!("{ratio:.3}")
+        })
+        .collect();
     let (p50_in, p90_in) = (percentile(&mut inproc, 0.5), percentile(&mut inproc, 0.9));
     let (p50_srv, p90_srv) = (percentile(&mut served, 0.5), percentile(&mut served, 0.9));
     let ratio = p50_srv.as_secs_f64() / p50_in.as_secs_f64();
     println!(
-        "server vs in-process, {DEFAULT_MODEL}, ONNX Runtime {}, {} intra-op thread(s), {} samples each",
+        "server vs in-process, {DEFAULT_MODEL}, ONNX Runtime {}, {} intra-op thread(s), {} samples each, {}",
         ort.library().version,
         options.threads,
-        inproc.len()
+        inproc.len(),
+        match &placed {
+            Some(p) => format!(
+                "server and in-process session on CPU(s) {:?}, client on {:?}",
+                p.compute, p.client
+            ),
+            None => "not pinned".to_string(),
+        }
     );
     println!(
         "  in-process  p50 {:7.3} ms  p90 {:7.3} ms",
@@ -172,14 +362,46 @@ fn server_vs_in_process(options: &Options) {
         ms(p90_in)
     );
     println!(
-        "  server      p50 {:7.3} ms  p90 {:7.3} ms",
+        "  server      p50 {:7.3} ms  p90 {:7.3} ms  (overhead p50 {:.3} ms)",
         ms(p50_srv),
-        ms(p90_srv)
+        ms(p90_srv),
+        ms(p50_srv.saturating_sub(p50_in))
     );
+    println!("  p50 ratio by fifth of the run: {}", segments.join(", "));
+    if std::env::var_os("OUTPOST_BENCH_SERVER_LOG").is_some() {
+        print_server_timings(&server.stderr());
+    }
     println!(
         "  p50 ratio server/in-process = {ratio:.3} (target <= 1.10: {})",
         if ratio <= 1.10 { "met" } else { "NOT met" }
     );
+}
+
+/// Medians of the per-request timings the server logs at debug level.
+fn print_server_timings(log: &str) {
+    let fields = ["read_us", "decode_us", "infer_us", "encode_us", "total_us"];
+    let mut values: Vec<Vec<u64>> = vec![Vec::new(); fields.len()];
+    for line in log.lines().filter(|l| l.contains("inference request")) {
+        for (i, field) in fields.iter().enumerate() {
+            let value = line
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{field}=")))
+                .and_then(|v| v.parse().ok());
+            if let Some(v) = value {
+                values[i].push(v);
+            }
+        }
+    }
+    let medians: Vec<String> = fields
+        .iter()
+        .zip(values.iter_mut())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(field, v)| {
+            v.sort_unstable();
+            format!("{field} {}", v[v.len() / 2])
+        })
+        .collect();
+    println!("  server-side medians: {}", medians.join(", "));
 }
 
 fn ort_vs_tract(options: &Options) {

@@ -70,14 +70,59 @@ macro_rules! impl_le_bytes {
 }
 impl_le_bytes!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, f16, bf16);
 
-fn decode_le<T: LeBytes>(bytes: &[u8]) -> Vec<T> {
-    bytes.chunks_exact(T::SIZE).map(T::read).collect()
+/// Decodes little-endian elements. On little-endian machines the bytes already are the
+/// in-memory form, so this is one copy (the input need not be aligned).
+fn decode_le<T: LeBytes + bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    if cfg!(target_endian = "little") {
+        match bytemuck::try_cast_slice::<u8, T>(bytes) {
+            Ok(aligned) => aligned.to_vec(),
+            Err(_) => gather_le(&[bytes], bytes.len() / T::SIZE),
+        }
+    } else {
+        bytes.chunks_exact(T::SIZE).map(T::read).collect()
+    }
 }
 
-fn encode_le<T: LeBytes>(values: &[T], out: &mut Vec<u8>) {
-    out.reserve(values.len() * T::SIZE);
-    for v in values {
-        v.write(out);
+/// `count` little-endian elements gathered from consecutive pieces; one copy on little-endian
+/// machines.
+fn gather_le<T: LeBytes + bytemuck::Pod>(pieces: &[&[u8]], count: usize) -> Vec<T> {
+    if cfg!(target_endian = "little") {
+        let byte_len = count * std::mem::size_of::<T>();
+        assert_eq!(
+            pieces.iter().map(|p| p.len()).sum::<usize>(),
+            byte_len,
+            "pieces hold exactly `count` elements"
+        );
+        let mut values: Vec<T> = Vec::with_capacity(count);
+        let destination = values.as_mut_ptr().cast::<u8>();
+        let mut written = 0;
+        for piece in pieces {
+            // SAFETY: the pieces hold exactly `byte_len` bytes (checked above), so every copy
+            // stays inside the `count` elements of capacity, and the source cannot overlap a
+            // buffer allocated here.
+            unsafe {
+                std::ptr::copy_nonoverlapping(piece.as_ptr(), destination.add(written), piece.len())
+            };
+            written += piece.len();
+        }
+        // SAFETY: all `byte_len` bytes are now initialised, and any bit pattern is a valid `T`
+        // (`Pod`). Skipping the zero fill saves a pass over memory that is usually cold.
+        unsafe { values.set_len(count) };
+        values
+    } else {
+        decode_le(&pieces.concat())
+    }
+}
+
+/// Appends the little-endian form of `values`; one copy on little-endian machines.
+fn encode_le<T: LeBytes + bytemuck::Pod>(values: &[T], out: &mut Vec<u8>) {
+    if cfg!(target_endian = "little") {
+        out.extend_from_slice(bytemuck::cast_slice(values));
+    } else {
+        out.reserve(values.len() * T::SIZE);
+        for v in values {
+            v.write(out);
+        }
     }
 }
 
@@ -144,6 +189,38 @@ impl TensorData {
             DataType::Fp32 => TensorData::Fp32(decode_le(bytes)),
             DataType::Fp64 => TensorData::Fp64(decode_le(bytes)),
             DataType::Bytes => TensorData::Bytes(decode_length_prefixed(bytes)?),
+        })
+    }
+
+    /// [`TensorData::from_le_bytes`] for bytes held in consecutive pieces (a request body as
+    /// it arrived): fixed-size elements are copied from the pieces into their storage once.
+    pub fn from_le_pieces(datatype: DataType, pieces: &[&[u8]]) -> Result<TensorData, TensorError> {
+        if let [single] = pieces {
+            return TensorData::from_le_bytes(datatype, single);
+        }
+        let byte_len: usize = pieces.iter().map(|p| p.len()).sum();
+        macro_rules! gather {
+            ($variant:ident, $t:ty) => {{
+                let size = std::mem::size_of::<$t>();
+                if byte_len % size != 0 {
+                    return Err(TensorError::RaggedBytes { datatype, byte_len });
+                }
+                TensorData::$variant(gather_le::<$t>(pieces, byte_len / size))
+            }};
+        }
+        Ok(match datatype {
+            DataType::Uint16 => gather!(Uint16, u16),
+            DataType::Uint32 => gather!(Uint32, u32),
+            DataType::Uint64 => gather!(Uint64, u64),
+            DataType::Int16 => gather!(Int16, i16),
+            DataType::Int32 => gather!(Int32, i32),
+            DataType::Int64 => gather!(Int64, i64),
+            DataType::Fp16 => gather!(Fp16, f16),
+            DataType::Bf16 => gather!(Bf16, bf16),
+            DataType::Fp32 => gather!(Fp32, f32),
+            DataType::Fp64 => gather!(Fp64, f64),
+            // One-byte and variable-length elements: join, then decode.
+            _ => TensorData::from_le_bytes(datatype, &pieces.concat())?,
         })
     }
 
@@ -301,7 +378,14 @@ mod tests {
             assert_eq!(bytes.len(), data.byte_len());
             let back = TensorData::from_le_bytes(data.datatype(), &bytes).unwrap();
             assert_eq!(back, data);
+            // The same bytes split at every point, including inside an element.
+            for cut in 0..=bytes.len() {
+                let (a, b) = bytes.split_at(cut);
+                let back = TensorData::from_le_pieces(data.datatype(), &[a, b, &[]]).unwrap();
+                assert_eq!(back, data, "split at {cut}");
+            }
         }
+        assert!(TensorData::from_le_pieces(DataType::Fp32, &[&[0, 0], &[0]]).is_err());
     }
 
     #[test]

@@ -1,55 +1,134 @@
 //! The binary tensor extension's framing: a JSON header of a stated length followed by raw
 //! little-endian tensors in the order the header lists them.
+//!
+//! A body is read as a list of segments (the pieces the transport delivered) and is never
+//! joined into one buffer: each tensor is copied once, from its segments into its own typed
+//! storage. Only a JSON header that straddles segments is joined.
+
+use std::borrow::Cow;
 
 use crate::error::ProtocolError;
 
 /// Header naming the length of the JSON part of a body that also carries binary tensors.
 pub const HEADER_CONTENT_LENGTH: &str = "Inference-Header-Content-Length";
 
-/// Splits a body into its JSON header and binary section.
-pub(crate) fn split_body(
-    body: &[u8],
-    json_length: Option<usize>,
-) -> Result<(&[u8], &[u8]), ProtocolError> {
-    match json_length {
-        None => Ok((body, &[])),
-        Some(len) if len <= body.len() => Ok(body.split_at(len)),
-        Some(len) => Err(ProtocolError::BadHeader {
-            header: HEADER_CONTENT_LENGTH,
-            message: format!("{len} is longer than the {}-byte body", body.len()),
-        }),
-    }
+/// Total length of a segmented body.
+pub(crate) fn body_length(segments: &[&[u8]]) -> usize {
+    segments.iter().map(|s| s.len()).sum()
 }
 
-/// Hands out consecutive chunks of the binary section.
+/// Splits a segmented body into its JSON header (joined only when it straddles segments) and
+/// a cursor over the binary section.
+pub(crate) fn split_body<'b>(
+    segments: &'b [&'b [u8]],
+    json_length: Option<usize>,
+) -> Result<(Cow<'b, [u8]>, BinaryCursor<'b>), ProtocolError> {
+    let total = body_length(segments);
+    let json_length = match json_length {
+        None => total,
+        Some(len) if len <= total => len,
+        Some(len) => {
+            return Err(ProtocolError::BadHeader {
+                header: HEADER_CONTENT_LENGTH,
+                message: format!("{len} is longer than the {total}-byte body"),
+            })
+        }
+    };
+    let mut cursor = BinaryCursor {
+        segments,
+        index: 0,
+        offset: 0,
+        remaining: total,
+    };
+    let json = match cursor.take_pieces(json_length) {
+        pieces if pieces.len() == 1 => Cow::Borrowed(pieces[0]),
+        pieces => Cow::Owned(pieces.concat()),
+    };
+    Ok((json, cursor))
+}
+
+/// Hands out consecutive ranges of the binary section, each as the segment pieces it spans.
 pub(crate) struct BinaryCursor<'b> {
-    rest: &'b [u8],
+    segments: &'b [&'b [u8]],
+    index: usize,
+    offset: usize,
+    remaining: usize,
 }
 
 impl<'b> BinaryCursor<'b> {
-    pub(crate) fn new(section: &'b [u8]) -> BinaryCursor<'b> {
-        BinaryCursor { rest: section }
-    }
-
-    pub(crate) fn take(&mut self, name: &str, size: usize) -> Result<&'b [u8], ProtocolError> {
-        if size > self.rest.len() {
+    /// The next `size` bytes, as pieces of the segments they lie in.
+    pub(crate) fn take(&mut self, name: &str, size: usize) -> Result<Vec<&'b [u8]>, ProtocolError> {
+        if size > self.remaining {
             return Err(ProtocolError::BinaryOverrun {
                 name: name.to_string(),
                 size,
-                available: self.rest.len(),
+                available: self.remaining,
             });
         }
-        let (chunk, rest) = self.rest.split_at(size);
-        self.rest = rest;
-        Ok(chunk)
+        Ok(self.take_pieces(size))
+    }
+
+    /// Takes `size` bytes; the caller has checked that they are there.
+    fn take_pieces(&mut self, mut size: usize) -> Vec<&'b [u8]> {
+        self.remaining -= size;
+        let mut pieces = Vec::with_capacity(1);
+        while size > 0 {
+            let segment = self.segments[self.index];
+            let available = segment.len() - self.offset;
+            let step = available.min(size);
+            pieces.push(&segment[self.offset..self.offset + step]);
+            size -= step;
+            self.offset += step;
+            if self.offset == segment.len() {
+                self.index += 1;
+                self.offset = 0;
+            }
+        }
+        if pieces.is_empty() {
+            pieces.push(&[]);
+        }
+        pieces
     }
 
     /// Errors when bytes are left over: a client whose sizes are off must hear about it.
     pub(crate) fn finish(self) -> Result<(), ProtocolError> {
-        if self.rest.is_empty() {
+        if self.remaining == 0 {
             Ok(())
         } else {
-            Err(ProtocolError::UnclaimedBinary(self.rest.len()))
+            Err(ProtocolError::UnclaimedBinary(self.remaining))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_across_segments_come_back_as_pieces() {
+        let segments: [&[u8]; 3] = [b"{\"a\"", b":1}abc", b"defg"];
+        let (json, mut cursor) = split_body(&segments, Some(8)).unwrap();
+        assert_eq!(json.as_ref(), b"{\"a\":1}a");
+        assert!(matches!(json, Cow::Owned(_)));
+        assert_eq!(cursor.take("x", 4).unwrap(), vec![&b"bc"[..], &b"de"[..]]);
+        assert!(matches!(
+            cursor.take("y", 3),
+            Err(ProtocolError::BinaryOverrun { available: 2, .. })
+        ));
+        assert_eq!(cursor.take("y", 2).unwrap(), vec![&b"fg"[..]]);
+        cursor.finish().unwrap();
+    }
+
+    #[test]
+    fn a_header_within_one_segment_is_borrowed_and_leftovers_are_reported() {
+        let segments: [&[u8]; 1] = [b"{}12345"];
+        let (json, mut cursor) = split_body(&segments, Some(2)).unwrap();
+        assert!(matches!(json, Cow::Borrowed(b"{}")));
+        cursor.take("x", 2).unwrap();
+        assert!(matches!(
+            cursor.finish(),
+            Err(ProtocolError::UnclaimedBinary(3))
+        ));
+        assert!(split_body(&segments, Some(8)).is_err());
     }
 }

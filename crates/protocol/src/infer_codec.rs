@@ -138,8 +138,8 @@ fn decode_input(
                     });
                 }
             }
-            let chunk = cursor.take(&name, size)?;
-            TensorData::from_le_bytes(datatype, chunk).map_err(|e| ProtocolError::BadData {
+            let pieces = cursor.take(&name, size)?;
+            TensorData::from_le_pieces(datatype, &pieces).map_err(|e| ProtocolError::BadData {
                 name: name.clone(),
                 message: e.to_string(),
             })?
@@ -168,11 +168,20 @@ pub fn decode_infer_request(
     json_length: Option<usize>,
     limits: DecodeLimits,
 ) -> Result<DecodedInfer, ProtocolError> {
-    let (json, binary) = split_body(body, json_length)?;
+    decode_infer_request_segments(&[body], json_length, limits)
+}
+
+/// [`decode_infer_request`] for a body held as the segments it arrived in: each binary tensor
+/// is copied once, straight from the segments into its typed storage.
+pub fn decode_infer_request_segments(
+    segments: &[&[u8]],
+    json_length: Option<usize>,
+    limits: DecodeLimits,
+) -> Result<DecodedInfer, ProtocolError> {
+    let (json, mut cursor) = split_body(segments, json_length)?;
     let parsed: InferRequestJson =
-        serde_json::from_slice(json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
+        serde_json::from_slice(&json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
     reject_shared_memory(parsed.parameters.as_ref())?;
-    let mut cursor = BinaryCursor::new(binary);
     let inputs = parsed
         .inputs
         .into_iter()

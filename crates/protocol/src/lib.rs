@@ -14,6 +14,6 @@ pub mod rest;
 pub use binary::HEADER_CONTENT_LENGTH;
 pub use error::ProtocolError;
 pub use infer_codec::{
-    decode_infer_request, encode_infer_response, DecodeLimits, DecodedInfer, EncodedResponse,
-    OutputEncoding,
+    decode_infer_request, decode_infer_request_segments, encode_infer_response, DecodeLimits,
+    DecodedInfer, EncodedResponse, OutputEncoding,
 };

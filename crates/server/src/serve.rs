@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use outpost_protocol::DecodeLimits;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -71,6 +72,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(wait_for_signal(state.clone(), stop_tx));
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    // Answers go out at once rather than waiting on Nagle's algorithm for the client's ACK.
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     let server =
         axum::serve(listener, http::router(state)).with_graceful_shutdown(stopped(stop_rx.clone()));
     tokio::select! {

@@ -1,5 +1,5 @@
 //! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit, then decode,
-//! infer and encode on a blocking thread, answering JSON or JSON-plus-binary.
+//! infer and encode off the async runtime, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +8,11 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
-use outpost_protocol::{decode_infer_request, encode_infer_response, HEADER_CONTENT_LENGTH};
+use outpost_protocol::{
+    decode_infer_request_segments, encode_infer_response, HEADER_CONTENT_LENGTH,
+};
 
 use super::{ApiError, AppState};
 use crate::inference::infer_blocking;
@@ -27,15 +29,16 @@ fn too_large(limit: usize) -> ApiError {
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// Reads the whole body, refusing more than `limit` bytes. An oversized body is read to its
+/// Reads the whole body, refusing more than `limit` bytes, and keeps it as the chunks it
+/// arrived in (decoding copies each tensor out of them once). An oversized body is read to its
 /// end (within the drain bounds) and discarded, then answered 413.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<Bytes>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     let mut stream = body.into_data_stream();
-    let mut collected = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut collected = Vec::new();
     let mut seen = 0usize;
     let declared_over = declared.is_some_and(|n| n > limit);
     let mut over = declared_over;
@@ -50,9 +53,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             seen += chunk.len();
             if seen > limit {
                 over = true;
+                collected.clear();
             }
             if !over {
-                collected.extend_from_slice(&chunk);
+                collected.push(chunk);
             } else if seen > DRAIN_LIMIT {
                 break;
             }
@@ -69,7 +73,7 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
         return Err(too_large(limit));
     }
     match result {
-        Ok(Ok(())) => Ok(collected.freeze()),
+        Ok(Ok(())) => Ok(collected),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -112,7 +116,10 @@ async fn handle(
         .inference
         .run_blocking(move || -> Result<_, ApiError> {
             let started = Instant::now();
-            let decoded = decode_infer_request(&body, json_length, limits)?;
+            let segments: Vec<&[u8]> = body.iter().map(|chunk| chunk.as_ref()).collect();
+            let decoded = decode_infer_request_segments(&segments, json_length, limits)?;
+            drop(segments);
+            drop(body);
             let decoded_at = started.elapsed();
             let response = infer_blocking(&served, decoded.request)?;
             let inferred_at = started.elapsed();

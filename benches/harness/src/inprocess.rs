@@ -1,0 +1,108 @@
+//! The compute-limit baseline: the same model in ONNX Runtime sessions inside this process,
+//! driven by plain threads with no protocol, network or server in the way.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_backend_ort::OrtBackend;
+use outpost_core::model_config::ThreadConfig;
+use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
+
+use crate::stats::Recorder;
+
+/// A model loaded with `instances` sessions of `intra_op_threads` threads each.
+pub struct InProcessModel {
+    model: Arc<dyn LoadedModel>,
+    pub ort_version: String,
+}
+
+impl InProcessModel {
+    pub fn load(
+        model_path: &Path,
+        instances: usize,
+        intra_op_threads: usize,
+    ) -> Result<InProcessModel, BackendError> {
+        let backend = OrtBackend::new(None)?;
+        let config = ModelConfig {
+            instances,
+            threads: ThreadConfig {
+                intra_op: Some(intra_op_threads),
+                inter_op: Some(1),
+            },
+            ..ModelConfig::default()
+        };
+        let model = backend.load(&LoadRequest {
+            model_name: "bench",
+            model_path,
+            config: &config,
+            default_intra_op_threads: intra_op_threads,
+        })?;
+        Ok(InProcessModel {
+            model: Arc::from(model),
+            ort_version: backend.library().version.clone(),
+        })
+    }
+
+    /// Name of the model's first input.
+    pub fn input_name(&self) -> &str {
+        &self.model.signature().inputs[0].name
+    }
+
+    /// Name of the model's first output.
+    pub fn output_name(&self) -> &str {
+        &self.model.signature().outputs[0].name
+    }
+
+    /// `threads` threads run inferences back to back for `warmup`, then for `duration`. The
+    /// input is copied before each run, outside the timing, as a caller would already hold it.
+    pub fn closed_loop(
+        &self,
+        input: &NamedTensor,
+        threads: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> (Recorder, Duration) {
+        let outputs: Vec<String> = self
+            .model
+            .signature()
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect();
+        let run = |length: Duration| {
+            let deadline = Instant::now() + length;
+            let started = Instant::now();
+            let recorders: Vec<Recorder> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads.max(1))
+                    .map(|_| {
+                        let (model, outputs) = (&self.model, &outputs);
+                        scope.spawn(move || {
+                            let mut recorder = Recorder::new();
+                            while Instant::now() < deadline {
+                                let feed = vec![input.clone()];
+                                let began = Instant::now();
+                                match model.infer(feed, outputs) {
+                                    Ok(_) => recorder.success(began.elapsed()),
+                                    Err(e) => recorder.error(format!("inference: {e}")),
+                                }
+                            }
+                            recorder
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_default())
+                    .collect()
+            });
+            let mut total = Recorder::new();
+            for recorder in &recorders {
+                total.merge(recorder);
+            }
+            (total, started.elapsed())
+        };
+        run(warmup);
+        run(duration)
+    }
+}

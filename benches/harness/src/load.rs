@@ -1,0 +1,177 @@
+//! The load generator: closed-loop (a fixed number of clients, each waiting for its answer)
+//! and open-loop (a fixed arrival rate; latency counts from when a request was due, so a server
+//! falling behind shows as queueing rather than as a slower client).
+//!
+//! It runs on the calling thread (a current-thread tokio runtime) so that the client takes at
+//! most one core from the server it measures.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+use tokio::sync::Mutex;
+
+use crate::stats::Recorder;
+
+/// One request, sent again and again.
+#[derive(Clone)]
+pub struct RequestTemplate {
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Answers slower than this count as "timeout".
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Open-loop requests still unanswered when this many are outstanding are not sent; each
+/// counts as "client backlog full".
+const MAX_OUTSTANDING: usize = 1024;
+
+pub struct LoadGenerator {
+    runtime: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl LoadGenerator {
+    pub fn new() -> std::io::Result<LoadGenerator> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let client = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(MAX_OUTSTANDING)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(LoadGenerator { runtime, client })
+    }
+
+    /// `concurrency` clients send requests back to back for `warmup` (not recorded), then
+    /// for `duration`.
+    pub fn closed_loop(
+        &self,
+        request: &RequestTemplate,
+        concurrency: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> (Recorder, Duration) {
+        self.runtime.block_on(async {
+            let run = |length: Duration| {
+                let recorder = Arc::new(Mutex::new(Recorder::new()));
+                let deadline = Instant::now() + length;
+                let clients: Vec<_> = (0..concurrency.max(1))
+                    .map(|_| {
+                        let (client, request, recorder) =
+                            (self.client.clone(), request.clone(), recorder.clone());
+                        tokio::spawn(async move {
+                            let mut own = Recorder::new();
+                            while Instant::now() < deadline {
+                                let started = Instant::now();
+                                send(&client, &request, started, &mut own).await;
+                            }
+                            recorder.lock().await.merge(&own);
+                        })
+                    })
+                    .collect();
+                async move {
+                    let started = Instant::now();
+                    for client in clients {
+                        let _ = client.await;
+                    }
+                    let elapsed = started.elapsed();
+                    let recorder = Arc::try_unwrap(recorder)
+                        .map(Mutex::into_inner)
+                        .unwrap_or_else(|_| Recorder::new());
+                    (recorder, elapsed)
+                }
+            };
+            run(warmup).await;
+            run(duration).await
+        })
+    }
+
+    /// Sends requests at `rate_per_s` for `duration`, whatever the answers do.
+    pub fn open_loop(
+        &self,
+        request: &RequestTemplate,
+        rate_per_s: f64,
+        duration: Duration,
+    ) -> (Recorder, Duration) {
+        self.runtime.block_on(async {
+            let recorder = Arc::new(Mutex::new(Recorder::new()));
+            let interval = Duration::from_secs_f64(1.0 / rate_per_s.max(0.001));
+            let started = Instant::now();
+            let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut tasks = Vec::new();
+            let mut due = started;
+            while due < started + duration {
+                tokio::time::sleep_until(due.into()).await;
+                if outstanding.load(std::sync::atomic::Ordering::Relaxed) >= MAX_OUTSTANDING {
+                    recorder.lock().await.error("client backlog full");
+                } else {
+                    outstanding.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (client, request, recorder, outstanding) = (
+                        self.client.clone(),
+                        request.clone(),
+                        recorder.clone(),
+                        outstanding.clone(),
+                    );
+                    let planned = due;
+                    tasks.push(tokio::spawn(async move {
+                        let mut own = Recorder::new();
+                        send(&client, &request, planned, &mut own).await;
+                        recorder.lock().await.merge(&own);
+                        outstanding.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    }));
+                }
+                due += interval;
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+            let elapsed = started.elapsed();
+            let recorder = Arc::try_unwrap(recorder)
+                .map(Mutex::into_inner)
+                .unwrap_or_else(|_| Recorder::new());
+            (recorder, elapsed)
+        })
+    }
+}
+
+/// Sends one request and records its outcome, its latency counted from `since`.
+async fn send(
+    client: &reqwest::Client,
+    request: &RequestTemplate,
+    since: Instant,
+    recorder: &mut Recorder,
+) {
+    let result = client
+        .post(&request.url)
+        .headers(request.headers.clone())
+        .body(request.body.clone())
+        .send()
+        .await;
+    match result {
+        Ok(response) => {
+            let status = response.status();
+            match response.bytes().await {
+                Ok(_) if status.is_success() => recorder.success(since.elapsed()),
+                Ok(_) => recorder.error(format!("HTTP {}", status.as_u16())),
+                Err(e) => recorder.error(classify(&e)),
+            }
+        }
+        Err(e) => recorder.error(classify(&e)),
+    }
+}
+
+fn classify(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timeout".into()
+    } else if error.is_connect() {
+        "connect".into()
+    } else {
+        "transport".into()
+    }
+}

@@ -1,0 +1,150 @@
+//! `outpost-bench`: runs the benchmark harness and writes its report.
+//!
+//! ```text
+//! cargo run --release -p outpost-bench -- --mode smoke   # CI: a couple of minutes, gates enforced
+//! cargo run --release -p outpost-bench -- --mode full    # the committed report
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use outpost_bench::gate::{self, GateFile};
+use outpost_bench::plan::{Mode, Plan};
+use outpost_bench::report::{Environment, Report};
+use outpost_bench::run::{self, RunInputs};
+use outpost_bench::{plot, ratios};
+use outpost_core::NamedTensor;
+
+#[derive(Parser, Debug)]
+#[command(name = "outpost-bench", version, about = "Outpost's benchmark harness")]
+struct Args {
+    /// `smoke` (CI: short runs, gates enforced) or `full` (longer runs, more load points).
+    #[arg(long, value_enum, default_value = "smoke")]
+    mode: Mode,
+    /// Directory for report.json, report.md and latency-vs-throughput.svg
+    /// [default: target/bench-report/<mode>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Gate file [default: benches/gates.toml].
+    #[arg(long)]
+    gates: Option<PathBuf>,
+    /// Fail on a failed gate in full mode too (smoke mode always does).
+    #[arg(long)]
+    enforce_gates: bool,
+    /// The `outpost` binary to measure [default: $OUTPOST_BIN, else target/release/outpost].
+    #[arg(long)]
+    outpost: Option<PathBuf>,
+    /// Model to serve [default: the bundled models/mobilenet_v2_int8/1/model.onnx].
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// ONNX TensorProto file with the input to send [default: MobileNetV2 int8's reference input].
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Sessions (one intra-op thread each) for every server and the in-process baseline
+    /// [default: the number of CPUs].
+    #[arg(long)]
+    instances: Option<usize>,
+    /// Skip the Python baseline (and the ratios that need it).
+    #[arg(long)]
+    without_python: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let root = run::repo_root().canonicalize().context("repository root")?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut plan = Plan::for_mode(args.mode, cores);
+    if let Some(instances) = args.instances {
+        plan.instances = instances.max(1);
+    }
+    let mode_name = format!("{:?}", args.mode).to_lowercase();
+    let out = args
+        .out
+        .unwrap_or_else(|| root.join("target/bench-report").join(&mode_name));
+    let gates_path = args
+        .gates
+        .unwrap_or_else(|| root.join("benches/gates.toml"));
+    let gates = GateFile::load(&gates_path)?;
+    let outpost_binary = args
+        .outpost
+        .or_else(|| std::env::var_os("OUTPOST_BIN").map(PathBuf::from))
+        .unwrap_or_else(|| root.join("target/release/outpost"));
+    if !outpost_binary.exists() {
+        bail!(
+            "{} does not exist: build it with `cargo build --release`",
+            outpost_binary.display()
+        );
+    }
+    let model_path = args
+        .model
+        .unwrap_or_else(|| root.join("models/mobilenet_v2_int8/1/model.onnx"));
+    let input_path = args.input.unwrap_or_else(|| {
+        root.join("tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb")
+    });
+    let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_path)
+        .with_context(|| format!("reading {}", input_path.display()))?;
+
+    let outcome = run::run(&RunInputs {
+        repo_root: root.clone(),
+        outpost_binary,
+        model_path: model_path.clone(),
+        input: NamedTensor::new(input_name, tensor),
+        plan: plan.clone(),
+        with_python: !args.without_python,
+    })?;
+
+    let ratios = ratios::compute(&outcome.scenarios);
+    let outcomes = gate::evaluate(&gates, &ratios);
+    let model_label = model_path
+        .strip_prefix(&root)
+        .unwrap_or(&model_path)
+        .display()
+        .to_string();
+    let report = Report {
+        environment: Environment::describe(
+            &model_label,
+            &outcome.ort_version,
+            outcome.python_versions.clone(),
+        ),
+        plan,
+        ratios,
+        gates: outcomes.clone(),
+        idle_memory: outcome.idle_memory,
+        scenarios: outcome.scenarios,
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let plot_name = "latency-vs-throughput.svg";
+    std::fs::write(
+        out.join(plot_name),
+        plot::latency_vs_throughput(
+            &report.scenarios,
+            "MobileNetV2 int8, binary tensors, open loop",
+        ),
+    )?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(out.join("report.md"), report.markdown(plot_name))?;
+
+    println!("report written to {}", out.display());
+    for (name, value) in &report.ratios {
+        println!("  {name:<42} {value:.3}");
+    }
+    let failed: Vec<_> = outcomes.iter().filter(|g| !g.passed).collect();
+    for gate in &outcomes {
+        println!(
+            "  gate {:<37} {}",
+            gate.ratio,
+            if gate.passed { "pass" } else { "FAIL" }
+        );
+    }
+    if !failed.is_empty() && (args.mode == Mode::Smoke || args.enforce_gates) {
+        for gate in failed {
+            eprintln!("gate failed: {}: {}", gate.ratio, gate.reason);
+        }
+        bail!("benchmark gates failed");
+    }
+    Ok(())
+}

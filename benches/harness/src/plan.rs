@@ -1,0 +1,54 @@
+//! What each mode runs: `smoke` (CI, a couple of minutes) and `full` (the committed report).
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Smoke,
+    Full,
+}
+
+/// Durations, client counts and arrival rates of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub mode: Mode,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Client counts for closed-loop runs against the servers with binary tensors.
+    pub binary_concurrency: Vec<usize>,
+    /// Client counts for the (slower) JSON runs.
+    pub json_concurrency: Vec<usize>,
+    /// Open-loop arrival rates, as fractions of each server's own saturation throughput.
+    pub open_loop_fractions: Vec<f64>,
+    /// Sessions the servers and the in-process baseline run (each with one intra-op thread).
+    pub instances: usize,
+}
+
+impl Plan {
+    pub fn for_mode(mode: Mode, cores: usize) -> Plan {
+        let instances = cores.max(1);
+        match mode {
+            Mode::Smoke => Plan {
+                mode,
+                warmup: Duration::from_millis(500),
+                duration: Duration::from_secs(3),
+                binary_concurrency: vec![1, 2 * instances],
+                json_concurrency: vec![2 * instances],
+                open_loop_fractions: vec![0.5, 0.9],
+                instances,
+            },
+            Mode::Full => Plan {
+                mode,
+                warmup: Duration::from_secs(2),
+                duration: Duration::from_secs(15),
+                binary_concurrency: vec![1, instances, 2 * instances, 4 * instances],
+                json_concurrency: vec![1, 2 * instances],
+                open_loop_fractions: vec![0.25, 0.5, 0.7, 0.85, 0.95, 1.05],
+                instances,
+            },
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The Python baseline server (`benches/python-baseline/server.py`): its virtual environment,
+//! installed from PyPI with pinned versions into `.cache/bench-venv`, and the running process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum PythonBaselineError {
+    #[error("cannot set up the Python baseline's environment: {0}")]
+    Setup(String),
+    #[error("cannot start the Python baseline: {0}")]
+    Start(String),
+}
+
+/// Where the baseline lives in the repository.
+pub fn baseline_dir(repo_root: &Path) -> PathBuf {
+    repo_root.join("benches/python-baseline")
+}
+
+/// Creates (or reuses) the virtual environment with the pinned requirements and returns its
+/// Python. The requirements file is copied into the environment once installed; a changed file
+/// reinstalls.
+pub fn ensure_environment(repo_root: &Path) -> Result<PathBuf, PythonBaselineError> {
+    let venv = repo_root.join(".cache/bench-venv");
+    let python = venv.join("bin/python");
+    let wanted = baseline_dir(repo_root).join("requirements.txt");
+    let installed = venv.join("installed-requirements.txt");
+    let wanted_text = std::fs::read_to_string(&wanted)
+        .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", wanted.display())))?;
+    if python.exists() && std::fs::read_to_string(&installed).ok().as_ref() == Some(&wanted_text) {
+        return Ok(python);
+    }
+    let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&system_python).args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(&wanted))?;
+    std::fs::write(&installed, wanted_text)
+        .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", installed.display())))?;
+    Ok(python)
+}
+
+fn run(command: &mut Command) -> Result<(), PythonBaselineError> {
+    let status = command
+        .status()
+        .map_err(|e| PythonBaselineError::Setup(format!("{command:?}: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(PythonBaselineError::Setup(format!(
+            "{command:?} exited with {status}"
+        )))
+    }
+}
+
+/// Versions of the packages the baseline runs on, as pip reports them.
+pub fn package_versions(python: &Path) -> String {
+    let output = Command::new(python)
+        .args(["-c", "import fastapi, uvicorn, onnxruntime, numpy, PIL, sys; print(f'Python {sys.version.split()[0]}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__}, Pillow {PIL.__version__}')"])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => "unknown".into(),
+    }
+}
+
+/// The running baseline server; killed on drop.
+pub struct PythonServer {
+    child: Child,
+    pub base_url: String,
+}
+
+impl PythonServer {
+    /// Starts the server on a free loopback port and waits until it answers ready.
+    pub fn start(
+        python: &Path,
+        repo_root: &Path,
+        model: &Path,
+        intra_op_threads: usize,
+    ) -> Result<PythonServer, PythonBaselineError> {
+        let mut child = Command::new(python)
+            .arg(baseline_dir(repo_root).join("server.py"))
+            .arg("--model")
+            .arg(model)
+            .args(["--port", "0", "--intra-op-threads"])
+            .arg(intra_op_threads.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| PythonBaselineError::Start(e.to_string()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("python-baseline listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                return Err(PythonBaselineError::Start(
+                    "it did not announce its address within 120 s".into(),
+                ));
+            }
+        };
+        let server = PythonServer {
+            child,
+            base_url: format!("http://{addr}"),
+        };
+        server.wait_ready(&addr, Duration::from_secs(60))?;
+        Ok(server)
+    }
+
+    fn wait_ready(&self, addr: &str, limit: Duration) -> Result<(), PythonBaselineError> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if crate::targets::http_get_status(addr, "/v2/health/ready") == Some(200) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(PythonBaselineError::Start(format!(
+            "not ready within {limit:?}"
+        )))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

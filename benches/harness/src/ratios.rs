@@ -1,0 +1,148 @@
+//! The ratios a run reports and gates on, computed from its scenarios. Each compares two
+//! measurements taken in the same run, so the machine's speed cancels out.
+
+use std::collections::BTreeMap;
+
+use crate::stats::{LoadShape, ScenarioResult};
+
+/// Highest closed-loop throughput of `target` with `protocol`: its throughput at saturation.
+pub fn saturation(scenarios: &[ScenarioResult], target: &str, protocol: &str) -> Option<f64> {
+    scenarios
+        .iter()
+        .filter(|s| s.target == target && s.protocol == protocol)
+        .filter(|s| matches!(s.load, LoadShape::Closed { .. }))
+        .map(|s| s.throughput_per_s)
+        .fold(None, |best, t| Some(best.map_or(t, |b: f64| b.max(t))))
+}
+
+/// p50 latency of `target` with `protocol` and one sequential client.
+pub fn sequential_p50(scenarios: &[ScenarioResult], target: &str, protocol: &str) -> Option<f64> {
+    scenarios
+        .iter()
+        .find(|s| {
+            s.target == target
+                && s.protocol == protocol
+                && s.load == LoadShape::Closed { concurrency: 1 }
+        })
+        .map(|s| s.latency.p50_ms)
+}
+
+/// Peak resident memory of `target` over all its scenarios, in MiB.
+pub fn peak_rss(scenarios: &[ScenarioResult], target: &str) -> Option<f64> {
+    scenarios
+        .iter()
+        .filter(|s| s.target == target)
+        .filter_map(|s| s.server.map(|u| u.peak_rss_mib))
+        .fold(None, |best, m| Some(best.map_or(m, |b: f64| b.max(m))))
+}
+
+fn divide(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d > 0.0 => Some(n / d),
+        _ => None,
+    }
+}
+
+/// Every ratio the scenarios allow; a ratio whose scenarios did not run is absent.
+pub fn compute(scenarios: &[ScenarioResult]) -> BTreeMap<String, f64> {
+    let mut ratios = BTreeMap::new();
+    let mut put = |name: &str, value: Option<f64>| {
+        if let Some(v) = value {
+            ratios.insert(name.to_string(), v);
+        }
+    };
+    let sat = |target, protocol| saturation(scenarios, target, protocol);
+    put(
+        "outpost_binary_vs_inprocess_throughput",
+        divide(sat("outpost", "binary"), sat("in-process", "direct")),
+    );
+    put(
+        "outpost_binary_vs_inprocess_p50",
+        divide(
+            sequential_p50(scenarios, "outpost", "binary"),
+            sequential_p50(scenarios, "in-process", "direct"),
+        ),
+    );
+    put(
+        "outpost_vs_python_binary_throughput",
+        divide(sat("outpost", "binary"), sat("python", "binary")),
+    );
+    put(
+        "outpost_vs_python_json_throughput",
+        divide(sat("outpost", "json"), sat("python", "json")),
+    );
+    put(
+        "outpost_json_vs_binary_throughput",
+        divide(sat("outpost", "json"), sat("outpost", "binary")),
+    );
+    put(
+        "python_vs_outpost_peak_rss",
+        divide(
+            peak_rss(scenarios, "python"),
+            peak_rss(scenarios, "outpost"),
+        ),
+    );
+    ratios
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{LatencySummary, ProcessUsage};
+    use std::collections::BTreeMap;
+
+    fn scenario(
+        target: &str,
+        protocol: &str,
+        load: LoadShape,
+        rps: f64,
+        p50: f64,
+    ) -> ScenarioResult {
+        ScenarioResult {
+            name: format!("{target}/{protocol}"),
+            target: target.into(),
+            protocol: protocol.into(),
+            load,
+            duration_s: 1.0,
+            successes: rps as u64,
+            throughput_per_s: rps,
+            latency: LatencySummary {
+                p50_ms: p50,
+                p90_ms: p50,
+                p99_ms: p50,
+                max_ms: p50,
+                mean_ms: p50,
+            },
+            errors: BTreeMap::new(),
+            server: Some(ProcessUsage {
+                peak_rss_mib: rps,
+                cpu_seconds: 1.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn ratios_use_saturation_and_the_sequential_client() {
+        let closed = |c| LoadShape::Closed { concurrency: c };
+        let scenarios = vec![
+            scenario("in-process", "direct", closed(1), 200.0, 5.0),
+            scenario("in-process", "direct", closed(2), 400.0, 5.0),
+            scenario("outpost", "binary", closed(1), 180.0, 5.5),
+            scenario("outpost", "binary", closed(4), 360.0, 11.0),
+            // Open-loop runs never count as saturation.
+            scenario(
+                "outpost",
+                "binary",
+                LoadShape::Open { rate_per_s: 900.0 },
+                900.0,
+                50.0,
+            ),
+            scenario("python", "binary", closed(4), 120.0, 30.0),
+        ];
+        let ratios = compute(&scenarios);
+        assert_eq!(ratios["outpost_binary_vs_inprocess_throughput"], 0.9);
+        assert_eq!(ratios["outpost_binary_vs_inprocess_p50"], 1.1);
+        assert_eq!(ratios["outpost_vs_python_binary_throughput"], 3.0);
+        assert!(!ratios.contains_key("outpost_vs_python_json_throughput"));
+    }
+}

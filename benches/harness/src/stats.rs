@@ -1,0 +1,174 @@
+//! What one scenario measured: a latency histogram (HDR, microseconds), successes, errors by
+//! cause, and the server's resource use over the scenario.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Latencies above this are clamped (recorded as this value).
+const HIGHEST_TRACKED_US: u64 = 120_000_000;
+
+/// Collects the outcome of every request of one scenario.
+pub struct Recorder {
+    latencies: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            latencies: Histogram::new_with_bounds(1, HIGHEST_TRACKED_US, 3)
+                .expect("valid histogram bounds"),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    pub fn success(&mut self, latency: Duration) {
+        let micros = (latency.as_micros() as u64).clamp(1, HIGHEST_TRACKED_US);
+        self.latencies.saturating_record(micros);
+    }
+
+    /// Counts a failed request under `cause` ("HTTP 503", "connect", "timeout", ...).
+    pub fn error(&mut self, cause: impl Into<String>) {
+        *self.errors.entry(cause.into()).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &Recorder) {
+        self.latencies
+            .add(&other.latencies)
+            .expect("histograms with the same bounds");
+        for (cause, count) in &other.errors {
+            *self.errors.entry(cause.clone()).or_default() += count;
+        }
+    }
+
+    pub fn successes(&self) -> u64 {
+        self.latencies.len()
+    }
+
+    pub fn latency(&self) -> LatencySummary {
+        let ms = |us: u64| us as f64 / 1000.0;
+        LatencySummary {
+            p50_ms: ms(self.latencies.value_at_quantile(0.50)),
+            p90_ms: ms(self.latencies.value_at_quantile(0.90)),
+            p99_ms: ms(self.latencies.value_at_quantile(0.99)),
+            max_ms: ms(self.latencies.max()),
+            mean_ms: self.latencies.mean() / 1000.0,
+        }
+    }
+
+    pub fn errors(&self) -> &BTreeMap<String, u64> {
+        &self.errors
+    }
+}
+
+/// Latency percentiles of the successful requests.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub mean_ms: f64,
+}
+
+/// How load was applied.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoadShape {
+    /// A fixed number of clients, each sending its next request when the last one is answered.
+    Closed { concurrency: usize },
+    /// Requests sent at a fixed rate whatever the answers do; latency counts from the planned
+    /// send time, so queueing shows.
+    Open { rate_per_s: f64 },
+}
+
+/// Resource use of the serving process over one scenario, read from /proc.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ProcessUsage {
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+}
+
+/// Everything one scenario measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    /// Unique name, used by ratios: `<target>/<protocol>/<load>`.
+    pub name: String,
+    pub target: String,
+    pub protocol: String,
+    pub load: LoadShape,
+    pub duration_s: f64,
+    pub successes: u64,
+    pub throughput_per_s: f64,
+    pub latency: LatencySummary,
+    pub errors: BTreeMap<String, u64>,
+    pub server: Option<ProcessUsage>,
+}
+
+impl ScenarioResult {
+    /// Summarises a recorder's contents; the name is `<target>/<protocol>/<load>`.
+    pub fn from_recorder(
+        target: &str,
+        protocol: &str,
+        load: LoadShape,
+        recorder: &Recorder,
+        elapsed: Duration,
+        server: Option<ProcessUsage>,
+    ) -> ScenarioResult {
+        let load_name = match load {
+            LoadShape::Closed { concurrency } => format!("c{concurrency}"),
+            LoadShape::Open { rate_per_s } => format!("rate{rate_per_s:.0}"),
+        };
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        ScenarioResult {
+            name: format!("{target}/{protocol}/{load_name}"),
+            target: target.to_string(),
+            protocol: protocol.to_string(),
+            load,
+            duration_s: seconds,
+            successes: recorder.successes(),
+            throughput_per_s: recorder.successes() as f64 / seconds,
+            latency: recorder.latency(),
+            errors: recorder.errors().clone(),
+            server,
+        }
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_errors_are_kept() {
+        let mut a = Recorder::new();
+        for ms in 1..=100 {
+            a.success(Duration::from_millis(ms));
+        }
+        a.error("HTTP 503");
+        let mut b = Recorder::new();
+        b.error("HTTP 503");
+        b.error("timeout");
+        a.merge(&b);
+        let latency = a.latency();
+        assert!((latency.p50_ms - 50.0).abs() < 0.1, "{latency:?}");
+        assert!((latency.p99_ms - 99.0).abs() < 0.1, "{latency:?}");
+        assert!((latency.max_ms - 100.0).abs() < 0.1, "{latency:?}");
+        assert_eq!(a.successes(), 100);
+        assert_eq!(a.errors()["HTTP 503"], 2);
+        assert_eq!(a.errors()["timeout"], 1);
+    }
+}
