@@ -5,12 +5,12 @@
 //! It runs on the calling thread (a current-thread tokio runtime) so that the client takes at
 //! most one core from the server it measures.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
-use tokio::sync::Mutex;
 
 use crate::stats::Recorder;
 
@@ -59,33 +59,20 @@ impl LoadGenerator {
     ) -> (Recorder, Duration) {
         self.runtime.block_on(async {
             let run = |length: Duration| {
-                let recorder = Arc::new(Mutex::new(Recorder::new()));
                 let deadline = Instant::now() + length;
                 let clients: Vec<_> = (0..concurrency.max(1))
                     .map(|_| {
-                        let (client, request, recorder) =
-                            (self.client.clone(), request.clone(), recorder.clone());
+                        let (client, request) = (self.client.clone(), request.clone());
                         tokio::spawn(async move {
                             let mut own = Recorder::new();
                             while Instant::now() < deadline {
-                                let started = Instant::now();
-                                send(&client, &request, started, &mut own).await;
+                                send(&client, &request, Instant::now(), &mut own).await;
                             }
-                            recorder.lock().await.merge(&own);
+                            own
                         })
                     })
                     .collect();
-                async move {
-                    let started = Instant::now();
-                    for client in clients {
-                        let _ = client.await;
-                    }
-                    let elapsed = started.elapsed();
-                    let recorder = Arc::try_unwrap(recorder)
-                        .map(Mutex::into_inner)
-                        .unwrap_or_else(|_| Recorder::new());
-                    (recorder, elapsed)
-                }
+                collect(Recorder::new(), clients)
             };
             run(warmup).await;
             run(duration).await
@@ -100,44 +87,50 @@ impl LoadGenerator {
         duration: Duration,
     ) -> (Recorder, Duration) {
         self.runtime.block_on(async {
-            let recorder = Arc::new(Mutex::new(Recorder::new()));
+            let mut refused = Recorder::new();
             let interval = Duration::from_secs_f64(1.0 / rate_per_s.max(0.001));
             let started = Instant::now();
-            let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let outstanding = Arc::new(AtomicUsize::new(0));
             let mut tasks = Vec::new();
             let mut due = started;
             while due < started + duration {
                 tokio::time::sleep_until(due.into()).await;
-                if outstanding.load(std::sync::atomic::Ordering::Relaxed) >= MAX_OUTSTANDING {
-                    recorder.lock().await.error("client backlog full");
+                if outstanding.load(Ordering::Relaxed) >= MAX_OUTSTANDING {
+                    refused.error("client backlog full");
                 } else {
-                    outstanding.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let (client, request, recorder, outstanding) = (
-                        self.client.clone(),
-                        request.clone(),
-                        recorder.clone(),
-                        outstanding.clone(),
-                    );
+                    outstanding.fetch_add(1, Ordering::Relaxed);
+                    let (client, request, outstanding) =
+                        (self.client.clone(), request.clone(), outstanding.clone());
                     let planned = due;
                     tasks.push(tokio::spawn(async move {
                         let mut own = Recorder::new();
                         send(&client, &request, planned, &mut own).await;
-                        recorder.lock().await.merge(&own);
-                        outstanding.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        outstanding.fetch_sub(1, Ordering::Relaxed);
+                        own
                     }));
                 }
                 due += interval;
             }
-            for task in tasks {
-                let _ = task.await;
-            }
-            let elapsed = started.elapsed();
-            let recorder = Arc::try_unwrap(recorder)
-                .map(Mutex::into_inner)
-                .unwrap_or_else(|_| Recorder::new());
-            (recorder, elapsed)
+            let (recorder, _) = collect(refused, tasks).await;
+            (recorder, started.elapsed())
         })
     }
+}
+
+/// Waits for every task and merges their recorders into `total`; also returns how long the
+/// wait took.
+async fn collect(
+    mut total: Recorder,
+    tasks: Vec<tokio::task::JoinHandle<Recorder>>,
+) -> (Recorder, Duration) {
+    let started = Instant::now();
+    for task in tasks {
+        match task.await {
+            Ok(recorder) => total.merge(&recorder),
+            Err(_) => total.error("client task failed"),
+        }
+    }
+    (total, started.elapsed())
 }
 
 /// Sends one request and records its outcome, its latency counted from `since`.
