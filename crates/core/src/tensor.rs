@@ -5,6 +5,7 @@ use half::{bf16, f16};
 use thiserror::Error;
 
 use crate::datatype::DataType;
+use crate::tensor_fill::TensorFiller;
 
 /// Row-major element storage, one variant per datatype.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +46,7 @@ macro_rules! with_numeric_vec {
         }
     };
 }
+pub(crate) use with_numeric_vec;
 
 /// Element types that have a fixed-size little-endian encoding.
 trait LeBytes: Sized + Copy {
@@ -74,44 +76,40 @@ impl_le_bytes!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, f16, bf16);
 /// in-memory form, so this is one copy (the input need not be aligned).
 fn decode_le<T: LeBytes + bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     if cfg!(target_endian = "little") {
-        match bytemuck::try_cast_slice::<u8, T>(bytes) {
-            Ok(aligned) => aligned.to_vec(),
-            Err(_) => gather_le(&[bytes], bytes.len() / T::SIZE),
-        }
+        let count = bytes.len() / T::SIZE;
+        let mut values: Vec<T> = Vec::with_capacity(count);
+        copy_into_spare(&mut values, 0, &bytes[..count * T::SIZE]);
+        // SAFETY: `copy_into_spare` initialised all `count` elements, and any bit pattern is a
+        // valid `T` (`Pod`).
+        unsafe { values.set_len(count) };
+        values
     } else {
         bytes.chunks_exact(T::SIZE).map(T::read).collect()
     }
 }
 
-/// `count` little-endian elements gathered from consecutive pieces; one copy on little-endian
-/// machines.
-fn gather_le<T: LeBytes + bytemuck::Pod>(pieces: &[&[u8]], count: usize) -> Vec<T> {
-    if cfg!(target_endian = "little") {
-        let byte_len = count * std::mem::size_of::<T>();
-        assert_eq!(
-            pieces.iter().map(|p| p.len()).sum::<usize>(),
-            byte_len,
-            "pieces hold exactly `count` elements"
-        );
-        let mut values: Vec<T> = Vec::with_capacity(count);
-        let destination = values.as_mut_ptr().cast::<u8>();
-        let mut written = 0;
-        for piece in pieces {
-            // SAFETY: the pieces hold exactly `byte_len` bytes (checked above), so every copy
-            // stays inside the `count` elements of capacity, and the source cannot overlap a
-            // buffer allocated here.
-            unsafe {
-                std::ptr::copy_nonoverlapping(piece.as_ptr(), destination.add(written), piece.len())
-            };
-            written += piece.len();
-        }
-        // SAFETY: all `byte_len` bytes are now initialised, and any bit pattern is a valid `T`
-        // (`Pod`). Skipping the zero fill saves a pass over memory that is usually cold.
-        unsafe { values.set_len(count) };
-        values
-    } else {
-        decode_le(&pieces.concat())
-    }
+/// Copies `bytes` into the spare capacity of `values`, starting `offset` bytes past its start,
+/// without zero-filling first (the storage a tensor is decoded into is usually cold memory).
+/// The caller sets the length once every element has been written.
+///
+/// Panics when the bytes would run past the capacity.
+pub(crate) fn copy_into_spare<T: bytemuck::Pod>(values: &mut Vec<T>, offset: usize, bytes: &[u8]) {
+    let capacity_bytes = values.capacity() * std::mem::size_of::<T>();
+    assert!(
+        offset
+            .checked_add(bytes.len())
+            .is_some_and(|end| end <= capacity_bytes),
+        "bytes stay inside the allocated capacity"
+    );
+    // SAFETY: the range `offset..offset + bytes.len()` lies inside the allocation (asserted
+    // above) and cannot overlap `bytes`, which this function does not own.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            bytes.as_ptr(),
+            values.as_mut_ptr().cast::<u8>().add(offset),
+            bytes.len(),
+        )
+    };
 }
 
 /// Appends the little-endian form of `values`; one copy on little-endian machines.
@@ -198,30 +196,12 @@ impl TensorData {
         if let [single] = pieces {
             return TensorData::from_le_bytes(datatype, single);
         }
-        let byte_len: usize = pieces.iter().map(|p| p.len()).sum();
-        macro_rules! gather {
-            ($variant:ident, $t:ty) => {{
-                let size = std::mem::size_of::<$t>();
-                if byte_len % size != 0 {
-                    return Err(TensorError::RaggedBytes { datatype, byte_len });
-                }
-                TensorData::$variant(gather_le::<$t>(pieces, byte_len / size))
-            }};
+        let byte_len = pieces.iter().map(|p| p.len()).sum();
+        let mut filler = TensorFiller::new(datatype, byte_len)?;
+        for piece in pieces {
+            filler.push(piece);
         }
-        Ok(match datatype {
-            DataType::Uint16 => gather!(Uint16, u16),
-            DataType::Uint32 => gather!(Uint32, u32),
-            DataType::Uint64 => gather!(Uint64, u64),
-            DataType::Int16 => gather!(Int16, i16),
-            DataType::Int32 => gather!(Int32, i32),
-            DataType::Int64 => gather!(Int64, i64),
-            DataType::Fp16 => gather!(Fp16, f16),
-            DataType::Bf16 => gather!(Bf16, bf16),
-            DataType::Fp32 => gather!(Fp32, f32),
-            DataType::Fp64 => gather!(Fp64, f64),
-            // One-byte and variable-length elements: join, then decode.
-            _ => TensorData::from_le_bytes(datatype, &pieces.concat())?,
-        })
+        filler.finish()
     }
 
     /// Appends the little-endian byte form of the elements to `out`.
@@ -349,6 +329,8 @@ pub enum TensorError {
     RaggedBytes { datatype: DataType, byte_len: usize },
     #[error("a BYTES element's 4-byte length prefix points past the end of the data")]
     TruncatedBytesElement,
+    #[error("{expected} bytes of tensor data were expected but {received} arrived")]
+    Incomplete { expected: usize, received: usize },
 }
 
 #[cfg(test)]

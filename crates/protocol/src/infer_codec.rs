@@ -3,16 +3,14 @@
 
 use std::collections::HashMap;
 
-use outpost_core::tensor::element_count;
-use outpost_core::{DataType, InferRequest, InferResponse, NamedTensor, Tensor, TensorData};
+use outpost_core::{InferRequest, InferResponse, TensorData};
 use serde_json::{Map, Value};
 
-use crate::binary::{split_body, BinaryCursor};
+use crate::binary::split_body;
 use crate::error::ProtocolError;
 use crate::json_data;
-use crate::rest::{
-    InferRequestJson, InferResponseJson, InputTensorJson, OutputTensorJson, Parameters,
-};
+use crate::request_plan::RequestPlan;
+use crate::rest::{InferResponseJson, OutputTensorJson};
 
 /// Limits applied while decoding, before any tensor memory is allocated.
 #[derive(Debug, Clone, Copy)]
@@ -60,107 +58,6 @@ pub struct EncodedResponse {
     pub json_length: Option<usize>,
 }
 
-fn bool_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<bool>, ProtocolError> {
-    match params.and_then(|p| p.get(key)) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(other) => Err(ProtocolError::BadParameter {
-            name: key.to_string(),
-            message: format!("expected true or false, got {other}"),
-        }),
-    }
-}
-
-fn size_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<usize>, ProtocolError> {
-    match params.and_then(|p| p.get(key)) {
-        None => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .map(Some)
-            .ok_or_else(|| ProtocolError::BadParameter {
-                name: key.to_string(),
-                message: format!("expected a non-negative integer, got {v}"),
-            }),
-    }
-}
-
-fn reject_shared_memory(params: Option<&Parameters>) -> Result<(), ProtocolError> {
-    if params.is_some_and(|p| p.keys().any(|k| k.starts_with("shared_memory"))) {
-        return Err(ProtocolError::Unsupported(
-            "shared-memory tensors are not supported".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn decode_input(
-    input: InputTensorJson,
-    cursor: &mut BinaryCursor<'_>,
-    limits: DecodeLimits,
-) -> Result<NamedTensor, ProtocolError> {
-    let name = input.name;
-    let datatype =
-        DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::UnknownDatatype {
-            name: name.clone(),
-            datatype: input.datatype.clone(),
-        })?;
-    if input.shape.iter().any(|d| *d < 0) {
-        return Err(ProtocolError::NegativeDimension {
-            name,
-            shape: input.shape,
-        });
-    }
-    let shape: Vec<usize> = input.shape.iter().map(|d| *d as usize).collect();
-    let elements = element_count(&shape).unwrap_or(usize::MAX);
-    if elements > limits.max_elements_per_tensor {
-        return Err(ProtocolError::TooManyElements {
-            name,
-            elements,
-            limit: limits.max_elements_per_tensor,
-        });
-    }
-    reject_shared_memory(input.parameters.as_ref())?;
-    let binary_size = size_parameter(input.parameters.as_ref(), "binary_data_size")?;
-    let data = match (binary_size, input.data) {
-        (Some(_), Some(_)) => return Err(ProtocolError::DataAndBinary { name }),
-        (None, None) => return Err(ProtocolError::MissingData { name }),
-        (Some(size), None) => {
-            if let Some(element_size) = datatype.element_size() {
-                let expected = elements.saturating_mul(element_size);
-                if size != expected {
-                    return Err(ProtocolError::BinarySize {
-                        name,
-                        datatype: datatype.to_string(),
-                        shape,
-                        expected,
-                        actual: size,
-                    });
-                }
-            }
-            let pieces = cursor.take(&name, size)?;
-            TensorData::from_le_pieces(datatype, &pieces).map_err(|e| ProtocolError::BadData {
-                name: name.clone(),
-                message: e.to_string(),
-            })?
-        }
-        (None, Some(json)) => {
-            json_data::from_json(&json, datatype).map_err(|message| ProtocolError::BadData {
-                name: name.clone(),
-                message,
-            })?
-        }
-    };
-    let actual = data.len();
-    let tensor = Tensor::new(shape.clone(), data).map_err(|_| ProtocolError::ElementCount {
-        name: name.clone(),
-        shape,
-        expected: elements,
-        actual,
-    })?;
-    Ok(NamedTensor::new(name, tensor))
-}
-
 /// Decodes an infer request body. `json_length` is the `Inference-Header-Content-Length`
 /// header when present (binary tensors follow the JSON).
 pub fn decode_infer_request(
@@ -179,50 +76,16 @@ pub fn decode_infer_request_segments(
     limits: DecodeLimits,
 ) -> Result<DecodedInfer, ProtocolError> {
     let (json, mut cursor) = split_body(segments, json_length)?;
-    let parsed: InferRequestJson =
-        serde_json::from_slice(&json).map_err(|e| ProtocolError::MalformedJson(e.to_string()))?;
-    reject_shared_memory(parsed.parameters.as_ref())?;
-    let inputs = parsed
-        .inputs
-        .into_iter()
-        .map(|input| decode_input(input, &mut cursor, limits))
-        .collect::<Result<Vec<_>, _>>()?;
+    let plan = RequestPlan::parse(&json, limits)?;
+    let decoded = plan.into_decoded(|name, datatype, size| {
+        let pieces = cursor.take(name, size)?;
+        TensorData::from_le_pieces(datatype, &pieces).map_err(|e| ProtocolError::BadData {
+            name: name.to_string(),
+            message: e.to_string(),
+        })
+    })?;
     cursor.finish()?;
-
-    let mut encoding = OutputEncoding {
-        binary_by_default: bool_parameter(parsed.parameters.as_ref(), "binary_data_output")?
-            .unwrap_or(false),
-        per_output: HashMap::new(),
-    };
-    let outputs = match parsed.outputs {
-        None => None,
-        Some(requested) => {
-            let mut names = Vec::with_capacity(requested.len());
-            for output in requested {
-                let params = output.parameters.as_ref();
-                reject_shared_memory(params)?;
-                if params.is_some_and(|p| p.contains_key("classification")) {
-                    return Err(ProtocolError::Unsupported(format!(
-                        "output '{}': the 'classification' parameter is not supported",
-                        output.name
-                    )));
-                }
-                if let Some(binary) = bool_parameter(params, "binary_data")? {
-                    encoding.per_output.insert(output.name.clone(), binary);
-                }
-                names.push(output.name);
-            }
-            Some(names)
-        }
-    };
-    Ok(DecodedInfer {
-        request: InferRequest {
-            id: parsed.id,
-            inputs,
-            outputs,
-        },
-        output_encoding: encoding,
-    })
+    Ok(decoded)
 }
 
 /// Encodes an answer: binary outputs go after the JSON, which then names their sizes.
@@ -282,6 +145,7 @@ pub fn encode_infer_response(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outpost_core::{NamedTensor, Tensor};
     use serde_json::json;
 
     fn decode(body: &[u8], header: Option<usize>) -> Result<DecodedInfer, ProtocolError> {

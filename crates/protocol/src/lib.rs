@@ -9,7 +9,9 @@ mod binary;
 mod error;
 mod infer_codec;
 mod json_data;
+mod request_plan;
 pub mod rest;
+mod streaming_decode;
 
 pub use binary::HEADER_CONTENT_LENGTH;
 pub use error::ProtocolError;
@@ -17,3 +19,4 @@ pub use infer_codec::{
     decode_infer_request, decode_infer_request_segments, encode_infer_response, DecodeLimits,
     DecodedInfer, EncodedResponse, OutputEncoding,
 };
+pub use streaming_decode::StreamingDecoder;

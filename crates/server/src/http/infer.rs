@@ -1,5 +1,6 @@
-//! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit, then decode,
-//! infer and encode off the async runtime, answering JSON or JSON-plus-binary.
+//! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit (binary
+//! requests are decoded into their tensors while it arrives), then finish decoding, infer and
+//! encode off the async runtime, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use outpost_protocol::{
-    decode_infer_request_segments, encode_infer_response, HEADER_CONTENT_LENGTH,
+    decode_infer_request_segments, encode_infer_response, DecodeLimits, StreamingDecoder,
+    HEADER_CONTENT_LENGTH,
 };
 
 use super::{ApiError, AppState};
@@ -29,19 +31,67 @@ fn too_large(limit: usize) -> ApiError {
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-/// Reads the whole body, refusing more than `limit` bytes, and keeps it as the chunks it
-/// arrived in (decoding copies each tensor out of them once). An oversized body is read to its
-/// end (within the drain bounds) and discarded, then answered 413.
-async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<Bytes>, ApiError> {
-    let declared = headers
+/// A binary request whose JSON header is at most this long is decoded while its body arrives
+/// (the header is parsed on the async runtime, so it must be small); larger headers and plain
+/// JSON bodies are decoded after the last byte, off the runtime.
+const STREAMING_HEADER_LIMIT: usize = 64 * 1024;
+
+/// Where the body's bytes go while it is read.
+enum BodySink {
+    /// Kept as the chunks they arrived in, decoded once the last one is in.
+    Chunks(Vec<Bytes>),
+    /// Copied into the request's tensors as they arrive.
+    Streaming(StreamingDecoder),
+}
+
+impl BodySink {
+    /// Streams binary requests of declared length with a small header; keeps chunks otherwise.
+    fn for_request(
+        json_length: Option<usize>,
+        declared_length: Option<usize>,
+        body_limit: usize,
+        limits: DecodeLimits,
+    ) -> BodySink {
+        if let (Some(json_length), Some(body_length)) = (json_length, declared_length) {
+            if json_length <= STREAMING_HEADER_LIMIT && body_length <= body_limit {
+                if let Ok(decoder) = StreamingDecoder::new(json_length, body_length, limits) {
+                    return BodySink::Streaming(decoder);
+                }
+            }
+        }
+        BodySink::Chunks(Vec::new())
+    }
+
+    fn push(&mut self, chunk: Bytes) {
+        match self {
+            BodySink::Chunks(chunks) => chunks.push(chunk),
+            BodySink::Streaming(decoder) => decoder.push(&chunk),
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+        .and_then(|v| v.parse::<usize>().ok())
+}
+
+/// Reads the whole body into `sink`, refusing more than `limit` bytes. An oversized body is
+/// read to its end (within the drain bounds) and discarded, then answered 413.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    sink: BodySink,
+) -> Result<BodySink, ApiError> {
     let mut stream = body.into_data_stream();
-    let mut collected = Vec::new();
+    let mut sink = Some(sink);
     let mut seen = 0usize;
-    let declared_over = declared.is_some_and(|n| n > limit);
-    let mut over = declared_over;
+    let declared_over = declared_length(headers).is_some_and(|n| n > limit);
+    if declared_over {
+        sink = None;
+    }
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -52,13 +102,13 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
             })?;
             seen += chunk.len();
             if seen > limit {
-                over = true;
-                collected.clear();
+                // Free what was kept; the rest is only drained.
+                sink = None;
             }
-            if !over {
-                collected.push(chunk);
-            } else if seen > DRAIN_LIMIT {
-                break;
+            match sink.as_mut() {
+                Some(sink) => sink.push(chunk),
+                None if seen > DRAIN_LIMIT => break,
+                None => {}
             }
         }
         Ok::<(), ApiError>(())
@@ -69,13 +119,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<
         return Err(too_large(limit));
     }
     let result = tokio::time::timeout(DRAIN_TIME.saturating_mul(6), read).await;
-    if over {
-        return Err(too_large(limit));
-    }
-    match result {
-        Ok(Ok(())) => Ok(collected),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ApiError::new(
+    match (result, sink) {
+        (_, None) => Err(too_large(limit)),
+        (Ok(Ok(())), Some(sink)) => Ok(sink),
+        (Ok(Err(e)), _) => Err(e),
+        (Err(_), _) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request body took too long to arrive",
         )),
@@ -108,18 +156,27 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let served = state.inference.lookup(&model, version.as_deref())?;
     let json_length = json_header_length(&headers)?;
-    let received = Instant::now();
-    let body = read_body(&headers, body, state.max_body_bytes).await?;
-    let read = received.elapsed();
     let limits = state.decode_limits;
+    let sink = BodySink::for_request(
+        json_length,
+        declared_length(&headers),
+        state.max_body_bytes,
+        limits,
+    );
+    let received = Instant::now();
+    let body = read_body(&headers, body, state.max_body_bytes, sink).await?;
+    let read = received.elapsed();
     let (encoded, timing) = state
         .inference
         .run_blocking(move || -> Result<_, ApiError> {
             let started = Instant::now();
-            let segments: Vec<&[u8]> = body.iter().map(|chunk| chunk.as_ref()).collect();
-            let decoded = decode_infer_request_segments(&segments, json_length, limits)?;
-            drop(segments);
-            drop(body);
+            let decoded = match body {
+                BodySink::Streaming(decoder) => decoder.finish()?,
+                BodySink::Chunks(chunks) => {
+                    let segments: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
+                    decode_infer_request_segments(&segments, json_length, limits)?
+                }
+            };
             let decoded_at = started.elapsed();
             let response = infer_blocking(&served, decoded.request)?;
             let inferred_at = started.elapsed();
