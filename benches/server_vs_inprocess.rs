@@ -436,6 +436,8 @@ fn ort_vs_tract(options: &Options) {
 }
 
 fn main() {
+    // Before any thread starts; the server process inherits the opt-out.
+    outpost_backend_ort::telemetry::opt_out();
     // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no iterations worth timing.
     if std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench") {
         println!("server_vs_inprocess: run with `cargo bench --bench server_vs_inprocess`");

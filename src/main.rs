@@ -58,6 +58,9 @@ struct ServeArgs {
     /// Path to libonnxruntime.so [default: search order in docs/configuration.md]
     #[arg(long, env = "OUTPOST_ORT_LIBRARY")]
     ort_library: Option<PathBuf>,
+    /// Let ONNX Runtime upload usage telemetry to Microsoft [default: false]
+    #[arg(long, env = "OUTPOST_ORT_TELEMETRY")]
+    ort_telemetry: Option<bool>,
     /// Log format: text or json [default: text]
     #[arg(long, env = "OUTPOST_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -80,6 +83,7 @@ impl ServeArgs {
             max_concurrent_requests: self.max_concurrent_requests,
             default_intra_op_threads: self.intra_op_threads,
             ort_library: self.ort_library,
+            ort_telemetry: self.ort_telemetry,
             log_format: self.log_format,
             log_level: self.log_level,
             strict_readiness: self.strict_readiness,
@@ -91,6 +95,8 @@ impl ServeArgs {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (file, overrides) = args.into_parts();
     let config = ServerConfig::load(file.as_deref(), overrides).context("loading configuration")?;
+    // Before any other thread exists: environment changes race with threads reading it.
+    outpost_server::backends::prepare_process(&config.ort);
     outpost_server::logging::init(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,7 +1,8 @@
 //! Backend choice and load failures: `auto` falls back to tract when ONNX Runtime's library is
 //! missing or broken (and says so), `ort` then fails clearly; strict execution providers fail the
 //! load while `-or-cpu` falls back with a warning; a broken model or a model tract cannot run is
-//! reported while the other models keep serving; SIGTERM stops the server cleanly.
+//! reported while the other models keep serving; SIGTERM stops the server cleanly; ONNX
+//! Runtime's telemetry stays off by default.
 
 mod common;
 
@@ -202,4 +203,67 @@ fn sigterm_stops_the_server_cleanly() {
     let server = common::start(&outpost_testkit::fixtures::repo_root().join("models"), &[]);
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
+}
+
+/// ONNX Runtime 1.29+ keeps a device id and an event store under `$XDG_CACHE_HOME` (or `$HOME`)
+/// as soon as its telemetry starts, and uploads from there; with the default configuration none
+/// of it may exist after a model was loaded and ran.
+#[test]
+fn onnx_runtime_telemetry_is_off_by_default() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    let repo = outpost_testkit::fixtures::repo_root().join("models");
+    let server = outpost_testkit::TestServer::start_with_env(
+        &common::binary(),
+        &repo,
+        &[],
+        &[
+            ("HOME", home.path().to_str().unwrap()),
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("server did not start: {e}"));
+    server
+        .wait_for_status(
+            "/v2/models/mobilenet_v2_int8/ready",
+            200,
+            std::time::Duration::from_secs(120),
+        )
+        .unwrap();
+    let input = outpost_core::NamedTensor::new(
+        "input",
+        outpost_core::Tensor::new(
+            vec![1, 3, 224, 224],
+            outpost_core::TensorData::Fp32(vec![0.0; 3 * 224 * 224]),
+        )
+        .unwrap(),
+    );
+    let url = format!("{}/v2/models/mobilenet_v2_int8/infer", server.base_url);
+    common::infer_binary(&common::client(), &url, &[input]);
+    let log = server.stderr();
+    assert!(server.terminate().success());
+    assert!(
+        log.contains("loaded ONNX Runtime") && log.contains("telemetry=\"off\""),
+        "{log}"
+    );
+    let written: Vec<_> = walk(home.path());
+    assert!(
+        written.is_empty(),
+        "ONNX Runtime wrote telemetry state: {written:?}"
+    );
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map_while(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }

@@ -51,6 +51,8 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before any thread starts. The Python baseline and the server inherit the opt-out.
+    outpost_backend_ort::telemetry::opt_out();
     let args = Args::parse();
     let root = run::repo_root().canonicalize().context("repository root")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -4,13 +4,15 @@
 //! place in a documented search order ([`library`]); a missing or broken library is reported as a
 //! [`BackendError`], never a panic. Execution providers are registered in the order the model's
 //! configuration lists them ([`providers`]), and each model keeps a small pool of sessions
-//! ([`session_pool`]) so that concurrent requests do not share one mutable session.
+//! ([`session_pool`]) so that concurrent requests do not share one mutable session. Its usage
+//! telemetry is off unless a program chooses otherwise ([`telemetry`]).
 
 mod convert;
 pub mod library;
 pub mod providers;
 mod session_pool;
 mod signature;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -48,7 +50,7 @@ impl OrtBackend {
         let library = library::load(explicit_library)?;
         let environment = ort::init()
             .with_name("outpost")
-            .with_telemetry(false)
+            .with_telemetry(!telemetry::is_opted_out())
             .build()
             .map_err(|e| {
                 BackendError::LibraryUnavailable(format!(

@@ -118,7 +118,13 @@ pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
                 let version = version_from_build_info(ort::info())
                     .or_else(|| version_from_file_name(&path))
                     .unwrap_or_else(|| "unknown".to_string());
-                tracing::info!(path = %path.display(), source = candidate.source, %version, "loaded ONNX Runtime");
+                tracing::info!(
+                    path = %path.display(),
+                    source = candidate.source,
+                    %version,
+                    telemetry = if crate::telemetry::is_opted_out() { "off" } else { "on" },
+                    "loaded ONNX Runtime"
+                );
                 Ok(OrtLibrary {
                     path,
                     source: candidate.source,

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use outpost_core::{Backend, BackendChoice, BackendKind};
 
+use crate::config::OrtConfig;
+
 /// The runtimes compiled in, and why any is unusable.
 pub struct Backends {
     ort: Result<Arc<dyn Backend>, String>,
@@ -74,6 +76,24 @@ impl Backends {
             BackendKind::Ort => "ONNX Runtime library loaded",
             BackendKind::Tract => "ONNX Runtime library not available, using tract",
         }
+    }
+}
+
+/// Settings that must be in place before any runtime library loads and before the process
+/// starts other threads: ONNX Runtime's telemetry opt-out, unless `ort.telemetry` allows it.
+/// Returns whether ONNX Runtime telemetry stays off.
+pub fn prepare_process(ort: &OrtConfig) -> bool {
+    #[cfg(feature = "ort")]
+    {
+        if !ort.telemetry {
+            outpost_backend_ort::telemetry::opt_out();
+        }
+        outpost_backend_ort::telemetry::is_opted_out()
+    }
+    #[cfg(not(feature = "ort"))]
+    {
+        let _ = ort;
+        true
     }
 }
 

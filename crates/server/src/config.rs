@@ -84,6 +84,9 @@ pub struct InferenceConfig {
 pub struct OrtConfig {
     /// Path to `libonnxruntime.so`; default: the search order in docs/configuration.md.
     pub library_path: Option<PathBuf>,
+    /// Let ONNX Runtime upload its usage telemetry to Microsoft. Off by default: the server
+    /// then sets `ORT_DISABLE_TELEMETRY=1` before the library loads.
+    pub telemetry: bool,
 }
 
 /// `[log]`.
@@ -148,6 +151,7 @@ pub struct ConfigOverrides {
     pub max_concurrent_requests: Option<usize>,
     pub default_intra_op_threads: Option<usize>,
     pub ort_library: Option<PathBuf>,
+    pub ort_telemetry: Option<bool>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub strict_readiness: Option<bool>,
@@ -212,6 +216,7 @@ impl ServerConfig {
         set(&mut self.log.format, o.log_format);
         set(&mut self.log.level, o.log_level);
         set(&mut self.strict_readiness, o.strict_readiness);
+        set(&mut self.ort.telemetry, o.ort_telemetry);
         if o.max_concurrent_requests.is_some() {
             self.inference.max_concurrent_requests = o.max_concurrent_requests;
         }
@@ -286,6 +291,10 @@ mod tests {
             ort_library: Some("/opt/libonnxruntime.so".into()),
             ..ConfigOverrides::default()
         });
+        assert!(
+            !config.ort.telemetry,
+            "ONNX Runtime telemetry is off unless asked for"
+        );
         assert_eq!(config.http.port, 0);
         assert_eq!(config.http.max_body_bytes, 1024);
         assert_eq!(config.model_repository, PathBuf::from("/srv/models"));

@@ -39,6 +39,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
             config.model_repository.display().to_string(),
         ));
     }
+    // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
+    // of this function from loading ONNX Runtime with its telemetry on by accident.
+    crate::backends::prepare_process(&config.ort);
     let ort_library = config.ort.library_path.clone();
     let backends = tokio::task::spawn_blocking(move || Backends::probe(ort_library.as_deref()))
         .await
