@@ -2,7 +2,7 @@
 //!
 //! This crate turns request bodies into the protocol-neutral [`outpost_core::InferRequest`] and
 //! responses back into bodies: JSON tensors (flat or nested `data`) and the binary tensor
-//! extension (`Inference-Header-Content-Length`), plus the JSON shapes of the metadata, config and
+//! extension (`Inference-Header-Content-Length`, decoded whole or while the body arrives), plus the JSON shapes of the metadata, config and
 //! health answers. It knows nothing about models or HTTP servers.
 
 mod binary;
