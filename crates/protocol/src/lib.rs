@@ -2,8 +2,9 @@
 //!
 //! This crate turns request bodies into the protocol-neutral [`outpost_core::InferRequest`] and
 //! responses back into bodies: JSON tensors (flat or nested `data`) and the binary tensor
-//! extension (`Inference-Header-Content-Length`, decoded whole or while the body arrives), plus the JSON shapes of the metadata, config and
-//! health answers. It knows nothing about models or HTTP servers.
+//! extension (`Inference-Header-Content-Length`, decoded whole or while the body arrives), plus
+//! the JSON shapes of the metadata, config and health answers. It knows nothing about models or
+//! HTTP servers.
 
 mod binary;
 mod error;
