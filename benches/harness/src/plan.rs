@@ -17,6 +17,9 @@ pub struct Plan {
     pub mode: Mode,
     pub warmup: Duration,
     pub duration: Duration,
+    /// Closed-loop scenarios are measured in this many interleaved slices per target (each with
+    /// its share of the warm-up and of the duration).
+    pub rounds: usize,
     /// Client counts for closed-loop runs against the servers with binary tensors.
     pub binary_concurrency: Vec<usize>,
     /// Client counts for the (slower) JSON runs.
@@ -35,6 +38,7 @@ impl Plan {
                 mode,
                 warmup: Duration::from_millis(500),
                 duration: Duration::from_secs(3),
+                rounds: 3,
                 binary_concurrency: vec![1, 2 * instances],
                 json_concurrency: vec![2 * instances],
                 open_loop_fractions: vec![0.5, 0.9],
@@ -44,6 +48,7 @@ impl Plan {
                 mode,
                 warmup: Duration::from_secs(2),
                 duration: Duration::from_secs(15),
+                rounds: 5,
                 binary_concurrency: vec![1, instances, 2 * instances, 4 * instances],
                 json_concurrency: vec![1, 2 * instances],
                 open_loop_fractions: vec![0.25, 0.5, 0.7, 0.85, 0.95, 1.05],

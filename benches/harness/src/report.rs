@@ -143,8 +143,10 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "- Each scenario: {:.1} s warm-up, {:.0} s measured; the load generator runs on one thread of the same machine\n",
+            "- Each closed-loop scenario: {:.1} s warm-up and {:.0} s measured per target, in {} interleaved slices (the targets take turns, in rotating order, so drift in machine speed hits all alike); each open-loop scenario: {:.0} s; the load generator runs on one thread of the same machine\n",
             self.plan.warmup.as_secs_f64(),
+            self.plan.duration.as_secs_f64(),
+            self.plan.rounds,
             self.plan.duration.as_secs_f64()
         );
 

@@ -1,5 +1,7 @@
-//! One harness run: the in-process baseline, then Outpost, then the Python baseline, each
-//! through the scenarios of the plan, on the same model, input and thread count.
+//! One harness run: the in-process baseline, Outpost and the Python baseline, all loaded at
+//! once, through the scenarios of the plan on the same model, input and thread count. Each
+//! closed-loop scenario is measured in interleaved slices across the targets, so that the ratios
+//! compare them under the same machine conditions.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use crate::plan::Plan;
 use crate::procfs::{resident_kib, UsageSampler};
 use crate::python_baseline::{self, PythonServer};
 use crate::ratios;
-use crate::stats::{LoadShape, ScenarioResult};
+use crate::stats::{LoadShape, ProcessUsage, Recorder, ScenarioResult};
 use crate::targets::{infer_request, Protocol};
 
 #[derive(Debug, Error)]
@@ -58,43 +60,20 @@ pub struct RunOutcome {
 
 pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     let plan = &inputs.plan;
-    let mut scenarios = Vec::new();
-    let mut idle_memory = Vec::new();
 
-    eprintln!("in-process ONNX Runtime baseline");
+    eprintln!(
+        "starting: in-process ONNX Runtime, outpost{}",
+        if inputs.with_python {
+            ", python baseline"
+        } else {
+            ""
+        }
+    );
     let in_process = InProcessModel::load(&inputs.model_path, plan.instances, 1)?;
     let ort_version = in_process.ort_version.clone();
     let input = NamedTensor::new(in_process.input_name(), inputs.input.tensor.clone());
     let output_name = in_process.output_name().to_string();
-    let mut thread_counts = vec![1, plan.instances];
-    thread_counts.dedup();
-    for threads in thread_counts {
-        let (recorder, elapsed) =
-            in_process.closed_loop(&input, threads, plan.warmup, plan.duration);
-        let result = ScenarioResult::from_recorder(
-            "in-process",
-            "direct",
-            LoadShape::Closed {
-                concurrency: threads,
-            },
-            &recorder,
-            elapsed,
-            None,
-        );
-        report_progress(&result);
-        scenarios.push(result);
-    }
-    drop(in_process);
 
-    let generator = LoadGenerator::new()?;
-    let traffic = Traffic {
-        input: &input,
-        output_name: &output_name,
-        plan,
-        generator: &generator,
-    };
-
-    eprintln!("outpost");
     let dir = tempfile::tempdir()?;
     let repo = dir.path().join("repo");
     let config = format!(
@@ -103,108 +82,247 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     );
     write_repository(&repo, &[("bench", &inputs.model_path, &config)]);
     let outpost = TestServer::start(&inputs.outpost_binary, &repo, &["--log-level", "warn"])?;
-    let pid = outpost.pid();
-    traffic.measure_server(
-        "outpost",
-        pid,
-        &outpost.base_url,
-        &mut scenarios,
-        &mut idle_memory,
-    );
-    drop(outpost);
+    let python = if inputs.with_python {
+        let venv_python = python_baseline::ensure_environment(&inputs.repo_root)?;
+        let versions = python_baseline::package_versions(&venv_python);
+        let server = PythonServer::start(&venv_python, &inputs.repo_root, &inputs.model_path, 1)?;
+        Some((server, versions))
+    } else {
+        None
+    };
 
-    let mut python_versions = None;
-    if inputs.with_python {
-        eprintln!("python baseline");
-        let python = python_baseline::ensure_environment(&inputs.repo_root)?;
-        python_versions = Some(python_baseline::package_versions(&python));
-        let server = PythonServer::start(&python, &inputs.repo_root, &inputs.model_path, 1)?;
-        traffic.measure_server(
-            "python",
-            server.pid(),
-            &server.base_url,
-            &mut scenarios,
-            &mut idle_memory,
-        );
+    let generator = LoadGenerator::new()?;
+    let mut targets = vec![Target::InProcess {
+        model: &in_process,
+        input: &input,
+    }];
+    let mut servers = vec![("outpost", outpost.pid(), outpost.base_url.clone())];
+    if let Some((server, _)) = &python {
+        servers.push(("python", server.pid(), server.base_url.clone()));
     }
+    for (name, pid, base_url) in servers {
+        let request = |protocol| infer_request(&base_url, "bench", &input, &output_name, protocol);
+        targets.push(Target::Server {
+            name,
+            pid,
+            binary: Box::new(request(Protocol::Binary)),
+            json: Box::new(request(Protocol::Json)),
+        });
+    }
+
+    // Idle memory of each server, warmed by one answered request.
+    let mut idle_memory = Vec::new();
+    for target in &targets {
+        if let Target::Server {
+            name, pid, binary, ..
+        } = target
+        {
+            generator.closed_loop(binary, 1, Duration::ZERO, Duration::from_millis(1));
+            idle_memory.push(IdleMemory {
+                target: name.to_string(),
+                idle_rss_mib: resident_kib(*pid).unwrap_or(0) as f64 / 1024.0,
+            });
+        }
+    }
+
+    let session = Session {
+        plan,
+        generator: &generator,
+    };
+    let mut scenarios = Vec::new();
+    for &concurrency in &plan.binary_concurrency {
+        scenarios.extend(session.closed(&targets, Protocol::Binary, concurrency));
+    }
+    for &concurrency in &plan.json_concurrency {
+        scenarios.extend(session.closed(&targets, Protocol::Json, concurrency));
+    }
+    let saturations: Vec<Option<f64>> = targets
+        .iter()
+        .map(|t| ratios::saturation(&scenarios, t.name(), Protocol::Binary.name()))
+        .collect();
+    for &fraction in &plan.open_loop_fractions {
+        for (target, saturation) in targets.iter().zip(&saturations) {
+            if let (Target::Server { .. }, Some(saturation)) = (target, saturation) {
+                let rate = (saturation * fraction).max(1.0);
+                let result = session.open(target, rate);
+                report_progress(&result);
+                scenarios.push(result);
+            }
+        }
+    }
+    drop(outpost);
     Ok(RunOutcome {
         scenarios,
         idle_memory,
         ort_version,
-        python_versions,
+        python_versions: python.map(|(_, versions)| versions),
     })
 }
 
-/// The requests and plan every server is measured with.
-struct Traffic<'a> {
-    input: &'a NamedTensor,
-    output_name: &'a str,
+/// Something the load is measured against.
+enum Target<'a> {
+    /// ONNX Runtime called directly from plain threads (no protocol; its scenarios are named
+    /// `direct`).
+    InProcess {
+        model: &'a InProcessModel,
+        input: &'a NamedTensor,
+    },
+    /// A server process, driven over HTTP.
+    Server {
+        name: &'static str,
+        pid: u32,
+        binary: Box<RequestTemplate>,
+        json: Box<RequestTemplate>,
+    },
+}
+
+impl Target<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Target::InProcess { .. } => "in-process",
+            Target::Server { name, .. } => name,
+        }
+    }
+}
+
+/// What one target measured over the slices of a scenario.
+struct Accumulated {
+    recorder: Recorder,
+    elapsed: Duration,
+    usage: Option<ProcessUsage>,
+}
+
+/// Runs scenarios by the plan.
+struct Session<'a> {
     plan: &'a Plan,
     generator: &'a LoadGenerator,
 }
 
-impl Traffic<'_> {
-    /// Runs the plan's scenarios against one server.
-    fn measure_server(
+impl Session<'_> {
+    /// One closed-loop scenario for every target that takes part, measured in interleaved
+    /// slices (`plan.rounds` rounds, the order rotating each round) so that a change in the
+    /// machine's speed during the run hits every target alike. The in-process baseline takes part
+    /// in the binary scenarios with one client (one thread) and with the most clients (one
+    /// thread per session, its saturation).
+    fn closed(
         &self,
-        target: &str,
-        pid: u32,
-        base_url: &str,
-        scenarios: &mut Vec<ScenarioResult>,
-        idle_memory: &mut Vec<IdleMemory>,
-    ) {
-        let (plan, generator) = (self.plan, self.generator);
-        let request =
-            |protocol| infer_request(base_url, "bench", self.input, self.output_name, protocol);
-        let binary = request(Protocol::Binary);
-        let json = request(Protocol::Json);
-        // One answered request first: the idle figure is of a warmed, ready server.
-        generator.closed_loop(&binary, 1, Duration::ZERO, Duration::from_millis(1));
-        idle_memory.push(IdleMemory {
-            target: target.to_string(),
-            idle_rss_mib: resident_kib(pid).unwrap_or(0) as f64 / 1024.0,
-        });
+        targets: &[Target<'_>],
+        protocol: Protocol,
+        concurrency: usize,
+    ) -> Vec<ScenarioResult> {
+        let plan = self.plan;
+        let most_clients = plan.binary_concurrency.iter().copied().max().unwrap_or(1);
+        let in_process_threads = if concurrency == 1 { 1 } else { plan.instances };
+        let takes_part = |target: &Target<'_>| match target {
+            Target::InProcess { .. } => {
+                protocol == Protocol::Binary && (concurrency == 1 || concurrency == most_clients)
+            }
+            Target::Server { .. } => true,
+        };
+        let participants: Vec<&Target<'_>> = targets.iter().filter(|t| takes_part(t)).collect();
+        let rounds = plan.rounds.max(1);
+        let slice = plan.duration / rounds as u32;
+        let warmup = plan.warmup / rounds as u32;
+        let mut totals: Vec<Accumulated> = participants
+            .iter()
+            .map(|_| Accumulated {
+                recorder: Recorder::new(),
+                elapsed: Duration::ZERO,
+                usage: None,
+            })
+            .collect();
+        for round in 0..rounds {
+            for step in 0..participants.len() {
+                let index = (step + round) % participants.len();
+                let clients = match participants[index] {
+                    Target::InProcess { .. } => in_process_threads,
+                    Target::Server { .. } => concurrency,
+                };
+                let (recorder, elapsed, usage) =
+                    self.closed_slice(participants[index], protocol, clients, warmup, slice);
+                let total = &mut totals[index];
+                total.recorder.merge(&recorder);
+                total.elapsed += elapsed;
+                total.usage = match (total.usage, usage) {
+                    (Some(a), Some(b)) => Some(ProcessUsage {
+                        peak_rss_mib: a.peak_rss_mib.max(b.peak_rss_mib),
+                        cpu_seconds: a.cpu_seconds + b.cpu_seconds,
+                    }),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        participants
+            .iter()
+            .zip(totals)
+            .map(|(target, total)| {
+                let (protocol_name, clients) = match target {
+                    Target::InProcess { .. } => ("direct", in_process_threads),
+                    Target::Server { .. } => (protocol.name(), concurrency),
+                };
+                let result = ScenarioResult::from_recorder(
+                    target.name(),
+                    protocol_name,
+                    LoadShape::Closed {
+                        concurrency: clients,
+                    },
+                    &total.recorder,
+                    total.elapsed,
+                    total.usage,
+                );
+                report_progress(&result);
+                result
+            })
+            .collect()
+    }
 
-        let closed = |template: &RequestTemplate, protocol: Protocol, concurrency: usize| {
-            let sampler = UsageSampler::start(pid);
-            let (recorder, elapsed) =
-                generator.closed_loop(template, concurrency, plan.warmup, plan.duration);
-            let result = ScenarioResult::from_recorder(
-                target,
-                protocol.name(),
-                LoadShape::Closed { concurrency },
-                &recorder,
-                elapsed,
-                Some(sampler.finish()),
-            );
-            report_progress(&result);
-            result
-        };
-        for &concurrency in &plan.binary_concurrency {
-            scenarios.push(closed(&binary, Protocol::Binary, concurrency));
+    fn closed_slice(
+        &self,
+        target: &Target<'_>,
+        protocol: Protocol,
+        concurrency: usize,
+        warmup: Duration,
+        length: Duration,
+    ) -> (Recorder, Duration, Option<ProcessUsage>) {
+        match target {
+            Target::InProcess { model, input } => {
+                let (recorder, elapsed) = model.closed_loop(input, concurrency, warmup, length);
+                (recorder, elapsed, None)
+            }
+            Target::Server {
+                pid, binary, json, ..
+            } => {
+                let template = match protocol {
+                    Protocol::Binary => binary,
+                    Protocol::Json => json,
+                };
+                let sampler = UsageSampler::start(*pid);
+                let (recorder, elapsed) =
+                    self.generator
+                        .closed_loop(template, concurrency, warmup, length);
+                (recorder, elapsed, Some(sampler.finish()))
+            }
         }
-        for &concurrency in &plan.json_concurrency {
-            scenarios.push(closed(&json, Protocol::Json, concurrency));
-        }
-        let Some(saturation) = ratios::saturation(scenarios, target, Protocol::Binary.name())
+    }
+
+    /// One open-loop scenario (binary tensors at `rate` per second) against a server.
+    fn open(&self, target: &Target<'_>, rate: f64) -> ScenarioResult {
+        let Target::Server {
+            name, pid, binary, ..
+        } = target
         else {
-            return;
+            unreachable!("open-loop scenarios run against servers");
         };
-        for &fraction in &plan.open_loop_fractions {
-            let rate = (saturation * fraction).max(1.0);
-            let sampler = UsageSampler::start(pid);
-            let (recorder, elapsed) = generator.open_loop(&binary, rate, plan.duration);
-            let result = ScenarioResult::from_recorder(
-                target,
-                Protocol::Binary.name(),
-                LoadShape::Open { rate_per_s: rate },
-                &recorder,
-                elapsed,
-                Some(sampler.finish()),
-            );
-            report_progress(&result);
-            scenarios.push(result);
-        }
+        let sampler = UsageSampler::start(*pid);
+        let (recorder, elapsed) = self.generator.open_loop(binary, rate, self.plan.duration);
+        ScenarioResult::from_recorder(
+            name,
+            Protocol::Binary.name(),
+            LoadShape::Open { rate_per_s: rate },
+            &recorder,
+            elapsed,
+            Some(sampler.finish()),
+        )
     }
 }
 

@@ -187,12 +187,12 @@ fn plan_input(input: InputTensorJson, limits: DecodeLimits) -> Result<PlannedInp
             InputSource::Binary(size)
         }
         (None, Some(json)) => {
-            InputSource::Json(json_data::from_json(&json, datatype).map_err(|message| {
-                ProtocolError::BadData {
+            InputSource::Json(json_data::from_json(json, datatype, elements).map_err(
+                |message| ProtocolError::BadData {
                     name: name.clone(),
                     message,
-                }
-            })?)
+                },
+            )?)
         }
     };
     Ok(PlannedInput {

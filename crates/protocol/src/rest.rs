@@ -2,6 +2,7 @@
 //! readiness answers, Triton's model configuration, and the error body.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// `parameters` objects are free-form maps.
@@ -10,20 +11,24 @@ pub type Parameters = Map<String, Value>;
 /// `POST .../infer` body (the JSON part). Unknown keys are ignored: clients add their own (the
 /// kserve client sends `model_name`).
 #[derive(Debug, Deserialize)]
-pub struct InferRequestJson {
+pub struct InferRequestJson<'a> {
     pub id: Option<String>,
     pub parameters: Option<Parameters>,
-    pub inputs: Vec<InputTensorJson>,
+    #[serde(borrow)]
+    pub inputs: Vec<InputTensorJson<'a>>,
     pub outputs: Option<Vec<RequestedOutputJson>>,
 }
 
+/// An input tensor. `data` is kept as its JSON text and parsed straight into typed elements
+/// once the datatype is known (which may come after it in the object).
 #[derive(Debug, Deserialize)]
-pub struct InputTensorJson {
+pub struct InputTensorJson<'a> {
     pub name: String,
     pub shape: Vec<i64>,
     pub datatype: String,
     pub parameters: Option<Parameters>,
-    pub data: Option<Value>,
+    #[serde(borrow)]
+    pub data: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize)]
