@@ -27,11 +27,15 @@ pub fn sequential_p50(scenarios: &[ScenarioResult], target: &str, protocol: &str
         .map(|s| s.latency.p50_ms)
 }
 
-/// Peak resident memory of `target` over all its scenarios, in MiB.
-pub fn peak_rss(scenarios: &[ScenarioResult], target: &str) -> Option<f64> {
+/// Peak resident memory of `target`, in MiB, over its closed-loop scenarios (`open: false`: a
+/// fixed number of requests in flight, the same for every server) or its open-loop ones
+/// (`open: true`: the arrival rate is fixed, so past saturation requests pile up in whatever
+/// the server lets queue).
+pub fn peak_rss(scenarios: &[ScenarioResult], target: &str, open: bool) -> Option<f64> {
     scenarios
         .iter()
         .filter(|s| s.target == target)
+        .filter(|s| matches!(s.load, LoadShape::Open { .. }) == open)
         .filter_map(|s| s.server.map(|u| u.peak_rss_mib))
         .fold(None, |best, m| Some(best.map_or(m, |b: f64| b.max(m))))
 }
@@ -78,8 +82,8 @@ pub fn compute(scenarios: &[ScenarioResult]) -> BTreeMap<String, f64> {
     put(
         "python_vs_outpost_peak_rss",
         divide(
-            peak_rss(scenarios, "python"),
-            peak_rss(scenarios, "outpost"),
+            peak_rss(scenarios, "python", false),
+            peak_rss(scenarios, "outpost", false),
         ),
     );
     ratios
@@ -144,5 +148,8 @@ mod tests {
         assert_eq!(ratios["outpost_binary_vs_inprocess_p50"], 1.1);
         assert_eq!(ratios["outpost_vs_python_binary_throughput"], 3.0);
         assert!(!ratios.contains_key("outpost_vs_python_json_throughput"));
+        // Memory compares the fixed-concurrency runs; the open-loop overload is left out.
+        assert_eq!(ratios["python_vs_outpost_peak_rss"], 120.0 / 360.0);
+        assert_eq!(peak_rss(&scenarios, "outpost", true), Some(900.0));
     }
 }

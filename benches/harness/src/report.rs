@@ -105,7 +105,7 @@ fn describe_ratio(name: &str) -> &'static str {
         }
         "outpost_json_vs_binary_throughput" => "Outpost JSON / Outpost binary, throughput at saturation",
         "python_vs_outpost_peak_rss" => {
-            "Python baseline / Outpost, peak resident memory under load (how many times leaner Outpost is)"
+            "Python baseline / Outpost, peak resident memory under the same fixed-concurrency (closed-loop) load (how many times leaner Outpost is)"
         }
         _ => "",
     }
@@ -178,16 +178,20 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n## Memory\n\n| server | idle RSS (MiB) | peak RSS under load (MiB) |\n|---|---|---|"
+            "\n## Memory\n\nPeak RSS at fixed concurrency is over the closed-loop scenarios; the open-loop peak includes the arrival rates past saturation, where requests queue in the server.\n\n| server | idle RSS (MiB) | peak RSS, fixed concurrency (MiB) | peak RSS, open loop incl. overload (MiB) |\n|---|---|---|---|"
         );
+        let peak = |target: &str, open: bool| {
+            crate::ratios::peak_rss(&self.scenarios, target, open)
+                .map_or("-".into(), |v| format!("{v:.1}"))
+        };
         for idle in &self.idle_memory {
             let _ = writeln!(
                 md,
-                "| {} | {:.1} | {} |",
+                "| {} | {:.1} | {} | {} |",
                 idle.target,
                 idle.idle_rss_mib,
-                crate::ratios::peak_rss(&self.scenarios, &idle.target)
-                    .map_or("-".into(), |v| format!("{v:.1}"))
+                peak(&idle.target, false),
+                peak(&idle.target, true)
             );
         }
         let _ = writeln!(md, "\n## Scenarios\n\n| scenario | load | throughput (/s) | p50 ms | p90 ms | p99 ms | max ms | errors | server CPU ms/request | server peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|");
