@@ -48,12 +48,40 @@ struct Args {
     /// Skip the Python baseline (and the ratios that need it).
     #[arg(long)]
     without_python: bool,
+    /// Measure nothing: redraw `latency-vs-throughput.svg` in DIR from DIR/report.json.
+    #[arg(long, value_name = "DIR")]
+    replot: Option<PathBuf>,
+}
+
+const PLOT_FILE: &str = "latency-vs-throughput.svg";
+const PLOT_TITLE: &str = "MobileNetV2 int8, binary tensors, open loop";
+
+/// Redraws a report's plot from its saved scenarios.
+fn replot(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        scenarios: Vec<outpost_bench::stats::ScenarioResult>,
+    }
+    let path = dir.join("report.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let saved: Saved =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    std::fs::write(
+        dir.join(PLOT_FILE),
+        plot::latency_vs_throughput(&saved.scenarios, PLOT_TITLE),
+    )?;
+    println!("plot written to {}", dir.join(PLOT_FILE).display());
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     // Before any thread starts. The Python baseline and the server inherit the opt-out.
     outpost_backend_ort::telemetry::opt_out();
     let args = Args::parse();
+    if let Some(dir) = &args.replot {
+        return replot(dir);
+    }
     let root = run::repo_root().canonicalize().context("repository root")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut plan = Plan::for_mode(args.mode, cores);
@@ -116,13 +144,10 @@ fn main() -> anyhow::Result<()> {
         scenarios: outcome.scenarios,
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let plot_name = "latency-vs-throughput.svg";
+    let plot_name = PLOT_FILE;
     std::fs::write(
         out.join(plot_name),
-        plot::latency_vs_throughput(
-            &report.scenarios,
-            "MobileNetV2 int8, binary tensors, open loop",
-        ),
+        plot::latency_vs_throughput(&report.scenarios, PLOT_TITLE),
     )?;
     std::fs::write(
         out.join("report.json"),

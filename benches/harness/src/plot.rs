@@ -69,14 +69,35 @@ fn nice_ceiling(value: f64) -> f64 {
     10.0 * magnitude
 }
 
+/// Powers of ten (as exponents) that bracket the latencies, at least one decade apart.
+fn latency_decades(values: impl Iterator<Item = f64>) -> (i32, i32) {
+    let (low, high) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !low.is_finite() {
+        return (0, 1);
+    }
+    let low = low.log10().floor() as i32;
+    let high = (high.log10().ceil() as i32).max(low + 1);
+    (low, high)
+}
+
 fn render(series: &[Series], title: &str) -> String {
     let all = series.iter().flat_map(|s| s.points.iter());
     let x_max = nice_ceiling(all.clone().map(|p| p.0).fold(0.0, f64::max) * 1.05);
-    let y_max = nice_ceiling(all.map(|p| p.1).fold(0.0, f64::max) * 1.05);
+    let (decade_low, decade_high) = latency_decades(all.map(|p| p.1));
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let x = |v: f64| LEFT + v / x_max * plot_w;
-    let y = |v: f64| TOP + plot_h - v / y_max * plot_h;
+    // Latency is on a log scale: queueing past saturation reaches seconds while the useful
+    // region is milliseconds, and both must stay readable.
+    let span = f64::from(decade_high - decade_low);
+    let y = |v: f64| {
+        let position = (v.max(10f64.powi(decade_low)).log10() - f64::from(decade_low)) / span;
+        TOP + plot_h - position * plot_h
+    };
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -92,7 +113,7 @@ fn render(series: &[Series], title: &str) -> String {
     );
     for i in 0..=5 {
         let fraction = i as f64 / 5.0;
-        let (gx, gy) = (x(x_max * fraction), y(y_max * fraction));
+        let gx = x(x_max * fraction);
         let _ = writeln!(
             svg,
             r##"<line x1="{gx:.1}" y1="{TOP}" x2="{gx:.1}" y2="{:.1}" stroke="#e5e5e5"/><text x="{gx:.1}" y="{:.1}" text-anchor="middle">{:.0}</text>"##,
@@ -100,13 +121,17 @@ fn render(series: &[Series], title: &str) -> String {
             TOP + plot_h + 18.0,
             x_max * fraction
         );
+    }
+    for decade in decade_low..=decade_high {
+        let value = 10f64.powi(decade);
+        let gy = y(value);
         let _ = writeln!(
             svg,
             r##"<line x1="{LEFT}" y1="{gy:.1}" x2="{:.1}" y2="{gy:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
             LEFT + plot_w,
             LEFT - 6.0,
             gy + 4.0,
-            format_tick(y_max * fraction)
+            format_tick(value)
         );
     }
     let _ = writeln!(
@@ -121,7 +146,7 @@ fn render(series: &[Series], title: &str) -> String {
     );
     let _ = writeln!(
         svg,
-        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">latency (ms)</text>"#,
+        r#"<text transform="translate(18 {:.1}) rotate(-90)" text-anchor="middle">latency (ms, log scale)</text>"#,
         TOP + plot_h / 2.0
     );
     for (i, s) in series.iter().enumerate() {
@@ -190,5 +215,12 @@ mod tests {
         assert_eq!(nice_ceiling(7.3), 10.0);
         assert_eq!(nice_ceiling(180.0), 200.0);
         assert_eq!(nice_ceiling(2.2), 2.5);
+    }
+
+    #[test]
+    fn latency_axis_spans_whole_decades() {
+        assert_eq!(latency_decades([4.2, 9300.0].into_iter()), (0, 4));
+        assert_eq!(latency_decades([12.0, 15.0].into_iter()), (1, 2));
+        assert_eq!(latency_decades(std::iter::empty()), (0, 1));
     }
 }

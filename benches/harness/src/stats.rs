@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Latencies above this are clamped (recorded as this value).
 const HIGHEST_TRACKED_US: u64 = 120_000_000;
@@ -71,7 +71,7 @@ impl Recorder {
 }
 
 /// Latency percentiles of the successful requests.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
     pub p50_ms: f64,
     pub p90_ms: f64,
@@ -81,7 +81,7 @@ pub struct LatencySummary {
 }
 
 /// How load was applied.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LoadShape {
     /// A fixed number of clients, each sending its next request when the last one is answered.
@@ -92,14 +92,14 @@ pub enum LoadShape {
 }
 
 /// Resource use of the serving process over one scenario, read from /proc.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ProcessUsage {
     pub peak_rss_mib: f64,
     pub cpu_seconds: f64,
 }
 
 /// Everything one scenario measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// Unique name, used by ratios: `<target>/<protocol>/<load>`.
     pub name: String,
@@ -151,6 +151,31 @@ impl ScenarioResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scenario_results_read_back_from_their_json() {
+        let mut recorder = Recorder::new();
+        recorder.success(Duration::from_millis(4));
+        recorder.error("HTTP 503");
+        let result = ScenarioResult::from_recorder(
+            "outpost",
+            "binary",
+            LoadShape::Open { rate_per_s: 120.0 },
+            &recorder,
+            Duration::from_secs(2),
+            Some(ProcessUsage {
+                peak_rss_mib: 80.5,
+                cpu_seconds: 0.25,
+            }),
+        );
+        let back: ScenarioResult =
+            serde_json::from_str(&serde_json::to_string(&result).unwrap()).unwrap();
+        assert_eq!(back.name, result.name);
+        assert_eq!(back.load, result.load);
+        assert_eq!(back.latency, result.latency);
+        assert_eq!(back.errors, result.errors);
+        assert_eq!(back.server, result.server);
+    }
 
     #[test]
     fn percentiles_and_errors_are_kept() {
