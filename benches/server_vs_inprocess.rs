@@ -173,23 +173,6 @@ fn run_once(model: &dyn LoadedModel, input: &NamedTensor) -> Duration {
     started.elapsed()
 }
 
-fn binary_body(input: &NamedTensor) -> (Vec<u8>, usize) {
-    let header = serde_json::json!({
-        "id": "",
-        "inputs": [{
-            "name": input.name,
-            "shape": input.tensor.shape(),
-            "datatype": input.tensor.datatype().as_str(),
-            "parameters": {"binary_data_size": input.tensor.data().byte_len()}
-        }],
-        "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}]
-    });
-    let mut body = serde_json::to_vec(&header).unwrap();
-    let len = body.len();
-    input.tensor.data().write_le_bytes(&mut body);
-    (body, len)
-}
-
 /// A sequential V2 client over one keep-alive connection that busy-polls its socket instead
 /// of sleeping: it has a CPU of its own, and its own wake-up latency is then not charged to
 /// the server. It speaks just enough HTTP/1.1 for this: a fixed request, and answers with a
@@ -202,7 +185,8 @@ struct SequentialClient {
 
 impl SequentialClient {
     fn new(addr: std::net::SocketAddr, input: &NamedTensor) -> SequentialClient {
-        let (body, json_len) = binary_body(input);
+        let (body, json_len) =
+            outpost_testkit::binary_infer_body(std::slice::from_ref(input), &["probabilities"]);
         let mut request = format!(
             "POST /v2/models/bench/infer HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nInference-Header-Content-Length: {json_len}\r\nContent-Length: {}\r\n\r\n",
             body.len()

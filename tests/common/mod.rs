@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use outpost_core::{DataType, NamedTensor, Tensor, TensorData};
 use outpost_testkit::TestServer;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
@@ -23,26 +23,6 @@ pub fn client() -> reqwest::blocking::Client {
         .timeout(std::time::Duration::from_secs(120))
         .build()
         .expect("http client")
-}
-
-/// Builds a binary-extension body for `inputs`, asking for binary outputs.
-pub fn binary_request(inputs: &[NamedTensor]) -> (Vec<u8>, usize) {
-    let header = json!({
-        "id": "conformance",
-        "inputs": inputs.iter().map(|i| json!({
-            "name": i.name,
-            "shape": i.tensor.shape(),
-            "datatype": i.tensor.datatype().as_str(),
-            "parameters": {"binary_data_size": i.tensor.data().byte_len()},
-        })).collect::<Vec<_>>(),
-        "parameters": {"binary_data_output": true},
-    });
-    let mut body = serde_json::to_vec(&header).unwrap();
-    let json_len = body.len();
-    for i in inputs {
-        i.tensor.data().write_le_bytes(&mut body);
-    }
-    (body, json_len)
 }
 
 /// Parses a binary-extension response into its JSON header and named tensors.
@@ -78,7 +58,7 @@ pub fn infer_binary(
     url: &str,
     inputs: &[NamedTensor],
 ) -> (Value, Vec<NamedTensor>) {
-    let (body, json_len) = binary_request(inputs);
+    let (body, json_len) = outpost_testkit::binary_infer_body(inputs, &[]);
     let response = client
         .post(url)
         .header("Inference-Header-Content-Length", json_len.to_string())

@@ -54,25 +54,16 @@ pub fn infer_request(
             serde_json::to_vec(&body).expect("serialisable")
         }
         Protocol::Binary => {
-            let header = serde_json::json!({
-                "inputs": [{
-                    "name": input.name,
-                    "shape": tensor.shape(),
-                    "datatype": tensor.datatype().as_str(),
-                    "parameters": {"binary_data_size": tensor.data().byte_len()}
-                }],
-                "outputs": [{"name": output, "parameters": {"binary_data": true}}]
-            });
-            let mut body = serde_json::to_vec(&header).expect("serialisable");
+            let (body, json_length) =
+                outpost_testkit::binary_infer_body(std::slice::from_ref(input), &[output]);
             headers.insert(
                 "Inference-Header-Content-Length",
-                HeaderValue::from(body.len()),
+                HeaderValue::from(json_length),
             );
             headers.insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
-            tensor.data().write_le_bytes(&mut body);
             body
         }
     };

@@ -76,12 +76,10 @@ impl_le_bytes!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, f16, bf16);
 /// in-memory form, so this is one copy (the input need not be aligned).
 fn decode_le<T: LeBytes + bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     if cfg!(target_endian = "little") {
-        let count = bytes.len() / T::SIZE;
-        let mut values: Vec<T> = Vec::with_capacity(count);
-        copy_into_spare(&mut values, 0, &bytes[..count * T::SIZE]);
-        // SAFETY: `copy_into_spare` initialised all `count` elements, and any bit pattern is a
-        // valid `T` (`Pod`).
-        unsafe { values.set_len(count) };
+        let byte_len = bytes.len() / T::SIZE * T::SIZE;
+        let mut values: Vec<T> = Vec::with_capacity(byte_len / T::SIZE);
+        copy_into_spare(&mut values, 0, &bytes[..byte_len]);
+        set_written_length(&mut values, byte_len);
         values
     } else {
         bytes.chunks_exact(T::SIZE).map(T::read).collect()
@@ -110,6 +108,22 @@ pub(crate) fn copy_into_spare<T: bytemuck::Pod>(values: &mut Vec<T>, offset: usi
             bytes.len(),
         )
     };
+}
+
+/// Marks the first `byte_len` bytes of a vector's capacity, all written by
+/// [`copy_into_spare`], as its elements.
+///
+/// Panics when `byte_len` is not a whole number of elements inside the capacity.
+pub(crate) fn set_written_length<T: bytemuck::Pod>(values: &mut Vec<T>, byte_len: usize) {
+    let size = std::mem::size_of::<T>();
+    let count = byte_len / size;
+    assert!(
+        byte_len.is_multiple_of(size) && count <= values.capacity(),
+        "whole elements inside the allocated capacity"
+    );
+    // SAFETY: the caller wrote these `byte_len` bytes through `copy_into_spare`, so the first
+    // `count` elements are initialised, and any bit pattern is a valid `T` (`Pod`).
+    unsafe { values.set_len(count) };
 }
 
 /// Appends the little-endian form of `values`; one copy on little-endian machines.

@@ -3,7 +3,9 @@
 //! straight into the typed storage the backend will read.
 
 use crate::datatype::DataType;
-use crate::tensor::{copy_into_spare, with_numeric_vec, TensorData, TensorError};
+use crate::tensor::{
+    copy_into_spare, set_written_length, with_numeric_vec, TensorData, TensorError,
+};
 
 /// Collects exactly `byte_len` bytes of one tensor, then yields its [`TensorData`].
 ///
@@ -104,27 +106,13 @@ impl TensorFiller {
             Storage::Typed(mut data) => {
                 with_numeric_vec!(
                     &mut data,
-                    values => set_full_length(values, self.byte_len),
+                    values => set_written_length(values, self.byte_len),
                     _ => unreachable!("typed storage is always numeric")
                 );
                 Ok(data)
             }
         }
     }
-}
-
-/// Marks all `byte_len` bytes of a vector's capacity, written by [`copy_into_spare`], as its
-/// elements.
-fn set_full_length<T: bytemuck::Pod>(values: &mut Vec<T>, byte_len: usize) {
-    let count = byte_len / std::mem::size_of::<T>();
-    assert!(
-        count <= values.capacity(),
-        "storage was sized for the tensor"
-    );
-    // SAFETY: the filler wrote exactly `byte_len` bytes (checked by the caller) into this
-    // capacity, so the first `count` elements are initialised, and any bit pattern is a valid
-    // `T` (`Pod`).
-    unsafe { values.set_len(count) };
 }
 
 #[cfg(test)]

@@ -12,6 +12,14 @@ use crate::error::ProtocolError;
 /// Header naming the length of the JSON part of a body that also carries binary tensors.
 pub const HEADER_CONTENT_LENGTH: &str = "Inference-Header-Content-Length";
 
+/// The error for an `Inference-Header-Content-Length` that runs past the body.
+pub(crate) fn header_longer_than_body(json_length: usize, body_length: usize) -> ProtocolError {
+    ProtocolError::BadHeader {
+        header: HEADER_CONTENT_LENGTH,
+        message: format!("{json_length} is longer than the {body_length}-byte body"),
+    }
+}
+
 /// Total length of a segmented body.
 pub(crate) fn body_length(segments: &[&[u8]]) -> usize {
     segments.iter().map(|s| s.len()).sum()
@@ -27,12 +35,7 @@ pub(crate) fn split_body<'b>(
     let json_length = match json_length {
         None => total,
         Some(len) if len <= total => len,
-        Some(len) => {
-            return Err(ProtocolError::BadHeader {
-                header: HEADER_CONTENT_LENGTH,
-                message: format!("{len} is longer than the {total}-byte body"),
-            })
-        }
+        Some(len) => return Err(header_longer_than_body(len, total)),
     };
     let mut cursor = BinaryCursor {
         segments,

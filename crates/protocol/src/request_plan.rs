@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use outpost_core::tensor::element_count;
-use outpost_core::{DataType, InferRequest, NamedTensor, Tensor, TensorData};
+use outpost_core::{DataType, InferRequest, NamedTensor, Tensor, TensorData, TensorError};
 use serde_json::Value;
 
 use crate::error::ProtocolError;
@@ -30,7 +30,6 @@ struct PlannedInput {
     name: String,
     shape: Vec<usize>,
     datatype: DataType,
-    elements: usize,
     source: InputSource,
 }
 
@@ -121,16 +120,23 @@ impl RequestPlan {
                     InputSource::Json(data) => data,
                     InputSource::Binary(size) => binary_data(&input.name, input.datatype, size)?,
                 };
-                let actual = data.len();
-                let tensor = Tensor::new(input.shape.clone(), data).map_err(|_| {
-                    ProtocolError::ElementCount {
-                        name: input.name.clone(),
-                        shape: input.shape,
-                        expected: input.elements,
+                match Tensor::new(input.shape, data) {
+                    Ok(tensor) => Ok(NamedTensor::new(input.name, tensor)),
+                    Err(TensorError::ElementCount {
+                        shape,
+                        expected,
                         actual,
-                    }
-                })?;
-                Ok(NamedTensor::new(input.name, tensor))
+                    }) => Err(ProtocolError::ElementCount {
+                        name: input.name,
+                        shape,
+                        expected,
+                        actual,
+                    }),
+                    Err(other) => Err(ProtocolError::BadData {
+                        name: input.name,
+                        message: other.to_string(),
+                    }),
+                }
             })
             .collect::<Result<Vec<_>, ProtocolError>>()?;
         Ok(DecodedInfer {
@@ -199,7 +205,6 @@ fn plan_input(input: InputTensorJson, limits: DecodeLimits) -> Result<PlannedInp
         name,
         shape,
         datatype,
-        elements,
         source,
     })
 }

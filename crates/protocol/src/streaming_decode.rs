@@ -9,7 +9,7 @@
 
 use outpost_core::TensorFiller;
 
-use crate::binary::HEADER_CONTENT_LENGTH;
+use crate::binary::header_longer_than_body;
 use crate::error::ProtocolError;
 use crate::infer_codec::{DecodeLimits, DecodedInfer};
 use crate::request_plan::RequestPlan;
@@ -46,10 +46,7 @@ impl StreamingDecoder {
         limits: DecodeLimits,
     ) -> Result<StreamingDecoder, ProtocolError> {
         if json_length > body_length {
-            return Err(ProtocolError::BadHeader {
-                header: HEADER_CONTENT_LENGTH,
-                message: format!("{json_length} is longer than the {body_length}-byte body"),
-            });
+            return Err(header_longer_than_body(json_length, body_length));
         }
         Ok(StreamingDecoder {
             limits,
@@ -139,14 +136,7 @@ impl StreamingDecoder {
     pub fn finish(mut self) -> Result<DecodedInfer, ProtocolError> {
         if matches!(self.stage, Stage::Header) {
             if self.header.len() < self.json_length {
-                return Err(ProtocolError::BadHeader {
-                    header: HEADER_CONTENT_LENGTH,
-                    message: format!(
-                        "{} is longer than the {}-byte body",
-                        self.json_length,
-                        self.header.len()
-                    ),
-                });
+                return Err(header_longer_than_body(self.json_length, self.header.len()));
             }
             self.start_binary();
         }

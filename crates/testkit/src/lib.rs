@@ -1,10 +1,13 @@
 //! Test support shared by the end-to-end tests and benchmarks: paths to the fixtures, a reader
 //! for ONNX reference tensors (`test_data_set_*/*.pb`), and [`TestServer`], which starts the
-//! real `outpost` binary on port 0 and waits until it reports ready.
+//! real `outpost` binary on port 0 and waits until it reports ready, and the binary-extension
+//! request bodies clients send.
 
 pub mod fixtures;
 pub mod onnx_tensor;
 pub mod server;
+pub mod v2_body;
 
 pub use onnx_tensor::{read_tensor_file, OnnxTensorError};
 pub use server::{TestServer, TestServerError};
+pub use v2_body::binary_infer_body;

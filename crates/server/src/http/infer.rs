@@ -80,7 +80,7 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
 /// Reads the whole body into `sink`, refusing more than `limit` bytes. An oversized body is
 /// read to its end (within the drain bounds) and discarded, then answered 413.
 async fn read_body(
-    headers: &HeaderMap,
+    declared_length: Option<usize>,
     body: Body,
     limit: usize,
     sink: BodySink,
@@ -88,7 +88,7 @@ async fn read_body(
     let mut stream = body.into_data_stream();
     let mut sink = Some(sink);
     let mut seen = 0usize;
-    let declared_over = declared_length(headers).is_some_and(|n| n > limit);
+    let declared_over = declared_length.is_some_and(|n| n > limit);
     if declared_over {
         sink = None;
     }
@@ -157,14 +157,10 @@ async fn handle(
     let served = state.inference.lookup(&model, version.as_deref())?;
     let json_length = json_header_length(&headers)?;
     let limits = state.decode_limits;
-    let sink = BodySink::for_request(
-        json_length,
-        declared_length(&headers),
-        state.max_body_bytes,
-        limits,
-    );
+    let declared = declared_length(&headers);
+    let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
     let received = Instant::now();
-    let body = read_body(&headers, body, state.max_body_bytes, sink).await?;
+    let body = read_body(declared, body, state.max_body_bytes, sink).await?;
     let read = received.elapsed();
     let (encoded, timing) = state
         .inference
