@@ -181,3 +181,78 @@ fn bad_requests_get_clear_errors_and_the_server_stays_up() {
         .unwrap();
     assert_eq!(response.status(), 200);
 }
+
+/// Sends `request_head` with a body of `body_len` bytes and then, pipelined on the same
+/// connection, a liveness probe; returns the status codes of every response the server wrote
+/// before closing.
+fn statuses_on_one_connection(
+    addr: std::net::SocketAddr,
+    request_head: &str,
+    body_len: usize,
+) -> Vec<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut bytes = format!("{request_head}Content-Length: {body_len}\r\n\r\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(b'7', body_len));
+    bytes
+        .extend_from_slice(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(&bytes)
+        .unwrap_or_else(|e| panic!("server stopped reading the request: {e}"));
+    let mut answer = Vec::new();
+    // A reset after the responses still leaves what was read.
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| text.get(at + 9..at + 12)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn requests_refused_before_their_body_is_read_keep_the_connection_usable() {
+    let repo = repo_root().join("models");
+    let server = common::start(&repo, &[]);
+    let body_len = 256 * 1024;
+    for (what, head, status) in [
+        (
+            "unknown model",
+            "POST /v2/models/no_such_model/infer HTTP/1.1\r\nHost: t\r\n",
+            404,
+        ),
+        (
+            "unknown version",
+            "POST /v2/models/mobilenet_v2_int8/versions/9/infer HTTP/1.1\r\nHost: t\r\n",
+            404,
+        ),
+        (
+            "invalid binary header length",
+            "POST /v2/models/mobilenet_v2_int8/infer HTTP/1.1\r\nHost: t\r\nInference-Header-Content-Length: many\r\n",
+            400,
+        ),
+        (
+            "unknown endpoint",
+            "POST /v2/models/mobilenet_v2_int8/explain HTTP/1.1\r\nHost: t\r\n",
+            404,
+        ),
+        (
+            "wrong method",
+            "PUT /v2/models/mobilenet_v2_int8/infer HTTP/1.1\r\nHost: t\r\n",
+            405,
+        ),
+        (
+            "malformed body",
+            "POST /v2/models/mobilenet_v2_int8/infer HTTP/1.1\r\nHost: t\r\n",
+            400,
+        ),
+    ] {
+        let statuses = statuses_on_one_connection(server.addr, head, body_len);
+        assert_eq!(
+            statuses,
+            vec![status, 200],
+            "{what}: the refusal and then the pipelined probe"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! encode off the async runtime, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,6 +16,7 @@ use outpost_protocol::{
     HEADER_CONTENT_LENGTH,
 };
 
+use super::drain::{discard_body, DRAIN_LIMIT, DRAIN_TIME};
 use super::{ApiError, AppState};
 use crate::inference::infer_blocking;
 
@@ -25,11 +26,6 @@ fn too_large(limit: usize) -> ApiError {
         format!("request body exceeds the limit of {limit} bytes (http.max_body_bytes)"),
     )
 }
-
-/// Bytes of an oversized body read and thrown away so that a client still sending can read the
-/// 413 instead of seeing its connection reset. Past this, or [`DRAIN_TIME`], the connection closes.
-const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
-const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -85,13 +81,13 @@ async fn read_body(
     limit: usize,
     sink: BodySink,
 ) -> Result<BodySink, ApiError> {
+    if declared_length.is_some_and(|n| n > limit) {
+        discard_body(body).await;
+        return Err(too_large(limit));
+    }
     let mut stream = body.into_data_stream();
     let mut sink = Some(sink);
     let mut seen = 0usize;
-    let declared_over = declared_length.is_some_and(|n| n > limit);
-    if declared_over {
-        sink = None;
-    }
     let read = async {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -113,11 +109,6 @@ async fn read_body(
         }
         Ok::<(), ApiError>(())
     };
-    if declared_over {
-        // Drain with a time bound; whatever happens the answer is 413.
-        let _ = tokio::time::timeout(DRAIN_TIME, read).await;
-        return Err(too_large(limit));
-    }
     let result = tokio::time::timeout(DRAIN_TIME.saturating_mul(6), read).await;
     match (result, sink) {
         (_, None) => Err(too_large(limit)),
@@ -154,8 +145,18 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let served = state.inference.lookup(&model, version.as_deref())?;
-    let json_length = json_header_length(&headers)?;
+    let accepted = state
+        .inference
+        .lookup(&model, version.as_deref())
+        .map_err(ApiError::from)
+        .and_then(|served| Ok((served, json_header_length(&headers)?)));
+    let (served, json_length) = match accepted {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            discard_body(body).await;
+            return Err(refusal);
+        }
+    };
     let limits = state.decode_limits;
     let declared = declared_length(&headers);
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);

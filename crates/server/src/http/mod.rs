@@ -1,6 +1,7 @@
 //! The Open Inference Protocol REST front end (axum): routes, shared state and the fallback
 //! answers for unknown paths and methods.
 
+mod drain;
 mod error;
 mod health;
 mod infer;
@@ -9,6 +10,7 @@ mod metadata;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -74,11 +76,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(body: Body) -> ApiError {
+    drain::discard_body(body).await;
     ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
+async fn method_not_allowed(body: Body) -> ApiError {
+    drain::discard_body(body).await;
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this endpoint",

@@ -1,0 +1,28 @@
+//! Reading and discarding the body of a request that is refused, so that a client still
+//! sending it reads the answer instead of a reset, and a keep-alive connection stays usable.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use futures_util::StreamExt;
+
+/// Most bytes of a refused body read and thrown away; past this, or [`DRAIN_TIME`], the
+/// connection is closed after the answer.
+pub(super) const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+/// Longest time spent discarding a refused body.
+pub(super) const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Reads `body` to its end (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops what it read.
+pub(super) async fn discard_body(body: Body) {
+    let mut stream = body.into_data_stream();
+    let drain = async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+}
