@@ -1,14 +1,13 @@
 //! The one request path into a model, shared by every front end: find the model, check the
-//! request against its signature, run it off the async runtime under a bound on concurrent
-//! executions, and pick the requested outputs.
+//! request against its signature, run it on the inference executor (off the async runtime,
+//! under a bound on concurrent executions), and pick the requested outputs.
 
 use std::sync::Arc;
 
 use outpost_core::{BackendError, InferRequest, InferResponse, InputError};
 use thiserror::Error;
-use tokio::runtime::RuntimeFlavor;
-use tokio::sync::Semaphore;
 
+use crate::executor::{Executor, ExecutorError};
 use crate::repository::{LookupError, ModelRepository, ServedModel};
 
 /// Why an inference did not produce an answer.
@@ -29,15 +28,19 @@ pub enum InferError {
 /// Shared state of the inference path.
 pub struct InferenceService {
     repository: Arc<ModelRepository>,
-    executions: Arc<Semaphore>,
+    executor: Executor,
 }
 
 impl InferenceService {
-    pub fn new(repository: Arc<ModelRepository>, max_concurrent: usize) -> InferenceService {
-        InferenceService {
+    /// A service whose CPU-heavy work runs on `max_concurrent` dedicated threads.
+    pub fn new(
+        repository: Arc<ModelRepository>,
+        max_concurrent: usize,
+    ) -> std::io::Result<InferenceService> {
+        Ok(InferenceService {
             repository,
-            executions: Arc::new(Semaphore::new(max_concurrent.max(1))),
-        }
+            executor: Executor::start(max_concurrent)?,
+        })
     }
 
     pub fn repository(&self) -> &Arc<ModelRepository> {
@@ -53,44 +56,19 @@ impl InferenceService {
         Ok(self.repository.get(name, version)?)
     }
 
-    /// Runs CPU-heavy `work` (decoding, inference, encoding) off the async runtime once one of
-    /// the bounded execution slots is free.
-    ///
-    /// On a multi-threaded runtime the work runs on the current thread through
-    /// [`tokio::task::block_in_place`], which first hands this worker's other tasks to another
-    /// thread: the runtime keeps serving, and the request pays no thread hand-off before or
-    /// after its inference. Elsewhere it goes to the blocking pool. A panic in `work` becomes an
-    /// error for this request only.
+    /// Runs CPU-heavy `work` (decoding, inference, encoding) on one of the executor's threads
+    /// once a slot is free (see [`Executor`]). A panic in `work` becomes an error for this
+    /// request only.
     pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, InferError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _permit = self
-            .executions
-            .acquire()
-            .await
-            .map_err(|_| InferError::ShuttingDown)?;
-        let guarded = move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                .map_err(|panic| InferError::Internal(panic_message(panic.as_ref())))
-        };
-        match tokio::runtime::Handle::current().runtime_flavor() {
-            RuntimeFlavor::MultiThread => tokio::task::block_in_place(guarded),
-            _ => tokio::task::spawn_blocking(guarded)
-                .await
-                .map_err(|e| InferError::Internal(format!("inference task failed: {e}")))?,
-        }
+        self.executor.run(work).await.map_err(|e| match e {
+            ExecutorError::ShutDown => InferError::ShuttingDown,
+            ExecutorError::Panicked(_) => InferError::Internal(e.to_string()),
+        })
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown cause".to_string());
-    format!("inference panicked: {detail}")
 }
 
 /// Checks `request` against the model and runs it. Call from a blocking thread.
@@ -121,33 +99,27 @@ pub fn infer_blocking(
 mod tests {
     use super::*;
 
-    fn service() -> InferenceService {
-        InferenceService::new(Arc::new(ModelRepository::new()), 1)
-    }
-
     #[test]
-    fn work_runs_and_a_panic_fails_only_its_request_on_both_runtime_flavours() {
-        let multi = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+    fn a_panic_fails_only_its_request() {
+        let service = InferenceService::new(Arc::new(ModelRepository::new()), 1).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let single = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        for runtime in [multi, single] {
-            let service = service();
-            runtime.block_on(async {
-                assert_eq!(service.run_blocking(|| 2 + 2).await.unwrap(), 4);
-                let failed = service
-                    .run_blocking(|| -> u32 { panic!("bad tensor") })
-                    .await;
-                match failed {
-                    Err(InferError::Internal(message)) => assert!(message.contains("bad tensor")),
-                    other => panic!("expected an internal error, got {other:?}"),
+        runtime.block_on(async {
+            assert_eq!(service.run_blocking(|| 2 + 2).await.unwrap(), 4);
+            let failed = service
+                .run_blocking(|| -> u32 { panic!("bad tensor") })
+                .await;
+            match failed {
+                Err(InferError::Internal(message)) => {
+                    assert!(
+                        message.contains("inference panicked: bad tensor"),
+                        "{message}"
+                    )
                 }
-                // The slot was released: the next request still runs.
-                assert_eq!(service.run_blocking(|| 7).await.unwrap(), 7);
-            });
-        }
+                other => panic!("expected an internal error, got {other:?}"),
+            }
+            assert_eq!(service.run_blocking(|| 7).await.unwrap(), 7);
+        });
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod backends;
 pub mod config;
+pub mod executor;
 pub mod http;
 pub mod inference;
 pub mod logging;

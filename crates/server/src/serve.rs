@@ -28,6 +28,8 @@ pub enum ServeError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("cannot start the inference threads: {0}")]
+    Executor(std::io::Error),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -59,8 +61,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     tracing::info!(%local, "HTTP server listening");
 
     let repository = Arc::new(ModelRepository::new());
+    let inference = InferenceService::new(repository.clone(), config.max_concurrent_requests())
+        .map_err(ServeError::Executor)?;
     let state = Arc::new(AppState {
-        inference: InferenceService::new(repository.clone(), config.max_concurrent_requests()),
+        inference,
         decode_limits: DecodeLimits {
             max_elements_per_tensor: config.limits.max_tensor_elements,
         },
