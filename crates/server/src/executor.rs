@@ -28,7 +28,7 @@ pub enum ExecutorError {
 /// (asynchronously) for a free slot, in arrival order.
 pub struct Executor {
     slots: Arc<Semaphore>,
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 impl Executor {
@@ -45,7 +45,7 @@ impl Executor {
         }
         Ok(Executor {
             slots: Arc::new(Semaphore::new(slots)),
-            jobs: Mutex::new(jobs),
+            jobs,
         })
     }
 
@@ -69,11 +69,7 @@ impl Executor {
                 .map_err(|panic| ExecutorError::Panicked(panic_message(panic.as_ref())));
             release_then_send(permit, result_tx, result);
         });
-        self.jobs
-            .lock()
-            .map_err(|_| ExecutorError::ShutDown)?
-            .send(job)
-            .map_err(|_| ExecutorError::ShutDown)?;
+        self.jobs.send(job).map_err(|_| ExecutorError::ShutDown)?;
         result_rx.await.map_err(|_| ExecutorError::ShutDown)?
     }
 }
