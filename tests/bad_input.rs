@@ -256,3 +256,39 @@ fn requests_refused_before_their_body_is_read_keep_the_connection_usable() {
         );
     }
 }
+
+#[test]
+fn a_chunked_body_over_the_limit_is_refused_and_the_connection_stays_usable() {
+    use std::io::{Read, Write};
+    let repo = repo_root().join("models");
+    let server = common::start(&repo, &["--max-body-bytes", "2097152"]);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // No Content-Length: the limit can only be found while reading. Six 512 KiB chunks, 3 MiB.
+    let mut bytes = b"POST /v2/models/mobilenet_v2_int8/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..6 {
+        bytes.extend_from_slice(b"80000\r\n");
+        bytes.extend(std::iter::repeat_n(b' ', 0x80000));
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"0\r\n\r\n");
+    bytes
+        .extend_from_slice(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(&bytes)
+        .unwrap_or_else(|e| panic!("server stopped reading the request: {e}"));
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| text.get(at + 9..at + 12))
+        .collect();
+    assert_eq!(statuses, ["413", "200"], "{text}");
+    assert!(
+        text.contains("exceeds the limit of 2097152 bytes"),
+        "{text}"
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -67,22 +67,14 @@ impl Executor {
         let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
                 .map_err(|panic| ExecutorError::Panicked(panic_message(panic.as_ref())));
-            release_then_send(permit, result_tx, result);
+            // Free the slot before waking the caller, so a caller that sends its next job at
+            // once finds it free.
+            drop(permit);
+            let _ = result_tx.send(result);
         });
         self.jobs.send(job).map_err(|_| ExecutorError::ShutDown)?;
         result_rx.await.map_err(|_| ExecutorError::ShutDown)?
     }
-}
-
-/// Frees the slot before waking the caller, so a caller that sends its next job at once finds
-/// the slot free.
-fn release_then_send<T>(
-    permit: OwnedSemaphorePermit,
-    result_tx: oneshot::Sender<Result<T, ExecutorError>>,
-    result: Result<T, ExecutorError>,
-) {
-    drop(permit);
-    let _ = result_tx.send(result);
 }
 
 /// A slot thread's life: take the next job, run it, until the executor is dropped.

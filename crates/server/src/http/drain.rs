@@ -3,18 +3,23 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use futures_util::StreamExt;
 
 /// Most bytes of a refused body read and thrown away; past this, or [`DRAIN_TIME`], the
 /// connection is closed after the answer.
-pub(super) const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// Longest time spent discarding a refused body.
-pub(super) const DRAIN_TIME: Duration = Duration::from_secs(10);
+const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// Reads `body` to its end (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops what it read.
 pub(super) async fn discard_body(body: Body) {
-    let mut stream = body.into_data_stream();
+    discard_rest(body.into_data_stream()).await;
+}
+
+/// Reads what is left of a body's stream (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops
+/// it.
+pub(super) async fn discard_rest(mut stream: BodyDataStream) {
     let drain = async {
         let mut seen = 0usize;
         while let Some(Ok(chunk)) = stream.next().await {

@@ -3,7 +3,7 @@
 //! encode off the async runtime, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ use outpost_protocol::{
     HEADER_CONTENT_LENGTH,
 };
 
-use super::drain::{discard_body, DRAIN_LIMIT, DRAIN_TIME};
+use super::drain::{discard_body, discard_rest};
 use super::{ApiError, AppState};
 use crate::inference::infer_blocking;
 
@@ -73,22 +73,24 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
         .and_then(|v| v.parse::<usize>().ok())
 }
 
+/// Longest time a request body may take to arrive.
+const BODY_READ_TIME: Duration = Duration::from_secs(60);
+
 /// Reads the whole body into `sink`, refusing more than `limit` bytes. An oversized body is
 /// read to its end (within the drain bounds) and discarded, then answered 413.
 async fn read_body(
     declared_length: Option<usize>,
     body: Body,
     limit: usize,
-    sink: BodySink,
+    mut sink: BodySink,
 ) -> Result<BodySink, ApiError> {
     if declared_length.is_some_and(|n| n > limit) {
         discard_body(body).await;
         return Err(too_large(limit));
     }
     let mut stream = body.into_data_stream();
-    let mut sink = Some(sink);
-    let mut seen = 0usize;
     let read = async {
+        let mut seen = 0usize;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
                 ApiError::new(
@@ -98,23 +100,22 @@ async fn read_body(
             })?;
             seen += chunk.len();
             if seen > limit {
-                // Free what was kept; the rest is only drained.
-                sink = None;
+                return Ok(false);
             }
-            match sink.as_mut() {
-                Some(sink) => sink.push(chunk),
-                None if seen > DRAIN_LIMIT => break,
-                None => {}
-            }
+            sink.push(chunk);
         }
-        Ok::<(), ApiError>(())
+        Ok::<bool, ApiError>(true)
     };
-    let result = tokio::time::timeout(DRAIN_TIME.saturating_mul(6), read).await;
-    match (result, sink) {
-        (_, None) => Err(too_large(limit)),
-        (Ok(Ok(())), Some(sink)) => Ok(sink),
-        (Ok(Err(e)), _) => Err(e),
-        (Err(_), _) => Err(ApiError::new(
+    match tokio::time::timeout(BODY_READ_TIME, read).await {
+        Ok(Ok(true)) => Ok(sink),
+        Ok(Ok(false)) => {
+            // Free what was kept before draining the rest.
+            drop(sink);
+            discard_rest(stream).await;
+            Err(too_large(limit))
+        }
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "request body took too long to arrive",
         )),
