@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod datatype;
 pub mod execution_provider;
+pub mod image_config;
 pub mod model_config;
 pub mod request;
 pub mod signature;
@@ -17,6 +18,7 @@ pub mod tensor_fill;
 pub use backend::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel};
 pub use datatype::DataType;
 pub use execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
+pub use image_config::{PostprocessConfig, PreprocessConfig};
 pub use model_config::{BackendChoice, ModelConfig, ModelConfigError, VersionPolicy};
 pub use request::{InferRequest, InferResponse, InputError};
 pub use signature::{ModelSignature, TensorSpec};

@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use crate::datatype::DataType;
 use crate::execution_provider::ExecutionProviderSpec;
+use crate::image_config::{PostprocessConfig, PreprocessConfig};
 use crate::signature::{ModelSignature, TensorSpec};
 
 /// The file name looked for in each model directory.
@@ -109,6 +110,10 @@ pub struct ModelConfig {
     pub inputs: Vec<TensorOverride>,
     #[serde(default)]
     pub outputs: Vec<TensorOverride>,
+    /// How an encoded image becomes the model's input (camera endpoint, BYTES inputs).
+    pub preprocess: Option<PreprocessConfig>,
+    /// What the outputs mean: classification or detection.
+    pub postprocess: Option<PostprocessConfig>,
 }
 
 fn default_execution_providers() -> Vec<ExecutionProviderSpec> {
@@ -139,6 +144,8 @@ impl Default for ModelConfig {
             labels: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            preprocess: None,
+            postprocess: None,
         }
     }
 }
@@ -201,6 +208,12 @@ impl ModelConfig {
             return Err(ModelConfigError::Invalid(
                 "version_policy latest must be at least 1".into(),
             ));
+        }
+        if let Some(problem) = self.preprocess.as_ref().and_then(PreprocessConfig::problems) {
+            return Err(ModelConfigError::Invalid(problem));
+        }
+        if let Some(problem) = self.postprocess.as_ref().and_then(PostprocessConfig::problems) {
+            return Err(ModelConfigError::Invalid(problem));
         }
         if self.model_filename.contains('/') || self.model_filename.contains("..") {
             return Err(ModelConfigError::Invalid(

@@ -1,0 +1,286 @@
+//! Decoding JPEG and PNG into 8-bit RGB, safely: the encoded size and the declared pixel
+//! dimensions are checked against limits before any pixel buffer is allocated, a decoder panic
+//! is an error, and JPEGs can be decoded at 1/2, 1/4 or 1/8 scale in the DCT domain when the
+//! model needs far fewer pixels than the frame has.
+
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::VisionError;
+
+/// Limits applied before decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLimits {
+    /// Largest encoded image accepted.
+    pub max_bytes: usize,
+    /// Largest width x height accepted, as the file declares it.
+    pub max_pixels: u64,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        ImageLimits {
+            max_bytes: 16 * 1024 * 1024,
+            // An 8K frame (7680x4320) is 33.2 million pixels.
+            max_pixels: 40_000_000,
+        }
+    }
+}
+
+/// Encoded formats understood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageFormat {
+    Jpeg,
+    Png,
+}
+
+impl ImageFormat {
+    /// The format a file's first bytes announce.
+    pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(ImageFormat::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(ImageFormat::Png)
+        } else {
+            None
+        }
+    }
+
+    /// The format a media type names (`image/jpeg`, `image/png`), ignoring parameters.
+    pub fn from_media_type(media_type: &str) -> Option<ImageFormat> {
+        let essence = media_type.split(';').next().unwrap_or("").trim();
+        match essence.to_ascii_lowercase().as_str() {
+            "image/jpeg" | "image/jpg" | "image/pjpeg" => Some(ImageFormat::Jpeg),
+            "image/png" => Some(ImageFormat::Png),
+            _ => None,
+        }
+    }
+}
+
+/// Packed 8-bit RGB pixels, row by row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+/// A decoded image and the size of the frame it came from.
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    pub image: RgbImage,
+    /// The frame's size as the file declares it.
+    pub original_width: u32,
+    pub original_height: u32,
+    /// 1 for a full decode; 2, 4 or 8 for a DCT-domain reduction.
+    pub reduction: u32,
+}
+
+/// Whether a JPEG may be decoded at reduced scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeScale {
+    Full,
+    /// The largest reduction that keeps at least this many pixels on each side.
+    AtLeast { width: u32, height: u32 },
+}
+
+/// Decodes `bytes` (JPEG or PNG, by their signature) into RGB.
+pub fn decode(
+    bytes: &[u8],
+    limits: ImageLimits,
+    scale: DecodeScale,
+) -> Result<DecodedImage, VisionError> {
+    if bytes.is_empty() {
+        return Err(VisionError::Empty);
+    }
+    if bytes.len() > limits.max_bytes {
+        return Err(VisionError::TooManyBytes {
+            bytes: bytes.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let format = ImageFormat::sniff(bytes).ok_or_else(|| {
+        VisionError::UnsupportedFormat("the data is neither JPEG nor PNG".into())
+    })?;
+    let decoded = catch_unwind(AssertUnwindSafe(|| match format {
+        ImageFormat::Jpeg => decode_jpeg(bytes, limits, scale),
+        ImageFormat::Png => decode_png(bytes, limits),
+    }));
+    decoded.unwrap_or_else(|_| Err(VisionError::Corrupt("the decoder failed on this data".into())))
+}
+
+fn check_pixels(width: u32, height: u32, limits: ImageLimits) -> Result<(), VisionError> {
+    if width == 0 || height == 0 {
+        return Err(VisionError::Corrupt(format!(
+            "the image declares {width}x{height} pixels"
+        )));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(VisionError::TooManyPixels {
+            width,
+            height,
+            limit: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// The largest of 8, 4 and 2 that leaves at least `min` pixels on both sides, else 1.
+pub fn jpeg_reduction(width: u32, height: u32, min_width: u32, min_height: u32) -> u32 {
+    [8u32, 4, 2]
+        .into_iter()
+        .find(|d| width.div_ceil(*d) >= min_width && height.div_ceil(*d) >= min_height)
+        .unwrap_or(1)
+}
+
+fn decode_jpeg(
+    bytes: &[u8],
+    limits: ImageLimits,
+    scale: DecodeScale,
+) -> Result<DecodedImage, VisionError> {
+    let corrupt = |e: jpeg_decoder::Error| VisionError::Corrupt(e.to_string());
+    let mut decoder = jpeg_decoder::Decoder::new(bytes);
+    decoder.read_info().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| VisionError::Corrupt("no JPEG frame header".into()))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_pixels(width, height, limits)?;
+    // Four bytes per pixel covers every output format (CMYK is the widest).
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX),
+    );
+    let reduction = match scale {
+        DecodeScale::Full => 1,
+        DecodeScale::AtLeast {
+            width: min_w,
+            height: min_h,
+        } => jpeg_reduction(width, height, min_w, min_h),
+    };
+    if reduction > 1 {
+        let requested_w = width.div_ceil(reduction) as u16;
+        let requested_h = height.div_ceil(reduction) as u16;
+        decoder
+            .scale(requested_w, requested_h)
+            .map_err(corrupt)?;
+    }
+    let raw = decoder.decode().map_err(corrupt)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| VisionError::Corrupt("no JPEG frame header".into()))?;
+    let (out_w, out_h) = (u32::from(info.width), u32::from(info.height));
+    let pixels = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => raw,
+        jpeg_decoder::PixelFormat::L8 => raw.iter().flat_map(|&l| [l, l, l]).collect(),
+        jpeg_decoder::PixelFormat::L16 => raw
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        jpeg_decoder::PixelFormat::CMYK32 => raw
+            .chunks_exact(4)
+            .flat_map(|p| {
+                // Adobe CMYK JPEGs store inverted values: each channel is already 255 - ink.
+                let k = u16::from(p[3]);
+                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
+            })
+            .collect(),
+    };
+    finish(pixels, out_w, out_h, width, height, reduction)
+}
+
+fn decode_png(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage, VisionError> {
+    let corrupt = |e: png::DecodingError| VisionError::Corrupt(e.to_string());
+    let png_limits = png::Limits {
+        bytes: usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX),
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png_limits);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().map_err(corrupt)?;
+    let (width, height) = (reader.info().width, reader.info().height);
+    check_pixels(width, height, limits)?;
+    let size = reader
+        .output_buffer_size()
+        .ok_or_else(|| VisionError::Corrupt("PNG frame too large".into()))?;
+    let mut buffer = vec![0u8; size];
+    let frame = reader.next_frame(&mut buffer).map_err(corrupt)?;
+    buffer.truncate(frame.buffer_size());
+    let pixels = match frame.color_type {
+        png::ColorType::Rgb => buffer,
+        png::ColorType::Rgba => buffer
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        png::ColorType::Grayscale => buffer.iter().flat_map(|&l| [l, l, l]).collect(),
+        png::ColorType::GrayscaleAlpha => buffer
+            .chunks_exact(2)
+            .flat_map(|p| [p[0], p[0], p[0]])
+            .collect(),
+        png::ColorType::Indexed => {
+            return Err(VisionError::Corrupt(
+                "indexed PNG was not expanded to RGB".into(),
+            ))
+        }
+    };
+    finish(pixels, frame.width, frame.height, width, height, 1)
+}
+
+fn finish(
+    pixels: Vec<u8>,
+    width: u32,
+    height: u32,
+    original_width: u32,
+    original_height: u32,
+    reduction: u32,
+) -> Result<DecodedImage, VisionError> {
+    if pixels.len() != width as usize * height as usize * 3 {
+        return Err(VisionError::Corrupt(format!(
+            "decoded {} bytes for {width}x{height} pixels",
+            pixels.len()
+        )));
+    }
+    Ok(DecodedImage {
+        image: RgbImage {
+            width,
+            height,
+            pixels,
+        },
+        original_width,
+        original_height,
+        reduction,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduction_keeps_the_model_input_covered() {
+        assert_eq!(jpeg_reduction(1280, 720, 224, 224), 2);
+        assert_eq!(jpeg_reduction(1920, 1080, 224, 224), 4);
+        assert_eq!(jpeg_reduction(1920, 1080, 320, 240), 4);
+        assert_eq!(jpeg_reduction(4000, 3000, 300, 300), 8);
+        assert_eq!(jpeg_reduction(300, 300, 300, 300), 1);
+    }
+
+    #[test]
+    fn formats_are_recognised_by_signature_and_media_type() {
+        assert_eq!(ImageFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
+        assert_eq!(ImageFormat::sniff(b"GIF89a"), None);
+        assert_eq!(
+            ImageFormat::from_media_type("image/PNG; charset=binary"),
+            Some(ImageFormat::Png)
+        );
+        assert_eq!(ImageFormat::from_media_type("text/plain"), None);
+    }
+
+    #[test]
+    fn empty_and_unknown_data_are_refused() {
+        let limits = ImageLimits::default();
+        assert!(matches!(decode(b"", limits, DecodeScale::Full), Err(VisionError::Empty)));
+        assert!(matches!(
+            decode(b"GIF89a....", limits, DecodeScale::Full),
+            Err(VisionError::UnsupportedFormat(_))
+        ));
+    }
+}

@@ -1,0 +1,166 @@
+//! One model's image pipeline, built once when the model loads: decode → preprocess → (the
+//! model runs elsewhere) → classes or boxes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use outpost_core::{ModelSignature, NamedTensor, PostprocessConfig, PreprocessConfig};
+use serde::Serialize;
+
+use crate::classify::{ClassScore, Classifier};
+use crate::decode::{decode, DecodeScale, ImageLimits};
+use crate::detect::{Detection, DetectionOverrides, Detector};
+use crate::error::VisionError;
+use crate::geometry::Geometry;
+use crate::labels::LabelMap;
+use crate::preprocess::Preprocessor;
+
+/// Per-request changes to the model's configured postprocessing and decoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    pub top_k: Option<usize>,
+    pub score_threshold: Option<f32>,
+    pub iou_threshold: Option<f32>,
+    pub max_detections: Option<usize>,
+    /// Decode JPEGs at full size even when a reduced decode would do.
+    pub full_decode: bool,
+}
+
+/// A frame ready for the model.
+#[derive(Debug)]
+pub struct PreparedImage {
+    pub input: NamedTensor,
+    pub geometry: Geometry,
+    pub original_width: u32,
+    pub original_height: u32,
+    /// 1 for a full decode, else the DCT-domain reduction used.
+    pub reduction: u32,
+    pub decode_time: Duration,
+    pub preprocess_time: Duration,
+}
+
+/// The postprocessed answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    Classifications(Vec<ClassScore>),
+    Detections(Vec<Detection>),
+}
+
+#[derive(Debug, Clone)]
+enum Postprocessor {
+    Classify(Classifier),
+    Detect(Detector),
+}
+
+/// A model's declared image processing, checked against the model.
+#[derive(Debug, Clone)]
+pub struct ImagePipeline {
+    pre: Preprocessor,
+    post: Option<Postprocessor>,
+}
+
+impl ImagePipeline {
+    /// Checks the configuration against the model's signature; loads anchors from `model_dir`.
+    pub fn new(
+        pre: &PreprocessConfig,
+        post: Option<&PostprocessConfig>,
+        signature: &ModelSignature,
+        labels: Option<Arc<Vec<String>>>,
+        model_dir: &Path,
+    ) -> Result<ImagePipeline, VisionError> {
+        let pre = Preprocessor::new(pre, signature)?;
+        let post = match post {
+            None => None,
+            Some(PostprocessConfig::Classification(c)) => Some(Postprocessor::Classify(
+                Classifier::new(c, signature, LabelMap::new(labels, c.label_offset))?,
+            )),
+            Some(PostprocessConfig::Detection(d)) => Some(Postprocessor::Detect(Detector::new(
+                d,
+                signature,
+                LabelMap::new(labels, d.label_offset),
+                model_dir,
+            )?)),
+        };
+        Ok(ImagePipeline { pre, post })
+    }
+
+    /// The model input the image feeds.
+    pub fn input_name(&self) -> &str {
+        self.pre.input_name()
+    }
+
+    /// Whether the model declares postprocessing (needed by the camera endpoint).
+    pub fn has_postprocess(&self) -> bool {
+        self.post.is_some()
+    }
+
+    /// The outputs postprocessing reads (all of them when there is none).
+    pub fn output_names(&self) -> Option<Vec<String>> {
+        match &self.post {
+            None => None,
+            Some(Postprocessor::Classify(c)) => Some(vec![c.output_name().to_string()]),
+            Some(Postprocessor::Detect(d)) => Some(d.output_names()),
+        }
+    }
+
+    /// Decodes `bytes` and makes the model's input from it.
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+        limits: ImageLimits,
+        full_decode: bool,
+    ) -> Result<PreparedImage, VisionError> {
+        let started = Instant::now();
+        let (width, height) = self.pre.input_size();
+        let scale = if full_decode {
+            DecodeScale::Full
+        } else {
+            DecodeScale::AtLeast { width, height }
+        };
+        let decoded = decode(bytes, limits, scale)?;
+        let decode_time = started.elapsed();
+        let started = Instant::now();
+        let original = (decoded.original_width, decoded.original_height);
+        let (input, geometry) = self.pre.run(&decoded.image, original)?;
+        Ok(PreparedImage {
+            input,
+            geometry,
+            original_width: original.0,
+            original_height: original.1,
+            reduction: decoded.reduction,
+            decode_time,
+            preprocess_time: started.elapsed(),
+        })
+    }
+
+    /// Reads the model's outputs as classes or boxes.
+    pub fn interpret(
+        &self,
+        outputs: &[NamedTensor],
+        prepared: &PreparedImage,
+        overrides: &Overrides,
+    ) -> Result<Answer, VisionError> {
+        match &self.post {
+            None => Err(VisionError::Config(
+                "the model declares no [postprocess]".into(),
+            )),
+            Some(Postprocessor::Classify(c)) => Ok(Answer::Classifications(c.run(
+                outputs,
+                overrides.top_k,
+                overrides.score_threshold,
+            )?)),
+            Some(Postprocessor::Detect(d)) => Ok(Answer::Detections(d.run(
+                outputs,
+                self.pre.input_size(),
+                &prepared.geometry,
+                DetectionOverrides {
+                    score_threshold: overrides.score_threshold,
+                    iou_threshold: overrides.iou_threshold,
+                    max_detections: overrides.max_detections,
+                },
+            )?)),
+        }
+    }
+}
