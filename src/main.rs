@@ -49,6 +49,12 @@ struct ServeArgs {
     /// Largest number of elements in one input tensor [default: 16777216]
     #[arg(long, env = "OUTPOST_MAX_TENSOR_ELEMENTS")]
     max_tensor_elements: Option<usize>,
+    /// Largest encoded image in bytes [default: 16777216]
+    #[arg(long, env = "OUTPOST_MAX_IMAGE_BYTES")]
+    max_image_bytes: Option<usize>,
+    /// Largest width x height an image may declare [default: 40000000]
+    #[arg(long, env = "OUTPOST_MAX_IMAGE_PIXELS")]
+    max_image_pixels: Option<u64>,
     /// Requests executing at once [default: number of CPUs]
     #[arg(long, env = "OUTPOST_MAX_CONCURRENT_REQUESTS")]
     max_concurrent_requests: Option<usize>,
@@ -80,6 +86,8 @@ impl ServeArgs {
             http_port: self.http_port,
             max_body_bytes: self.max_body_bytes,
             max_tensor_elements: self.max_tensor_elements,
+            max_image_bytes: self.max_image_bytes,
+            max_image_pixels: self.max_image_pixels,
             max_concurrent_requests: self.max_concurrent_requests,
             default_intra_op_threads: self.intra_op_threads,
             ort_library: self.ort_library,

@@ -308,8 +308,12 @@ mod tests {
         let pre: PreprocessConfig =
             toml::from_str("width = 0\nheight = 224\nstd = [1.0, 0.0, 1.0]").unwrap();
         assert!(pre.problems().is_some());
-        let post: PostprocessConfig = toml::from_str("kind = \"classification\"\ntop_k = 0").unwrap();
+        let post: PostprocessConfig =
+            toml::from_str("kind = \"classification\"\ntop_k = 0").unwrap();
         assert!(post.problems().is_some());
-        assert!(toml::from_str::<PreprocessConfig>("width = 1\nheight = 1\nresize = \"squash\"").is_err());
+        assert!(
+            toml::from_str::<PreprocessConfig>("width = 1\nheight = 1\nresize = \"squash\"")
+                .is_err()
+        );
     }
 }

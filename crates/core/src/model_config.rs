@@ -209,10 +209,18 @@ impl ModelConfig {
                 "version_policy latest must be at least 1".into(),
             ));
         }
-        if let Some(problem) = self.preprocess.as_ref().and_then(PreprocessConfig::problems) {
+        if let Some(problem) = self
+            .preprocess
+            .as_ref()
+            .and_then(PreprocessConfig::problems)
+        {
             return Err(ModelConfigError::Invalid(problem));
         }
-        if let Some(problem) = self.postprocess.as_ref().and_then(PostprocessConfig::problems) {
+        if let Some(problem) = self
+            .postprocess
+            .as_ref()
+            .and_then(PostprocessConfig::problems)
+        {
             return Err(ModelConfigError::Invalid(problem));
         }
         if self.model_filename.contains('/') || self.model_filename.contains("..") {

@@ -58,12 +58,18 @@ impl Default for HttpConfig {
 pub struct LimitsConfig {
     /// Largest number of elements in one input tensor.
     pub max_tensor_elements: usize,
+    /// Largest encoded image (camera endpoint, BYTES image inputs).
+    pub max_image_bytes: usize,
+    /// Largest width x height an image may declare; checked before decoding.
+    pub max_image_pixels: u64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
             max_tensor_elements: 16 * 1024 * 1024,
+            max_image_bytes: 16 * 1024 * 1024,
+            max_image_pixels: 40_000_000,
         }
     }
 }
@@ -148,6 +154,8 @@ pub struct ConfigOverrides {
     pub http_port: Option<u16>,
     pub max_body_bytes: Option<usize>,
     pub max_tensor_elements: Option<usize>,
+    pub max_image_bytes: Option<usize>,
+    pub max_image_pixels: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
     pub default_intra_op_threads: Option<usize>,
     pub ort_library: Option<PathBuf>,
@@ -213,6 +221,8 @@ impl ServerConfig {
         set(&mut self.http.port, o.http_port);
         set(&mut self.http.max_body_bytes, o.max_body_bytes);
         set(&mut self.limits.max_tensor_elements, o.max_tensor_elements);
+        set(&mut self.limits.max_image_bytes, o.max_image_bytes);
+        set(&mut self.limits.max_image_pixels, o.max_image_pixels);
         set(&mut self.log.format, o.log_format);
         set(&mut self.log.level, o.log_level);
         set(&mut self.strict_readiness, o.strict_readiness);
@@ -237,6 +247,11 @@ impl ServerConfig {
         if self.limits.max_tensor_elements == 0 {
             return Err(ConfigError::Invalid(
                 "limits.max_tensor_elements must be positive".into(),
+            ));
+        }
+        if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_image_bytes and limits.max_image_pixels must be positive".into(),
             ));
         }
         if self.inference.max_concurrent_requests == Some(0)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use outpost_core::{BackendError, InferRequest, InferResponse, InputError};
+use outpost_vision::ImageLimits;
 use thiserror::Error;
 
 use crate::executor::{Executor, ExecutorError};
@@ -19,6 +20,10 @@ pub enum InferError {
     Input(#[from] InputError),
     #[error(transparent)]
     Backend(#[from] BackendError),
+    #[error(transparent)]
+    Image(#[from] outpost_vision::VisionError),
+    #[error("model '{0}' declares no image [preprocess] and [postprocess] in its model.toml")]
+    NoImagePipeline(String),
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -74,8 +79,10 @@ impl InferenceService {
 /// Checks `request` against the model and runs it. Call from a blocking thread.
 pub fn infer_blocking(
     model: &ServedModel,
-    request: InferRequest,
+    mut request: InferRequest,
+    image_limits: ImageLimits,
 ) -> Result<InferResponse, InferError> {
+    crate::camera::expand_image_inputs(model, &mut request, image_limits)?;
     model.signature.validate(&request, model.max_batch_size)?;
     let output_names: Vec<String> = match request.outputs {
         Some(names) => names,

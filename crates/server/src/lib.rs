@@ -7,6 +7,7 @@
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod backends;
+pub mod camera;
 pub mod config;
 pub mod executor;
 pub mod http;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use outpost_protocol::DecodeLimits;
+use outpost_vision::ImageLimits;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -67,6 +68,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         inference,
         decode_limits: DecodeLimits {
             max_elements_per_tensor: config.limits.max_tensor_elements,
+        },
+        image_limits: ImageLimits {
+            max_bytes: config.limits.max_image_bytes,
+            max_pixels: config.limits.max_image_pixels,
         },
         max_body_bytes: config.http.max_body_bytes,
         strict_readiness: config.strict_readiness,

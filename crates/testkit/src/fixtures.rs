@@ -55,3 +55,46 @@ pub fn write_repository(root: &Path, models: &[(&str, &Path, &str)]) {
         std::fs::write(root.join(name).join("model.toml"), config).expect("write model.toml");
     }
 }
+
+/// The labels file (under `tests/fixtures/labels`) that goes with a fixture model.
+pub fn fixture_labels(model: &str) -> &'static str {
+    if model.starts_with("mobilenet") {
+        "imagenet_1001_labels.txt"
+    } else if model.starts_with("ssd_mobilenet") {
+        "coco_90_labels.txt"
+    } else {
+        "ultraface_labels.txt"
+    }
+}
+
+/// Builds a repository of fixture models with their image configurations
+/// (`tests/fixtures/configs/<model>.toml`), labels and anchors, each served under its own name
+/// on `backend` (`ort`, `tract` or `auto`).
+pub fn write_image_repository(root: &Path, models: &[&str], backend: &str) {
+    let fixtures = fixtures_dir();
+    for model in models {
+        let dir = root.join(model);
+        std::fs::create_dir_all(dir.join("1")).expect("create version directory");
+        std::fs::copy(model_file(model), dir.join("1/model.onnx")).expect("copy model");
+        let config =
+            std::fs::read_to_string(fixtures.join("configs").join(format!("{model}.toml")))
+                .expect("fixture image configuration");
+        std::fs::write(
+            dir.join("model.toml"),
+            format!("backend = \"{backend}\"\n{config}"),
+        )
+        .expect("write model.toml");
+        std::fs::copy(
+            fixtures.join("labels").join(fixture_labels(model)),
+            dir.join("labels.txt"),
+        )
+        .expect("copy labels");
+        if model.starts_with("ssd_mobilenet") {
+            std::fs::copy(
+                fixtures.join("models/ssd_mobilenet_v1_anchors_yxhw.npy"),
+                dir.join("anchors.npy"),
+            )
+            .expect("copy anchors");
+        }
+    }
+}

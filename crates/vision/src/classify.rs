@@ -35,7 +35,9 @@ impl Classifier {
         let output = match &config.output {
             Some(name) if signature.output(name).is_some() => name.clone(),
             Some(name) => {
-                return Err(VisionError::Config(format!("the model has no output '{name}'")))
+                return Err(VisionError::Config(format!(
+                    "the model has no output '{name}'"
+                )))
             }
             None => match signature.outputs.as_slice() {
                 [only] => only.name.clone(),
@@ -123,7 +125,12 @@ mod tests {
             inputs: vec![],
             outputs: vec![TensorSpec::new("p", DataType::Uint8, vec![1, 4])],
         };
-        let labels = Arc::new(vec!["background".into(), "a".into(), "b".into(), "c".into()]);
+        let labels = Arc::new(vec![
+            "background".into(),
+            "a".into(),
+            "b".into(),
+            "c".into(),
+        ]);
         Classifier::new(&config, &signature, LabelMap::new(Some(labels), 0)).unwrap()
     }
 
@@ -141,7 +148,10 @@ mod tests {
     #[test]
     fn quantized_scores_are_dequantized_ranked_and_labelled() {
         let mut config = base();
-        config.dequantize = Some(Dequantize { scale: 1.0 / 256.0, zero_point: 0 });
+        config.dequantize = Some(Dequantize {
+            scale: 1.0 / 256.0,
+            zero_point: 0,
+        });
         let c = classifier(config);
         let out = vec![NamedTensor::new(
             "p",

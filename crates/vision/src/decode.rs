@@ -81,7 +81,10 @@ pub struct DecodedImage {
 pub enum DecodeScale {
     Full,
     /// The largest reduction that keeps at least this many pixels on each side.
-    AtLeast { width: u32, height: u32 },
+    AtLeast {
+        width: u32,
+        height: u32,
+    },
 }
 
 /// Decodes `bytes` (JPEG or PNG, by their signature) into RGB.
@@ -99,14 +102,17 @@ pub fn decode(
             limit: limits.max_bytes,
         });
     }
-    let format = ImageFormat::sniff(bytes).ok_or_else(|| {
-        VisionError::UnsupportedFormat("the data is neither JPEG nor PNG".into())
-    })?;
+    let format = ImageFormat::sniff(bytes)
+        .ok_or_else(|| VisionError::UnsupportedFormat("the data is neither JPEG nor PNG".into()))?;
     let decoded = catch_unwind(AssertUnwindSafe(|| match format {
         ImageFormat::Jpeg => decode_jpeg(bytes, limits, scale),
         ImageFormat::Png => decode_png(bytes, limits),
     }));
-    decoded.unwrap_or_else(|_| Err(VisionError::Corrupt("the decoder failed on this data".into())))
+    decoded.unwrap_or_else(|_| {
+        Err(VisionError::Corrupt(
+            "the decoder failed on this data".into(),
+        ))
+    })
 }
 
 fn check_pixels(width: u32, height: u32, limits: ImageLimits) -> Result<(), VisionError> {
@@ -160,9 +166,7 @@ fn decode_jpeg(
     if reduction > 1 {
         let requested_w = width.div_ceil(reduction) as u16;
         let requested_h = height.div_ceil(reduction) as u16;
-        decoder
-            .scale(requested_w, requested_h)
-            .map_err(corrupt)?;
+        decoder.scale(requested_w, requested_h).map_err(corrupt)?;
     }
     let raw = decoder.decode().map_err(corrupt)?;
     let info = decoder
@@ -265,7 +269,10 @@ mod tests {
 
     #[test]
     fn formats_are_recognised_by_signature_and_media_type() {
-        assert_eq!(ImageFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(ImageFormat::Jpeg));
+        assert_eq!(
+            ImageFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageFormat::Jpeg)
+        );
         assert_eq!(ImageFormat::sniff(b"GIF89a"), None);
         assert_eq!(
             ImageFormat::from_media_type("image/PNG; charset=binary"),
@@ -277,7 +284,10 @@ mod tests {
     #[test]
     fn empty_and_unknown_data_are_refused() {
         let limits = ImageLimits::default();
-        assert!(matches!(decode(b"", limits, DecodeScale::Full), Err(VisionError::Empty)));
+        assert!(matches!(
+            decode(b"", limits, DecodeScale::Full),
+            Err(VisionError::Empty)
+        ));
         assert!(matches!(
             decode(b"GIF89a....", limits, DecodeScale::Full),
             Err(VisionError::UnsupportedFormat(_))

@@ -60,7 +60,10 @@ mod tests {
             original_height: 320,
         };
         let b = g.to_original(10.0, 80.0, 20.0, 240.0);
-        assert_eq!((b.x_min, b.y_min, b.x_max, b.y_max), (20.0, 0.0, 40.0, 320.0));
+        assert_eq!(
+            (b.x_min, b.y_min, b.x_max, b.y_max),
+            (20.0, 0.0, 40.0, 320.0)
+        );
         // Outside the content it clamps to the frame.
         assert_eq!(g.to_original(0.0, 0.0, 400.0, 400.0).y_max, 320.0);
     }

@@ -37,7 +37,9 @@ fn parse_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
     } else if header.contains("'<f8'") {
         8
     } else {
-        return Err(format!("only little-endian float arrays are supported: {header}"));
+        return Err(format!(
+            "only little-endian float arrays are supported: {header}"
+        ));
     };
     let shape_text = header
         .split("'shape':")
@@ -49,7 +51,10 @@ fn parse_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
         .split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| d.parse::<usize>().map_err(|_| format!("bad dimension '{d}'")))
+        .map(|d| {
+            d.parse::<usize>()
+                .map_err(|_| format!("bad dimension '{d}'"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let count: usize = shape.iter().product();
     let data = &bytes[data_start..];
@@ -89,14 +94,23 @@ mod tests {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        let file = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }\n", &data);
+        let file = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }\n",
+            &data,
+        );
         let (shape, values) = parse_f32(&file).unwrap();
         assert_eq!(shape, vec![3, 2]);
         assert_eq!(values[5], 6.0);
-        let ints = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }\n", &data);
+        let ints = npy(
+            "{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }\n",
+            &data,
+        );
         assert!(parse_f32(&ints).is_err());
         assert!(parse_f32(&data[..8]).is_err());
-        let short = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }\n", &data);
+        let short = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 2), }\n",
+            &data,
+        );
         assert!(parse_f32(&short).is_err());
     }
 }

@@ -139,7 +139,7 @@ impl ImagePipeline {
     pub fn interpret(
         &self,
         outputs: &[NamedTensor],
-        prepared: &PreparedImage,
+        geometry: &Geometry,
         overrides: &Overrides,
     ) -> Result<Answer, VisionError> {
         match &self.post {
@@ -154,7 +154,7 @@ impl ImagePipeline {
             Some(Postprocessor::Detect(d)) => Ok(Answer::Detections(d.run(
                 outputs,
                 self.pre.input_size(),
-                &prepared.geometry,
+                geometry,
                 DetectionOverrides {
                     score_threshold: overrides.score_threshold,
                     iou_threshold: overrides.iou_threshold,

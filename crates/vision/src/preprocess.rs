@@ -6,7 +6,9 @@ use std::cell::RefCell;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType as ResizePixel, ResizeAlg, ResizeOptions, Resizer};
-use outpost_core::image_config::{ColorOrder, PixelLayout, PixelType, PreprocessConfig, ResizeMode};
+use outpost_core::image_config::{
+    ColorOrder, PixelLayout, PixelType, PreprocessConfig, ResizeMode,
+};
 use outpost_core::{DataType, ModelSignature, NamedTensor, Tensor, TensorData};
 
 use crate::decode::RgbImage;
@@ -28,7 +30,10 @@ pub struct Preprocessor {
 
 impl Preprocessor {
     /// Checks `config` against the model's input and fixes the tensor shape.
-    pub fn new(config: &PreprocessConfig, signature: &ModelSignature) -> Result<Preprocessor, VisionError> {
+    pub fn new(
+        config: &PreprocessConfig,
+        signature: &ModelSignature,
+    ) -> Result<Preprocessor, VisionError> {
         let spec = match &config.input {
             Some(name) => signature
                 .input(name)
@@ -37,7 +42,8 @@ impl Preprocessor {
                 [only] => only,
                 _ => {
                     return Err(VisionError::Config(
-                        "the model has several inputs; name the image one in preprocess.input".into(),
+                        "the model has several inputs; name the image one in preprocess.input"
+                            .into(),
                     ))
                 }
             },
@@ -106,7 +112,11 @@ impl Preprocessor {
     }
 
     /// The frame resized to the input size, as RGB.
-    fn fit(&self, image: &RgbImage, original: (u32, u32)) -> Result<(RgbImage, Geometry), VisionError> {
+    fn fit(
+        &self,
+        image: &RgbImage,
+        original: (u32, u32),
+    ) -> Result<(RgbImage, Geometry), VisionError> {
         let (in_w, in_h) = (self.config.width, self.config.height);
         let (src_w, src_h) = (image.width as f32, image.height as f32);
         // Original-frame pixels per decoded pixel (the JPEG reduction, if any).
@@ -184,7 +194,9 @@ impl Preprocessor {
         });
         let pixels = image.pixels.len() / 3;
         match c.dtype {
-            PixelType::F32 => TensorData::Fp32(self.arrange(image, pixels, &order, |k, v| table[k][v as usize])),
+            PixelType::F32 => {
+                TensorData::Fp32(self.arrange(image, pixels, &order, |k, v| table[k][v as usize]))
+            }
             PixelType::U8 => TensorData::Uint8(self.arrange(image, pixels, &order, |k, v| {
                 table[k][v as usize].round().clamp(0.0, 255.0) as u8
             })),
@@ -223,6 +235,57 @@ impl Preprocessor {
         }
         out
     }
+}
+
+/// Several preprocessed images as one batch: `[1, ...]` tensors stacked along the first axis.
+pub fn stack(mut tensors: Vec<Tensor>) -> Result<Tensor, VisionError> {
+    if tensors.len() == 1 {
+        return Ok(tensors.remove(0));
+    }
+    let first = tensors
+        .first()
+        .ok_or_else(|| VisionError::Corrupt("no images".into()))?;
+    if first.shape().len() != 4 {
+        return Err(VisionError::Config(
+            "the model's image input has no batch dimension; send one image".into(),
+        ));
+    }
+    let mut shape = first.shape().to_vec();
+    shape[0] = tensors.len();
+    let data = match first.data() {
+        TensorData::Fp32(_) => TensorData::Fp32(concat(tensors, |d| match d {
+            TensorData::Fp32(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::Uint8(_) => TensorData::Uint8(concat(tensors, |d| match d {
+            TensorData::Uint8(v) => Some(v),
+            _ => None,
+        })?),
+        TensorData::Int8(_) => TensorData::Int8(concat(tensors, |d| match d {
+            TensorData::Int8(v) => Some(v),
+            _ => None,
+        })?),
+        other => {
+            return Err(VisionError::Config(format!(
+                "cannot batch {} image tensors",
+                other.datatype()
+            )))
+        }
+    };
+    Tensor::new(shape, data).map_err(|e| VisionError::Config(e.to_string()))
+}
+
+fn concat<T>(
+    tensors: Vec<Tensor>,
+    take: impl Fn(TensorData) -> Option<Vec<T>>,
+) -> Result<Vec<T>, VisionError> {
+    let mut out = Vec::new();
+    for t in tensors {
+        out.extend(take(t.into_data()).ok_or_else(|| {
+            VisionError::Config("images of one batch have different types".into())
+        })?);
+    }
+    Ok(out)
 }
 
 /// Bilinear (triangle filter scaled to the reduction, as Pillow's) resize of `image`, or of the
@@ -307,7 +370,9 @@ mod tests {
         let p = Preprocessor::new(&c, &sig).unwrap();
         let (tensor, _) = p.run(&solid(8, 4, [100, 150, 200]), (8, 4)).unwrap();
         assert_eq!(tensor.tensor.shape(), &[1, 3, 2, 4]);
-        let TensorData::Fp32(v) = tensor.tensor.data() else { panic!() };
+        let TensorData::Fp32(v) = tensor.tensor.data() else {
+            panic!()
+        };
         // Model channel 0 is blue: (200 - 30) / 2.
         assert_eq!(v[0], 85.0);
         assert_eq!(v[8], (150.0 - 20.0) / 2.0);
@@ -319,7 +384,10 @@ mod tests {
         let sig = signature(DataType::Uint8, vec![1, 2, 4, 3]);
         let p = Preprocessor::new(&config("nhwc\nu8"), &sig).unwrap();
         let (tensor, _) = p.run(&solid(16, 8, [1, 2, 3]), (16, 8)).unwrap();
-        assert_eq!(tensor.tensor.data(), &TensorData::Uint8([1, 2, 3].repeat(8)));
+        assert_eq!(
+            tensor.tensor.data(),
+            &TensorData::Uint8([1, 2, 3].repeat(8))
+        );
     }
 
     #[test]
@@ -329,11 +397,16 @@ mod tests {
         c.width = 4;
         c.height = 4;
         let sig4 = signature(DataType::Uint8, vec![1, 4, 4, 3]);
-        assert!(Preprocessor::new(&c, &sig).is_err(), "shape mismatch is refused");
+        assert!(
+            Preprocessor::new(&c, &sig).is_err(),
+            "shape mismatch is refused"
+        );
         let p = Preprocessor::new(&c, &sig4).unwrap();
         // An 8x4 frame becomes 4x2 content at rows 1..3.
         let (tensor, g) = p.run(&solid(8, 4, [9, 9, 9]), (8, 4)).unwrap();
-        let TensorData::Uint8(v) = tensor.tensor.data() else { panic!() };
+        let TensorData::Uint8(v) = tensor.tensor.data() else {
+            panic!()
+        };
         assert_eq!(&v[..12], &[114; 12]);
         assert_eq!(&v[12..24], &[9; 12]);
         let b = g.to_original(0.0, 1.0, 4.0, 3.0);

@@ -6,6 +6,7 @@ use axum::Json;
 use outpost_core::BackendError;
 use outpost_protocol::rest::ErrorResponse;
 use outpost_protocol::ProtocolError;
+use outpost_vision::VisionError;
 
 use crate::inference::InferError;
 use crate::repository::LookupError;
@@ -59,6 +60,20 @@ impl From<LookupError> for ApiError {
     }
 }
 
+impl From<VisionError> for ApiError {
+    fn from(e: VisionError) -> ApiError {
+        let status = match &e {
+            VisionError::Empty | VisionError::Corrupt(_) => StatusCode::BAD_REQUEST,
+            VisionError::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            VisionError::TooManyBytes { .. } | VisionError::TooManyPixels { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            VisionError::Config(_) | VisionError::Outputs(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<InferError> for ApiError {
     fn from(e: InferError) -> ApiError {
         match e {
@@ -71,6 +86,11 @@ impl From<InferError> for ApiError {
             InferError::Backend(other) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
             }
+            InferError::Image(image) => image.into(),
+            InferError::NoImagePipeline(model) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("model '{model}' declares no image [preprocess] and [postprocess] in its model.toml"),
+            ),
             InferError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",

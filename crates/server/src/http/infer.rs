@@ -3,29 +3,22 @@
 //! encode off the async runtime, answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use outpost_protocol::{
     decode_infer_request_segments, encode_infer_response, DecodeLimits, StreamingDecoder,
     HEADER_CONTENT_LENGTH,
 };
 
-use super::drain::{discard_body, discard_rest};
+use super::body::{declared_length, read_body, BodyTarget};
+use super::drain::discard_body;
 use super::{ApiError, AppState};
 use crate::inference::infer_blocking;
-
-fn too_large(limit: usize) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        format!("request body exceeds the limit of {limit} bytes (http.max_body_bytes)"),
-    )
-}
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -57,68 +50,14 @@ impl BodySink {
         }
         BodySink::Chunks(Vec::new())
     }
+}
 
+impl BodyTarget for BodySink {
     fn push(&mut self, chunk: Bytes) {
         match self {
             BodySink::Chunks(chunks) => chunks.push(chunk),
             BodySink::Streaming(decoder) => decoder.push(&chunk),
         }
-    }
-}
-
-fn declared_length(headers: &HeaderMap) -> Option<usize> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-}
-
-/// Longest time a request body may take to arrive.
-const BODY_READ_TIME: Duration = Duration::from_secs(60);
-
-/// Reads the whole body into `sink`, refusing more than `limit` bytes. An oversized body is
-/// read to its end (within the drain bounds) and discarded, then answered 413.
-async fn read_body(
-    declared_length: Option<usize>,
-    body: Body,
-    limit: usize,
-    mut sink: BodySink,
-) -> Result<BodySink, ApiError> {
-    if declared_length.is_some_and(|n| n > limit) {
-        discard_body(body).await;
-        return Err(too_large(limit));
-    }
-    let mut stream = body.into_data_stream();
-    let read = async {
-        let mut seen = 0usize;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                )
-            })?;
-            seen += chunk.len();
-            if seen > limit {
-                return Ok(false);
-            }
-            sink.push(chunk);
-        }
-        Ok::<bool, ApiError>(true)
-    };
-    match tokio::time::timeout(BODY_READ_TIME, read).await {
-        Ok(Ok(true)) => Ok(sink),
-        Ok(Ok(false)) => {
-            // Free what was kept before draining the rest.
-            drop(sink);
-            discard_rest(stream).await;
-            Err(too_large(limit))
-        }
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request body took too long to arrive",
-        )),
     }
 }
 
@@ -159,6 +98,7 @@ async fn handle(
         }
     };
     let limits = state.decode_limits;
+    let image_limits = state.image_limits;
     let declared = declared_length(&headers);
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
     let received = Instant::now();
@@ -176,7 +116,7 @@ async fn handle(
                 }
             };
             let decoded_at = started.elapsed();
-            let response = infer_blocking(&served, decoded.request)?;
+            let response = infer_blocking(&served, decoded.request, image_limits)?;
             let inferred_at = started.elapsed();
             let encoded = encode_infer_response(&response, &decoded.output_encoding);
             Ok((encoded, [decoded_at, inferred_at, started.elapsed()]))

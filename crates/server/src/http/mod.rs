@@ -1,6 +1,8 @@
 //! The Open Inference Protocol REST front end (axum): routes, shared state and the fallback
 //! answers for unknown paths and methods.
 
+mod body;
+mod camera;
 mod drain;
 mod error;
 mod health;
@@ -16,6 +18,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use outpost_protocol::DecodeLimits;
+use outpost_vision::ImageLimits;
 
 pub use error::ApiError;
 
@@ -25,6 +28,7 @@ use crate::inference::InferenceService;
 pub struct AppState {
     pub inference: InferenceService,
     pub decode_limits: DecodeLimits,
+    pub image_limits: ImageLimits,
     pub max_body_bytes: usize,
     pub strict_readiness: bool,
     /// Set once the initial model load has finished.
@@ -68,6 +72,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v2/models/{model}/versions/{version}/infer",
             post(infer::infer_version),
+        )
+        .route("/v2/models/{model}/image", post(camera::image))
+        .route(
+            "/v2/models/{model}/versions/{version}/image",
+            post(camera::image_version),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -11,6 +11,8 @@ use outpost_core::{
     BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
 };
 
+use outpost_vision::ImagePipeline;
+
 use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
 use crate::backends::Backends;
@@ -33,6 +35,8 @@ pub struct ServedModel {
     pub signature: ModelSignature,
     pub max_batch_size: usize,
     pub labels: Option<Labels>,
+    /// The image pipeline, when the configuration declares `[preprocess]`.
+    pub image: Option<ImagePipeline>,
     pub model: Box<dyn LoadedModel>,
 }
 
@@ -155,6 +159,22 @@ fn load_version(
         .apply_overrides(loaded.signature().clone())
         .map_err(|e| e.to_string())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
+    let image = match &config.preprocess {
+        None if config.postprocess.is_some() => {
+            return Err("[postprocess] needs a [preprocess] section for the image input".into())
+        }
+        None => None,
+        Some(pre) => Some(
+            ImagePipeline::new(
+                pre,
+                config.postprocess.as_ref(),
+                &signature,
+                labels.as_ref().map(|l| Arc::new(l.labels.clone())),
+                &found.dir,
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+    };
     let chosen_by = if config.backend == BackendChoice::Auto {
         backends.auto_reason(backend.kind())
     } else {
@@ -179,6 +199,7 @@ fn load_version(
         signature,
         max_batch_size,
         labels,
+        image,
         model: loaded,
     })
 }

@@ -224,7 +224,16 @@ mod tests {
             tensor("s", vec![1, 1, 2], vec![5.0, 2.0]),
         ];
         let anchors = Anchors(vec![[0.5, 0.5, 0.2, 0.4]]);
-        let found = ssd(&outputs, "b", "s", &anchors, [10.0, 10.0, 5.0, 5.0], ScoreActivation::Sigmoid, &context(0.5)).unwrap();
+        let found = ssd(
+            &outputs,
+            "b",
+            "s",
+            &anchors,
+            [10.0, 10.0, 5.0, 5.0],
+            ScoreActivation::Sigmoid,
+            &context(0.5),
+        )
+        .unwrap();
         assert_eq!(found.len(), 1, "the background column is ignored");
         assert_eq!(found[0].class, 1);
         assert!((found[0].score - 1.0 / (1.0 + (-2.0f32).exp())).abs() < 1e-6);
@@ -236,8 +245,16 @@ mod tests {
     #[test]
     fn yolo_layouts_agree() {
         // One box at centre (50, 25), size 20x10, class 1 at 0.9 (v5: objectness 1.0).
-        let v5 = vec![tensor("o", vec![1, 1, 7], vec![50.0, 25.0, 20.0, 10.0, 1.0, 0.1, 0.9])];
-        let v8 = vec![tensor("o", vec![1, 6, 1], vec![50.0, 25.0, 20.0, 10.0, 0.1, 0.9])];
+        let v5 = vec![tensor(
+            "o",
+            vec![1, 1, 7],
+            vec![50.0, 25.0, 20.0, 10.0, 1.0, 0.1, 0.9],
+        )];
+        let v8 = vec![tensor(
+            "o",
+            vec![1, 6, 1],
+            vec![50.0, 25.0, 20.0, 10.0, 0.1, 0.9],
+        )];
         let a = yolo_v5(&v5, "o", &context(0.5)).unwrap();
         let b = yolo_v8(&v8, "o", &context(0.5)).unwrap();
         assert_eq!(a.len(), 1);
@@ -247,7 +264,10 @@ mod tests {
 
     #[test]
     fn wrong_shapes_are_output_errors() {
-        let outputs = vec![tensor("b", vec![1, 2, 3], vec![0.0; 6]), tensor("s", vec![1, 2, 2], vec![0.0; 4])];
+        let outputs = vec![
+            tensor("b", vec![1, 2, 3], vec![0.0; 6]),
+            tensor("s", vec![1, 2, 2], vec![0.0; 4]),
+        ];
         assert!(matches!(
             decoded_boxes(&outputs, "b", "s", true, &context(0.5)),
             Err(VisionError::Outputs(_))

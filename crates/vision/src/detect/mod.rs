@@ -64,7 +64,9 @@ impl Detector {
     ) -> Result<Detector, VisionError> {
         for name in decoder_outputs(&config.decoder) {
             if signature.output(name).is_none() {
-                return Err(VisionError::Config(format!("the model has no output '{name}'")));
+                return Err(VisionError::Config(format!(
+                    "the model has no output '{name}'"
+                )));
             }
         }
         let anchors = match &config.decoder {
@@ -119,18 +121,32 @@ impl Detector {
                     .anchors
                     .as_ref()
                     .ok_or_else(|| VisionError::Config("SSD anchors not loaded".into()))?;
-                decoders::ssd(outputs, box_output, score_output, anchors, *scales, *score_activation, &cx)?
+                decoders::ssd(
+                    outputs,
+                    box_output,
+                    score_output,
+                    anchors,
+                    *scales,
+                    *score_activation,
+                    &cx,
+                )?
             }
             DetectionDecoder::Yolo { output, version } => match version {
-                outpost_core::image_config::YoloVersion::V5 => decoders::yolo_v5(outputs, output, &cx)?,
-                outpost_core::image_config::YoloVersion::V8 => decoders::yolo_v8(outputs, output, &cx)?,
+                outpost_core::image_config::YoloVersion::V5 => {
+                    decoders::yolo_v5(outputs, output, &cx)?
+                }
+                outpost_core::image_config::YoloVersion::V8 => {
+                    decoders::yolo_v8(outputs, output, &cx)?
+                }
             },
         };
         let kept = nms::suppress(
             candidates,
             overrides.iou_threshold.unwrap_or(self.config.iou_threshold),
             self.config.nms == NmsMode::ClassAgnostic,
-            overrides.max_detections.unwrap_or(self.config.max_detections),
+            overrides
+                .max_detections
+                .unwrap_or(self.config.max_detections),
         );
         Ok(kept
             .into_iter()
@@ -138,7 +154,12 @@ impl Detector {
                 class_index: c.class,
                 label: self.labels.get(c.class),
                 score: c.score,
-                bounding_box: geometry.to_original(c.corners[0], c.corners[1], c.corners[2], c.corners[3]),
+                bounding_box: geometry.to_original(
+                    c.corners[0],
+                    c.corners[1],
+                    c.corners[2],
+                    c.corners[3],
+                ),
             })
             .collect())
     }

@@ -1,0 +1,206 @@
+//! `POST /v2/models/{m}[/versions/{v}]/image`, the camera endpoint: an encoded JPEG or PNG as
+//! the raw body (`image/jpeg`, `image/png`, or `application/octet-stream`) or as a file in a
+//! `multipart/form-data` form, answered with labels or boxes as JSON. Query parameters override
+//! the model's `top_k`, `score_threshold`, `iou_threshold` and `max_detections`; `decode=full`
+//! turns off the reduced-scale JPEG decode.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use outpost_vision::{ImageFormat, Overrides};
+use serde::Deserialize;
+
+use super::body::{declared_length, read_body};
+use super::drain::discard_body;
+use super::{ApiError, AppState};
+use crate::camera::run_image_blocking;
+
+/// How the JPEG decode may be reduced.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum DecodeMode {
+    /// The largest DCT-domain reduction that still covers the model's input size.
+    #[default]
+    Scaled,
+    Full,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ImageQuery {
+    top_k: Option<usize>,
+    score_threshold: Option<f32>,
+    iou_threshold: Option<f32>,
+    max_detections: Option<usize>,
+    #[serde(default)]
+    decode: DecodeMode,
+}
+
+impl ImageQuery {
+    fn overrides(&self) -> Result<Overrides, ApiError> {
+        let bad = |m: &str| Err(ApiError::new(StatusCode::BAD_REQUEST, m.to_string()));
+        let unit = |v: Option<f32>| v.is_some_and(|v| !(0.0..=1.0).contains(&v));
+        if self.top_k == Some(0) || self.max_detections == Some(0) {
+            return bad("top_k and max_detections must be at least 1");
+        }
+        if unit(self.score_threshold) || unit(self.iou_threshold) {
+            return bad("score_threshold and iou_threshold must be within 0..1");
+        }
+        Ok(Overrides {
+            top_k: self.top_k,
+            score_threshold: self.score_threshold,
+            iou_threshold: self.iou_threshold,
+            max_detections: self.max_detections,
+            full_decode: self.decode == DecodeMode::Full,
+        })
+    }
+}
+
+/// How the image arrives, by the request's content type.
+enum Delivery {
+    Raw,
+    Form,
+}
+
+fn delivery(request: &Request) -> Result<Delivery, ApiError> {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
+        return Ok(Delivery::Raw);
+    };
+    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or("").trim();
+    if essence == "multipart/form-data" {
+        Ok(Delivery::Form)
+    } else if essence == "application/octet-stream"
+        || ImageFormat::from_media_type(essence).is_some()
+    {
+        Ok(Delivery::Raw)
+    } else {
+        Err(unsupported(essence))
+    }
+}
+
+fn unsupported(media_type: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("unsupported content type '{media_type}': send image/jpeg, image/png, application/octet-stream or a multipart/form-data file"),
+    )
+}
+
+/// The first file of a form (a part with a file name, or named `image` or `file`).
+async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| bad(format!("invalid multipart form: {e}")))?;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("invalid multipart form: {e}")))?
+    {
+        let is_file =
+            field.file_name().is_some() || matches!(field.name(), Some("image") | Some("file"));
+        if !is_file {
+            continue;
+        }
+        if let Some(media_type) = field.content_type() {
+            let essence = media_type
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence != "application/octet-stream"
+                && ImageFormat::from_media_type(&essence).is_none()
+            {
+                return Err(unsupported(&essence));
+            }
+        }
+        return field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}"))
+            } else {
+                bad(format!("cannot read the form's file: {e}"))
+            }
+        });
+    }
+    Err(bad("the form has no file part (name it 'image')".into()))
+}
+
+async fn raw_image(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = declared_length(request.headers());
+    let chunks = read_body(declared, request.into_body(), limit, Vec::new()).await?;
+    Ok(match chunks.len() {
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    })
+}
+
+async fn handle(
+    state: Arc<AppState>,
+    model: String,
+    version: Option<String>,
+    query: Result<Query<ImageQuery>, QueryRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let accepted = state
+        .inference
+        .lookup(&model, version.as_deref())
+        .map_err(ApiError::from)
+        .and_then(|served| {
+            let query = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+            Ok((served, query.overrides()?, delivery(&request)?))
+        });
+    let (served, overrides, delivery) = match accepted {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            discard_body(request.into_body()).await;
+            return Err(refusal);
+        }
+    };
+    let image = match delivery {
+        Delivery::Raw => raw_image(request, state.max_body_bytes).await?,
+        Delivery::Form => form_image(request, &state).await?,
+    };
+    let limits = state.image_limits;
+    let answer = state
+        .inference
+        .run_blocking(move || run_image_blocking(&served, &image, limits, &overrides))
+        .await??;
+    tracing::debug!(
+        model = %answer.model_name,
+        decode_us = answer.timing_us.decode,
+        preprocess_us = answer.timing_us.preprocess,
+        infer_us = answer.timing_us.inference,
+        postprocess_us = answer.timing_us.postprocess,
+        reduction = answer.image.decode_reduction,
+        "image request"
+    );
+    Ok(Json(answer).into_response())
+}
+
+pub(super) async fn image(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    query: Result<Query<ImageQuery>, QueryRejection>,
+    request: Request,
+) -> Response {
+    handle(state, model, None, query, request)
+        .await
+        .into_response()
+}
+
+pub(super) async fn image_version(
+    State(state): State<Arc<AppState>>,
+    Path((model, version)): Path<(String, String)>,
+    query: Result<Query<ImageQuery>, QueryRejection>,
+    request: Request,
+) -> Response {
+    handle(state, model, Some(version), query, request)
+        .await
+        .into_response()
+}
