@@ -102,3 +102,34 @@ def test_kserve_rest_client(server):
         assert probabilities.shape == (1, 1001)
         assert int(np.argmax(probabilities)) == 286
         assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
+
+
+def test_tritonclient_sends_a_jpeg_as_bytes(server):
+    """A model that declares image preprocessing takes encoded images as a BYTES input."""
+    client = httpclient.InferenceServerClient(url=server["url"])
+    images = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "images"
+    for name, expected in [("chelsea.png", 286), ("cat_720p.jpg", None)]:
+        encoded = np.array([(images / name).read_bytes()], dtype=np.object_)
+        inp = httpclient.InferInput("input", [1], "BYTES")
+        inp.set_data_from_numpy(encoded, binary_data=True)
+        result = client.infer(MODEL, [inp], outputs=[httpclient.InferRequestedOutput("probabilities")])
+        probabilities = result.as_numpy("probabilities")
+        assert probabilities.shape == (1, 1001)
+        if expected is not None:
+            assert int(np.argmax(probabilities)) == expected
+    broken = httpclient.InferInput("input", [1], "BYTES")
+    broken.set_data_from_numpy(np.array([b"\xff\xd8\xff not a jpeg"], dtype=np.object_), binary_data=True)
+    with pytest.raises(InferenceServerException, match="cannot be decoded"):
+        client.infer(MODEL, [broken])
+
+
+def test_openapi_document_is_valid(server):
+    import json
+    import urllib.request
+
+    from openapi_spec_validator import validate
+
+    with urllib.request.urlopen(f"{server['base_url']}/openapi.json", timeout=10) as response:
+        document = json.load(response)
+    validate(document)
+    assert "/v2/models/{model}/image" in document["paths"]

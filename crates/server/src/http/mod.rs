@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod infer;
 mod metadata;
+mod openapi;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,6 +79,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v2/models/{model}/versions/{version}/image",
             post(camera::image_version),
         )
+        .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // The infer handler enforces the limit itself, with a JSON 413.
