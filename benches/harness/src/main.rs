@@ -41,6 +41,13 @@ struct Args {
     /// ONNX TensorProto file with the input to send [default: MobileNetV2 int8's reference input].
     #[arg(long)]
     input: Option<PathBuf>,
+    /// model.toml whose [preprocess] and [postprocess] the camera scenario uses
+    /// [default: models/mobilenet_v2_int8/model.toml].
+    #[arg(long)]
+    camera_config: Option<PathBuf>,
+    /// Encoded image the camera scenario sends [default: tests/fixtures/images/cat_720p.jpg].
+    #[arg(long)]
+    camera_image: Option<PathBuf>,
     /// Sessions (one intra-op thread each) for every server and the in-process baseline
     /// [default: the number of CPUs].
     #[arg(long)]
@@ -115,6 +122,14 @@ fn main() -> anyhow::Result<()> {
     let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_path)
         .with_context(|| format!("reading {}", input_path.display()))?;
 
+    let camera = run::CameraInputs::read(
+        &args
+            .camera_config
+            .unwrap_or_else(|| root.join("models/mobilenet_v2_int8/model.toml")),
+        &args
+            .camera_image
+            .unwrap_or_else(|| root.join("tests/fixtures/images/cat_720p.jpg")),
+    )?;
     let outcome = run::run(&RunInputs {
         repo_root: root.clone(),
         outpost_binary,
@@ -122,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         input: NamedTensor::new(input_name, tensor),
         plan: plan.clone(),
         with_python: !args.without_python,
+        camera,
     })?;
 
     let ratios = ratios::compute(&outcome.scenarios);

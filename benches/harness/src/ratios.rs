@@ -80,6 +80,10 @@ pub fn compute(scenarios: &[ScenarioResult]) -> BTreeMap<String, f64> {
         divide(sat("outpost", "json"), sat("outpost", "binary")),
     );
     put(
+        "outpost_camera_vs_binary_throughput",
+        divide(sat("outpost", "camera"), sat("outpost", "binary_paired")),
+    );
+    put(
         "python_vs_outpost_peak_rss",
         divide(
             peak_rss(scenarios, "python", false),

@@ -103,6 +103,9 @@ fn describe_ratio(name: &str) -> &'static str {
         "outpost_vs_python_json_throughput" => {
             "Outpost / Python baseline, JSON tensors, throughput at saturation"
         }
+        "outpost_camera_vs_binary_throughput" => {
+            "Outpost camera endpoint (720p JPEG in, labels out) / binary V2 tensors, same model, throughput at saturation"
+        }
         "outpost_json_vs_binary_throughput" => "Outpost JSON / Outpost binary, throughput at saturation",
         "python_vs_outpost_peak_rss" => {
             "Python baseline / Outpost, peak resident memory under the same fixed-concurrency (closed-loop) load (how many times leaner Outpost is)"

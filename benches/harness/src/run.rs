@@ -18,7 +18,7 @@ use crate::procfs::{resident_kib, UsageSampler};
 use crate::python_baseline::{self, PythonServer};
 use crate::ratios;
 use crate::stats::{LoadShape, ProcessUsage, Recorder, ScenarioResult};
-use crate::targets::{infer_request, Protocol};
+use crate::targets::{camera_request, infer_request, Protocol};
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -28,6 +28,8 @@ pub enum RunError {
     Outpost(#[from] outpost_testkit::TestServerError),
     #[error(transparent)]
     Python(#[from] python_baseline::PythonBaselineError),
+    #[error("camera scenario: {0}")]
+    Camera(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -41,6 +43,35 @@ pub struct RunInputs {
     pub input: NamedTensor,
     pub plan: Plan,
     pub with_python: bool,
+    pub camera: CameraInputs,
+}
+
+/// What the camera scenario sends: an encoded image, to the same model declared with the image
+/// processing of a `model.toml`.
+pub struct CameraInputs {
+    /// The `[preprocess]` and `[postprocess]` sections, as TOML.
+    pub sections: String,
+    pub image: Vec<u8>,
+}
+
+impl CameraInputs {
+    pub fn read(config: &Path, image: &Path) -> Result<CameraInputs, RunError> {
+        let text = std::fs::read_to_string(config)?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| RunError::Camera(format!("{}: {e}", config.display())))?;
+        let mut sections = toml::Table::new();
+        for key in ["preprocess", "postprocess"] {
+            let value = table.get(key).ok_or_else(|| {
+                RunError::Camera(format!("{} has no [{key}] section", config.display()))
+            })?;
+            sections.insert(key.to_string(), value.clone());
+        }
+        Ok(CameraInputs {
+            sections: toml::to_string(&sections).map_err(|e| RunError::Camera(e.to_string()))?,
+            image: std::fs::read(image)?,
+        })
+    }
 }
 
 /// Resident memory of a server once loaded and warmed, before load.
@@ -77,8 +108,8 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     let dir = tempfile::tempdir()?;
     let repo = dir.path().join("repo");
     let config = format!(
-        "backend = \"ort\"\ninstances = {}\n[threads]\nintra_op = 1\ninter_op = 1\n",
-        plan.instances
+        "backend = \"ort\"\ninstances = {}\n[threads]\nintra_op = 1\ninter_op = 1\n\n{}",
+        plan.instances, inputs.camera.sections
     );
     write_repository(&repo, &[("bench", &inputs.model_path, &config)]);
     let outpost = TestServer::start(&inputs.outpost_binary, &repo, &["--log-level", "warn"])?;
@@ -136,6 +167,16 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     for &concurrency in &plan.json_concurrency {
         scenarios.extend(session.closed(&targets, Protocol::Json, concurrency));
     }
+    let camera = camera_request(&outpost.base_url, "bench", &inputs.camera.image);
+    let binary = infer_request(
+        &outpost.base_url,
+        "bench",
+        &input,
+        &output_name,
+        Protocol::Binary,
+    );
+    let most_clients = plan.binary_concurrency.iter().copied().max().unwrap_or(1);
+    scenarios.extend(session.camera_against_binary(outpost.pid(), &camera, &binary, most_clients));
     let saturations: Vec<Option<f64>> = targets
         .iter()
         .map(|t| ratios::saturation(&scenarios, t.name(), Protocol::Binary.name()))
@@ -303,6 +344,62 @@ impl Session<'_> {
                 (recorder, elapsed, Some(sampler.finish()))
             }
         }
+    }
+
+    /// The camera endpoint against binary V2 requests for the same model on the same server, at
+    /// saturation, in interleaved slices. Results: `outpost/camera/cN` and
+    /// `outpost/binary_paired/cN`.
+    fn camera_against_binary(
+        &self,
+        pid: u32,
+        camera: &RequestTemplate,
+        binary: &RequestTemplate,
+        concurrency: usize,
+    ) -> Vec<ScenarioResult> {
+        let rounds = self.plan.rounds.max(1);
+        let slice = self.plan.duration / rounds as u32;
+        let warmup = self.plan.warmup / rounds as u32;
+        let sides = [("camera", camera), ("binary_paired", binary)];
+        let mut totals: Vec<(Recorder, Duration, Option<ProcessUsage>)> = sides
+            .iter()
+            .map(|_| (Recorder::new(), Duration::ZERO, None))
+            .collect();
+        for round in 0..rounds {
+            for step in 0..sides.len() {
+                let index = (step + round) % sides.len();
+                let sampler = UsageSampler::start(pid);
+                let (recorder, elapsed) =
+                    self.generator
+                        .closed_loop(sides[index].1, concurrency, warmup, slice);
+                let usage = sampler.finish();
+                let total = &mut totals[index];
+                total.0.merge(&recorder);
+                total.1 += elapsed;
+                total.2 = Some(match total.2 {
+                    Some(seen) => ProcessUsage {
+                        peak_rss_mib: seen.peak_rss_mib.max(usage.peak_rss_mib),
+                        cpu_seconds: seen.cpu_seconds + usage.cpu_seconds,
+                    },
+                    None => usage,
+                });
+            }
+        }
+        sides
+            .iter()
+            .zip(totals)
+            .map(|((protocol, _), (recorder, elapsed, usage))| {
+                let result = ScenarioResult::from_recorder(
+                    "outpost",
+                    protocol,
+                    LoadShape::Closed { concurrency },
+                    &recorder,
+                    elapsed,
+                    usage,
+                );
+                report_progress(&result);
+                result
+            })
+            .collect()
     }
 
     /// One open-loop scenario (binary tensors at `rate` per second) against a server.

@@ -74,6 +74,17 @@ pub fn infer_request(
     }
 }
 
+/// The camera-endpoint request for an encoded JPEG.
+pub fn camera_request(base_url: &str, model: &str, jpeg: &[u8]) -> RequestTemplate {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    RequestTemplate {
+        url: format!("{base_url}/v2/models/{model}/image"),
+        headers,
+        body: Bytes::copy_from_slice(jpeg),
+    }
+}
+
 fn json_values(input: &NamedTensor) -> serde_json::Value {
     use outpost_core::TensorData;
     match input.tensor.data() {

@@ -10,24 +10,36 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use outpost_core::image_config::{ColorOrder, PixelLayout, PixelType as TensorType, PreprocessConfig, ResizeMode};
+use outpost_core::image_config::{
+    ColorOrder, PixelLayout, PixelType as TensorType, PreprocessConfig, ResizeMode,
+};
 use outpost_core::{DataType, ModelSignature, TensorSpec};
 use outpost_vision::preprocess::Preprocessor;
 use outpost_vision::{decode, DecodeScale, ImageLimits};
 
 fn frame_720p() -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images/cat_720p.jpg");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images/cat_720p.jpg");
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The 720p frame upscaled to 1920x1080 and re-encoded as JPEG quality 85.
 fn frame_1080p(jpeg_720p: &[u8]) -> Vec<u8> {
     let small = decode(jpeg_720p, ImageLimits::default(), DecodeScale::Full).expect("720p decodes");
-    let source = Image::from_vec_u8(small.image.width, small.image.height, small.image.pixels, PixelType::U8x3)
-        .expect("source image");
+    let source = Image::from_vec_u8(
+        small.image.width,
+        small.image.height,
+        small.image.pixels,
+        PixelType::U8x3,
+    )
+    .expect("source image");
     let mut large = Image::new(1920, 1080, PixelType::U8x3);
     Resizer::new()
-        .resize(&source, &mut large, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)))
+        .resize(
+            &source,
+            &mut large,
+            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+        )
         .expect("upscale");
     let mut out = Vec::new();
     jpeg_encoder::Encoder::new(&mut out, 85)
@@ -51,7 +63,11 @@ fn mobilenet() -> Preprocessor {
         letterbox_fill: 114,
     };
     let signature = ModelSignature {
-        inputs: vec![TensorSpec::new("input", DataType::Fp32, vec![1, 3, 224, 224])],
+        inputs: vec![TensorSpec::new(
+            "input",
+            DataType::Fp32,
+            vec![1, 3, 224, 224],
+        )],
         outputs: vec![],
     };
     Preprocessor::new(&config, &signature).expect("preprocessing fits")
@@ -59,7 +75,10 @@ fn mobilenet() -> Preprocessor {
 
 fn run(pre: &Preprocessor, jpeg: &[u8], scaled: bool) {
     let scale = if scaled {
-        DecodeScale::AtLeast { width: 224, height: 224 }
+        DecodeScale::AtLeast {
+            width: 224,
+            height: 224,
+        }
     } else {
         DecodeScale::Full
     };
