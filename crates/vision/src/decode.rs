@@ -281,6 +281,76 @@ mod tests {
         assert_eq!(ImageFormat::from_media_type("text/plain"), None);
     }
 
+    fn png(width: u32, height: u32, color: png::ColorType, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(color);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder
+            .write_header()
+            .unwrap()
+            .write_image_data(data)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn png_colour_types_become_rgb() {
+        let limits = ImageLimits::default();
+        let rgba = png(2, 1, png::ColorType::Rgba, &[1, 2, 3, 255, 4, 5, 6, 0]);
+        let decoded = decode(&rgba, limits, DecodeScale::Full).unwrap();
+        assert_eq!(decoded.image.pixels, vec![1, 2, 3, 4, 5, 6]);
+        let grey = png(2, 1, png::ColorType::Grayscale, &[7, 9]);
+        let decoded = decode(&grey, limits, DecodeScale::Full).unwrap();
+        assert_eq!(decoded.image.pixels, vec![7, 7, 7, 9, 9, 9]);
+    }
+
+    #[test]
+    fn jpegs_decode_at_the_largest_reduction_that_covers_the_target() {
+        let (w, h) = (64u16, 48u16);
+        let pixels: Vec<u8> = (0..u32::from(w) * u32::from(h))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&pixels, w, h, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        let limits = ImageLimits::default();
+        let reduced = decode(
+            &jpeg,
+            limits,
+            DecodeScale::AtLeast {
+                width: 16,
+                height: 12,
+            },
+        )
+        .unwrap();
+        assert_eq!(reduced.reduction, 4);
+        assert_eq!((reduced.image.width, reduced.image.height), (16, 12));
+        assert_eq!((reduced.original_width, reduced.original_height), (64, 48));
+        assert_eq!(reduced.image.pixels.len(), 16 * 12 * 3, "grey becomes RGB");
+        let full = decode(&jpeg, limits, DecodeScale::Full).unwrap();
+        assert_eq!((full.image.width, full.reduction), (64, 1));
+        // The pixel limit applies to the declared size, before decoding.
+        let small = ImageLimits {
+            max_pixels: 64 * 48 - 1,
+            ..limits
+        };
+        assert!(matches!(
+            decode(&jpeg, small, DecodeScale::Full),
+            Err(VisionError::TooManyPixels {
+                width: 64,
+                height: 48,
+                ..
+            })
+        ));
+        let truncated = &jpeg[..jpeg.len() / 2];
+        assert!(matches!(
+            decode(truncated, limits, DecodeScale::Full),
+            Err(VisionError::Corrupt(_))
+        ));
+    }
+
     #[test]
     fn empty_and_unknown_data_are_refused() {
         let limits = ImageLimits::default();

@@ -414,6 +414,48 @@ mod tests {
     }
 
     #[test]
+    fn centre_crop_takes_the_middle_and_maps_back() {
+        let sig = signature(DataType::Int8, vec![1, 4, 4, 3]);
+        let mut c = config("nhwc");
+        c.resize = ResizeMode::CentreCrop;
+        c.dtype = PixelType::I8;
+        c.width = 4;
+        c.height = 4;
+        c.mean = [128.0; 3];
+        // A 16x8 frame, bright in x 2..14 and dark at the edges: the 8x8 centre crop (x 4..12)
+        // and the filter reaching 2 pixels beyond it see only bright pixels.
+        let mut frame = solid(16, 8, [0, 0, 0]);
+        for y in 0..8 {
+            for x in 2..14 {
+                let at = (y * 16 + x) * 3;
+                frame.pixels[at..at + 3].copy_from_slice(&[200, 200, 200]);
+            }
+        }
+        let (tensor, g) = p_run(&c, &sig, &frame, (16, 8));
+        let TensorData::Int8(v) = tensor.tensor.data() else {
+            panic!()
+        };
+        assert!(
+            v.iter().all(|x| *x == 72),
+            "only the bright middle is seen: {v:?}"
+        );
+        let b = g.to_original(0.0, 0.0, 4.0, 4.0);
+        assert_eq!((b.x_min, b.y_min, b.x_max, b.y_max), (4.0, 0.0, 12.0, 8.0));
+    }
+
+    fn p_run(
+        c: &PreprocessConfig,
+        sig: &ModelSignature,
+        frame: &RgbImage,
+        original: (u32, u32),
+    ) -> (NamedTensor, Geometry) {
+        Preprocessor::new(c, sig)
+            .unwrap()
+            .run(frame, original)
+            .unwrap()
+    }
+
+    #[test]
     fn wrong_dtype_or_rank_is_a_config_error() {
         let c = config("");
         assert!(Preprocessor::new(&c, &signature(DataType::Uint8, vec![1, 3, 2, 4])).is_err());
