@@ -182,33 +182,38 @@ fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     assert_eq!(response.status(), 200);
 }
 
-/// Sends `request_head` with a body of `body_len` bytes and then, pipelined on the same
-/// connection, a liveness probe; returns the status codes of every response the server wrote
-/// before closing.
-fn statuses_on_one_connection(
-    addr: std::net::SocketAddr,
-    request_head: &str,
-    body_len: usize,
-) -> Vec<u16> {
+/// Writes `request` and then, pipelined on the same connection, a liveness probe; returns
+/// everything the server wrote before closing.
+fn answers_on_one_connection(addr: std::net::SocketAddr, mut request: Vec<u8>) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
-    let mut bytes = format!("{request_head}Content-Length: {body_len}\r\n\r\n").into_bytes();
-    bytes.extend(std::iter::repeat_n(b'7', body_len));
-    bytes
+    request
         .extend_from_slice(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     stream
-        .write_all(&bytes)
+        .write_all(&request)
         .unwrap_or_else(|e| panic!("server stopped reading the request: {e}"));
     let mut answer = Vec::new();
     // A reset after the responses still leaves what was read.
     let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer);
-    text.match_indices("HTTP/1.1 ")
-        .filter_map(|(at, _)| text.get(at + 9..at + 12)?.parse().ok())
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The status code of every response in `answers`, in order.
+fn statuses(answers: &str) -> Vec<u16> {
+    answers
+        .match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| answers.get(at + 9..at + 12)?.parse().ok())
         .collect()
+}
+
+/// `request_head` with a body of `body_len` bytes.
+fn request_with_body(request_head: &str, body_len: usize) -> Vec<u8> {
+    let mut bytes = format!("{request_head}Content-Length: {body_len}\r\n\r\n").into_bytes();
+    bytes.extend(std::iter::repeat_n(b'7', body_len));
+    bytes
 }
 
 #[test]
@@ -248,9 +253,9 @@ fn requests_refused_before_their_body_is_read_keep_the_connection_usable() {
             400,
         ),
     ] {
-        let statuses = statuses_on_one_connection(server.addr, head, body_len);
+        let answers = answers_on_one_connection(server.addr, request_with_body(head, body_len));
         assert_eq!(
-            statuses,
+            statuses(&answers),
             vec![status, 200],
             "{what}: the refusal and then the pipelined probe"
         );
@@ -259,13 +264,8 @@ fn requests_refused_before_their_body_is_read_keep_the_connection_usable() {
 
 #[test]
 fn a_chunked_body_over_the_limit_is_refused_and_the_connection_stays_usable() {
-    use std::io::{Read, Write};
     let repo = repo_root().join("models");
     let server = common::start(&repo, &["--max-body-bytes", "2097152"]);
-    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
     // No Content-Length: the limit can only be found while reading. Six 512 KiB chunks, 3 MiB.
     let mut bytes = b"POST /v2/models/mobilenet_v2_int8/infer HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..6 {
@@ -274,19 +274,8 @@ fn a_chunked_body_over_the_limit_is_refused_and_the_connection_stays_usable() {
         bytes.extend_from_slice(b"\r\n");
     }
     bytes.extend_from_slice(b"0\r\n\r\n");
-    bytes
-        .extend_from_slice(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(&bytes)
-        .unwrap_or_else(|e| panic!("server stopped reading the request: {e}"));
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    let text = String::from_utf8_lossy(&answer);
-    let statuses: Vec<&str> = text
-        .match_indices("HTTP/1.1 ")
-        .filter_map(|(at, _)| text.get(at + 9..at + 12))
-        .collect();
-    assert_eq!(statuses, ["413", "200"], "{text}");
+    let text = answers_on_one_connection(server.addr, bytes);
+    assert_eq!(statuses(&text), [413, 200], "{text}");
     assert!(
         text.contains("exceeds the limit of 2097152 bytes"),
         "{text}"

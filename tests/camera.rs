@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use outpost_core::{NamedTensor, Tensor, TensorData};
 use outpost_testkit::fixtures::{fixtures_dir, write_image_repository};
 use serde_json::Value;
@@ -176,17 +174,35 @@ fn photos_give_the_expected_labels_and_boxes_on_tract() {
     check_backend("tract");
 }
 
+/// The server with MobileNetV2 int8 (ONNX Runtime) and its image configuration.
+struct Classifier {
+    _dir: tempfile::TempDir,
+    _server: outpost_testkit::TestServer,
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Classifier {
+    fn start() -> Classifier {
+        let dir = tempfile::tempdir().unwrap();
+        write_image_repository(dir.path(), &CLASSIFIERS[..1], "ort");
+        let server = common::start(dir.path(), &[]);
+        Classifier {
+            base: format!("http://{}", server.addr),
+            client: common::client(),
+            _server: server,
+            _dir: dir,
+        }
+    }
+}
+
 #[test]
 fn scaled_decode_gives_the_same_top1_as_full_decode_on_every_photo() {
-    let dir = tempfile::tempdir().unwrap();
-    write_image_repository(dir.path(), &["mobilenet_v2_1.0_224_int8_qdq"], "ort");
-    let server = common::start(dir.path(), &[]);
-    let base = format!("http://{}", server.addr);
-    let client = common::client();
-    let model = "mobilenet_v2_1.0_224_int8_qdq";
+    let classifier = Classifier::start();
+    let (base, client, model) = (&classifier.base, &classifier.client, CLASSIFIERS[0]);
     for name in PHOTOS {
-        let scaled = post_image(&client, &base, model, name, "");
-        let full = post_image(&client, &base, model, name, "?decode=full");
+        let scaled = post_image(client, base, model, name, "");
+        let full = post_image(client, base, model, name, "?decode=full");
         assert_eq!(full["image"]["decode_reduction"], 1);
         assert_eq!(
             scaled["classifications"][0]["index"], full["classifications"][0]["index"],
@@ -194,7 +210,7 @@ fn scaled_decode_gives_the_same_top1_as_full_decode_on_every_photo() {
         );
     }
     // The 1280x720 frame is decoded at half size for a 224x224 model.
-    let frame = post_image(&client, &base, model, "cat_720p.jpg", "");
+    let frame = post_image(client, base, model, "cat_720p.jpg", "");
     assert_eq!(frame["image"]["decode_reduction"], 2, "{frame}");
     assert_eq!(
         (
@@ -207,12 +223,8 @@ fn scaled_decode_gives_the_same_top1_as_full_decode_on_every_photo() {
 
 #[test]
 fn images_arrive_as_form_files_and_as_v2_bytes_inputs() {
-    let dir = tempfile::tempdir().unwrap();
-    write_image_repository(dir.path(), &["mobilenet_v2_1.0_224_int8_qdq"], "ort");
-    let server = common::start(dir.path(), &[]);
-    let base = format!("http://{}", server.addr);
-    let client = common::client();
-    let model = "mobilenet_v2_1.0_224_int8_qdq";
+    let classifier = Classifier::start();
+    let (base, client, model) = (&classifier.base, &classifier.client, CLASSIFIERS[0]);
 
     let part = reqwest::blocking::multipart::Part::bytes(photo("chelsea.png"))
         .file_name("chelsea.png")
@@ -235,16 +247,12 @@ fn images_arrive_as_form_files_and_as_v2_bytes_inputs() {
         "input",
         Tensor::new(vec![1], TensorData::Bytes(vec![photo("coffee.png")])).unwrap(),
     );
-    let (header, outputs) = common::infer_binary(
-        &client,
-        &format!("{base}/v2/models/{model}/infer"),
-        &[image],
-    );
+    let (header, outputs) =
+        common::infer_binary(client, &format!("{base}/v2/models/{model}/infer"), &[image]);
     assert_eq!(header["model_name"], model);
     let scores = common::as_f64(outputs[0].tensor.data());
     let labels =
-        std::fs::read_to_string(Path::new(&fixtures_dir()).join("labels/imagenet_1001_labels.txt"))
-            .unwrap();
+        std::fs::read_to_string(fixtures_dir().join("labels/imagenet_1001_labels.txt")).unwrap();
     let best = common::argmax(&scores);
     assert_eq!(labels.lines().nth(best), Some("espresso"));
 }

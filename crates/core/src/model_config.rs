@@ -17,6 +17,15 @@ use crate::signature::{ModelSignature, TensorSpec};
 /// The file name looked for in each model directory.
 pub const MODEL_CONFIG_FILE: &str = "model.toml";
 
+/// Whether `file`, named in a model's configuration, stays inside the model directory: relative
+/// and without `..` (labels, anchors and other side files).
+pub fn stays_inside_model_dir(file: &Path) -> bool {
+    !file.is_absolute()
+        && !file
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// Which runtime runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -69,12 +69,12 @@ impl Classifier {
     ) -> Result<Vec<ClassScore>, VisionError> {
         let (mut scores, _) = output_f32(outputs, &self.output)?;
         if let Some(q) = self.config.dequantize {
-            for s in &mut scores {
+            for s in scores.to_mut().iter_mut() {
                 *s = (*s - q.zero_point as f32) * q.scale;
             }
         }
         if self.config.softmax {
-            softmax(&mut scores);
+            softmax(scores.to_mut());
         }
         let threshold = score_threshold.unwrap_or(self.config.score_threshold);
         let k = top_k.unwrap_or(self.config.top_k);

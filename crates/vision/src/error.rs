@@ -1,5 +1,6 @@
-//! Why an image could not be used. Every variant is the client's fault except `Config`, which
-//! means the model's declared processing does not fit the model.
+//! Why an image could not be used. Every variant is the client's fault except `Config` (the
+//! model's declared processing does not fit the model) and `Outputs` (its outputs do not match
+//! its postprocessing).
 
 use thiserror::Error;
 
@@ -19,11 +20,4 @@ pub enum VisionError {
     Config(String),
     #[error("the model's outputs do not match its postprocessing: {0}")]
     Outputs(String),
-}
-
-impl VisionError {
-    /// Whether the request (rather than the model's configuration) is at fault.
-    pub fn is_client_error(&self) -> bool {
-        !matches!(self, VisionError::Config(_) | VisionError::Outputs(_))
-    }
 }

@@ -26,6 +26,10 @@ pub struct Preprocessor {
     config: PreprocessConfig,
     input_name: String,
     shape: Vec<usize>,
+    /// Source RGB channel of each model channel.
+    order: [usize; 3],
+    /// `table[k][v]`: the value of model channel `k` for pixel value `v`.
+    table: Box<[[f32; 256]; 3]>,
 }
 
 impl Preprocessor {
@@ -80,10 +84,22 @@ impl Preprocessor {
                 spec.name, spec.shape
             )));
         }
+        let order: [usize; 3] = match config.color_order {
+            ColorOrder::Rgb => [0, 1, 2],
+            ColorOrder::Bgr => [2, 1, 0],
+        };
+        let table = Box::new(std::array::from_fn(|k| {
+            let source = order[k];
+            std::array::from_fn(|v| {
+                (v as f32 * config.scale - config.mean[source]) / config.std[source]
+            })
+        }));
         Ok(Preprocessor {
             config: config.clone(),
             input_name: spec.name.clone(),
             shape,
+            order,
+            table,
         })
     }
 
@@ -182,25 +198,16 @@ impl Preprocessor {
 
     /// Channel order, normalisation and layout in one pass.
     fn pack(&self, image: &RgbImage) -> TensorData {
-        let c = &self.config;
-        let order: [usize; 3] = match c.color_order {
-            ColorOrder::Rgb => [0, 1, 2],
-            ColorOrder::Bgr => [2, 1, 0],
-        };
-        // table[k][v]: the value of channel k (in model order) for pixel value v.
-        let table: [[f32; 256]; 3] = std::array::from_fn(|k| {
-            let source = order[k];
-            std::array::from_fn(|v| (v as f32 * c.scale - c.mean[source]) / c.std[source])
-        });
+        let table = &*self.table;
         let pixels = image.pixels.len() / 3;
-        match c.dtype {
+        match self.config.dtype {
             PixelType::F32 => {
-                TensorData::Fp32(self.arrange(image, pixels, &order, |k, v| table[k][v as usize]))
+                TensorData::Fp32(self.arrange(image, pixels, |k, v| table[k][v as usize]))
             }
-            PixelType::U8 => TensorData::Uint8(self.arrange(image, pixels, &order, |k, v| {
+            PixelType::U8 => TensorData::Uint8(self.arrange(image, pixels, |k, v| {
                 table[k][v as usize].round().clamp(0.0, 255.0) as u8
             })),
-            PixelType::I8 => TensorData::Int8(self.arrange(image, pixels, &order, |k, v| {
+            PixelType::I8 => TensorData::Int8(self.arrange(image, pixels, |k, v| {
                 table[k][v as usize].round().clamp(-128.0, 127.0) as i8
             })),
         }
@@ -210,9 +217,9 @@ impl Preprocessor {
         &self,
         image: &RgbImage,
         pixels: usize,
-        order: &[usize; 3],
         value: impl Fn(usize, u8) -> T,
     ) -> Vec<T> {
+        let order = &self.order;
         let mut out = vec![T::default(); pixels * 3];
         match self.config.layout {
             PixelLayout::Nhwc => {

@@ -1,4 +1,7 @@
-//! Reading model outputs as `f32`, whatever numeric type the model produced.
+//! Reading model outputs as `f32`, whatever numeric type the model produced. `f32` outputs are
+//! borrowed, not copied.
+
+use std::borrow::Cow;
 
 use outpost_core::{NamedTensor, TensorData};
 
@@ -8,7 +11,7 @@ use crate::error::VisionError;
 pub fn output_f32<'a>(
     outputs: &'a [NamedTensor],
     name: &str,
-) -> Result<(Vec<f32>, &'a [usize]), VisionError> {
+) -> Result<(Cow<'a, [f32]>, &'a [usize]), VisionError> {
     let found = outputs
         .iter()
         .find(|o| o.name == name)
@@ -23,9 +26,9 @@ pub fn output_f32<'a>(
 }
 
 /// Every element as `f32`; `None` for BYTES and BOOL.
-pub fn to_f32(data: &TensorData) -> Option<Vec<f32>> {
-    Some(match data {
-        TensorData::Fp32(v) => v.clone(),
+pub fn to_f32(data: &TensorData) -> Option<Cow<'_, [f32]>> {
+    Some(Cow::Owned(match data {
+        TensorData::Fp32(v) => return Some(Cow::Borrowed(v)),
         TensorData::Fp16(v) => v.iter().map(|x| x.to_f32()).collect(),
         TensorData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
         TensorData::Fp64(v) => v.iter().map(|x| *x as f32).collect(),
@@ -38,5 +41,5 @@ pub fn to_f32(data: &TensorData) -> Option<Vec<f32>> {
         TensorData::Uint64(v) => v.iter().map(|x| *x as f32).collect(),
         TensorData::Int64(v) => v.iter().map(|x| *x as f32).collect(),
         TensorData::Bool(_) | TensorData::Bytes(_) => return None,
-    })
+    }))
 }

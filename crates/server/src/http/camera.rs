@@ -16,7 +16,7 @@ use outpost_vision::{ImageFormat, Overrides};
 use serde::Deserialize;
 
 use super::body::{declared_length, read_body};
-use super::drain::discard_body;
+use super::drain::or_discard_body;
 use super::{ApiError, AppState};
 use crate::camera::run_image_blocking;
 
@@ -71,14 +71,28 @@ fn delivery(request: &Request) -> Result<Delivery, ApiError> {
     let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
         return Ok(Delivery::Raw);
     };
-    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
-    let essence = text.split(';').next().unwrap_or("").trim();
+    let essence = essence(value.to_str().unwrap_or(""));
     if essence == "multipart/form-data" {
         Ok(Delivery::Form)
-    } else if essence == "application/octet-stream"
-        || ImageFormat::from_media_type(essence).is_some()
-    {
-        Ok(Delivery::Raw)
+    } else {
+        check_image_type(&essence).map(|()| Delivery::Raw)
+    }
+}
+
+/// A media type without its parameters, in lower case.
+fn essence(media_type: &str) -> String {
+    media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Accepts the media types an encoded image may be sent as.
+fn check_image_type(essence: &str) -> Result<(), ApiError> {
+    if essence == "application/octet-stream" || ImageFormat::from_media_type(essence).is_some() {
+        Ok(())
     } else {
         Err(unsupported(essence))
     }
@@ -108,17 +122,7 @@ async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, Ap
             continue;
         }
         if let Some(media_type) = field.content_type() {
-            let essence = media_type
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if essence != "application/octet-stream"
-                && ImageFormat::from_media_type(&essence).is_none()
-            {
-                return Err(unsupported(&essence));
-            }
+            check_image_type(&essence(media_type))?;
         }
         return field.bytes().await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -155,13 +159,9 @@ async fn handle(
             let query = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
             Ok((served, query.overrides()?, delivery(&request)?))
         });
-    let (served, overrides, delivery) = match accepted {
-        Ok(accepted) => accepted,
-        Err(refusal) => {
-            discard_body(request.into_body()).await;
-            return Err(refusal);
-        }
-    };
+    let (parts, body) = request.into_parts();
+    let ((served, overrides, delivery), body) = or_discard_body(accepted, body).await?;
+    let request = Request::from_parts(parts, body);
     let image = match delivery {
         Delivery::Raw => raw_image(request, state.max_body_bytes).await?,
         Delivery::Form => form_image(request, &state).await?,

@@ -6,11 +6,28 @@ use std::time::Duration;
 use axum::body::{Body, BodyDataStream};
 use futures_util::StreamExt;
 
+use super::ApiError;
+
 /// Most bytes of a refused body read and thrown away; past this, or [`DRAIN_TIME`], the
 /// connection is closed after the answer.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 /// Longest time spent discarding a refused body.
 const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// `accepted` as it is, or, for a refusal, the refusal once `body` has been read and dropped
+/// (see [`discard_body`]): the checks a handler makes before reading the body.
+pub(super) async fn or_discard_body<T>(
+    accepted: Result<T, ApiError>,
+    body: Body,
+) -> Result<(T, Body), ApiError> {
+    match accepted {
+        Ok(accepted) => Ok((accepted, body)),
+        Err(refusal) => {
+            discard_body(body).await;
+            Err(refusal)
+        }
+    }
+}
 
 /// Reads `body` to its end (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops what it read.
 pub(super) async fn discard_body(body: Body) {

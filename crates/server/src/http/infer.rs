@@ -16,7 +16,7 @@ use outpost_protocol::{
 };
 
 use super::body::{declared_length, read_body, BodyTarget};
-use super::drain::discard_body;
+use super::drain::or_discard_body;
 use super::{ApiError, AppState};
 use crate::inference::infer_blocking;
 
@@ -90,13 +90,7 @@ async fn handle(
         .lookup(&model, version.as_deref())
         .map_err(ApiError::from)
         .and_then(|served| Ok((served, json_header_length(&headers)?)));
-    let (served, json_length) = match accepted {
-        Ok(accepted) => accepted,
-        Err(refusal) => {
-            discard_body(body).await;
-            return Err(refusal);
-        }
-    };
+    let ((served, json_length), body) = or_discard_body(accepted, body).await?;
     let limits = state.decode_limits;
     let image_limits = state.image_limits;
     let declared = declared_length(&headers);

@@ -3,7 +3,7 @@
 //! instead of returning them, so one broken model never stops the others.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use outpost_core::{
     BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
 };
 
+use outpost_core::model_config::stays_inside_model_dir;
 use outpost_vision::ImagePipeline;
 
 use super::scan::FoundModel;
@@ -22,7 +23,8 @@ use crate::backends::Backends;
 pub struct Labels {
     /// File name as the configuration gives it.
     pub file: String,
-    pub labels: Vec<String>,
+    /// Shared with the model's image pipeline.
+    pub labels: Arc<Vec<String>>,
 }
 
 /// A model version ready to serve.
@@ -57,7 +59,7 @@ fn failed_entry(found: &FoundModel, error: String) -> ModelEntry {
 
 /// Reads a labels file that must lie inside the model directory.
 fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
-    if file.is_absolute() || file.components().any(|c| matches!(c, Component::ParentDir)) {
+    if !stays_inside_model_dir(file) {
         return Err(format!(
             "labels file '{}' must be a relative path inside the model directory",
             file.display()
@@ -67,7 +69,7 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
         .map_err(|e| format!("cannot read labels file '{}': {e}", file.display()))?;
     Ok(Labels {
         file: file.display().to_string(),
-        labels: text.lines().map(str::to_string).collect(),
+        labels: Arc::new(text.lines().map(str::to_string).collect()),
     })
 }
 
@@ -169,7 +171,7 @@ fn load_version(
                 pre,
                 config.postprocess.as_ref(),
                 &signature,
-                labels.as_ref().map(|l| Arc::new(l.labels.clone())),
+                labels.as_ref().map(|l| l.labels.clone()),
                 &found.dir,
             )
             .map_err(|e| e.to_string())?,

@@ -1,6 +1,8 @@
 //! Turning each detector family's raw outputs into scored corner boxes in model-input pixels:
 //! already-decoded boxes (UltraFace), SSD box encodings against anchors, and YOLO v5/v8 heads.
 
+use std::borrow::Cow;
+
 use outpost_core::image_config::ScoreActivation;
 use outpost_core::NamedTensor;
 
@@ -36,11 +38,11 @@ impl DecodeContext<'_> {
 }
 
 /// Rows of `width` values of the output `name`, checking it has `[1, rows, width]` layout.
-fn rows(
-    outputs: &[NamedTensor],
+fn rows<'a>(
+    outputs: &'a [NamedTensor],
     name: &str,
     width: Option<usize>,
-) -> Result<(Vec<f32>, usize, usize), VisionError> {
+) -> Result<(Cow<'a, [f32]>, usize, usize), VisionError> {
     let (values, shape) = output_f32(outputs, name)?;
     let (n, w) = match shape {
         [1, n, w] | [n, w] => (*n, *w),
@@ -117,13 +119,14 @@ pub fn ssd(
     let mut out = Vec::new();
     for (i, [ya, xa, ha, wa]) in anchors.0.iter().copied().enumerate() {
         let row = &scores[i * classes..(i + 1) * classes];
-        let activated = row.iter().map(|s| match activation {
-            ScoreActivation::None => *s,
+        let activate = |s: f32| match activation {
+            ScoreActivation::None => s,
             ScoreActivation::Sigmoid => 1.0 / (1.0 + (-s).exp()),
-        });
-        // Skip the box arithmetic for the many anchors with nothing above the threshold.
-        let best = activated.clone().fold(f32::NEG_INFINITY, f32::max);
-        if best < cx.score_threshold {
+        };
+        // Skip the many anchors with nothing above the threshold. The activation is monotonic,
+        // so the best raw score tells without activating every one.
+        let best = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if activate(best) < cx.score_threshold {
             continue;
         }
         let e = &encodings[i * 4..i * 4 + 4];
@@ -137,7 +140,7 @@ pub fn ssd(
             (xc + w / 2.0) * cx.input_width,
             (yc + h / 2.0) * cx.input_height,
         ];
-        cx.push_scores(&mut out, corners, activated);
+        cx.push_scores(&mut out, corners, row.iter().map(|s| activate(*s)));
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@ mod nms;
 use std::path::Path;
 
 use outpost_core::image_config::{DetectionConfig, DetectionDecoder, NmsMode};
+use outpost_core::model_config::stays_inside_model_dir;
 use outpost_core::{ModelSignature, NamedTensor};
 use serde::Serialize;
 
@@ -182,11 +183,7 @@ fn decoder_outputs(decoder: &DetectionDecoder) -> Vec<&str> {
 }
 
 fn load_anchors(model_dir: &Path, file: &Path) -> Result<Anchors, VisionError> {
-    if file.is_absolute()
-        || file
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
+    if !stays_inside_model_dir(file) {
         return Err(VisionError::Config(format!(
             "anchors file '{}' must be a relative path inside the model directory",
             file.display()
