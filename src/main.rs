@@ -43,6 +43,15 @@ struct ServeArgs {
     /// HTTP port; 0 picks a free port [default: 8000]
     #[arg(long, env = "OUTPOST_HTTP_PORT")]
     http_port: Option<u16>,
+    /// Serve gRPC (inference.GRPCInferenceService) [default: true]
+    #[arg(long, env = "OUTPOST_GRPC_ENABLED")]
+    grpc_enabled: Option<bool>,
+    /// Address to bind the gRPC server to [default: 0.0.0.0]
+    #[arg(long, env = "OUTPOST_GRPC_HOST")]
+    grpc_host: Option<IpAddr>,
+    /// gRPC port; 0 picks a free port [default: 8001]
+    #[arg(long, env = "OUTPOST_GRPC_PORT")]
+    grpc_port: Option<u16>,
     /// Largest request body in bytes [default: 33554432]
     #[arg(long, env = "OUTPOST_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -84,6 +93,9 @@ impl ServeArgs {
             model_repository: self.model_repository,
             http_host: self.http_host,
             http_port: self.http_port,
+            grpc_enabled: self.grpc_enabled,
+            grpc_host: self.grpc_host,
+            grpc_port: self.grpc_port,
             max_body_bytes: self.max_body_bytes,
             max_tensor_elements: self.max_tensor_elements,
             max_image_bytes: self.max_image_bytes,

@@ -37,21 +37,29 @@ def _wait_ready(base_url: str, process: subprocess.Popen, limit_s: float = 120.0
 def server():
     binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
     process = subprocess.Popen(
-        [binary, "serve", "--http-host", "127.0.0.1", "--http-port", "0", "--model-repository", str(ROOT / "models")],
+        [
+            binary, "serve",
+            "--http-host", "127.0.0.1", "--http-port", "0",
+            "--grpc-host", "127.0.0.1", "--grpc-port", "0",
+            "--model-repository", str(ROOT / "models"),
+        ],
         stdout=subprocess.PIPE,
         stderr=sys.stderr,
         text=True,
     )
-    address = None
+    address = grpc_address = None
+    # The gRPC line comes before the HTTP line, which says that every listener is bound.
     for line in process.stdout:
+        if line.startswith("outpost: grpc listening on "):
+            grpc_address = line.strip().rsplit(" ", 1)[1]
         if line.startswith("outpost: http listening on "):
             address = line.strip().rsplit(" ", 1)[1]
             break
-    if address is None:
+    if address is None or grpc_address is None:
         process.kill()
         raise RuntimeError("outpost did not announce its address")
     base_url = f"http://{address}"
     _wait_ready(base_url, process)
-    yield {"url": address, "base_url": base_url}
+    yield {"url": address, "base_url": base_url, "grpc_url": grpc_address}
     process.terminate()
     assert process.wait(timeout=30) == 0

@@ -1,7 +1,7 @@
 """The bundled default model driven by real clients: tritonclient (HTTP) and kserve's REST client."""
 
-import asyncio
 import pathlib
+import subprocess
 import sys
 
 import numpy as np
@@ -71,37 +71,49 @@ def test_tritonclient_errors(server):
         client.get_model_metadata("no_such_model")
 
 
-def test_kserve_rest_client(server):
-    saved_argv = sys.argv
-    sys.argv = sys.argv[:1]  # `import kserve` parses the command line
+def test_kserve_rest_client(server, tmp_path):
+    """kserve's generated gRPC messages clash with tritonclient's in one process (both are package
+    `inference`), so its client runs in a child interpreter."""
+    np.save(tmp_path / "input.npy", reference_input())
+    script = f"""
+import asyncio, sys
+import numpy as np
+sys.argv = sys.argv[:1]  # `import kserve` parses the command line
+from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+async def run():
+    client = InferenceRESTClient(config=RESTConfig(protocol="v2", timeout=60))
     try:
-        from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+        base = {server["base_url"]!r}
+        assert await client.is_server_live(base)
+        assert await client.is_server_ready(base)
+        assert await client.is_model_ready(base, "{MODEL}")
+        data = np.load({str(tmp_path / "input.npy")!r})
+        for binary in (False, True):
+            inp = InferInput(name="input", shape=list(data.shape), datatype="FP32")
+            inp.set_data_from_numpy(data, binary_data=binary)
+            request = InferRequest(model_name="{MODEL}", infer_inputs=[inp], request_id=f"kserve-{{binary}}")
+            response = await client.infer(base, request, model_name="{MODEL}")
+            np.save({str(tmp_path)!r} + f"/output-{{binary}}.npy", response.outputs[0].as_numpy())
     finally:
-        sys.argv = saved_argv
+        await client.close()
 
-    async def run():
-        client = InferenceRESTClient(config=RESTConfig(protocol="v2", timeout=60))
-        try:
-            base = server["base_url"]
-            assert await client.is_server_live(base)
-            assert await client.is_server_ready(base)
-            assert await client.is_model_ready(base, MODEL)
-            data = reference_input()
-            results = []
-            for binary in (False, True):
-                inp = InferInput(name="input", shape=list(data.shape), datatype="FP32")
-                inp.set_data_from_numpy(data, binary_data=binary)
-                request = InferRequest(model_name=MODEL, infer_inputs=[inp], request_id=f"kserve-{binary}")
-                response = await client.infer(base, request, model_name=MODEL)
-                results.append(response.outputs[0].as_numpy())
-            return results
-        finally:
-            await client.close()
-
-    for probabilities in asyncio.run(run()):
+asyncio.run(run())
+"""
+    run_child_python(tmp_path, script)
+    for binary in (False, True):
+        probabilities = np.load(tmp_path / f"output-{binary}.npy")
         assert probabilities.shape == (1, 1001)
         assert int(np.argmax(probabilities)) == 286
         assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
+
+
+def run_child_python(tmp_path, script):
+    """Runs `script` in a fresh interpreter of this environment; fails the test if it fails."""
+    path = tmp_path / "child.py"
+    path.write_text(script)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_tritonclient_sends_a_jpeg_as_bytes(server):

@@ -1,4 +1,5 @@
-//! Errors in a request body: each is the caller's fault and becomes a 400 answer.
+//! Errors in a request body (REST or gRPC): each is the caller's fault and becomes a 400 answer
+//! or INVALID_ARGUMENT.
 
 use thiserror::Error;
 
@@ -27,7 +28,7 @@ pub enum ProtocolError {
     DataAndBinary { name: String },
     #[error("input '{name}': {message}")]
     BadData { name: String, message: String },
-    #[error("input '{name}': shape {shape:?} needs {expected} elements but 'data' holds {actual}")]
+    #[error("input '{name}': shape {shape:?} needs {expected} elements but {actual} were sent")]
     ElementCount {
         name: String,
         shape: Vec<usize>,
@@ -50,6 +51,20 @@ pub enum ProtocolError {
     },
     #[error("{0} bytes of binary data follow the JSON header but no input claims them")]
     UnclaimedBinary(usize),
+    #[error("input '{name}': has no contents and no raw_input_contents entry")]
+    MissingContents { name: String },
+    #[error("raw_input_contents has {raw} entries for {inputs} inputs; give one per input, in order, or none")]
+    RawContentsCount { raw: usize, inputs: usize },
+    #[error("input '{name}': give either contents or raw_input_contents, not both")]
+    ContentsAndRaw { name: String },
+    #[error("input '{name}': raw_input_contents holds {actual} bytes but shape {shape:?} of {datatype} needs {expected}")]
+    RawSize {
+        name: String,
+        datatype: String,
+        shape: Vec<usize>,
+        expected: usize,
+        actual: usize,
+    },
     #[error("parameter '{name}': {message}")]
     BadParameter { name: String, message: String },
     #[error("{0}")]

@@ -1,14 +1,17 @@
-//! The Open Inference Protocol (KServe V2) REST encoding.
+//! The Open Inference Protocol (KServe V2) encodings: REST and gRPC.
 //!
 //! This crate turns request bodies into the protocol-neutral [`outpost_core::InferRequest`] and
 //! responses back into bodies: JSON tensors (flat or nested `data`) and the binary tensor
 //! extension (`Inference-Header-Content-Length`, decoded whole or while the body arrives), plus
-//! the JSON shapes of the metadata, config and health answers. It knows nothing about models or
-//! HTTP servers.
+//! the JSON shapes of the metadata, config and health answers. [`grpc`] holds the gRPC messages
+//! and service generated from `proto/inference.proto` and their codec. It knows nothing about
+//! models or servers.
 
 mod binary;
 mod error;
+pub mod grpc;
 mod infer_codec;
+mod input_header;
 mod json_data;
 mod request_plan;
 pub mod rest;

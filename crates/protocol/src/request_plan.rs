@@ -7,12 +7,14 @@
 
 use std::collections::HashMap;
 
-use outpost_core::tensor::element_count;
 use outpost_core::{DataType, InferRequest, NamedTensor, Tensor, TensorData, TensorError};
 use serde_json::Value;
 
 use crate::error::ProtocolError;
 use crate::infer_codec::{DecodeLimits, DecodedInfer, OutputEncoding};
+use crate::input_header::{
+    check_input_header, check_output_parameters, reject_shared_memory_keys, CheckedInput,
+};
 use crate::json_data;
 use crate::rest::{InferRequestJson, InputTensorJson, Parameters};
 
@@ -71,13 +73,10 @@ impl RequestPlan {
                 let mut names = Vec::with_capacity(requested.len());
                 for output in requested {
                     let params = output.parameters.as_ref();
-                    reject_shared_memory(params)?;
-                    if params.is_some_and(|p| p.contains_key("classification")) {
-                        return Err(ProtocolError::Unsupported(format!(
-                            "output '{}': the 'classification' parameter is not supported",
-                            output.name
-                        )));
-                    }
+                    check_output_parameters(
+                        &output.name,
+                        params.into_iter().flat_map(|p| p.keys()),
+                    )?;
                     if let Some(binary) = bool_parameter(params, "binary_data")? {
                         encoding.per_output.insert(output.name.clone(), binary);
                     }
@@ -151,27 +150,12 @@ impl RequestPlan {
 }
 
 fn plan_input(input: InputTensorJson, limits: DecodeLimits) -> Result<PlannedInput, ProtocolError> {
+    let CheckedInput {
+        datatype,
+        shape,
+        elements,
+    } = check_input_header(&input.name, &input.datatype, &input.shape, limits)?;
     let name = input.name;
-    let datatype =
-        DataType::parse(&input.datatype).ok_or_else(|| ProtocolError::UnknownDatatype {
-            name: name.clone(),
-            datatype: input.datatype.clone(),
-        })?;
-    if input.shape.iter().any(|d| *d < 0) {
-        return Err(ProtocolError::NegativeDimension {
-            name,
-            shape: input.shape,
-        });
-    }
-    let shape: Vec<usize> = input.shape.iter().map(|d| *d as usize).collect();
-    let elements = element_count(&shape).unwrap_or(usize::MAX);
-    if elements > limits.max_elements_per_tensor {
-        return Err(ProtocolError::TooManyElements {
-            name,
-            elements,
-            limit: limits.max_elements_per_tensor,
-        });
-    }
     reject_shared_memory(input.parameters.as_ref())?;
     let binary_size = size_parameter(input.parameters.as_ref(), "binary_data_size")?;
     let source = match (binary_size, input.data) {
@@ -235,12 +219,7 @@ fn size_parameter(params: Option<&Parameters>, key: &str) -> Result<Option<usize
 }
 
 fn reject_shared_memory(params: Option<&Parameters>) -> Result<(), ProtocolError> {
-    if params.is_some_and(|p| p.keys().any(|k| k.starts_with("shared_memory"))) {
-        return Err(ProtocolError::Unsupported(
-            "shared-memory tensors are not supported".into(),
-        ));
-    }
-    Ok(())
+    reject_shared_memory_keys(params.into_iter().flat_map(|p| p.keys()))
 }
 
 #[cfg(test)]

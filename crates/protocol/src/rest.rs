@@ -140,7 +140,83 @@ pub struct ModelConfigJson {
     pub max_batch_size: usize,
     pub input: Vec<ModelConfigTensor>,
     pub output: Vec<ModelConfigTensor>,
-    pub version_policy: Value,
-    pub instance_group: Vec<Value>,
+    pub version_policy: VersionPolicyJson,
+    pub instance_group: Vec<InstanceGroupJson>,
     pub parameters: std::collections::BTreeMap<String, ConfigParameter>,
+}
+
+/// Which versions of a model are served, as Triton's configuration writes it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionPolicyJson {
+    Latest { num_versions: u32 },
+    All {},
+    Specific { versions: Vec<i64> },
+}
+
+/// Where a model's instances run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InstanceGroupJson {
+    pub name: String,
+    /// `KIND_CPU` or `KIND_GPU`.
+    pub kind: String,
+    pub count: usize,
+}
+
+/// `GET /v2/models[/{m}[/versions/{v}]]/stats`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelStatisticsResponseJson {
+    pub model_stats: Vec<ModelStatisticsJson>,
+}
+
+/// One model version's statistics, in Triton's shape.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ModelStatisticsJson {
+    pub name: String,
+    pub version: String,
+    /// Milliseconds since the Unix epoch of the last inference; 0 when none.
+    pub last_inference: u64,
+    pub inference_count: u64,
+    pub execution_count: u64,
+    pub inference_stats: InferStatisticsJson,
+    pub batch_stats: Vec<BatchStatisticsJson>,
+}
+
+/// A count and the total nanoseconds it took.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct DurationJson {
+    pub count: u64,
+    pub ns: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct InferStatisticsJson {
+    pub success: DurationJson,
+    pub fail: DurationJson,
+    pub queue: DurationJson,
+    pub compute_input: DurationJson,
+    pub compute_infer: DurationJson,
+    pub compute_output: DurationJson,
+    pub cache_hit: DurationJson,
+    pub cache_miss: DurationJson,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct BatchStatisticsJson {
+    pub batch_size: u64,
+    pub compute_input: DurationJson,
+    pub compute_infer: DurationJson,
+    pub compute_output: DurationJson,
+}
+
+/// One entry of `POST /v2/repository/index`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RepositoryIndexEntryJson {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `READY`, `UNAVAILABLE` or `UNLOADING`.
+    pub state: String,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub reason: String,
 }

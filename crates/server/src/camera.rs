@@ -1,8 +1,9 @@
 //! The image request path, shared by every front end: decode and preprocess an encoded photo
 //! as the model declares, run the model, and read its outputs as classes or boxes, timing each
-//! stage. Also turns encoded images sent as BYTES inputs of a V2 infer request into the
-//! model's input tensor. Call from an executor thread.
+//! stage, and record the request in the model's statistics. Also turns encoded images sent as
+//! BYTES inputs of a V2 infer request into the model's input tensor.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_core::{InferRequest, TensorData};
@@ -10,8 +11,9 @@ use outpost_vision::preprocess::stack;
 use outpost_vision::{Answer, ImageLimits, Overrides};
 use serde::Serialize;
 
-use crate::inference::InferError;
+use crate::inference::{InferError, InferenceService};
 use crate::repository::ServedModel;
+use crate::statistics::StageTimes;
 
 /// The camera endpoint's answer.
 #[derive(Debug, Serialize)]
@@ -21,7 +23,7 @@ pub struct ImageAnswer {
     pub image: ImageFacts,
     #[serde(flatten)]
     pub answer: Answer,
-    pub timing_us: StageTimes,
+    pub timing_us: ImageStageTimes,
 }
 
 /// The frame as received and how it was decoded.
@@ -35,7 +37,7 @@ pub struct ImageFacts {
 
 /// Microseconds per stage.
 #[derive(Debug, Serialize)]
-pub struct StageTimes {
+pub struct ImageStageTimes {
     pub decode: u64,
     pub preprocess: u64,
     pub inference: u64,
@@ -46,8 +48,46 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().try_into().unwrap_or(u64::MAX)
 }
 
-/// Runs one encoded image through `model`'s pipeline.
-pub fn run_image_blocking(
+/// Answers one encoded image with `served`'s pipeline on an executor thread, counting it in the
+/// model's statistics. `arrived` is when the request came in.
+pub async fn answer_image(
+    service: &InferenceService,
+    served: Arc<ServedModel>,
+    arrived: Instant,
+    image: bytes::Bytes,
+    overrides: Overrides,
+) -> Result<ImageAnswer, InferError> {
+    let limits = service.limits().images;
+    let model = served.clone();
+    let ran = service
+        .run_blocking(move || {
+            let started = Instant::now();
+            run_image_blocking(&model, &image, limits, &overrides).map(|a| (a, started))
+        })
+        .await
+        .and_then(|r| r);
+    match ran {
+        Ok((answer, started)) => {
+            let t = &answer.timing_us;
+            let us = Duration::from_micros;
+            let stages = StageTimes {
+                queue: started.saturating_duration_since(arrived),
+                input: us(t.decode + t.preprocess),
+                infer: us(t.inference),
+                output: us(t.postprocess),
+            };
+            served.stats.record_success(arrived.elapsed(), stages, 1);
+            Ok(answer)
+        }
+        Err(error) => {
+            served.stats.record_failure(arrived.elapsed());
+            Err(error)
+        }
+    }
+}
+
+/// Runs one encoded image through `model`'s pipeline. Call from an executor thread.
+fn run_image_blocking(
     model: &ServedModel,
     image: &[u8],
     limits: ImageLimits,
@@ -74,7 +114,7 @@ pub fn run_image_blocking(
             decode_reduction: prepared.reduction,
         },
         answer,
-        timing_us: StageTimes {
+        timing_us: ImageStageTimes {
             decode: micros(prepared.decode_time),
             preprocess: micros(prepared.preprocess_time),
             inference: micros(inference),

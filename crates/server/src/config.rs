@@ -52,6 +52,31 @@ impl Default for HttpConfig {
     }
 }
 
+/// `[grpc]`: the gRPC front end (`inference.GRPCInferenceService`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// Serve gRPC at all.
+    pub enabled: bool,
+    /// Address to bind.
+    pub host: IpAddr,
+    /// Port to bind; 0 picks a free one (printed on standard output).
+    pub port: u16,
+    /// Largest request message accepted; larger ones get RESOURCE_EXHAUSTED.
+    pub max_message_bytes: usize,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            enabled: true,
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8001,
+            max_message_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
 /// `[limits]`: bounds on what one request may ask for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -125,6 +150,7 @@ pub struct ServerConfig {
     /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
     pub shutdown_timeout_secs: u64,
     pub http: HttpConfig,
+    pub grpc: GrpcConfig,
     pub limits: LimitsConfig,
     pub inference: InferenceConfig,
     pub ort: OrtConfig,
@@ -138,6 +164,7 @@ impl Default for ServerConfig {
             strict_readiness: false,
             shutdown_timeout_secs: 30,
             http: HttpConfig::default(),
+            grpc: GrpcConfig::default(),
             limits: LimitsConfig::default(),
             inference: InferenceConfig::default(),
             ort: OrtConfig::default(),
@@ -152,6 +179,9 @@ pub struct ConfigOverrides {
     pub model_repository: Option<PathBuf>,
     pub http_host: Option<IpAddr>,
     pub http_port: Option<u16>,
+    pub grpc_enabled: Option<bool>,
+    pub grpc_host: Option<IpAddr>,
+    pub grpc_port: Option<u16>,
     pub max_body_bytes: Option<usize>,
     pub max_tensor_elements: Option<usize>,
     pub max_image_bytes: Option<usize>,
@@ -219,6 +249,9 @@ impl ServerConfig {
         set(&mut self.model_repository, o.model_repository);
         set(&mut self.http.host, o.http_host);
         set(&mut self.http.port, o.http_port);
+        set(&mut self.grpc.enabled, o.grpc_enabled);
+        set(&mut self.grpc.host, o.grpc_host);
+        set(&mut self.grpc.port, o.grpc_port);
         set(&mut self.http.max_body_bytes, o.max_body_bytes);
         set(&mut self.limits.max_tensor_elements, o.max_tensor_elements);
         set(&mut self.limits.max_image_bytes, o.max_image_bytes);
@@ -242,6 +275,11 @@ impl ServerConfig {
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "http.max_body_bytes must be positive".into(),
+            ));
+        }
+        if self.grpc.max_message_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "grpc.max_message_bytes must be positive".into(),
             ));
         }
         if self.limits.max_tensor_elements == 0 {

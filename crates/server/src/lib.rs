@@ -3,18 +3,25 @@
 //! [`config`] holds the one typed server configuration; [`repository`] discovers models on disk
 //! and keeps what is loaded; [`backends`] knows which runtimes are usable; [`inference`] is the
 //! single request path into a model (validation, execution off the async runtime, output
-//! selection) that every front end shares; [`http`] is the Open Inference Protocol REST front end;
+//! selection, statistics) that every front end shares; [`statistics`] keeps each model
+//! version's counts and durations; [`describe`] builds the metadata, configuration and statistics
+//! answers; [`state`] is what the front ends share; [`http`] is the Open Inference Protocol REST
+//! front end and [`grpc`] its gRPC one;
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod backends;
 pub mod camera;
 pub mod config;
+pub mod describe;
 pub mod executor;
+pub mod grpc;
 pub mod http;
 pub mod inference;
 pub mod logging;
 pub mod repository;
 pub mod serve;
+pub mod state;
+pub mod statistics;
 
 pub use config::{ConfigError, ConfigOverrides, ServerConfig};
 pub use serve::{serve, ServeError};

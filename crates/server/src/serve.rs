@@ -1,4 +1,4 @@
-//! Running the server: bind, announce the address, load the repository in the background
+//! Running the server: bind the HTTP and gRPC listeners, announce their addresses, load the repository in the background
 //! (readiness turns true when done), serve until SIGTERM or SIGINT, then let in-flight requests
 //! finish within the configured grace period.
 
@@ -16,8 +16,9 @@ use tokio::sync::watch;
 
 use crate::backends::Backends;
 use crate::config::ServerConfig;
+use crate::grpc;
 use crate::http::{self, AppState};
-use crate::inference::InferenceService;
+use crate::inference::{InferenceService, RequestLimits};
 use crate::repository::ModelRepository;
 
 #[derive(Debug, Error)]
@@ -31,6 +32,8 @@ pub enum ServeError {
     },
     #[error("cannot start the inference threads: {0}")]
     Executor(std::io::Error),
+    #[error("gRPC server failed: {0}")]
+    Grpc(String),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -50,29 +53,37 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
 
-    let addr = format!("{}:{}", config.http.host, config.http.port);
-    let listener = TcpListener::bind((config.http.host, config.http.port))
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: addr.clone(),
-            source,
-        })?;
+    let grpc_listener = if config.grpc.enabled {
+        Some(bind(config.grpc.host, config.grpc.port).await?)
+    } else {
+        None
+    };
+    let listener = bind(config.http.host, config.http.port).await?;
+    // The gRPC line comes first: the HTTP line tells readers that every listener is bound.
+    if let Some(grpc) = &grpc_listener {
+        let local = grpc.local_addr()?;
+        announce(&format!("outpost: grpc listening on {local}"));
+        tracing::info!(%local, "gRPC server listening");
+    }
     let local = listener.local_addr()?;
     announce(&format!("outpost: http listening on {local}"));
     tracing::info!(%local, "HTTP server listening");
 
     let repository = Arc::new(ModelRepository::new());
-    let inference = InferenceService::new(repository.clone(), config.max_concurrent_requests())
-        .map_err(ServeError::Executor)?;
-    let state = Arc::new(AppState {
-        inference,
-        decode_limits: DecodeLimits {
+    let limits = RequestLimits {
+        tensors: DecodeLimits {
             max_elements_per_tensor: config.limits.max_tensor_elements,
         },
-        image_limits: ImageLimits {
+        images: ImageLimits {
             max_bytes: config.limits.max_image_bytes,
             max_pixels: config.limits.max_image_pixels,
         },
+    };
+    let inference =
+        InferenceService::new(repository.clone(), config.max_concurrent_requests(), limits)
+            .map_err(ServeError::Executor)?;
+    let state = Arc::new(AppState {
+        inference,
         max_body_bytes: config.http.max_body_bytes,
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
@@ -90,16 +101,43 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
             tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
         }
     });
-    let server =
-        axum::serve(listener, http::router(state)).with_graceful_shutdown(stopped(stop_rx.clone()));
+    let grpc = {
+        let state = state.clone();
+        let stop = stopped(stop_rx.clone());
+        let max_message = config.grpc.max_message_bytes;
+        async move {
+            match grpc_listener {
+                Some(listener) => grpc::serve(listener, state, max_message, stop)
+                    .await
+                    .map_err(|e| ServeError::Grpc(e.to_string())),
+                None => Ok(()),
+            }
+        }
+    };
+    let http_stop = stopped(stop_rx.clone());
+    let http = async move {
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(http_stop)
+            .await
+            .map_err(ServeError::from)
+    };
     tokio::select! {
-        result = server => result?,
+        result = async { tokio::try_join!(http, grpc) } => { result?; }
         () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace period; exiting anyway");
         }
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+async fn bind(host: std::net::IpAddr, port: u16) -> Result<TcpListener, ServeError> {
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: format!("{host}:{port}"),
+            source,
+        })
 }
 
 /// Prints a machine-readable line on standard output (tests and supervisors read it).

@@ -25,6 +25,8 @@ pub struct TestServer {
     child: Child,
     pub addr: SocketAddr,
     pub base_url: String,
+    /// The gRPC listener, unless the server was started with gRPC off.
+    pub grpc_addr: Option<SocketAddr>,
     stderr_log: PathBuf,
 }
 
@@ -37,8 +39,8 @@ pub fn outpost_binary() -> PathBuf {
 }
 
 impl TestServer {
-    /// Starts `outpost serve --http-host 127.0.0.1 --http-port 0 --model-repository <repo> <extra>`
-    /// and waits until it is ready.
+    /// Starts `outpost serve --http-host 127.0.0.1 --http-port 0 --grpc-host 127.0.0.1
+    /// --grpc-port 0 --model-repository <repo> <extra>` and waits until it is ready.
     pub fn start(
         binary: &Path,
         repository: &Path,
@@ -73,6 +75,7 @@ impl TestServer {
         command
             .arg("serve")
             .args(["--http-host", "127.0.0.1", "--http-port", "0"])
+            .args(["--grpc-host", "127.0.0.1", "--grpc-port", "0"])
             .arg("--model-repository")
             .arg(repository)
             .args(extra_args)
@@ -87,15 +90,21 @@ impl TestServer {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
+            // The gRPC line, when there is one, comes before the HTTP line.
+            let mut grpc = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("outpost: grpc listening on ") {
+                    grpc = addr.trim().parse::<SocketAddr>().ok();
+                }
                 if let Some(addr) = line.strip_prefix("outpost: http listening on ") {
-                    let _ = tx.send(addr.trim().to_string());
+                    let _ = tx.send((addr.trim().to_string(), grpc));
                 }
             }
         });
         let wait = Duration::from_secs(60);
-        let addr: SocketAddr = match rx.recv_timeout(wait).ok().and_then(|a| a.parse().ok()) {
-            Some(a) => a,
+        let announced = rx.recv_timeout(wait).ok();
+        let (addr, grpc_addr) = match announced.and_then(|(a, g)| Some((a.parse().ok()?, g))) {
+            Some(found) => found,
             None => {
                 let _ = child.kill();
                 return Err(TestServerError::NoAddress(wait));
@@ -105,6 +114,7 @@ impl TestServer {
             child,
             addr,
             base_url: format!("http://{addr}"),
+            grpc_addr,
             stderr_log,
         })
     }

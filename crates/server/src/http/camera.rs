@@ -5,6 +5,7 @@
 //! turns off the reduced-scale JPEG decode.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -18,7 +19,7 @@ use serde::Deserialize;
 use super::body::{declared_length, read_body};
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
-use crate::camera::run_image_blocking;
+use crate::camera::answer_image;
 
 /// How the JPEG decode may be reduced.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -151,6 +152,7 @@ async fn handle(
     query: Result<Query<ImageQuery>, QueryRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
     let accepted = state
         .inference
         .lookup(&model, version.as_deref())
@@ -166,11 +168,7 @@ async fn handle(
         Delivery::Raw => raw_image(request, state.max_body_bytes).await?,
         Delivery::Form => form_image(request, &state).await?,
     };
-    let limits = state.image_limits;
-    let answer = state
-        .inference
-        .run_blocking(move || run_image_blocking(&served, &image, limits, &overrides))
-        .await??;
+    let answer = answer_image(&state.inference, served, arrived, image, overrides).await?;
     tracing::debug!(
         model = %answer.model_name,
         decode_us = answer.timing_us.decode,

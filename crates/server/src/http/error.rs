@@ -78,6 +78,7 @@ impl From<InferError> for ApiError {
     fn from(e: InferError) -> ApiError {
         match e {
             InferError::Lookup(lookup) => lookup.into(),
+            InferError::Protocol(protocol) => protocol.into(),
             InferError::Input(input) => ApiError::new(StatusCode::BAD_REQUEST, input.to_string()),
             InferError::Backend(BackendError::Inference(message)) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

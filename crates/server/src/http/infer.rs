@@ -1,6 +1,7 @@
 //! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit (binary
-//! requests are decoded into their tensors while it arrives), then finish decoding, infer and
-//! encode off the async runtime, answering JSON or JSON-plus-binary.
+//! requests are decoded into their tensors while it arrives), then hand the decoding and
+//! encoding to the shared request path ([`crate::inference`]), answering JSON or
+//! JSON-plus-binary.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,15 +11,16 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use outpost_core::InferResponse;
 use outpost_protocol::{
-    decode_infer_request_segments, encode_infer_response, DecodeLimits, StreamingDecoder,
-    HEADER_CONTENT_LENGTH,
+    decode_infer_request_segments, encode_infer_response, DecodeLimits, OutputEncoding,
+    StreamingDecoder, HEADER_CONTENT_LENGTH,
 };
 
 use super::body::{declared_length, read_body, BodyTarget};
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
-use crate::inference::infer_blocking;
+use crate::inference::RequestLimits;
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -85,46 +87,34 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
     let accepted = state
         .inference
         .lookup(&model, version.as_deref())
         .map_err(ApiError::from)
         .and_then(|served| Ok((served, json_header_length(&headers)?)));
     let ((served, json_length), body) = or_discard_body(accepted, body).await?;
-    let limits = state.decode_limits;
-    let image_limits = state.image_limits;
+    let limits = state.inference.limits().tensors;
     let declared = declared_length(&headers);
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
-    let received = Instant::now();
     let body = read_body(declared, body, state.max_body_bytes, sink).await?;
-    let read = received.elapsed();
-    let (encoded, timing) = state
+    let decode = move |limits: RequestLimits| {
+        let decoded = match body {
+            BodySink::Streaming(decoder) => decoder.finish()?,
+            BodySink::Chunks(chunks) => {
+                let segments: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
+                decode_infer_request_segments(&segments, json_length, limits.tensors)?
+            }
+        };
+        Ok((decoded.request, decoded.output_encoding))
+    };
+    let encode = |response: InferResponse, encoding: OutputEncoding| {
+        encode_infer_response(&response, &encoding)
+    };
+    let encoded = state
         .inference
-        .run_blocking(move || -> Result<_, ApiError> {
-            let started = Instant::now();
-            let decoded = match body {
-                BodySink::Streaming(decoder) => decoder.finish()?,
-                BodySink::Chunks(chunks) => {
-                    let segments: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
-                    decode_infer_request_segments(&segments, json_length, limits)?
-                }
-            };
-            let decoded_at = started.elapsed();
-            let response = infer_blocking(&served, decoded.request, image_limits)?;
-            let inferred_at = started.elapsed();
-            let encoded = encode_infer_response(&response, &decoded.output_encoding);
-            Ok((encoded, [decoded_at, inferred_at, started.elapsed()]))
-        })
-        .await??;
-    tracing::debug!(
-        model = %model,
-        read_us = read.as_micros() as u64,
-        decode_us = timing[0].as_micros() as u64,
-        infer_us = (timing[1] - timing[0]).as_micros() as u64,
-        encode_us = (timing[2] - timing[1]).as_micros() as u64,
-        total_us = received.elapsed().as_micros() as u64,
-        "inference request"
-    );
+        .infer(served, arrived, "http", decode, encode)
+        .await?;
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();
     match encoded.json_length {

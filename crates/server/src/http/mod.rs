@@ -10,7 +10,6 @@ mod infer;
 mod metadata;
 mod openapi;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -18,34 +17,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use outpost_protocol::DecodeLimits;
-use outpost_vision::ImageLimits;
 
 pub use error::ApiError;
 
-use crate::inference::InferenceService;
-
-/// Everything a handler needs.
-pub struct AppState {
-    pub inference: InferenceService,
-    pub decode_limits: DecodeLimits,
-    pub image_limits: ImageLimits,
-    pub max_body_bytes: usize,
-    pub strict_readiness: bool,
-    /// Set once the initial model load has finished.
-    pub startup_complete: AtomicBool,
-    /// Set when shutdown starts: readiness turns false so load balancers stop sending.
-    pub shutting_down: AtomicBool,
-    pub ort_version: Option<String>,
-}
-
-impl AppState {
-    pub fn is_ready(&self) -> bool {
-        self.startup_complete.load(Ordering::Acquire)
-            && !self.shutting_down.load(Ordering::Acquire)
-            && (!self.strict_readiness || self.inference.repository().all_ready())
-    }
-}
+pub use crate::state::AppState;
 
 /// All REST routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -68,6 +43,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v2/models/{model}/versions/{version}/config",
             get(metadata::model_version_config),
+        )
+        .route("/v2/models/stats", get(metadata::all_statistics))
+        .route("/v2/models/{model}/stats", get(metadata::model_statistics))
+        .route(
+            "/v2/models/{model}/versions/{version}/stats",
+            get(metadata::model_version_statistics),
         )
         .route("/v2/models/{model}/infer", post(infer::infer))
         .route(

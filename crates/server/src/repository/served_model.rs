@@ -17,6 +17,7 @@ use outpost_vision::ImagePipeline;
 use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
 use crate::backends::Backends;
+use crate::statistics::ModelStatistics;
 
 /// A labels file attached to a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,8 @@ pub struct ServedModel {
     /// The image pipeline, when the configuration declares `[preprocess]`.
     pub image: Option<ImagePipeline>,
     pub model: Box<dyn LoadedModel>,
+    /// Requests served by this version.
+    pub stats: ModelStatistics,
 }
 
 impl ServedModel {
@@ -203,5 +206,6 @@ fn load_version(
         labels,
         image,
         model: loaded,
+        stats: ModelStatistics::default(),
     })
 }

@@ -1,0 +1,36 @@
+//! The Open Inference Protocol gRPC front end (tonic): `inference.GRPCInferenceService` on its
+//! own port. Requests go through the same lookup, decode checks, inference path, statistics and
+//! descriptions as REST ([`crate::inference`], [`crate::describe`]); this module only converts
+//! messages and maps errors to status codes.
+
+mod convert;
+mod service;
+mod status;
+
+use std::sync::Arc;
+
+use outpost_protocol::grpc::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use service::GrpcFrontEnd;
+
+use crate::state::AppState;
+
+/// Serves gRPC on `listener` until `shutdown` completes; in-flight calls finish first.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    max_message_bytes: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    let service = GrpcInferenceServiceServer::new(GrpcFrontEnd::new(state))
+        .max_decoding_message_size(max_message_bytes)
+        .max_encoding_message_size(usize::MAX);
+    let incoming = TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}

@@ -1,0 +1,229 @@
+//! `inference.GRPCInferenceService`: each call looks up what it needs in the shared state and
+//! answers through the shared request path and descriptions.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::Stream;
+use outpost_core::InferResponse;
+use outpost_protocol::grpc::inference as pb;
+use outpost_protocol::grpc::inference::grpc_inference_service_server::GrpcInferenceService;
+use outpost_protocol::grpc::{decode_model_infer_request, encode_model_infer_response};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert;
+use super::status::infer_status;
+use crate::describe;
+use crate::inference::{InferError, RequestLimits};
+use crate::state::AppState;
+
+/// The gRPC service over the server's shared state.
+pub struct GrpcFrontEnd {
+    state: Arc<AppState>,
+}
+
+impl GrpcFrontEnd {
+    pub fn new(state: Arc<AppState>) -> GrpcFrontEnd {
+        GrpcFrontEnd { state }
+    }
+}
+
+/// The protocol's empty version string means "the server's choice".
+fn version(text: &str) -> Option<&str> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// One ModelInfer request through the shared path.
+async fn infer(
+    state: &AppState,
+    request: pb::ModelInferRequest,
+) -> Result<pb::ModelInferResponse, Status> {
+    let arrived = Instant::now();
+    let served = state
+        .inference
+        .lookup(&request.model_name, version(&request.model_version))
+        .map_err(infer_status)?;
+    let decode = move |limits: RequestLimits| {
+        let decoded =
+            decode_model_infer_request(request, limits.tensors).map_err(InferError::from)?;
+        Ok((decoded, ()))
+    };
+    let encode = |response: InferResponse, ()| encode_model_infer_response(response);
+    state
+        .inference
+        .infer(served, arrived, "grpc", decode, encode)
+        .await
+        .map_err(infer_status)
+}
+
+type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl GrpcInferenceService for GrpcFrontEnd {
+    async fn server_live(
+        &self,
+        _: Request<pb::ServerLiveRequest>,
+    ) -> Result<Response<pb::ServerLiveResponse>, Status> {
+        Ok(Response::new(pb::ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _: Request<pb::ServerReadyRequest>,
+    ) -> Result<Response<pb::ServerReadyResponse>, Status> {
+        Ok(Response::new(pb::ServerReadyResponse {
+            ready: self.state.is_ready(),
+        }))
+    }
+
+    /// An unknown or unloaded model is an answer (ready = false), not an error.
+    async fn model_ready(
+        &self,
+        request: Request<pb::ModelReadyRequest>,
+    ) -> Result<Response<pb::ModelReadyResponse>, Status> {
+        let r = request.into_inner();
+        let ready = self
+            .state
+            .inference
+            .lookup(&r.name, version(&r.version))
+            .is_ok();
+        Ok(Response::new(pb::ModelReadyResponse { ready }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<pb::ServerMetadataRequest>,
+    ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
+        let m = describe::server_metadata();
+        Ok(Response::new(pb::ServerMetadataResponse {
+            name: m.name,
+            version: m.version,
+            extensions: m.extensions,
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<pb::ModelMetadataRequest>,
+    ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
+        let r = request.into_inner();
+        let metadata =
+            describe::model_metadata(&self.state.inference, &r.name, version(&r.version))
+                .map_err(infer_status)?;
+        Ok(Response::new(convert::model_metadata(metadata)))
+    }
+
+    async fn model_infer(
+        &self,
+        request: Request<pb::ModelInferRequest>,
+    ) -> Result<Response<pb::ModelInferResponse>, Status> {
+        infer(&self.state, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type ModelStreamInferStream = StreamOf<pb::ModelStreamInferResponse>;
+
+    /// Answers each request of the stream in order; a failed request's answer carries its error
+    /// and the stream goes on.
+    async fn model_stream_infer(
+        &self,
+        request: Request<Streaming<pb::ModelInferRequest>>,
+    ) -> Result<Response<Self::ModelStreamInferStream>, Status> {
+        let mut incoming = request.into_inner();
+        let state = self.state.clone();
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(next) = incoming.next().await {
+                let answer = match next {
+                    Err(status) => Err(status),
+                    Ok(request) => Ok(match infer(&state, request).await {
+                        Ok(response) => pb::ModelStreamInferResponse {
+                            error_message: String::new(),
+                            infer_response: Some(response),
+                        },
+                        Err(status) => pb::ModelStreamInferResponse {
+                            error_message: status.message().to_string(),
+                            infer_response: None,
+                        },
+                    }),
+                };
+                let stop = answer.is_err();
+                if tx.send(answer).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn model_config(
+        &self,
+        request: Request<pb::ModelConfigRequest>,
+    ) -> Result<Response<pb::ModelConfigResponse>, Status> {
+        let r = request.into_inner();
+        let served = self
+            .state
+            .inference
+            .lookup(&r.name, version(&r.version))
+            .map_err(infer_status)?;
+        Ok(Response::new(pb::ModelConfigResponse {
+            config: Some(convert::model_config(describe::model_config(&served))),
+        }))
+    }
+
+    async fn model_statistics(
+        &self,
+        request: Request<pb::ModelStatisticsRequest>,
+    ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
+        let r = request.into_inner();
+        let model = (!r.name.is_empty()).then_some(r.name.as_str());
+        let stats = describe::statistics(&self.state.inference, model, version(&r.version))
+            .map_err(infer_status)?;
+        Ok(Response::new(pb::ModelStatisticsResponse {
+            model_stats: stats
+                .model_stats
+                .into_iter()
+                .map(convert::model_statistics)
+                .collect(),
+        }))
+    }
+
+    async fn repository_index(
+        &self,
+        request: Request<pb::RepositoryIndexRequest>,
+    ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        let ready_only = request.into_inner().ready;
+        Ok(Response::new(pb::RepositoryIndexResponse {
+            models: describe::repository_index(&self.state.inference, ready_only)
+                .into_iter()
+                .map(convert::index_entry)
+                .collect(),
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        _: Request<pb::RepositoryModelLoadRequest>,
+    ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        Err(control_off())
+    }
+
+    async fn repository_model_unload(
+        &self,
+        _: Request<pb::RepositoryModelUnloadRequest>,
+    ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        Err(control_off())
+    }
+}
+
+/// Models load at start only; loading and unloading on request are refused.
+fn control_off() -> Status {
+    Status::unavailable(
+        "explicit model load and unload are not allowed: the server loads its models at start",
+    )
+}

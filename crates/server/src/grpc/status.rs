@@ -1,0 +1,38 @@
+//! Failures as gRPC status codes, following Triton: NOT_FOUND for an unknown model or version,
+//! INVALID_ARGUMENT for a request that does not fit, UNAVAILABLE for a model that did not load
+//! or a server that is stopping, INTERNAL for a model that failed.
+
+use outpost_vision::VisionError;
+use tonic::Status;
+
+use crate::inference::InferError;
+use crate::repository::LookupError;
+
+fn lookup_status(error: LookupError) -> Status {
+    let message = error.to_string();
+    match error {
+        LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => {
+            Status::not_found(message)
+        }
+        LookupError::BadVersion(_) => Status::invalid_argument(message),
+        LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => {
+            Status::unavailable(message)
+        }
+    }
+}
+
+pub(super) fn infer_status(error: InferError) -> Status {
+    let message = error.to_string();
+    match error {
+        InferError::Lookup(lookup) => lookup_status(lookup),
+        InferError::Protocol(_) | InferError::Input(_) | InferError::NoImagePipeline(_) => {
+            Status::invalid_argument(message)
+        }
+        InferError::Image(VisionError::Config(_) | VisionError::Outputs(_)) => {
+            Status::internal(message)
+        }
+        InferError::Image(_) => Status::invalid_argument(message),
+        InferError::Backend(_) | InferError::Internal(_) => Status::internal(message),
+        InferError::ShuttingDown => Status::unavailable(message),
+    }
+}

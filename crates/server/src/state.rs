@@ -1,0 +1,26 @@
+//! The state every front end (REST and gRPC) shares: the inference path, body limits, and
+//! whether the server is ready.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::inference::InferenceService;
+
+/// Everything a handler needs.
+pub struct AppState {
+    pub inference: InferenceService,
+    pub max_body_bytes: usize,
+    pub strict_readiness: bool,
+    /// Set once the initial model load has finished.
+    pub startup_complete: AtomicBool,
+    /// Set when shutdown starts: readiness turns false so load balancers stop sending.
+    pub shutting_down: AtomicBool,
+    pub ort_version: Option<String>,
+}
+
+impl AppState {
+    pub fn is_ready(&self) -> bool {
+        self.startup_complete.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+            && (!self.strict_readiness || self.inference.repository().all_ready())
+    }
+}
