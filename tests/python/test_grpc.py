@@ -105,6 +105,16 @@ def test_error_codes(server):
         client.infer(MODEL, [unknown_input])
     assert name.value.status() == "StatusCode.INVALID_ARGUMENT"
 
+    # A message over grpc.max_message_bytes (32 MiB by default) is refused before it is decoded.
+    from tritonclient.grpc import service_pb2
+
+    huge = service_pb2.ModelInferRequest(model_name=MODEL)
+    huge.inputs.add(name="input", datatype="FP32", shape=[1, 3, 224, 224])
+    huge.raw_input_contents.append(bytes(40 * 1024 * 1024))
+    with pytest.raises(Exception) as oversize:
+        client._client_stub.ModelInfer(huge)
+    assert "OUT_OF_RANGE" in str(oversize.value) and "too large" in str(oversize.value)
+
     # The server is still serving after every refusal.
     assert int(np.argmax(infer_cat(client).as_numpy("probabilities"))) == 286
 

@@ -62,7 +62,7 @@ pub struct GrpcConfig {
     pub host: IpAddr,
     /// Port to bind; 0 picks a free one (printed on standard output).
     pub port: u16,
-    /// Largest request message accepted; larger ones get RESOURCE_EXHAUSTED.
+    /// Largest request message accepted; larger ones get OUT_OF_RANGE before decoding.
     pub max_message_bytes: usize,
 }
 
