@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use outpost_server::config::LogFormat;
+use outpost_server::config::{ControlMode, LogFormat};
 use outpost_server::{ConfigOverrides, ServerConfig};
 
 #[derive(Parser)]
@@ -52,6 +52,15 @@ struct ServeArgs {
     /// gRPC port; 0 picks a free port [default: 8001]
     #[arg(long, env = "OUTPOST_GRPC_PORT")]
     grpc_port: Option<u16>,
+    /// Model control: none, explicit (load/unload on request) or poll (follow the repository) [default: none]
+    #[arg(long, env = "OUTPOST_MODEL_CONTROL_MODE")]
+    model_control_mode: Option<ControlMode>,
+    /// File with the bearer token the repository endpoints require [default: none]
+    #[arg(long, env = "OUTPOST_CONTROL_TOKEN_FILE")]
+    control_token_file: Option<PathBuf>,
+    /// The bearer token itself (environment only, so it stays out of process listings)
+    #[arg(skip = std::env::var("OUTPOST_CONTROL_TOKEN").ok().filter(|t| !t.trim().is_empty()))]
+    control_token: Option<String>,
     /// Largest request body in bytes [default: 33554432]
     #[arg(long, env = "OUTPOST_MAX_BODY_BYTES")]
     max_body_bytes: Option<usize>,
@@ -96,6 +105,9 @@ impl ServeArgs {
             grpc_enabled: self.grpc_enabled,
             grpc_host: self.grpc_host,
             grpc_port: self.grpc_port,
+            model_control_mode: self.model_control_mode,
+            model_control_token_file: self.control_token_file,
+            model_control_token: self.control_token,
             max_body_bytes: self.max_body_bytes,
             max_tensor_elements: self.max_tensor_elements,
             max_image_bytes: self.max_image_bytes,

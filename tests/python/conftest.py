@@ -33,19 +33,22 @@ def _wait_ready(base_url: str, process: subprocess.Popen, limit_s: float = 120.0
     raise RuntimeError("outpost did not become ready")
 
 
-@pytest.fixture(scope="session")
-def server():
+def start_outpost(repository, *extra_args, env=None):
+    """Starts `outpost serve` on free loopback ports and waits until it is ready. Returns the
+    process and its addresses; the caller stops it with `stop_outpost`."""
     binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
     process = subprocess.Popen(
         [
             binary, "serve",
             "--http-host", "127.0.0.1", "--http-port", "0",
             "--grpc-host", "127.0.0.1", "--grpc-port", "0",
-            "--model-repository", str(ROOT / "models"),
+            "--model-repository", str(repository),
+            *extra_args,
         ],
         stdout=subprocess.PIPE,
         stderr=sys.stderr,
         text=True,
+        env=None if env is None else {**os.environ, **env},
     )
     address = grpc_address = None
     # The gRPC line comes before the HTTP line, which says that every listener is bound.
@@ -60,6 +63,16 @@ def server():
         raise RuntimeError("outpost did not announce its address")
     base_url = f"http://{address}"
     _wait_ready(base_url, process)
-    yield {"url": address, "base_url": base_url, "grpc_url": grpc_address}
+    return process, {"url": address, "base_url": base_url, "grpc_url": grpc_address}
+
+
+def stop_outpost(process):
     process.terminate()
     assert process.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="session")
+def server():
+    process, addresses = start_outpost(ROOT / "models")
+    yield addresses
+    stop_outpost(process)

@@ -175,17 +175,10 @@ def test_statistics_count_requests_from_both_protocols(server):
     assert unknown.value.status() == "StatusCode.NOT_FOUND"
 
 
-def test_repository_index_and_control_refused_when_off(server):
+def test_repository_index(server):
     client = grpcclient.InferenceServerClient(url=server["grpc_url"])
     index = client.get_model_repository_index(as_json=True)["models"]
     assert {"name": MODEL, "version": "1", "state": "READY"} in index
-    with pytest.raises(InferenceServerException) as load:
-        client.load_model(MODEL)
-    assert load.value.status() == "StatusCode.UNAVAILABLE"
-    with pytest.raises(InferenceServerException) as unload:
-        client.unload_model(MODEL)
-    assert unload.value.status() == "StatusCode.UNAVAILABLE"
-    assert client.is_model_ready(MODEL)
 
 
 def test_kserve_grpc_client(server, tmp_path):

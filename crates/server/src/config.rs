@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::control::ControlMode;
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,6 +76,70 @@ impl Default for GrpcConfig {
             port: 8001,
             max_message_bytes: 32 * 1024 * 1024,
         }
+    }
+}
+
+/// `[model_control]`: loading and unloading models after start (docs/configuration.md).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelControlConfig {
+    /// `none`, `explicit` or `poll`.
+    pub mode: ControlMode,
+    /// Seconds between repository scans in `poll` mode.
+    pub poll_interval_secs: u64,
+    /// File holding the bearer token the control endpoints require (repository index, load,
+    /// unload). `OUTPOST_CONTROL_TOKEN` sets the token itself. Without either, no token is asked.
+    pub token_file: Option<PathBuf>,
+    /// The token, from `OUTPOST_CONTROL_TOKEN`; never read from the file or printed.
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+impl Default for ModelControlConfig {
+    fn default() -> Self {
+        ModelControlConfig {
+            mode: ControlMode::None,
+            poll_interval_secs: 10,
+            token_file: None,
+            token: None,
+        }
+    }
+}
+
+/// Keeps the token out of debug output and logs.
+impl std::fmt::Debug for ModelControlConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelControlConfig")
+            .field("mode", &self.mode)
+            .field("poll_interval_secs", &self.poll_interval_secs)
+            .field("token_file", &self.token_file)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl ModelControlConfig {
+    /// The token the control endpoints require, if any: the environment's, else the file's
+    /// first line.
+    pub fn resolve_token(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(token) = &self.token {
+            return Ok(Some(token.clone()));
+        }
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if token.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "model_control.token_file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(token))
     }
 }
 
@@ -151,6 +217,7 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     pub http: HttpConfig,
     pub grpc: GrpcConfig,
+    pub model_control: ModelControlConfig,
     pub limits: LimitsConfig,
     pub inference: InferenceConfig,
     pub ort: OrtConfig,
@@ -165,6 +232,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             http: HttpConfig::default(),
             grpc: GrpcConfig::default(),
+            model_control: ModelControlConfig::default(),
             limits: LimitsConfig::default(),
             inference: InferenceConfig::default(),
             ort: OrtConfig::default(),
@@ -182,6 +250,9 @@ pub struct ConfigOverrides {
     pub grpc_enabled: Option<bool>,
     pub grpc_host: Option<IpAddr>,
     pub grpc_port: Option<u16>,
+    pub model_control_mode: Option<ControlMode>,
+    pub model_control_token_file: Option<PathBuf>,
+    pub model_control_token: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub max_tensor_elements: Option<usize>,
     pub max_image_bytes: Option<usize>,
@@ -252,6 +323,13 @@ impl ServerConfig {
         set(&mut self.grpc.enabled, o.grpc_enabled);
         set(&mut self.grpc.host, o.grpc_host);
         set(&mut self.grpc.port, o.grpc_port);
+        set(&mut self.model_control.mode, o.model_control_mode);
+        if o.model_control_token_file.is_some() {
+            self.model_control.token_file = o.model_control_token_file;
+        }
+        if o.model_control_token.is_some() {
+            self.model_control.token = o.model_control_token;
+        }
         set(&mut self.http.max_body_bytes, o.max_body_bytes);
         set(&mut self.limits.max_tensor_elements, o.max_tensor_elements);
         set(&mut self.limits.max_image_bytes, o.max_image_bytes);
@@ -280,6 +358,11 @@ impl ServerConfig {
         if self.grpc.max_message_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "grpc.max_message_bytes must be positive".into(),
+            ));
+        }
+        if self.model_control.poll_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "model_control.poll_interval_secs must be positive".into(),
             ));
         }
         if self.limits.max_tensor_elements == 0 {

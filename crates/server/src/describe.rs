@@ -1,14 +1,13 @@
 //! What the server says about itself and its models, built once for every front end: server
 //! metadata and the extensions it implements, model metadata, Triton's model configuration,
-//! per-version statistics and the repository index. REST answers these shapes as JSON; gRPC
+//! and per-version statistics. REST answers these shapes as JSON; gRPC
 //! converts them field by field into its messages.
 
 use outpost_core::{TensorSpec, VersionPolicy};
 use outpost_protocol::rest::{
     BatchStatisticsJson, ConfigParameter, DurationJson, InferStatisticsJson, InstanceGroupJson,
     ModelConfigJson, ModelConfigTensor, ModelMetadata, ModelStatisticsJson,
-    ModelStatisticsResponseJson, RepositoryIndexEntryJson, ServerMetadata, TensorMetadata,
-    VersionPolicyJson,
+    ModelStatisticsResponseJson, ServerMetadata, TensorMetadata, VersionPolicyJson,
 };
 use std::collections::BTreeMap;
 
@@ -17,7 +16,12 @@ use crate::repository::{ModelEntry, ServedModel, VersionState};
 use crate::statistics::DurationTotals;
 
 /// Protocol extensions that are implemented. Only these are advertised.
-pub const EXTENSIONS: &[&str] = &["binary_tensor_data", "model_configuration", "statistics"];
+pub const EXTENSIONS: &[&str] = &[
+    "binary_tensor_data",
+    "model_configuration",
+    "model_repository",
+    "statistics",
+];
 
 pub fn server_metadata() -> ServerMetadata {
     ServerMetadata {
@@ -211,41 +215,4 @@ pub fn statistics(
         }
     };
     Ok(ModelStatisticsResponseJson { model_stats })
-}
-
-/// Every model in the repository and its state; only ready ones when `ready_only`.
-pub fn repository_index(
-    inference: &InferenceService,
-    ready_only: bool,
-) -> Vec<RepositoryIndexEntryJson> {
-    let mut index = Vec::new();
-    for entry in inference.repository().entries() {
-        if let Some(error) = &entry.error {
-            if !ready_only {
-                index.push(RepositoryIndexEntryJson {
-                    name: entry.name.clone(),
-                    version: None,
-                    state: "UNAVAILABLE".into(),
-                    reason: error.clone(),
-                });
-            }
-            continue;
-        }
-        for (version, state) in &entry.versions {
-            let (state, reason) = match state {
-                VersionState::Ready(_) => ("READY", String::new()),
-                VersionState::Failed(reason) => ("UNAVAILABLE", reason.clone()),
-            };
-            if ready_only && state != "READY" {
-                continue;
-            }
-            index.push(RepositoryIndexEntryJson {
-                name: entry.name.clone(),
-                version: Some(version.to_string()),
-                state: state.into(),
-                reason,
-            });
-        }
-    }
-    index
 }

@@ -1,7 +1,8 @@
 //! The Outpost model server.
 //!
 //! [`config`] holds the one typed server configuration; [`repository`] discovers models on disk
-//! and keeps what is loaded; [`backends`] knows which runtimes are usable; [`inference`] is the
+//! and keeps what is loaded; [`control`] loads and unloads models after start (none, explicit,
+//! poll); [`backends`] knows which runtimes are usable; [`inference`] is the
 //! single request path into a model (validation, execution off the async runtime, output
 //! selection, statistics) that every front end shares; [`statistics`] keeps each model
 //! version's counts and durations; [`describe`] builds the metadata, configuration and statistics
@@ -12,6 +13,7 @@
 pub mod backends;
 pub mod camera;
 pub mod config;
+pub mod control;
 pub mod describe;
 pub mod executor;
 pub mod grpc;

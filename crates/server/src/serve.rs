@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use crate::backends::Backends;
 use crate::config::ServerConfig;
+use crate::control::{ControlMode, ModelControl};
 use crate::grpc;
 use crate::http::{self, AppState};
 use crate::inference::{InferenceService, RequestLimits};
@@ -32,6 +33,8 @@ pub enum ServeError {
     },
     #[error("cannot start the inference threads: {0}")]
     Executor(std::io::Error),
+    #[error(transparent)]
+    Config(crate::config::ConfigError),
     #[error("gRPC server failed: {0}")]
     Grpc(String),
     #[error("server failed: {0}")]
@@ -82,15 +85,28 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let inference =
         InferenceService::new(repository.clone(), config.max_concurrent_requests(), limits)
             .map_err(ServeError::Executor)?;
+    let ort_version = backends.ort_version().map(str::to_string);
+    let control = Arc::new(ModelControl::new(
+        config.model_control.mode,
+        config.model_repository.clone(),
+        backends,
+        config.default_intra_op_threads(),
+        repository.clone(),
+        config
+            .model_control
+            .resolve_token()
+            .map_err(ServeError::Config)?,
+    ));
     let state = Arc::new(AppState {
+        control: control.clone(),
         inference,
         max_body_bytes: config.http.max_body_bytes,
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
-        ort_version: backends.ort_version().map(str::to_string),
+        ort_version,
     });
-    spawn_initial_load(&config, backends, repository, state.clone());
+    spawn_initial_load(&config, control, repository, state.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(wait_for_signal(state.clone(), stop_tx));
@@ -149,15 +165,19 @@ fn announce(line: &str) {
 
 fn spawn_initial_load(
     config: &ServerConfig,
-    backends: Backends,
+    control: Arc<ModelControl>,
     repository: Arc<ModelRepository>,
     state: Arc<AppState>,
 ) {
-    let root = config.model_repository.clone();
-    let threads = config.default_intra_op_threads();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = repository.load_all(&root, &backends, threads) {
-            tracing::error!(error = %e, "model repository scan failed");
+    let poll = (config.model_control.mode == ControlMode::Poll)
+        .then(|| Duration::from_secs(config.model_control.poll_interval_secs));
+    tokio::spawn(async move {
+        let loader = control.clone();
+        let loaded = tokio::task::spawn_blocking(move || loader.load_all()).await;
+        match loaded {
+            Ok(Err(e)) => tracing::error!(error = %e, "model repository scan failed"),
+            Err(e) => tracing::error!(error = %e, "model repository load panicked"),
+            Ok(Ok(())) => {}
         }
         let entries = repository.entries();
         let ready = entries
@@ -166,7 +186,11 @@ fn spawn_initial_load(
             .count();
         // Mark completion before logging it, so the log line implies readiness was decided.
         state.startup_complete.store(true, Ordering::Release);
-        tracing::info!(models = entries.len(), ready, "model repository loaded");
+        tracing::info!(models = entries.len(), ready, mode = %control.mode(), "model repository loaded");
+        if let Some(interval) = poll {
+            // Runs until the process exits.
+            let _poller = control.spawn_poller(interval);
+        }
     });
 }
 

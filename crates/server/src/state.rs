@@ -1,13 +1,18 @@
-//! The state every front end (REST and gRPC) shares: the inference path, body limits, and
+//! The state every front end (REST and gRPC) shares: the inference path, model control, body limits, and
 //! whether the server is ready.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::control::ModelControl;
 
 use crate::inference::InferenceService;
 
 /// Everything a handler needs.
 pub struct AppState {
     pub inference: InferenceService,
+    /// Model load, unload and the repository index, with their token.
+    pub control: Arc<ModelControl>,
     pub max_body_bytes: usize,
     pub strict_readiness: bool,
     /// Set once the initial model load has finished.

@@ -16,7 +16,8 @@ use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
-use super::status::infer_status;
+use super::status::{control_status, infer_status};
+use crate::control::{ControlError, ModelControl};
 use crate::describe;
 use crate::inference::{InferError, RequestLimits};
 use crate::state::AppState;
@@ -197,9 +198,13 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryIndexRequest>,
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
+        self.authorize(&request)?;
         let ready_only = request.into_inner().ready;
         Ok(Response::new(pb::RepositoryIndexResponse {
-            models: describe::repository_index(&self.state.inference, ready_only)
+            models: self
+                .state
+                .control
+                .index(ready_only)
                 .into_iter()
                 .map(convert::index_entry)
                 .collect(),
@@ -208,22 +213,45 @@ impl GrpcInferenceService for GrpcFrontEnd {
 
     async fn repository_model_load(
         &self,
-        _: Request<pb::RepositoryModelLoadRequest>,
+        request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        Err(control_off())
+        self.authorize(&request)?;
+        let name = request.into_inner().model_name;
+        self.control(move |control| control.load(&name)).await?;
+        Ok(Response::new(pb::RepositoryModelLoadResponse {}))
     }
 
     async fn repository_model_unload(
         &self,
-        _: Request<pb::RepositoryModelUnloadRequest>,
+        request: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
-        Err(control_off())
+        self.authorize(&request)?;
+        let name = request.into_inner().model_name;
+        self.control(move |control| control.unload(&name)).await?;
+        Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
     }
 }
 
-/// Models load at start only; loading and unloading on request are refused.
-fn control_off() -> Status {
-    Status::unavailable(
-        "explicit model load and unload are not allowed: the server loads its models at start",
-    )
+impl GrpcFrontEnd {
+    /// Checks the `authorization` metadata against the control token.
+    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        self.state.control.authorize(header).map_err(control_status)
+    }
+
+    /// Runs a load or unload off the async runtime, in explicit mode only.
+    async fn control(
+        &self,
+        action: impl FnOnce(&ModelControl) -> Result<(), ControlError> + Send + 'static,
+    ) -> Result<(), Status> {
+        let control = self.state.control.clone();
+        control.check_explicit().map_err(control_status)?;
+        tokio::task::spawn_blocking(move || action(&control))
+            .await
+            .map_err(|e| Status::internal(format!("model control failed: {e}")))?
+            .map_err(control_status)
+    }
 }

@@ -1,10 +1,12 @@
 //! Failures as gRPC status codes, following Triton: NOT_FOUND for an unknown model or version,
 //! INVALID_ARGUMENT for a request that does not fit, UNAVAILABLE for a model that did not load
-//! or a server that is stopping, INTERNAL for a model that failed.
+//! or a server that is stopping, INTERNAL for a model that failed; for model control,
+//! UNAUTHENTICATED without the token and FAILED_PRECONDITION when control is off.
 
 use outpost_vision::VisionError;
 use tonic::Status;
 
+use crate::control::ControlError;
 use crate::inference::InferError;
 use crate::repository::LookupError;
 
@@ -18,6 +20,19 @@ fn lookup_status(error: LookupError) -> Status {
         LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => {
             Status::unavailable(message)
         }
+    }
+}
+
+pub(super) fn control_status(error: ControlError) -> Status {
+    let message = error.to_string();
+    match error {
+        ControlError::Unauthorized => Status::unauthenticated(message),
+        ControlError::Disabled(_) => Status::failed_precondition(message),
+        ControlError::BadName(_) | ControlError::LoadFailed { .. } => {
+            Status::invalid_argument(message)
+        }
+        ControlError::UnknownModel(_) => Status::not_found(message),
+        ControlError::Repository(_) => Status::internal(message),
     }
 }
 

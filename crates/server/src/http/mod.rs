@@ -9,6 +9,7 @@ mod health;
 mod infer;
 mod metadata;
 mod openapi;
+mod repository;
 
 use std::sync::Arc;
 
@@ -59,6 +60,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/v2/models/{model}/versions/{version}/image",
             post(camera::image_version),
+        )
+        .route("/v2/repository/index", post(repository::index))
+        .route("/v2/repository/models/{model}/load", post(repository::load))
+        .route(
+            "/v2/repository/models/{model}/unload",
+            post(repository::unload),
         )
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)

@@ -8,12 +8,10 @@ pub mod scan;
 pub mod served_model;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use thiserror::Error;
 
-use crate::backends::Backends;
 pub use served_model::ServedModel;
 
 /// One version's outcome.
@@ -42,7 +40,7 @@ impl ModelEntry {
     }
 
     /// Why no version is ready.
-    fn unavailable_reason(&self) -> String {
+    pub fn unavailable_reason(&self) -> String {
         if let Some(e) = &self.error {
             return e.clone();
         }
@@ -100,27 +98,22 @@ impl ModelRepository {
         ModelRepository::default()
     }
 
-    /// Scans `root` and loads every model found; failures are recorded, not returned.
-    pub fn load_all(
-        &self,
-        root: &Path,
-        backends: &Backends,
-        default_intra_op_threads: usize,
-    ) -> Result<(), scan::ScanError> {
-        let found = scan::scan(root)?;
-        for model in found {
-            let entry = served_model::load_model(&model, backends, default_intra_op_threads);
-            self.insert(entry);
-        }
-        Ok(())
-    }
-
     pub fn insert(&self, entry: ModelEntry) {
         let mut models = self
             .models
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         models.insert(entry.name.clone(), entry);
+    }
+
+    /// Forgets a model; requests already holding one of its versions finish. True when it was
+    /// known.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut models = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        models.remove(name).is_some()
     }
 
     /// A snapshot of every model entry, by name.

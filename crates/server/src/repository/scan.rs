@@ -63,7 +63,7 @@ pub fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
 }
 
 /// Numbered subdirectories of a model directory (positive integers, as Triton uses).
-fn versions_in(model_dir: &Path) -> Vec<u64> {
+pub fn versions_in(model_dir: &Path) -> Vec<u64> {
     let Ok(entries) = std::fs::read_dir(model_dir) else {
         return Vec::new();
     };

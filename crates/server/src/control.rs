@@ -1,0 +1,425 @@
+//! Model control, Triton's three modes: `none` (models load at start and stay), `explicit`
+//! (clients load and unload models by name over REST and gRPC) and `poll` (the repository is
+//! rescanned every few seconds; new, changed and removed model directories are loaded, reloaded
+//! and unloaded). Both front ends call [`ModelControl`]; it also owns the bearer token that the
+//! control endpoints require when one is configured, and the repository index.
+//!
+//! A reload that leaves a model with no ready version keeps the previous versions serving and
+//! reports the failure.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use outpost_protocol::rest::RepositoryIndexEntryJson;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::backends::Backends;
+use crate::repository::scan::{self, is_valid_model_name, FoundModel};
+use crate::repository::{served_model, ModelRepository, VersionState};
+
+/// How models get loaded and unloaded after start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlMode {
+    /// Load every model at start; refuse load and unload requests.
+    #[default]
+    None,
+    /// Load every model at start; load and unload on request.
+    Explicit,
+    /// Load every model at start, then follow the repository directory.
+    Poll,
+}
+
+impl std::str::FromStr for ControlMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(ControlMode::None),
+            "explicit" => Ok(ControlMode::Explicit),
+            "poll" => Ok(ControlMode::Poll),
+            other => Err(format!(
+                "unknown model control mode '{other}' (expected none, explicit or poll)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ControlMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ControlMode::None => "none",
+            ControlMode::Explicit => "explicit",
+            ControlMode::Poll => "poll",
+        })
+    }
+}
+
+/// Why a control request was refused or failed.
+#[derive(Debug, Error, PartialEq)]
+pub enum ControlError {
+    #[error("this endpoint needs 'Authorization: Bearer <token>' with the server's control token")]
+    Unauthorized,
+    #[error("model load and unload are off: model_control.mode is '{0}' (set it to 'explicit')")]
+    Disabled(ControlMode),
+    #[error("invalid model name '{0}': use letters, digits, '_', '-' and '.'")]
+    BadName(String),
+    #[error("no model directory '{0}' in the repository")]
+    UnknownModel(String),
+    #[error("failed to load '{model}': {reason}")]
+    LoadFailed { model: String, reason: String },
+    #[error("model repository: {0}")]
+    Repository(String),
+}
+
+/// What a model directory looked like when it was last loaded: every file of the directory and
+/// of its version directories, with size and modification time.
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+fn fingerprint(dir: &Path) -> Fingerprint {
+    fn files(dir: &Path, depth: u32, out: &mut Fingerprint) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if depth > 0 {
+                    files(&entry.path(), depth - 1, out);
+                }
+            } else {
+                out.push((entry.path(), meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    files(dir, 1, &mut out);
+    out.sort();
+    out
+}
+
+/// Loads and unloads models in the repository on behalf of the front ends and the poller.
+pub struct ModelControl {
+    mode: ControlMode,
+    root: PathBuf,
+    backends: Backends,
+    default_intra_op_threads: usize,
+    repository: Arc<ModelRepository>,
+    token: Option<String>,
+    /// One load or unload at a time; also guards the fingerprints.
+    loaded_from: Mutex<HashMap<String, Fingerprint>>,
+}
+
+impl ModelControl {
+    pub fn new(
+        mode: ControlMode,
+        root: PathBuf,
+        backends: Backends,
+        default_intra_op_threads: usize,
+        repository: Arc<ModelRepository>,
+        token: Option<String>,
+    ) -> ModelControl {
+        ModelControl {
+            mode,
+            root,
+            backends,
+            default_intra_op_threads,
+            repository,
+            token,
+            loaded_from: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn mode(&self) -> ControlMode {
+        self.mode
+    }
+
+    /// Checks an `Authorization` header (or gRPC `authorization` metadata) value. Without a
+    /// configured token every caller is allowed.
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
+        let Some(expected) = &self.token else {
+            return Ok(());
+        };
+        let given = authorization
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ControlError::Unauthorized)
+        }
+    }
+
+    /// Refuses load and unload unless the mode is `explicit`.
+    pub fn check_explicit(&self) -> Result<(), ControlError> {
+        match self.mode {
+            ControlMode::Explicit => Ok(()),
+            other => Err(ControlError::Disabled(other)),
+        }
+    }
+
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fingerprint>> {
+        self.loaded_from
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Loads every model in the repository (at start).
+    pub fn load_all(&self) -> Result<(), ControlError> {
+        let found = scan::scan(&self.root).map_err(|e| ControlError::Repository(e.to_string()))?;
+        let mut loaded_from = self.locked();
+        for model in found {
+            let print = fingerprint(&model.dir);
+            self.repository.insert(served_model::load_model(
+                &model,
+                &self.backends,
+                self.default_intra_op_threads,
+            ));
+            loaded_from.insert(model.name.clone(), print);
+        }
+        Ok(())
+    }
+
+    /// Loads (or reloads) one model directory. Blocking: call off the async runtime.
+    pub fn load(&self, name: &str) -> Result<(), ControlError> {
+        if !is_valid_model_name(name) {
+            return Err(ControlError::BadName(name.to_string()));
+        }
+        let dir = self.root.join(name);
+        if !dir.is_dir() {
+            return Err(ControlError::UnknownModel(name.to_string()));
+        }
+        let mut loaded_from = self.locked();
+        self.load_locked(&mut loaded_from, name, &dir)
+    }
+
+    fn load_locked(
+        &self,
+        loaded_from: &mut HashMap<String, Fingerprint>,
+        name: &str,
+        dir: &Path,
+    ) -> Result<(), ControlError> {
+        let print = fingerprint(dir);
+        let found = FoundModel {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            versions: scan::versions_in(dir),
+        };
+        let entry = served_model::load_model(&found, &self.backends, self.default_intra_op_threads);
+        loaded_from.insert(name.to_string(), print);
+        let ready = !entry.ready_versions().is_empty();
+        let still_serving = self
+            .repository
+            .entry(name)
+            .is_ok_and(|old| !old.ready_versions().is_empty());
+        if ready || !still_serving {
+            let reason = (!ready).then(|| entry.unavailable_reason());
+            self.repository.insert(entry);
+            tracing::info!(model = name, ready, "model loaded on request");
+            return match reason {
+                None => Ok(()),
+                Some(reason) => Err(ControlError::LoadFailed {
+                    model: name.to_string(),
+                    reason,
+                }),
+            };
+        }
+        let reason = entry.unavailable_reason();
+        tracing::warn!(model = name, %reason, "reload failed; the previous versions keep serving");
+        Err(ControlError::LoadFailed {
+            model: name.to_string(),
+            reason: format!("{reason} (the previously loaded versions keep serving)"),
+        })
+    }
+
+    /// Unloads one model: it stops taking requests; requests already running finish.
+    pub fn unload(&self, name: &str) -> Result<(), ControlError> {
+        if !is_valid_model_name(name) {
+            return Err(ControlError::BadName(name.to_string()));
+        }
+        let mut loaded_from = self.locked();
+        let removed = self.repository.remove(name);
+        loaded_from.remove(name);
+        if !removed && !self.root.join(name).is_dir() {
+            return Err(ControlError::UnknownModel(name.to_string()));
+        }
+        tracing::info!(model = name, "model unloaded on request");
+        Ok(())
+    }
+
+    /// One pass of the poller: loads new and changed model directories and unloads removed ones.
+    pub fn poll_once(&self) {
+        let found = match scan::scan(&self.root) {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(%error, "model repository poll failed; keeping what is loaded");
+                return;
+            }
+        };
+        let mut loaded_from = self.locked();
+        let present: Vec<String> = found.iter().map(|m| m.name.clone()).collect();
+        for model in &found {
+            if loaded_from.get(&model.name) == Some(&fingerprint(&model.dir)) {
+                continue;
+            }
+            tracing::info!(model = %model.name, "model directory changed; loading it");
+            if let Err(error) = self.load_locked(&mut loaded_from, &model.name, &model.dir) {
+                tracing::warn!(%error, "poll: model not loaded");
+            }
+        }
+        let gone: Vec<String> = loaded_from
+            .keys()
+            .filter(|name| !present.contains(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            tracing::info!(model = %name, "model directory removed; unloading it");
+            self.repository.remove(&name);
+            loaded_from.remove(&name);
+        }
+    }
+
+    /// Polls the repository every `interval` until the returned handle is dropped or aborted.
+    pub fn spawn_poller(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let control = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let control = control.clone();
+                if tokio::task::spawn_blocking(move || control.poll_once())
+                    .await
+                    .is_err()
+                {
+                    tracing::error!("model repository poll panicked");
+                }
+            }
+        })
+    }
+
+    /// Every model directory in the repository and every loaded model, with its state: `READY`
+    /// or `UNAVAILABLE` per version, and `UNAVAILABLE` ("not loaded") for directories that are
+    /// not loaded. Only ready versions when `ready_only`.
+    pub fn index(&self, ready_only: bool) -> Vec<RepositoryIndexEntryJson> {
+        let mut index = Vec::new();
+        let entries = self.repository.entries();
+        let on_disk: Vec<String> = scan::scan(&self.root)
+            .map(|found| found.into_iter().map(|m| m.name).collect())
+            .unwrap_or_default();
+        for name in &on_disk {
+            if !ready_only && !entries.iter().any(|e| &e.name == name) {
+                index.push(unavailable(name, None, "not loaded".into()));
+            }
+        }
+        for entry in entries {
+            if let Some(error) = &entry.error {
+                if !ready_only {
+                    index.push(unavailable(&entry.name, None, error.clone()));
+                }
+                continue;
+            }
+            for (version, state) in &entry.versions {
+                match state {
+                    VersionState::Ready(_) => index.push(RepositoryIndexEntryJson {
+                        name: entry.name.clone(),
+                        version: Some(version.to_string()),
+                        state: "READY".into(),
+                        reason: String::new(),
+                    }),
+                    VersionState::Failed(reason) if !ready_only => {
+                        index.push(unavailable(&entry.name, Some(*version), reason.clone()))
+                    }
+                    VersionState::Failed(_) => {}
+                }
+            }
+        }
+        index.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+        index
+    }
+}
+
+fn unavailable(name: &str, version: Option<u64>, reason: String) -> RepositoryIndexEntryJson {
+    RepositoryIndexEntryJson {
+        name: name.to_string(),
+        version: version.map(|v| v.to_string()),
+        state: "UNAVAILABLE".into(),
+        reason,
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control(token: Option<&str>, mode: ControlMode) -> ModelControl {
+        ModelControl::new(
+            mode,
+            PathBuf::from("/nonexistent"),
+            Backends::from_parts(Err("none".into()), Err("none".into())),
+            1,
+            Arc::new(ModelRepository::new()),
+            token.map(str::to_string),
+        )
+    }
+
+    #[test]
+    fn the_token_is_required_only_when_configured() {
+        let open = control(None, ControlMode::Explicit);
+        assert_eq!(open.authorize(None), Ok(()));
+        let guarded = control(Some("s3cret"), ControlMode::Explicit);
+        assert_eq!(guarded.authorize(Some("Bearer s3cret")), Ok(()));
+        assert_eq!(guarded.authorize(Some("bearer  s3cret ")), Ok(()));
+        for wrong in [
+            None,
+            Some("s3cret"),
+            Some("Bearer s3cre"),
+            Some("Basic s3cret"),
+            Some("Bearer "),
+        ] {
+            assert_eq!(
+                guarded.authorize(wrong),
+                Err(ControlError::Unauthorized),
+                "{wrong:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_and_unload_need_explicit_mode_and_a_safe_name() {
+        assert_eq!(
+            control(None, ControlMode::None).check_explicit(),
+            Err(ControlError::Disabled(ControlMode::None))
+        );
+        assert_eq!(
+            control(None, ControlMode::Poll).check_explicit(),
+            Err(ControlError::Disabled(ControlMode::Poll))
+        );
+        let explicit = control(None, ControlMode::Explicit);
+        assert_eq!(explicit.check_explicit(), Ok(()));
+        assert_eq!(
+            explicit.load("../etc"),
+            Err(ControlError::BadName("../etc".into()))
+        );
+        assert_eq!(
+            explicit.load("absent"),
+            Err(ControlError::UnknownModel("absent".into()))
+        );
+    }
+}
