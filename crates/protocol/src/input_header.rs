@@ -3,7 +3,7 @@
 //! parameters asking for what the server does not do (shared memory, classification outputs).
 
 use outpost_core::tensor::element_count;
-use outpost_core::DataType;
+use outpost_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};
 
 use crate::error::ProtocolError;
 use crate::infer_codec::DecodeLimits;
@@ -74,4 +74,29 @@ pub(crate) fn check_output_parameters<'a>(
         )));
     }
     Ok(())
+}
+
+/// Puts an input's decoded elements into its shape, naming the input in the error.
+pub(crate) fn named_tensor(
+    name: String,
+    shape: Vec<usize>,
+    data: TensorData,
+) -> Result<NamedTensor, ProtocolError> {
+    match Tensor::new(shape, data) {
+        Ok(tensor) => Ok(NamedTensor::new(name, tensor)),
+        Err(TensorError::ElementCount {
+            shape,
+            expected,
+            actual,
+        }) => Err(ProtocolError::ElementCount {
+            name,
+            shape,
+            expected,
+            actual,
+        }),
+        Err(other) => Err(ProtocolError::BadData {
+            name,
+            message: other.to_string(),
+        }),
+    }
 }

@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 
-use outpost_core::{DataType, InferRequest, NamedTensor, Tensor, TensorData, TensorError};
+use outpost_core::{DataType, InferRequest, TensorData};
 use serde_json::Value;
 
 use crate::error::ProtocolError;
 use crate::infer_codec::{DecodeLimits, DecodedInfer, OutputEncoding};
 use crate::input_header::{
-    check_input_header, check_output_parameters, reject_shared_memory_keys, CheckedInput,
+    check_input_header, check_output_parameters, named_tensor, reject_shared_memory_keys,
+    CheckedInput,
 };
 use crate::json_data;
 use crate::rest::{InferRequestJson, InputTensorJson, Parameters};
@@ -119,23 +120,7 @@ impl RequestPlan {
                     InputSource::Json(data) => data,
                     InputSource::Binary(size) => binary_data(&input.name, input.datatype, size)?,
                 };
-                match Tensor::new(input.shape, data) {
-                    Ok(tensor) => Ok(NamedTensor::new(input.name, tensor)),
-                    Err(TensorError::ElementCount {
-                        shape,
-                        expected,
-                        actual,
-                    }) => Err(ProtocolError::ElementCount {
-                        name: input.name,
-                        shape,
-                        expected,
-                        actual,
-                    }),
-                    Err(other) => Err(ProtocolError::BadData {
-                        name: input.name,
-                        message: other.to_string(),
-                    }),
-                }
+                named_tensor(input.name, input.shape, data)
             })
             .collect::<Result<Vec<_>, ProtocolError>>()?;
         Ok(DecodedInfer {

@@ -197,16 +197,17 @@ impl ModelControl {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
         let mut loaded_from = self.locked();
-        self.load_locked(&mut loaded_from, name, &dir)
+        self.load_locked(&mut loaded_from, name, &dir, fingerprint(&dir))
     }
 
+    /// Loads `name` from `dir`, remembering `print` (the directory as read before the load).
     fn load_locked(
         &self,
         loaded_from: &mut HashMap<String, Fingerprint>,
         name: &str,
         dir: &Path,
+        print: Fingerprint,
     ) -> Result<(), ControlError> {
-        let print = fingerprint(dir);
         let found = FoundModel {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -266,11 +267,12 @@ impl ModelControl {
         let mut loaded_from = self.locked();
         let present: Vec<String> = found.iter().map(|m| m.name.clone()).collect();
         for model in &found {
-            if loaded_from.get(&model.name) == Some(&fingerprint(&model.dir)) {
+            let print = fingerprint(&model.dir);
+            if loaded_from.get(&model.name) == Some(&print) {
                 continue;
             }
             tracing::info!(model = %model.name, "model directory changed; loading it");
-            if let Err(error) = self.load_locked(&mut loaded_from, &model.name, &model.dir) {
+            if let Err(error) = self.load_locked(&mut loaded_from, &model.name, &model.dir, print) {
                 tracing::warn!(%error, "poll: model not loaded");
             }
         }

@@ -3,14 +3,15 @@
 //! the same header rules and element limit as REST requests.
 
 use bytes::Bytes;
-use outpost_core::{DataType, InferRequest, NamedTensor, Tensor, TensorData, TensorError};
+use outpost_core::{DataType, InferRequest, NamedTensor, TensorData};
 
 use super::inference::model_infer_request::InferInputTensor;
 use super::inference::{InferTensorContents, ModelInferRequest};
 use crate::error::ProtocolError;
 use crate::infer_codec::DecodeLimits;
 use crate::input_header::{
-    check_input_header, check_output_parameters, reject_shared_memory_keys, CheckedInput,
+    check_input_header, check_output_parameters, named_tensor, reject_shared_memory_keys,
+    CheckedInput,
 };
 
 /// Decodes and checks `request`. The model is not consulted; the caller validates the result
@@ -93,23 +94,7 @@ fn decode_input(
         }
         (None, None) => return Err(ProtocolError::MissingContents { name }),
     };
-    match Tensor::new(shape, data) {
-        Ok(tensor) => Ok(NamedTensor::new(name, tensor)),
-        Err(TensorError::ElementCount {
-            shape,
-            expected,
-            actual,
-        }) => Err(ProtocolError::ElementCount {
-            name,
-            shape,
-            expected,
-            actual,
-        }),
-        Err(other) => Err(ProtocolError::BadData {
-            name,
-            message: other.to_string(),
-        }),
-    }
+    named_tensor(name, shape, data)
 }
 
 fn is_empty(c: &InferTensorContents) -> bool {
