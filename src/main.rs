@@ -52,6 +52,15 @@ struct ServeArgs {
     /// gRPC port; 0 picks a free port [default: 8001]
     #[arg(long, env = "OUTPOST_GRPC_PORT")]
     grpc_port: Option<u16>,
+    /// PEM certificate chain; with --tls-key, the HTTP and gRPC listeners accept TLS only [default: none]
+    #[arg(long, env = "OUTPOST_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the --tls-cert certificate [default: none]
+    #[arg(long, env = "OUTPOST_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates clients must present a certificate from (mutual TLS) [default: none]
+    #[arg(long, env = "OUTPOST_TLS_CLIENT_CA")]
+    tls_client_ca: Option<PathBuf>,
     /// Model control: none, explicit (load/unload on request) or poll (follow the repository) [default: none]
     #[arg(long, env = "OUTPOST_MODEL_CONTROL_MODE")]
     model_control_mode: Option<ControlMode>,
@@ -105,6 +114,9 @@ impl ServeArgs {
             grpc_enabled: self.grpc_enabled,
             grpc_host: self.grpc_host,
             grpc_port: self.grpc_port,
+            tls_cert_file: self.tls_cert,
+            tls_key_file: self.tls_key,
+            tls_client_ca_file: self.tls_client_ca,
             model_control_mode: self.model_control_mode,
             model_control_token_file: self.control_token_file,
             model_control_token: self.control_token,

@@ -2,7 +2,7 @@
 
 The binary comes from $OUTPOST_BIN (default: target/debug/outpost); the repository is the
 project's models/ directory (the bundled default model). The fixture waits on the readiness
-endpoint instead of sleeping.
+endpoint instead of sleeping; a server started with TLS is polled over HTTPS.
 """
 
 import os
@@ -18,13 +18,15 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def _wait_ready(base_url: str, process: subprocess.Popen, limit_s: float = 120.0) -> None:
+def _wait_ready(base_url: str, process: subprocess.Popen, tls_context=None, limit_s: float = 120.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"outpost exited with {process.returncode}")
         try:
-            with urllib.request.urlopen(f"{base_url}/v2/health/ready", timeout=2) as response:
+            with urllib.request.urlopen(
+                f"{base_url}/v2/health/ready", timeout=2, context=tls_context
+            ) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError):
@@ -33,9 +35,10 @@ def _wait_ready(base_url: str, process: subprocess.Popen, limit_s: float = 120.0
     raise RuntimeError("outpost did not become ready")
 
 
-def start_outpost(repository, *extra_args, env=None):
+def start_outpost(repository, *extra_args, env=None, tls_context=None):
     """Starts `outpost serve` on free loopback ports and waits until it is ready. Returns the
-    process and its addresses; the caller stops it with `stop_outpost`."""
+    process and its addresses; the caller stops it with `stop_outpost`. Pass `tls_context` (an
+    `ssl.SSLContext` trusting the server) when `extra_args` turn TLS on."""
     binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
     process = subprocess.Popen(
         [
@@ -61,8 +64,8 @@ def start_outpost(repository, *extra_args, env=None):
     if address is None or grpc_address is None:
         process.kill()
         raise RuntimeError("outpost did not announce its address")
-    base_url = f"http://{address}"
-    _wait_ready(base_url, process)
+    base_url = f"{'https' if tls_context else 'http'}://{address}"
+    _wait_ready(base_url, process, tls_context)
     return process, {"url": address, "base_url": base_url, "grpc_url": grpc_address}
 
 

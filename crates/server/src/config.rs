@@ -79,6 +79,65 @@ impl Default for GrpcConfig {
     }
 }
 
+/// `[tls]`: TLS (rustls) on the HTTP and gRPC listeners. Off unless a certificate and its key
+/// are given; then every listener named below accepts TLS only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain, the server's certificate first.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificates. When set, clients must present a certificate issued by one of them
+    /// (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+    /// Serve HTTP over TLS when a certificate is configured.
+    pub http: bool,
+    /// Serve gRPC over TLS when a certificate is configured.
+    pub grpc: bool,
+    /// Seconds a client has to finish its handshake before the connection is closed.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            http: true,
+            grpc: true,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether a certificate (and so TLS) is configured.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together: give both or neither".into(),
+            ));
+        }
+        if self.client_ca_file.is_some() && !self.enabled() {
+            return Err(ConfigError::Invalid(
+                "tls.client_ca_file needs tls.cert_file and tls.key_file".into(),
+            ));
+        }
+        if self.handshake_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "tls.handshake_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[model_control]`: loading and unloading models after start (docs/configuration.md).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -217,6 +276,7 @@ pub struct ServerConfig {
     pub shutdown_timeout_secs: u64,
     pub http: HttpConfig,
     pub grpc: GrpcConfig,
+    pub tls: TlsConfig,
     pub model_control: ModelControlConfig,
     pub limits: LimitsConfig,
     pub inference: InferenceConfig,
@@ -232,6 +292,7 @@ impl Default for ServerConfig {
             shutdown_timeout_secs: 30,
             http: HttpConfig::default(),
             grpc: GrpcConfig::default(),
+            tls: TlsConfig::default(),
             model_control: ModelControlConfig::default(),
             limits: LimitsConfig::default(),
             inference: InferenceConfig::default(),
@@ -250,6 +311,9 @@ pub struct ConfigOverrides {
     pub grpc_enabled: Option<bool>,
     pub grpc_host: Option<IpAddr>,
     pub grpc_port: Option<u16>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_client_ca_file: Option<PathBuf>,
     pub model_control_mode: Option<ControlMode>,
     pub model_control_token_file: Option<PathBuf>,
     pub model_control_token: Option<String>,
@@ -323,6 +387,15 @@ impl ServerConfig {
         set(&mut self.grpc.enabled, o.grpc_enabled);
         set(&mut self.grpc.host, o.grpc_host);
         set(&mut self.grpc.port, o.grpc_port);
+        if o.tls_cert_file.is_some() {
+            self.tls.cert_file = o.tls_cert_file;
+        }
+        if o.tls_key_file.is_some() {
+            self.tls.key_file = o.tls_key_file;
+        }
+        if o.tls_client_ca_file.is_some() {
+            self.tls.client_ca_file = o.tls_client_ca_file;
+        }
         set(&mut self.model_control.mode, o.model_control_mode);
         if o.model_control_token_file.is_some() {
             self.model_control.token_file = o.model_control_token_file;
@@ -360,6 +433,7 @@ impl ServerConfig {
                 "grpc.max_message_bytes must be positive".into(),
             ));
         }
+        self.tls.check()?;
         if self.model_control.poll_interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "model_control.poll_interval_secs must be positive".into(),
@@ -449,5 +523,27 @@ mod tests {
             ..ConfigOverrides::default()
         };
         assert!(ServerConfig::load(None, zero).is_err());
+    }
+
+    #[test]
+    fn tls_needs_certificate_and_key_together() {
+        let only_cert = ConfigOverrides {
+            tls_cert_file: Some("/etc/outpost/server.pem".into()),
+            ..ConfigOverrides::default()
+        };
+        assert!(ServerConfig::load(None, only_cert).is_err());
+        let only_client_ca = ConfigOverrides {
+            tls_client_ca_file: Some("/etc/outpost/clients.pem".into()),
+            ..ConfigOverrides::default()
+        };
+        assert!(ServerConfig::load(None, only_client_ca).is_err());
+        let both = ConfigOverrides {
+            tls_cert_file: Some("/etc/outpost/server.pem".into()),
+            tls_key_file: Some("/etc/outpost/server.key".into()),
+            ..ConfigOverrides::default()
+        };
+        let config = ServerConfig::load(None, both).unwrap();
+        assert!(config.tls.enabled() && config.tls.http && config.tls.grpc);
+        assert!(!ServerConfig::default().tls.enabled());
     }
 }

@@ -7,7 +7,7 @@
 //! selection, statistics) that every front end shares; [`statistics`] keeps each model
 //! version's counts and durations; [`describe`] builds the metadata, configuration and statistics
 //! answers; [`state`] is what the front ends share; [`http`] is the Open Inference Protocol REST
-//! front end and [`grpc`] its gRPC one;
+//! front end and [`grpc`] its gRPC one; [`tls`] puts either behind rustls;
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod backends;
@@ -24,6 +24,7 @@ pub mod repository;
 pub mod serve;
 pub mod state;
 pub mod statistics;
+pub mod tls;
 
 pub use config::{ConfigError, ConfigOverrides, ServerConfig};
 pub use serve::{serve, ServeError};

@@ -1,6 +1,6 @@
-//! Running the server: bind the HTTP and gRPC listeners, announce their addresses, load the repository in the background
-//! (readiness turns true when done), serve until SIGTERM or SIGINT, then let in-flight requests
-//! finish within the configured grace period.
+//! Running the server: read the TLS files, bind the HTTP and gRPC listeners, announce their
+//! addresses, load the repository in the background (readiness turns true when done), serve until
+//! SIGTERM or SIGINT, then let in-flight requests finish within the configured grace period.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +17,11 @@ use tokio::sync::watch;
 use crate::backends::Backends;
 use crate::config::ServerConfig;
 use crate::control::{ControlMode, ModelControl};
-use crate::grpc;
+use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::inference::{InferenceService, RequestLimits};
 use crate::repository::ModelRepository;
+use crate::tls::{TlsError, TlsSetup};
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -35,6 +36,8 @@ pub enum ServeError {
     Executor(std::io::Error),
     #[error(transparent)]
     Config(crate::config::ConfigError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("gRPC server failed: {0}")]
     Grpc(String),
     #[error("server failed: {0}")]
@@ -56,6 +59,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
 
+    // Before binding: a bad certificate or key stops the start with the file's name.
+    let tls = TlsSetup::from_config(&config.tls)?;
     let grpc_listener = if config.grpc.enabled {
         Some(bind(config.grpc.host, config.grpc.port).await?)
     } else {
@@ -66,11 +71,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     if let Some(grpc) = &grpc_listener {
         let local = grpc.local_addr()?;
         announce(&format!("outpost: grpc listening on {local}"));
-        tracing::info!(%local, "gRPC server listening");
+        tracing::info!(%local, tls = tls.grpc.is_some(), "gRPC server listening");
     }
     let local = listener.local_addr()?;
     announce(&format!("outpost: http listening on {local}"));
-    tracing::info!(%local, "HTTP server listening");
+    tracing::info!(%local, tls = tls.http.is_some(), "HTTP server listening");
 
     let repository = Arc::new(ModelRepository::new());
     let limits = RequestLimits {
@@ -111,19 +116,20 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(wait_for_signal(state.clone(), stop_tx));
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    // Answers go out at once rather than waiting on Nagle's algorithm for the client's ACK.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-        }
-    });
     let grpc = {
         let state = state.clone();
         let stop = stopped(stop_rx.clone());
         let max_message = config.grpc.max_message_bytes;
+        let incoming = match (grpc_listener, &tls.grpc) {
+            (Some(listener), Some(grpc_tls)) => {
+                Some(GrpcIncoming::Tls(grpc_tls.incoming(listener)?))
+            }
+            (Some(listener), None) => Some(GrpcIncoming::Plaintext(listener)),
+            (None, _) => None,
+        };
         async move {
-            match grpc_listener {
-                Some(listener) => grpc::serve(listener, state, max_message, stop)
+            match incoming {
+                Some(incoming) => grpc::serve(incoming, state, max_message, stop)
                     .await
                     .map_err(|e| ServeError::Grpc(e.to_string())),
                 None => Ok(()),
@@ -132,10 +138,27 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     };
     let http_stop = stopped(stop_rx.clone());
     let http = async move {
-        axum::serve(listener, http::router(state))
-            .with_graceful_shutdown(http_stop)
-            .await
-            .map_err(ServeError::from)
+        let router = http::router(state);
+        match tls.http {
+            Some(http_tls) => {
+                axum::serve(http_tls.incoming(listener)?, router)
+                    .with_graceful_shutdown(http_stop)
+                    .await
+            }
+            None => {
+                // Answers go out at once rather than waiting on Nagle's algorithm for the
+                // client's ACK.
+                let listener = listener.tap_io(|stream| {
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+                    }
+                });
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(http_stop)
+                    .await
+            }
+        }
+        .map_err(ServeError::from)
     };
     tokio::select! {
         result = async { tokio::try_join!(http, grpc) } => { result?; }

@@ -16,10 +16,17 @@ use tonic::transport::server::TcpIncoming;
 pub use service::GrpcFrontEnd;
 
 use crate::state::AppState;
+use crate::tls::TlsIncoming;
 
-/// Serves gRPC on `listener` until `shutdown` completes; in-flight calls finish first.
+/// Where gRPC connections come from.
+pub enum GrpcIncoming {
+    Plaintext(TcpListener),
+    Tls(TlsIncoming),
+}
+
+/// Serves gRPC on `incoming` until `shutdown` completes; in-flight calls finish first.
 pub async fn serve(
-    listener: TcpListener,
+    incoming: GrpcIncoming,
     state: Arc<AppState>,
     max_message_bytes: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
@@ -27,12 +34,22 @@ pub async fn serve(
     let service = GrpcInferenceServiceServer::new(GrpcFrontEnd::new(state))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(usize::MAX);
-    // Answers go out at once rather than waiting on Nagle's algorithm for the client's delayed
-    // ACK (40 ms per call otherwise). The builder's own nodelay setting does not reach a
-    // listener that is passed in.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+    let mut server = tonic::transport::Server::builder();
+    let router = server.add_service(service);
+    match incoming {
+        GrpcIncoming::Tls(incoming) => {
+            router
+                .serve_with_incoming_shutdown(incoming.into_stream(), shutdown)
+                .await
+        }
+        GrpcIncoming::Plaintext(listener) => {
+            // Answers go out at once rather than waiting on Nagle's algorithm for the client's
+            // delayed ACK (40 ms per call otherwise). The builder's own nodelay setting does not
+            // reach a listener that is passed in.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    }
 }
