@@ -61,6 +61,12 @@ struct ServeArgs {
     /// PEM CA certificates clients must present a certificate from (mutual TLS) [default: none]
     #[arg(long, env = "OUTPOST_TLS_CLIENT_CA")]
     tls_client_ca: Option<PathBuf>,
+    /// Serve Prometheus metrics on /metrics [default: true]
+    #[arg(long, env = "OUTPOST_METRICS_ENABLED")]
+    metrics_enabled: Option<bool>,
+    /// Serve /metrics on this port instead of the HTTP port; 0 picks a free port [default: the HTTP port]
+    #[arg(long, env = "OUTPOST_METRICS_PORT")]
+    metrics_port: Option<u16>,
     /// Model control: none, explicit (load/unload on request) or poll (follow the repository) [default: none]
     #[arg(long, env = "OUTPOST_MODEL_CONTROL_MODE")]
     model_control_mode: Option<ControlMode>,
@@ -82,10 +88,10 @@ struct ServeArgs {
     /// Largest width x height an image may declare [default: 40000000]
     #[arg(long, env = "OUTPOST_MAX_IMAGE_PIXELS")]
     max_image_pixels: Option<u64>,
-    /// Requests executing at once [default: number of CPUs]
+    /// Requests executing at once [default: CPUs the container allows]
     #[arg(long, env = "OUTPOST_MAX_CONCURRENT_REQUESTS")]
     max_concurrent_requests: Option<usize>,
-    /// Intra-op threads for models that do not set them [default: number of CPUs]
+    /// Intra-op threads for models that do not set them [default: CPUs the container allows]
     #[arg(long, env = "OUTPOST_INTRA_OP_THREADS")]
     intra_op_threads: Option<usize>,
     /// Path to libonnxruntime.so [default: search order in docs/configuration.md]
@@ -117,6 +123,8 @@ impl ServeArgs {
             tls_cert_file: self.tls_cert,
             tls_key_file: self.tls_key,
             tls_client_ca_file: self.tls_client_ca,
+            metrics_enabled: self.metrics_enabled,
+            metrics_port: self.metrics_port,
             model_control_mode: self.model_control_mode,
             model_control_token_file: self.control_token_file,
             model_control_token: self.control_token,
@@ -142,12 +150,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before any other thread exists: environment changes race with threads reading it.
     outpost_server::backends::prepare_process(&config.ort);
     outpost_server::logging::init(&config.log);
+    // The container's CPU quota, not the host's core count, sizes every thread pool.
+    let limits = outpost_server::container::ContainerLimits::detect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(limits.cpus())
         .thread_name("outpost-io")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(outpost_server::serve(config))?;
+    runtime.block_on(outpost_server::serve(config, limits))?;
     Ok(())
 }
 

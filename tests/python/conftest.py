@@ -35,10 +35,11 @@ def _wait_ready(base_url: str, process: subprocess.Popen, tls_context=None, limi
     raise RuntimeError("outpost did not become ready")
 
 
-def start_outpost(repository, *extra_args, env=None, tls_context=None):
+def start_outpost(repository, *extra_args, env=None, tls_context=None, preexec_fn=None):
     """Starts `outpost serve` on free loopback ports and waits until it is ready. Returns the
     process and its addresses; the caller stops it with `stop_outpost`. Pass `tls_context` (an
-    `ssl.SSLContext` trusting the server) when `extra_args` turn TLS on."""
+    `ssl.SSLContext` trusting the server) when `extra_args` turn TLS on; `preexec_fn` runs in the
+    child before the binary starts (e.g. to enter a cgroup)."""
     binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
     process = subprocess.Popen(
         [
@@ -52,12 +53,15 @@ def start_outpost(repository, *extra_args, env=None, tls_context=None):
         stderr=sys.stderr,
         text=True,
         env=None if env is None else {**os.environ, **env},
+        preexec_fn=preexec_fn,
     )
-    address = grpc_address = None
-    # The gRPC line comes before the HTTP line, which says that every listener is bound.
+    address = grpc_address = metrics_address = None
+    # The gRPC and metrics lines come before the HTTP line, which says that every listener is bound.
     for line in process.stdout:
         if line.startswith("outpost: grpc listening on "):
             grpc_address = line.strip().rsplit(" ", 1)[1]
+        if line.startswith("outpost: metrics listening on "):
+            metrics_address = line.strip().rsplit(" ", 1)[1]
         if line.startswith("outpost: http listening on "):
             address = line.strip().rsplit(" ", 1)[1]
             break
@@ -66,7 +70,12 @@ def start_outpost(repository, *extra_args, env=None, tls_context=None):
         raise RuntimeError("outpost did not announce its address")
     base_url = f"{'https' if tls_context else 'http'}://{address}"
     _wait_ready(base_url, process, tls_context)
-    return process, {"url": address, "base_url": base_url, "grpc_url": grpc_address}
+    return process, {
+        "url": address,
+        "base_url": base_url,
+        "grpc_url": grpc_address,
+        "metrics_url": metrics_address,
+    }
 
 
 def stop_outpost(process):

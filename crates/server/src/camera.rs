@@ -1,6 +1,6 @@
 //! The image request path, shared by every front end: decode and preprocess an encoded photo
 //! as the model declares, run the model, and read its outputs as classes or boxes, timing each
-//! stage, and record the request in the model's statistics. Also turns encoded images sent as
+//! stage, and record the request in the model's statistics and the metrics. Also turns encoded images sent as
 //! BYTES inputs of a V2 infer request into the model's input tensor.
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use outpost_vision::{Answer, ImageLimits, Overrides};
 use serde::Serialize;
 
 use crate::inference::{InferError, InferenceService};
+use crate::metrics::Route;
 use crate::repository::ServedModel;
 use crate::statistics::StageTimes;
 
@@ -76,11 +77,23 @@ pub async fn answer_image(
                 infer: us(t.inference),
                 output: us(t.postprocess),
             };
-            served.stats.record_success(arrived.elapsed(), stages, 1);
+            let total = arrived.elapsed();
+            served.stats.record_success(total, stages, 1);
+            service.metrics().record_success(
+                &served.name,
+                served.version,
+                Route::HTTP_IMAGE,
+                total,
+                stages.queue,
+                1,
+            );
             Ok(answer)
         }
         Err(error) => {
             served.stats.record_failure(arrived.elapsed());
+            service
+                .metrics()
+                .record_failure(&served.name, served.version, Route::HTTP_IMAGE);
             Err(error)
         }
     }

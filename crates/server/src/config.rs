@@ -79,6 +79,28 @@ impl Default for GrpcConfig {
     }
 }
 
+/// `[metrics]`: Prometheus metrics (`GET /metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// Address of the metrics listener when `port` is set.
+    pub host: IpAddr,
+    /// Serve `/metrics` on this port only, instead of on the HTTP port; 0 picks a free one.
+    pub port: Option<u16>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: None,
+        }
+    }
+}
+
 /// `[tls]`: TLS (rustls) on the HTTP and gRPC listeners. Off unless a certificate and its key
 /// are given; then every listener named below accepts TLS only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,6 +299,7 @@ pub struct ServerConfig {
     pub http: HttpConfig,
     pub grpc: GrpcConfig,
     pub tls: TlsConfig,
+    pub metrics: MetricsConfig,
     pub model_control: ModelControlConfig,
     pub limits: LimitsConfig,
     pub inference: InferenceConfig,
@@ -293,6 +316,7 @@ impl Default for ServerConfig {
             http: HttpConfig::default(),
             grpc: GrpcConfig::default(),
             tls: TlsConfig::default(),
+            metrics: MetricsConfig::default(),
             model_control: ModelControlConfig::default(),
             limits: LimitsConfig::default(),
             inference: InferenceConfig::default(),
@@ -314,6 +338,8 @@ pub struct ConfigOverrides {
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
     pub tls_client_ca_file: Option<PathBuf>,
+    pub metrics_enabled: Option<bool>,
+    pub metrics_port: Option<u16>,
     pub model_control_mode: Option<ControlMode>,
     pub model_control_token_file: Option<PathBuf>,
     pub model_control_token: Option<String>,
@@ -396,6 +422,10 @@ impl ServerConfig {
         if o.tls_client_ca_file.is_some() {
             self.tls.client_ca_file = o.tls_client_ca_file;
         }
+        set(&mut self.metrics.enabled, o.metrics_enabled);
+        if o.metrics_port.is_some() {
+            self.metrics.port = o.metrics_port;
+        }
         set(&mut self.model_control.mode, o.model_control_mode);
         if o.model_control_token_file.is_some() {
             self.model_control.token_file = o.model_control_token_file;
@@ -459,23 +489,15 @@ impl ServerConfig {
         Ok(())
     }
 
-    /// CPUs this process may use.
-    pub fn available_cpus() -> usize {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+    /// Requests executing at once: the configured count, else one per CPU the container allows.
+    pub fn max_concurrent_requests(&self, cpus: usize) -> usize {
+        self.inference.max_concurrent_requests.unwrap_or(cpus)
     }
 
-    pub fn max_concurrent_requests(&self) -> usize {
-        self.inference
-            .max_concurrent_requests
-            .unwrap_or_else(ServerConfig::available_cpus)
-    }
-
-    pub fn default_intra_op_threads(&self) -> usize {
-        self.inference
-            .default_intra_op_threads
-            .unwrap_or_else(ServerConfig::available_cpus)
+    /// Intra-op threads for models that do not set them: the configured count, else one per CPU
+    /// the container allows.
+    pub fn default_intra_op_threads(&self, cpus: usize) -> usize {
+        self.inference.default_intra_op_threads.unwrap_or(cpus)
     }
 }
 

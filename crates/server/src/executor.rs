@@ -7,6 +7,7 @@
 //! middle of the inference on a busy CPU; the blocking pool grows and shrinks threads under
 //! load. Here the async worker sleeps while the model runs, and each slot's thread stays warm.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,48 @@ pub enum ExecutorError {
 pub struct Executor {
     slots: Arc<Semaphore>,
     jobs: Sender<Job>,
+    load: ExecutorLoad,
+}
+
+/// How busy an executor is, readable from elsewhere (metrics) while it runs.
+#[derive(Clone)]
+pub struct ExecutorLoad {
+    slots: Arc<Semaphore>,
+    threads: usize,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl ExecutorLoad {
+    /// Slot threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Jobs running now.
+    pub fn busy(&self) -> usize {
+        self.threads - self.slots.available_permits().min(self.threads)
+    }
+
+    /// Callers waiting for a free slot.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a caller as waiting until it has its slot or gives up.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Executor {
@@ -43,10 +86,21 @@ impl Executor {
                 .name(format!("outpost-infer-{index}"))
                 .spawn(move || run_jobs(&queue))?;
         }
+        let semaphore = Arc::new(Semaphore::new(slots));
         Ok(Executor {
-            slots: Arc::new(Semaphore::new(slots)),
+            load: ExecutorLoad {
+                slots: semaphore.clone(),
+                threads: slots,
+                waiting: Arc::new(AtomicUsize::new(0)),
+            },
+            slots: semaphore,
             jobs,
         })
+    }
+
+    /// A handle to read this executor's load.
+    pub fn load(&self) -> ExecutorLoad {
+        self.load.clone()
     }
 
     /// Runs `work` on a slot thread once one is free and returns its result. A panic in
@@ -57,12 +111,14 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let waiting = Waiting::start(&self.load.waiting);
         let permit = self
             .slots
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| ExecutorError::ShutDown)?;
+        drop(waiting);
         let (result_tx, result_rx) = oneshot::channel();
         let job: Job = Box::new(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
@@ -102,7 +158,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -182,7 +237,39 @@ mod tests {
             }
         });
         assert_eq!(executor.slots.available_permits(), 0);
+        let load = executor.load();
+        assert_eq!((load.threads(), load.busy(), load.waiting()), (1, 1, 0));
         release_tx.send(()).unwrap();
         assert_eq!(runtime.block_on(executor.run(|| 3)).unwrap(), 3);
+    }
+
+    #[test]
+    fn the_load_counts_running_and_waiting_jobs() {
+        let executor = Arc::new(Executor::start(1).unwrap());
+        let load = executor.load();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        runtime.block_on(async {
+            let holder = {
+                let executor = executor.clone();
+                tokio::spawn(async move { executor.run(move || release_rx.recv().unwrap()).await })
+            };
+            let waiter = {
+                let executor = executor.clone();
+                tokio::spawn(async move { executor.run(|| 5).await })
+            };
+            while load.busy() < 1 || load.waiting() < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            assert_eq!((load.threads(), load.busy(), load.waiting()), (1, 1, 1));
+            release_tx.send(()).unwrap();
+            holder.await.unwrap().unwrap();
+            assert_eq!(waiter.await.unwrap().unwrap(), 5);
+        });
+        assert_eq!((load.busy(), load.waiting()), (0, 0));
     }
 }

@@ -11,7 +11,8 @@ use outpost_protocol::{DecodeLimits, ProtocolError};
 use outpost_vision::ImageLimits;
 use thiserror::Error;
 
-use crate::executor::{Executor, ExecutorError};
+use crate::executor::{Executor, ExecutorError, ExecutorLoad};
+use crate::metrics::{RequestMetrics, Route};
 use crate::repository::{LookupError, ModelRepository, ServedModel};
 use crate::statistics::StageTimes;
 
@@ -48,6 +49,7 @@ pub struct InferenceService {
     repository: Arc<ModelRepository>,
     executor: Executor,
     limits: RequestLimits,
+    metrics: RequestMetrics,
 }
 
 /// Where one request's time went, for the debug log.
@@ -77,12 +79,24 @@ impl InferenceService {
         repository: Arc<ModelRepository>,
         max_concurrent: usize,
         limits: RequestLimits,
+        metrics: RequestMetrics,
     ) -> std::io::Result<InferenceService> {
         Ok(InferenceService {
             repository,
             executor: Executor::start(max_concurrent)?,
             limits,
+            metrics,
         })
+    }
+
+    /// How busy the inference threads are.
+    pub fn executor_load(&self) -> ExecutorLoad {
+        self.executor.load()
+    }
+
+    /// Where requests record their metrics.
+    pub fn metrics(&self) -> &RequestMetrics {
+        &self.metrics
     }
 
     pub fn limits(&self) -> RequestLimits {
@@ -93,12 +107,12 @@ impl InferenceService {
     /// [`InferRequest`] plus whatever the front end needs to encode the answer (`C`), the request
     /// is checked and run, and `encode` turns the response into the front end's answer. Decoding,
     /// inference and encoding all happen on an executor thread. `arrived` is when the front end
-    /// received the request; `front_end` names it in the debug log.
+    /// received the request; `route` names its front end in the metrics and the debug log.
     pub async fn infer<C, T>(
         &self,
         served: Arc<ServedModel>,
         arrived: Instant,
-        front_end: &'static str,
+        route: Route,
         decode: impl FnOnce(RequestLimits) -> Result<(InferRequest, C), InferError> + Send + 'static,
         encode: impl FnOnce(InferResponse, C) -> T + Send + 'static,
     ) -> Result<T, InferError>
@@ -136,11 +150,21 @@ impl InferenceService {
                 stats_model
                     .stats
                     .record_success(total, stages, timeline.batch_size);
-                log_request(front_end, &stats_model.name, total, stages);
+                self.metrics.record_success(
+                    &stats_model.name,
+                    stats_model.version,
+                    route,
+                    total,
+                    stages.queue,
+                    timeline.batch_size,
+                );
+                log_request(route.protocol, &stats_model.name, total, stages);
                 Ok(answer)
             }
             Err(error) => {
                 stats_model.stats.record_failure(arrived.elapsed());
+                self.metrics
+                    .record_failure(&stats_model.name, stats_model.version, route);
                 Err(error)
             }
         }
@@ -235,6 +259,7 @@ mod tests {
             Arc::new(ModelRepository::new()),
             1,
             RequestLimits::default(),
+            RequestMetrics::default(),
         )
         .unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()

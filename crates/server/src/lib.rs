@@ -7,12 +7,15 @@
 //! selection, statistics) that every front end shares; [`statistics`] keeps each model
 //! version's counts and durations; [`describe`] builds the metadata, configuration and statistics
 //! answers; [`state`] is what the front ends share; [`http`] is the Open Inference Protocol REST
-//! front end and [`grpc`] its gRPC one; [`tls`] puts either behind rustls;
+//! front end and [`grpc`] its gRPC one; [`tls`] puts either behind rustls; [`container`] reads
+//! the cgroup's memory and CPU limits that size the thread pools; [`metrics`] is the Prometheus
+//! exposition;
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod backends;
 pub mod camera;
 pub mod config;
+pub mod container;
 pub mod control;
 pub mod describe;
 pub mod executor;
@@ -20,6 +23,7 @@ pub mod grpc;
 pub mod http;
 pub mod inference;
 pub mod logging;
+pub mod metrics;
 pub mod repository;
 pub mod serve;
 pub mod state;

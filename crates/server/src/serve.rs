@@ -16,12 +16,14 @@ use tokio::sync::watch;
 
 use crate::backends::Backends;
 use crate::config::ServerConfig;
+use crate::container::ContainerLimits;
 use crate::control::{ControlMode, ModelControl};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::inference::{InferenceService, RequestLimits};
+use crate::metrics::{LiveSources, Metrics, RequestMetrics};
 use crate::repository::ModelRepository;
-use crate::tls::{TlsError, TlsSetup};
+use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
 #[derive(Debug, Error)]
 pub enum ServeError {
@@ -44,8 +46,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Runs the server with `config` until a shutdown signal.
-pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
+/// Runs the server with `config` until a shutdown signal; thread pools size from `limits`.
+pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), ServeError> {
     if !config.model_repository.is_dir() {
         return Err(ServeError::MissingRepository(
             config.model_repository.display().to_string(),
@@ -66,19 +68,37 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     } else {
         None
     };
+    let metrics_listener = match (config.metrics.enabled, config.metrics.port) {
+        (true, Some(port)) => Some(bind(config.metrics.host, port).await?),
+        _ => None,
+    };
     let listener = bind(config.http.host, config.http.port).await?;
-    // The gRPC line comes first: the HTTP line tells readers that every listener is bound.
+    // The gRPC and metrics lines come first: the HTTP line tells readers that every listener is
+    // bound.
     if let Some(grpc) = &grpc_listener {
         let local = grpc.local_addr()?;
         announce(&format!("outpost: grpc listening on {local}"));
         tracing::info!(%local, tls = tls.grpc.is_some(), "gRPC server listening");
     }
+    if let Some(metrics) = &metrics_listener {
+        let local = metrics.local_addr()?;
+        announce(&format!("outpost: metrics listening on {local}"));
+        tracing::info!(%local, tls = tls.http.is_some(), "metrics server listening");
+    }
     let local = listener.local_addr()?;
     announce(&format!("outpost: http listening on {local}"));
     tracing::info!(%local, tls = tls.http.is_some(), "HTTP server listening");
 
+    let cpus = limits.cpus();
+    tracing::info!(
+        cpus,
+        cpu_quota_cores = limits.cpu_quota_cores,
+        memory_limit_bytes = limits.memory_limit_bytes,
+        cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
+        "container limits"
+    );
     let repository = Arc::new(ModelRepository::new());
-    let limits = RequestLimits {
+    let request_limits = RequestLimits {
         tensors: DecodeLimits {
             max_elements_per_tensor: config.limits.max_tensor_elements,
         },
@@ -87,15 +107,30 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
             max_pixels: config.limits.max_image_pixels,
         },
     };
-    let inference =
-        InferenceService::new(repository.clone(), config.max_concurrent_requests(), limits)
-            .map_err(ServeError::Executor)?;
+    let request_metrics = RequestMetrics::default();
+    let inference = InferenceService::new(
+        repository.clone(),
+        config.max_concurrent_requests(cpus),
+        request_limits,
+        request_metrics.clone(),
+    )
+    .map_err(ServeError::Executor)?;
+    let metrics = config.metrics.enabled.then(|| {
+        Metrics::new(
+            &request_metrics,
+            LiveSources {
+                repository: repository.clone(),
+                container: limits,
+                executor: inference.executor_load(),
+            },
+        )
+    });
     let ort_version = backends.ort_version().map(str::to_string);
     let control = Arc::new(ModelControl::new(
         config.model_control.mode,
         config.model_repository.clone(),
         backends,
-        config.default_intra_op_threads(),
+        config.default_intra_op_threads(cpus),
         repository.clone(),
         config
             .model_control
@@ -105,6 +140,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let state = Arc::new(AppState {
         control: control.clone(),
         inference,
+        metrics,
         max_body_bytes: config.http.max_body_bytes,
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
@@ -136,38 +172,61 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
             }
         }
     };
-    let http_stop = stopped(stop_rx.clone());
-    let http = async move {
-        let router = http::router(state);
-        match tls.http {
-            Some(http_tls) => {
-                axum::serve(http_tls.incoming(listener)?, router)
-                    .with_graceful_shutdown(http_stop)
-                    .await
-            }
-            None => {
-                // Answers go out at once rather than waiting on Nagle's algorithm for the
-                // client's ACK.
-                let listener = listener.tap_io(|stream| {
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
-                    }
-                });
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(http_stop)
-                    .await
+    let metrics_only = {
+        let router = http::metrics_router(state.clone());
+        let stop = stopped(stop_rx.clone());
+        let tls = tls.http.clone();
+        async move {
+            match metrics_listener {
+                Some(listener) => serve_http(listener, tls, router, stop).await,
+                None => Ok(()),
             }
         }
-        .map_err(ServeError::from)
     };
+    let with_metrics = config.metrics.enabled && config.metrics.port.is_none();
+    let http = serve_http(
+        listener,
+        tls.http,
+        http::router(state, with_metrics),
+        stopped(stop_rx.clone()),
+    );
     tokio::select! {
-        result = async { tokio::try_join!(http, grpc) } => { result?; }
+        result = async { tokio::try_join!(http, grpc, metrics_only) } => { result?; }
         () = async { stopped(stop_rx).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace period; exiting anyway");
         }
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` completes.
+async fn serve_http(
+    listener: TcpListener,
+    tls: Option<ListenerTls>,
+    router: axum::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    match tls {
+        Some(tls) => {
+            axum::serve(tls.incoming(listener)?, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+        None => {
+            // Answers go out at once rather than waiting on Nagle's algorithm for the client's
+            // ACK.
+            let listener = listener.tap_io(|stream| {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
+                }
+            });
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    }
+    .map_err(ServeError::from)
 }
 
 async fn bind(host: std::net::IpAddr, port: u16) -> Result<TcpListener, ServeError> {

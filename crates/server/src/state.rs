@@ -1,5 +1,5 @@
-//! The state every front end (REST and gRPC) shares: the inference path, model control, body limits, and
-//! whether the server is ready.
+//! The state every front end (REST and gRPC) shares: the inference path, model control, the
+//! metrics, body limits, and whether the server is ready.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,12 +7,15 @@ use std::sync::Arc;
 use crate::control::ModelControl;
 
 use crate::inference::InferenceService;
+use crate::metrics::Metrics;
 
 /// Everything a handler needs.
 pub struct AppState {
     pub inference: InferenceService,
     /// Model load, unload and the repository index, with their token.
     pub control: Arc<ModelControl>,
+    /// `None` when metrics are off.
+    pub metrics: Option<Metrics>,
     pub max_body_bytes: usize,
     pub strict_readiness: bool,
     /// Set once the initial model load has finished.

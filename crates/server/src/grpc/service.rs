@@ -20,6 +20,7 @@ use super::status::{control_status, infer_status};
 use crate::control::{ControlError, ModelControl};
 use crate::describe;
 use crate::inference::{InferError, RequestLimits};
+use crate::metrics::Route;
 use crate::state::AppState;
 
 /// The gRPC service over the server's shared state.
@@ -56,7 +57,7 @@ async fn infer(
     let encode = |response: InferResponse, ()| encode_model_infer_response(response);
     state
         .inference
-        .infer(served, arrived, "grpc", decode, encode)
+        .infer(served, arrived, Route::GRPC_INFER, decode, encode)
         .await
         .map_err(infer_status)
 }

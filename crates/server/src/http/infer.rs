@@ -21,6 +21,7 @@ use super::body::{declared_length, read_body, BodyTarget};
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
 use crate::inference::RequestLimits;
+use crate::metrics::Route;
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -113,7 +114,7 @@ async fn handle(
     };
     let encoded = state
         .inference
-        .infer(served, arrived, "http", decode, encode)
+        .infer(served, arrived, Route::HTTP_INFER, decode, encode)
         .await?;
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();

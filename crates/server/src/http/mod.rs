@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod infer;
 mod metadata;
+mod metrics;
 mod openapi;
 mod repository;
 
@@ -23,10 +24,16 @@ pub use error::ApiError;
 
 pub use crate::state::AppState;
 
-/// All REST routes.
-pub fn router(state: Arc<AppState>) -> Router {
+/// All REST routes; `/metrics` too when `with_metrics`.
+pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
     let max_body = state.max_body_bytes;
-    Router::new()
+    let router = Router::new();
+    let router = if with_metrics {
+        router.route("/metrics", get(metrics::metrics))
+    } else {
+        router
+    };
+    router
         .route("/v2/health/live", get(health::live))
         .route("/v2/health/ready", get(health::ready))
         .route("/v2", get(metadata::server_metadata))
@@ -72,6 +79,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // The infer handler enforces the limit itself, with a JSON 413.
         .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for its own port.
+pub fn metrics_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 

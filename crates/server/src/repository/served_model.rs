@@ -43,6 +43,8 @@ pub struct ServedModel {
     pub model: Box<dyn LoadedModel>,
     /// Requests served by this version.
     pub stats: ModelStatistics,
+    /// Time the load took, backend session and image pipeline included.
+    pub load_duration: std::time::Duration,
 }
 
 impl ServedModel {
@@ -180,6 +182,7 @@ fn load_version(
             .map_err(|e| e.to_string())?,
         ),
     };
+    let load_duration = started.elapsed();
     let chosen_by = if config.backend == BackendChoice::Auto {
         backends.auto_reason(backend.kind())
     } else {
@@ -193,7 +196,7 @@ fn load_version(
         execution_provider = loaded.execution_provider(),
         intra_op_threads = loaded.intra_op_threads(),
         max_batch_size,
-        load_ms = started.elapsed().as_millis() as u64,
+        load_ms = load_duration.as_millis() as u64,
         "model version ready"
     );
     Ok(ServedModel {
@@ -207,5 +210,6 @@ fn load_version(
         image,
         model: loaded,
         stats: ModelStatistics::default(),
+        load_duration,
     })
 }

@@ -1,0 +1,181 @@
+//! Metrics read at scrape time rather than recorded: the inference executor (threads, busy,
+//! queued), the container (CPUs the pools are sized for, CPU quota, memory limit and use, OOM
+//! kills, the process's resident memory) and every ready model version (backend, execution
+//! provider, intra-op threads, load duration).
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+
+use crate::container::ContainerLimits;
+use crate::executor::ExecutorLoad;
+use crate::repository::{ModelRepository, VersionState};
+
+/// The sources read on each scrape.
+pub struct LiveSources {
+    pub repository: Arc<ModelRepository>,
+    pub container: ContainerLimits,
+    pub executor: ExecutorLoad,
+}
+
+impl std::fmt::Debug for LiveSources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSources")
+            .field("container", &self.container)
+            .finish_non_exhaustive()
+    }
+}
+
+fn gauge<V>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: V,
+) -> Result<(), std::fmt::Error>
+where
+    ConstGauge<V>: EncodeMetric,
+{
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+}
+
+impl Collector for LiveSources {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let executor = &self.executor;
+        gauge(
+            &mut encoder,
+            "outpost_inference_threads",
+            "Inference threads (requests that can execute at once).",
+            executor.threads() as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "outpost_inference_busy_threads",
+            "Inference threads running a request now.",
+            executor.busy() as i64,
+        )?;
+        gauge(
+            &mut encoder,
+            "outpost_inference_queue_depth",
+            "Requests waiting for an inference thread.",
+            executor.waiting() as i64,
+        )?;
+
+        let container = &self.container;
+        gauge(&mut encoder, "outpost_cpus", "CPUs the thread pools are sized for: the container's CPU quota rounded up, at most the CPUs the affinity mask allows.", container.cpus() as i64)?;
+        if let Some(cores) = container.cpu_quota_cores {
+            gauge(
+                &mut encoder,
+                "outpost_cpu_quota_cores",
+                "The container's CPU quota in cores.",
+                cores,
+            )?;
+        }
+        if let Some(limit) = container.memory_limit_bytes {
+            gauge(
+                &mut encoder,
+                "outpost_memory_limit_bytes",
+                "The container's memory limit.",
+                limit as i64,
+            )?;
+        }
+        if let Some(used) = container.memory_used_bytes() {
+            gauge(
+                &mut encoder,
+                "outpost_memory_used_bytes",
+                "Memory the container's cgroup uses, as the kernel counts it against the limit.",
+                used as i64,
+            )?;
+        }
+        if let Some(kills) = container.oom_kills() {
+            let metric = ConstCounter::new(kills);
+            metric.encode(encoder.encode_descriptor(
+                "outpost_memory_oom_kills",
+                "Processes the kernel's OOM killer killed in the container's memory cgroup.",
+                None,
+                metric.metric_type(),
+            )?)?;
+        }
+        if let Some(resident) = resident_memory_bytes() {
+            gauge(
+                &mut encoder,
+                "process_resident_memory_bytes",
+                "Resident memory of the server process.",
+                resident as i64,
+            )?;
+        }
+        self.encode_models(&mut encoder)
+    }
+}
+
+impl LiveSources {
+    fn encode_models(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut ready = Vec::new();
+        for entry in self.repository.entries() {
+            for state in entry.versions.values() {
+                if let VersionState::Ready(served) = state {
+                    ready.push(served.clone());
+                }
+            }
+        }
+        let mut info = encoder.encode_descriptor(
+            "outpost_model_info",
+            "A ready model version, with the backend and execution provider it runs on.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for served in &ready {
+            let labels = [
+                ("model", served.name.clone()),
+                ("version", served.version.to_string()),
+                ("backend", served.backend.name().to_string()),
+                (
+                    "execution_provider",
+                    served.execution_provider().to_string(),
+                ),
+            ];
+            ConstGauge::new(1i64).encode(info.encode_family(&labels)?)?;
+        }
+        let mut threads = encoder.encode_descriptor(
+            "outpost_model_intra_op_threads",
+            "Intra-op threads of a ready model version.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for served in &ready {
+            let labels = [
+                ("model", served.name.clone()),
+                ("version", served.version.to_string()),
+            ];
+            ConstGauge::new(served.model.intra_op_threads() as i64)
+                .encode(threads.encode_family(&labels)?)?;
+        }
+        let mut load = encoder.encode_descriptor(
+            "outpost_model_load_duration_seconds",
+            "Time a ready model version took to load.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for served in &ready {
+            let labels = [
+                ("model", served.name.clone()),
+                ("version", served.version.to_string()),
+            ];
+            ConstGauge::new(served.load_duration.as_secs_f64())
+                .encode(load.encode_family(&labels)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resident set size from `/proc/self/status` (`VmRSS`, in kB whatever the page size).
+fn resident_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}

@@ -1,0 +1,42 @@
+//! Prometheus metrics, served as OpenMetrics text on `GET /metrics` (on the HTTP port, or its own
+//! port when `metrics.port` is set). [`requests`] holds what the request paths record;
+//! [`live`] reads the executor, the container and the loaded models on each scrape. Names follow
+//! Prometheus conventions: `outpost_` prefix, base units, `_total` on counters.
+
+pub mod live;
+pub mod requests;
+
+use prometheus_client::registry::Registry;
+
+pub use live::LiveSources;
+pub use requests::{RequestMetrics, Route};
+
+/// Everything `/metrics` reports.
+pub struct Metrics {
+    registry: Registry,
+}
+
+/// The media type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+impl Metrics {
+    pub fn new(requests: &RequestMetrics, live: LiveSources) -> Metrics {
+        let mut registry = Registry::default();
+        requests.register(&mut registry);
+        registry.register_collector(Box::new(live));
+        Metrics { registry }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail; an encoder error would be a bug in a collector.
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::error!(%error, "cannot encode the metrics");
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests;
