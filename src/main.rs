@@ -94,6 +94,9 @@ struct ServeArgs {
     /// Intra-op threads for models that do not set them [default: CPUs the container allows]
     #[arg(long, env = "OUTPOST_INTRA_OP_THREADS")]
     intra_op_threads: Option<usize>,
+    /// Requests one model version may have waiting; more get 503 + Retry-After at once [default: 8]
+    #[arg(long, env = "OUTPOST_MAX_QUEUED_REQUESTS_PER_MODEL")]
+    max_queued_requests_per_model: Option<usize>,
     /// Path to libonnxruntime.so [default: search order in docs/configuration.md]
     #[arg(long, env = "OUTPOST_ORT_LIBRARY")]
     ort_library: Option<PathBuf>,
@@ -134,6 +137,7 @@ impl ServeArgs {
             max_image_pixels: self.max_image_pixels,
             max_concurrent_requests: self.max_concurrent_requests,
             default_intra_op_threads: self.intra_op_threads,
+            max_queued_requests_per_model: self.max_queued_requests_per_model,
             ort_library: self.ort_library,
             ort_telemetry: self.ort_telemetry,
             log_format: self.log_format,

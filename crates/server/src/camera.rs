@@ -3,7 +3,6 @@
 //! stage, and record the request in the model's statistics and the metrics. Also turns encoded images sent as
 //! BYTES inputs of a V2 infer request into the model's input tensor.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_core::{InferRequest, TensorData};
@@ -11,7 +10,7 @@ use outpost_vision::preprocess::stack;
 use outpost_vision::{Answer, ImageLimits, Overrides};
 use serde::Serialize;
 
-use crate::inference::{InferError, InferenceService};
+use crate::inference::{Admitted, InferError, InferenceService};
 use crate::metrics::Route;
 use crate::repository::ServedModel;
 use crate::statistics::StageTimes;
@@ -49,24 +48,25 @@ fn micros(d: Duration) -> u64 {
     d.as_micros().try_into().unwrap_or(u64::MAX)
 }
 
-/// Answers one encoded image with `served`'s pipeline on an executor thread, counting it in the
-/// model's statistics. `arrived` is when the request came in.
+/// Answers one encoded image with the admitted model's pipeline on an executor thread, counting
+/// it in the model's statistics and the metrics. `arrived` is when the request came in.
 pub async fn answer_image(
     service: &InferenceService,
-    served: Arc<ServedModel>,
+    admitted: Admitted,
     arrived: Instant,
     image: bytes::Bytes,
     overrides: Overrides,
 ) -> Result<ImageAnswer, InferError> {
     let limits = service.limits().images;
+    let served = admitted.model().clone();
     let model = served.clone();
+    let (ticket, deadline) = admitted.into_place();
     let ran = service
-        .run_blocking(move || {
+        .run_admitted(ticket, deadline, move || {
             let started = Instant::now();
             run_image_blocking(&model, &image, limits, &overrides).map(|a| (a, started))
         })
-        .await
-        .and_then(|r| r);
+        .await;
     match ran {
         Ok((answer, started)) => {
             let t = &answer.timing_us;
@@ -90,10 +90,7 @@ pub async fn answer_image(
             Ok(answer)
         }
         Err(error) => {
-            served.stats.record_failure(arrived.elapsed());
-            service
-                .metrics()
-                .record_failure(&served.name, served.version, Route::HTTP_IMAGE);
+            service.record_failure(&served, Route::HTTP_IMAGE, arrived, &error);
             Err(error)
         }
     }

@@ -247,13 +247,29 @@ impl Default for LimitsConfig {
 }
 
 /// `[inference]`: how requests are executed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InferenceConfig {
     /// Requests executing at once across all models; default: the number of CPUs.
     pub max_concurrent_requests: Option<usize>,
     /// Intra-op threads for models whose configuration does not set them; default: the number of CPUs.
     pub default_intra_op_threads: Option<usize>,
+    /// Requests one model version may have waiting for an inference thread; beyond that (plus
+    /// those running) it answers 503 / RESOURCE_EXHAUSTED at once.
+    pub max_queued_requests_per_model: usize,
+    /// The `Retry-After` seconds of that answer.
+    pub retry_after_secs: u64,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        InferenceConfig {
+            max_concurrent_requests: None,
+            default_intra_op_threads: None,
+            max_queued_requests_per_model: 8,
+            retry_after_secs: 1,
+        }
+    }
 }
 
 /// `[ort]`: the ONNX Runtime library.
@@ -349,6 +365,7 @@ pub struct ConfigOverrides {
     pub max_image_pixels: Option<u64>,
     pub max_concurrent_requests: Option<usize>,
     pub default_intra_op_threads: Option<usize>,
+    pub max_queued_requests_per_model: Option<usize>,
     pub ort_library: Option<PathBuf>,
     pub ort_telemetry: Option<bool>,
     pub log_format: Option<LogFormat>,
@@ -447,6 +464,10 @@ impl ServerConfig {
         if o.default_intra_op_threads.is_some() {
             self.inference.default_intra_op_threads = o.default_intra_op_threads;
         }
+        set(
+            &mut self.inference.max_queued_requests_per_model,
+            o.max_queued_requests_per_model,
+        );
         if o.ort_library.is_some() {
             self.ort.library_path = o.ort_library;
         }

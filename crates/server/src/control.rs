@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::backends::Backends;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
-use crate::repository::{served_model, ModelRepository, VersionState};
+use crate::repository::{served_model, LoadDefaults, ModelRepository, VersionState};
 
 /// How models get loaded and unloaded after start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -105,7 +105,7 @@ pub struct ModelControl {
     mode: ControlMode,
     root: PathBuf,
     backends: Backends,
-    default_intra_op_threads: usize,
+    defaults: LoadDefaults,
     repository: Arc<ModelRepository>,
     token: Option<String>,
     /// One load or unload at a time; also guards the fingerprints.
@@ -117,7 +117,7 @@ impl ModelControl {
         mode: ControlMode,
         root: PathBuf,
         backends: Backends,
-        default_intra_op_threads: usize,
+        defaults: LoadDefaults,
         repository: Arc<ModelRepository>,
         token: Option<String>,
     ) -> ModelControl {
@@ -125,7 +125,7 @@ impl ModelControl {
             mode,
             root,
             backends,
-            default_intra_op_threads,
+            defaults,
             repository,
             token,
             loaded_from: Mutex::new(HashMap::new()),
@@ -180,7 +180,7 @@ impl ModelControl {
             self.repository.insert(served_model::load_model(
                 &model,
                 &self.backends,
-                self.default_intra_op_threads,
+                self.defaults,
             ));
             loaded_from.insert(model.name.clone(), print);
         }
@@ -213,7 +213,7 @@ impl ModelControl {
             dir: dir.to_path_buf(),
             versions: scan::versions_in(dir),
         };
-        let entry = served_model::load_model(&found, &self.backends, self.default_intra_op_threads);
+        let entry = served_model::load_model(&found, &self.backends, self.defaults);
         loaded_from.insert(name.to_string(), print);
         let ready = !entry.ready_versions().is_empty();
         let still_serving = self
@@ -375,7 +375,10 @@ mod tests {
             mode,
             PathBuf::from("/nonexistent"),
             Backends::from_parts(Err("none".into()), Err("none".into())),
-            1,
+            LoadDefaults {
+                intra_op_threads: 1,
+                admission_capacity: 1,
+            },
             Arc::new(ModelRepository::new()),
             token.map(str::to_string),
         )

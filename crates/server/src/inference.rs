@@ -1,7 +1,9 @@
 //! The one request path into a model, shared by every front end (REST, gRPC, the camera
-//! endpoint): find the model, wait for an executor slot (off the async runtime, under a bound on
-//! concurrent executions), let the front end decode its request, check it against the model's
-//! signature, run it, let the front end encode the answer, and record the request's statistics.
+//! endpoint): find the model and admit the request (or turn it away at once when the model's
+//! queue is full), wait for an executor slot (off the async runtime, under a bound on concurrent
+//! executions, no longer than the request's deadline), let the front end decode its request,
+//! check it against the model's signature, run it, let the front end encode the answer, and
+//! record the request's statistics and metrics.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +13,7 @@ use outpost_protocol::{DecodeLimits, ProtocolError};
 use outpost_vision::ImageLimits;
 use thiserror::Error;
 
+use crate::admission::{AdmissionTicket, Deadline};
 use crate::executor::{Executor, ExecutorError, ExecutorLoad};
 use crate::metrics::{RequestMetrics, Route};
 use crate::repository::{LookupError, ModelRepository, ServedModel};
@@ -33,6 +36,14 @@ pub enum InferError {
     NoImagePipeline(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("model '{model}' has {capacity} requests in flight, its limit; retry in {retry_after_secs} s")]
+    Overloaded {
+        model: String,
+        capacity: usize,
+        retry_after_secs: u64,
+    },
+    #[error("the request's deadline passed before it could run")]
+    DeadlineExceeded,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -50,6 +61,25 @@ pub struct InferenceService {
     executor: Executor,
     limits: RequestLimits,
     metrics: RequestMetrics,
+    retry_after_secs: u64,
+}
+
+/// A request that has its place in a model version's queue.
+pub struct Admitted {
+    served: Arc<ServedModel>,
+    ticket: AdmissionTicket,
+    deadline: Option<Deadline>,
+}
+
+impl Admitted {
+    pub fn model(&self) -> &Arc<ServedModel> {
+        &self.served
+    }
+
+    /// The place in the queue and the deadline, for [`InferenceService::run_admitted`].
+    pub fn into_place(self) -> (AdmissionTicket, Option<Deadline>) {
+        (self.ticket, self.deadline)
+    }
 }
 
 /// Where one request's time went, for the debug log.
@@ -80,13 +110,43 @@ impl InferenceService {
         max_concurrent: usize,
         limits: RequestLimits,
         metrics: RequestMetrics,
+        retry_after_secs: u64,
     ) -> std::io::Result<InferenceService> {
         Ok(InferenceService {
             repository,
             executor: Executor::start(max_concurrent)?,
             limits,
             metrics,
+            retry_after_secs,
         })
+    }
+
+    /// Finds the model for `name` (and an optional version) and takes a place in its queue, or
+    /// answers at once: unknown model, or [`InferError::Overloaded`] when every place is taken.
+    pub fn admit(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        route: Route,
+        deadline: Option<Deadline>,
+    ) -> Result<Admitted, InferError> {
+        let served = self.lookup(name, version)?;
+        match served.admission.try_admit() {
+            Some(ticket) => Ok(Admitted {
+                served,
+                ticket,
+                deadline,
+            }),
+            None => {
+                self.metrics
+                    .record_rejected(&served.name, served.version, route, "queue_full");
+                Err(InferError::Overloaded {
+                    model: served.name.clone(),
+                    capacity: served.admission.capacity(),
+                    retry_after_secs: self.retry_after_secs,
+                })
+            }
+        }
     }
 
     /// How busy the inference threads are.
@@ -103,14 +163,16 @@ impl InferenceService {
         self.limits
     }
 
-    /// Runs one inference request for `served`: `decode` turns the front end's message into an
+    /// Runs one admitted request: `decode` turns the front end's message into an
     /// [`InferRequest`] plus whatever the front end needs to encode the answer (`C`), the request
     /// is checked and run, and `encode` turns the response into the front end's answer. Decoding,
     /// inference and encoding all happen on an executor thread. `arrived` is when the front end
-    /// received the request; `route` names its front end in the metrics and the debug log.
+    /// received the request; `route` names its front end in the metrics and the debug log. A
+    /// request whose deadline passes while it waits is answered with
+    /// [`InferError::DeadlineExceeded`] and never runs.
     pub async fn infer<C, T>(
         &self,
-        served: Arc<ServedModel>,
+        admitted: Admitted,
         arrived: Instant,
         route: Route,
         decode: impl FnOnce(RequestLimits) -> Result<(InferRequest, C), InferError> + Send + 'static,
@@ -121,28 +183,31 @@ impl InferenceService {
         T: Send + 'static,
     {
         let limits = self.limits;
+        let Admitted {
+            served,
+            ticket,
+            deadline,
+        } = admitted;
         let stats_model = served.clone();
-        let ran = self
-            .run_blocking(move || -> Result<(T, Timeline), InferError> {
-                let started = Instant::now();
-                let (request, context) = decode(limits)?;
-                let decoded = Instant::now();
-                let batch_size = batch_size(&served, &request);
-                let response = infer_blocking(&served, request, limits.images)?;
-                let inferred = Instant::now();
-                let answer = encode(response, context);
-                let timeline = Timeline {
-                    batch_size,
-                    arrived,
-                    started,
-                    decoded,
-                    inferred,
-                    encoded: Instant::now(),
-                };
-                Ok((answer, timeline))
-            })
-            .await
-            .and_then(|r| r);
+        let job = move || -> Result<(T, Timeline), InferError> {
+            let started = Instant::now();
+            let (request, context) = decode(limits)?;
+            let decoded = Instant::now();
+            let batch_size = batch_size(&served, &request);
+            let response = infer_blocking(&served, request, limits.images)?;
+            let inferred = Instant::now();
+            let answer = encode(response, context);
+            let timeline = Timeline {
+                batch_size,
+                arrived,
+                started,
+                decoded,
+                inferred,
+                encoded: Instant::now(),
+            };
+            Ok((answer, timeline))
+        };
+        let ran = self.run_admitted(ticket, deadline, job).await;
         match ran {
             Ok((answer, timeline)) => {
                 let stages = timeline.stages();
@@ -162,11 +227,31 @@ impl InferenceService {
                 Ok(answer)
             }
             Err(error) => {
-                stats_model.stats.record_failure(arrived.elapsed());
-                self.metrics
-                    .record_failure(&stats_model.name, stats_model.version, route);
+                self.record_failure(&stats_model, route, arrived, &error);
                 Err(error)
             }
+        }
+    }
+
+    /// Counts a request that reached `served` and failed, in its statistics and the metrics.
+    pub fn record_failure(
+        &self,
+        served: &ServedModel,
+        route: Route,
+        arrived: Instant,
+        error: &InferError,
+    ) {
+        served.stats.record_failure(arrived.elapsed());
+        match error {
+            InferError::DeadlineExceeded => self.metrics.record_rejected(
+                &served.name,
+                served.version,
+                route,
+                "deadline_exceeded",
+            ),
+            _ => self
+                .metrics
+                .record_failure(&served.name, served.version, route),
         }
     }
 
@@ -181,6 +266,35 @@ impl InferenceService {
         version: Option<&str>,
     ) -> Result<Arc<ServedModel>, InferError> {
         Ok(self.repository.get(name, version)?)
+    }
+
+    /// Runs an admitted request's `work` on an executor thread: it holds its place in the model's
+    /// queue until the work ends (or is dropped unrun because its caller gave up), and a request
+    /// whose deadline passes first, while waiting or just before starting, does not run.
+    pub async fn run_admitted<T, F>(
+        &self,
+        ticket: AdmissionTicket,
+        deadline: Option<Deadline>,
+        work: F,
+    ) -> Result<T, InferError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, InferError> + Send + 'static,
+    {
+        let job = move || {
+            let _ticket = ticket;
+            if deadline.is_some_and(|d| d.has_passed()) {
+                return Err(InferError::DeadlineExceeded);
+            }
+            work()
+        };
+        let waited = match deadline {
+            Some(Deadline(at)) => tokio::time::timeout_at(at.into(), self.run_blocking(job))
+                .await
+                .unwrap_or(Err(InferError::DeadlineExceeded)),
+            None => self.run_blocking(job).await,
+        };
+        waited.and_then(|r| r)
     }
 
     /// Runs CPU-heavy `work` (decoding, inference, encoding) on one of the executor's threads
@@ -253,15 +367,20 @@ fn infer_blocking(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_panic_fails_only_its_request() {
-        let service = InferenceService::new(
+    fn one_thread_service() -> InferenceService {
+        InferenceService::new(
             Arc::new(ModelRepository::new()),
             1,
             RequestLimits::default(),
             RequestMetrics::default(),
+            1,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_panic_fails_only_its_request() {
+        let service = one_thread_service();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -281,5 +400,55 @@ mod tests {
             }
             assert_eq!(service.run_blocking(|| 7).await.unwrap(), 7);
         });
+    }
+
+    #[test]
+    fn a_request_whose_deadline_passes_while_waiting_never_runs_and_frees_its_place() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let service = one_thread_service();
+        let admission = crate::admission::Admission::new(4);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .unwrap();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let ran = Arc::new(AtomicBool::new(false));
+        runtime.block_on(async {
+            // The only inference thread is busy until released.
+            let (busy_tx, busy_rx) = tokio::sync::oneshot::channel();
+            let blocker = service.run_blocking(move || {
+                busy_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+            });
+            let waiting = async {
+                busy_rx.await.unwrap();
+                let ticket = admission.try_admit().unwrap();
+                let deadline = Deadline::after(Instant::now(), Duration::from_millis(30));
+                let ran = ran.clone();
+                let answer = service
+                    .run_admitted(ticket, Some(deadline), move || {
+                        ran.store(true, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await;
+                assert!(
+                    matches!(answer, Err(InferError::DeadlineExceeded)),
+                    "{answer:?}"
+                );
+                assert_eq!(
+                    admission.in_system(),
+                    0,
+                    "the expired request left the queue"
+                );
+                release_tx.send(()).unwrap();
+            };
+            let (blocked, ()) = tokio::join!(blocker, waiting);
+            blocked.unwrap();
+            // The thread is free again and the expired job was never run.
+            service.run_blocking(|| ()).await.unwrap();
+        });
+        assert!(!ran.load(Ordering::SeqCst));
     }
 }

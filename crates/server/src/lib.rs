@@ -12,6 +12,7 @@
 //! exposition;
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
+pub mod admission;
 pub mod backends;
 pub mod camera;
 pub mod config;

@@ -22,7 +22,7 @@ use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::inference::{InferenceService, RequestLimits};
 use crate::metrics::{LiveSources, Metrics, RequestMetrics};
-use crate::repository::ModelRepository;
+use crate::repository::{LoadDefaults, ModelRepository};
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
 #[derive(Debug, Error)]
@@ -113,6 +113,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         config.max_concurrent_requests(cpus),
         request_limits,
         request_metrics.clone(),
+        config.inference.retry_after_secs,
     )
     .map_err(ServeError::Executor)?;
     let metrics = config.metrics.enabled.then(|| {
@@ -130,7 +131,11 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         config.model_control.mode,
         config.model_repository.clone(),
         backends,
-        config.default_intra_op_threads(cpus),
+        LoadDefaults {
+            intra_op_threads: config.default_intra_op_threads(cpus),
+            admission_capacity: config.max_concurrent_requests(cpus)
+                + config.inference.max_queued_requests_per_model,
+        },
         repository.clone(),
         config
             .model_control

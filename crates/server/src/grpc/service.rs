@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
 use super::status::{control_status, infer_status};
+use crate::admission::{parse_grpc_timeout, Deadline};
 use crate::control::{ControlError, ModelControl};
 use crate::describe;
 use crate::inference::{InferError, RequestLimits};
@@ -43,11 +44,17 @@ fn version(text: &str) -> Option<&str> {
 async fn infer(
     state: &AppState,
     request: pb::ModelInferRequest,
+    arrived: Instant,
+    deadline: Option<Deadline>,
 ) -> Result<pb::ModelInferResponse, Status> {
-    let arrived = Instant::now();
-    let served = state
+    let admitted = state
         .inference
-        .lookup(&request.model_name, version(&request.model_version))
+        .admit(
+            &request.model_name,
+            version(&request.model_version),
+            Route::GRPC_INFER,
+            deadline,
+        )
         .map_err(infer_status)?;
     let decode = move |limits: RequestLimits| {
         let decoded =
@@ -57,9 +64,25 @@ async fn infer(
     let encode = |response: InferResponse, ()| encode_model_infer_response(response);
     state
         .inference
-        .infer(served, arrived, Route::GRPC_INFER, decode, encode)
+        .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
         .map_err(infer_status)
+}
+
+/// The call's deadline from its `grpc-timeout` header. The transport cancels the call itself when
+/// that time is up (with CANCELLED); ending the wait a little earlier lets the client get
+/// DEADLINE_EXCEEDED from us instead, and the request is counted as expired.
+fn call_deadline<T>(request: &Request<T>, arrived: Instant) -> Option<Deadline> {
+    const AHEAD_OF_TRANSPORT: std::time::Duration = std::time::Duration::from_millis(2);
+    let timeout = request
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)?;
+    Some(Deadline::after(
+        arrived,
+        timeout.saturating_sub(AHEAD_OF_TRANSPORT),
+    ))
 }
 
 type StreamOf<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -123,7 +146,9 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::ModelInferRequest>,
     ) -> Result<Response<pb::ModelInferResponse>, Status> {
-        infer(&self.state, request.into_inner())
+        let arrived = Instant::now();
+        let deadline = call_deadline(&request, arrived);
+        infer(&self.state, request.into_inner(), arrived, deadline)
             .await
             .map(Response::new)
     }
@@ -143,7 +168,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             while let Some(next) = incoming.next().await {
                 let answer = match next {
                     Err(status) => Err(status),
-                    Ok(request) => Ok(match infer(&state, request).await {
+                    Ok(request) => Ok(match infer(&state, request, Instant::now(), None).await {
                         Ok(response) => pb::ModelStreamInferResponse {
                             error_message: String::new(),
                             infer_response: Some(response),

@@ -49,5 +49,7 @@ pub(super) fn infer_status(error: InferError) -> Status {
         InferError::Image(_) => Status::invalid_argument(message),
         InferError::Backend(_) | InferError::Internal(_) => Status::internal(message),
         InferError::ShuttingDown => Status::unavailable(message),
+        InferError::Overloaded { .. } => Status::resource_exhausted(message),
+        InferError::DeadlineExceeded => Status::deadline_exceeded(message),
     }
 }

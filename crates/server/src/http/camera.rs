@@ -17,9 +17,11 @@ use outpost_vision::{ImageFormat, Overrides};
 use serde::Deserialize;
 
 use super::body::{declared_length, read_body};
+use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
 use crate::camera::answer_image;
+use crate::metrics::Route;
 
 /// How the JPEG decode may be reduced.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -153,22 +155,25 @@ async fn handle(
     request: Request,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let accepted = state
-        .inference
-        .lookup(&model, version.as_deref())
-        .map_err(ApiError::from)
-        .and_then(|served| {
-            let query = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
-            Ok((served, query.overrides()?, delivery(&request)?))
-        });
+    let accepted = (|| {
+        let query = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let overrides = query.overrides()?;
+        let delivery = delivery(&request)?;
+        let deadline = request_deadline(request.headers(), arrived)?;
+        let admitted =
+            state
+                .inference
+                .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
+        Ok::<_, ApiError>((admitted, overrides, delivery))
+    })();
     let (parts, body) = request.into_parts();
-    let ((served, overrides, delivery), body) = or_discard_body(accepted, body).await?;
+    let ((admitted, overrides, delivery), body) = or_discard_body(accepted, body).await?;
     let request = Request::from_parts(parts, body);
     let image = match delivery {
         Delivery::Raw => raw_image(request, state.max_body_bytes).await?,
         Delivery::Form => form_image(request, &state).await?,
     };
-    let answer = answer_image(&state.inference, served, arrived, image, overrides).await?;
+    let answer = answer_image(&state.inference, admitted, arrived, image, overrides).await?;
     tracing::debug!(
         model = %answer.model_name,
         decode_us = answer.timing_us.decode,

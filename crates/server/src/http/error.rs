@@ -1,6 +1,6 @@
 //! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use outpost_core::BackendError;
@@ -16,6 +16,8 @@ use crate::repository::LookupError;
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds for a `Retry-After` header (503 when a model is at capacity).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -23,19 +25,26 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(ErrorResponse {
                 error: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
     }
 }
 
@@ -95,6 +104,16 @@ impl From<InferError> for ApiError {
             InferError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the server is shutting down",
+            ),
+            overloaded @ InferError::Overloaded {
+                retry_after_secs, ..
+            } => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, overloaded.to_string())
+            },
+            InferError::DeadlineExceeded => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                InferError::DeadlineExceeded.to_string(),
             ),
             InferError::Internal(message) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)

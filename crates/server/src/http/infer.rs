@@ -18,6 +18,7 @@ use outpost_protocol::{
 };
 
 use super::body::{declared_length, read_body, BodyTarget};
+use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
 use crate::inference::RequestLimits;
@@ -89,12 +90,16 @@ async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
-    let accepted = state
-        .inference
-        .lookup(&model, version.as_deref())
-        .map_err(ApiError::from)
-        .and_then(|served| Ok((served, json_header_length(&headers)?)));
-    let ((served, json_length), body) = or_discard_body(accepted, body).await?;
+    let accepted = (|| {
+        let json_length = json_header_length(&headers)?;
+        let deadline = request_deadline(&headers, arrived)?;
+        let admitted =
+            state
+                .inference
+                .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
+        Ok::<_, ApiError>((admitted, json_length))
+    })();
+    let ((admitted, json_length), body) = or_discard_body(accepted, body).await?;
     let limits = state.inference.limits().tensors;
     let declared = declared_length(&headers);
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
@@ -114,7 +119,7 @@ async fn handle(
     };
     let encoded = state
         .inference
-        .infer(served, arrived, Route::HTTP_INFER, decode, encode)
+        .infer(admitted, arrived, Route::HTTP_INFER, decode, encode)
         .await?;
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();

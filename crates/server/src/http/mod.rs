@@ -3,6 +3,7 @@
 
 mod body;
 mod camera;
+mod deadline;
 mod drain;
 mod error;
 mod health;

@@ -13,7 +13,7 @@ use prometheus_client::metrics::MetricType;
 
 use crate::container::ContainerLimits;
 use crate::executor::ExecutorLoad;
-use crate::repository::{ModelRepository, VersionState};
+use crate::repository::{ModelRepository, ServedModel, VersionState};
 
 /// The sources read on each scrape.
 pub struct LiveSources {
@@ -140,36 +140,58 @@ impl LiveSources {
             ];
             ConstGauge::new(1i64).encode(info.encode_family(&labels)?)?;
         }
-        let mut threads = encoder.encode_descriptor(
+        per_version(
+            encoder,
             "outpost_model_intra_op_threads",
             "Intra-op threads of a ready model version.",
-            None,
-            MetricType::Gauge,
+            &ready,
+            |served| served.model.intra_op_threads() as i64,
         )?;
-        for served in &ready {
-            let labels = [
-                ("model", served.name.clone()),
-                ("version", served.version.to_string()),
-            ];
-            ConstGauge::new(served.model.intra_op_threads() as i64)
-                .encode(threads.encode_family(&labels)?)?;
-        }
-        let mut load = encoder.encode_descriptor(
+        per_version(
+            encoder,
+            "outpost_model_requests_in_flight",
+            "Requests holding a place in a model version's queue: uploading, waiting for a thread or running.",
+            &ready,
+            |served| served.admission.in_system() as i64,
+        )?;
+        per_version(
+            encoder,
+            "outpost_model_request_capacity",
+            "Places in a model version's queue; requests beyond them are turned away at once.",
+            &ready,
+            |served| served.admission.capacity() as i64,
+        )?;
+        per_version(
+            encoder,
             "outpost_model_load_duration_seconds",
             "Time a ready model version took to load.",
-            None,
-            MetricType::Gauge,
+            &ready,
+            |served| served.load_duration.as_secs_f64(),
         )?;
-        for served in &ready {
-            let labels = [
-                ("model", served.name.clone()),
-                ("version", served.version.to_string()),
-            ];
-            ConstGauge::new(served.load_duration.as_secs_f64())
-                .encode(load.encode_family(&labels)?)?;
-        }
         Ok(())
     }
+}
+
+/// A gauge with one sample per ready model version.
+fn per_version<V>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    ready: &[Arc<ServedModel>],
+    value: impl Fn(&ServedModel) -> V,
+) -> Result<(), std::fmt::Error>
+where
+    ConstGauge<V>: EncodeMetric,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for served in ready {
+        let labels = [
+            ("model", served.name.clone()),
+            ("version", served.version.to_string()),
+        ];
+        ConstGauge::new(value(served)).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// Resident set size from `/proc/self/status` (`VmRSS`, in kB whatever the page size).

@@ -43,6 +43,15 @@ struct OutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedLabels {
+    model: String,
+    version: String,
+    protocol: &'static str,
+    endpoint: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     model: String,
     version: String,
@@ -72,6 +81,7 @@ fn batch_histogram() -> Histogram {
 #[derive(Clone)]
 pub struct RequestMetrics {
     requests: Family<OutcomeLabels, Counter>,
+    rejected: Family<RejectedLabels, Counter>,
     latency: Histograms<RouteLabels>,
     queue: Histograms<VersionLabels>,
     batch_size: Histograms<VersionLabels>,
@@ -81,6 +91,7 @@ impl Default for RequestMetrics {
     fn default() -> Self {
         RequestMetrics {
             requests: Family::default(),
+            rejected: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
             queue: Family::new_with_constructor(latency_histogram),
             batch_size: Family::new_with_constructor(batch_histogram),
@@ -126,6 +137,19 @@ impl RequestMetrics {
         self.count(model, version, route, "failure");
     }
 
+    /// A request turned away without running: `reason` is `queue_full` or `deadline_exceeded`.
+    pub fn record_rejected(&self, model: &str, version: u64, route: Route, reason: &'static str) {
+        self.rejected
+            .get_or_create(&RejectedLabels {
+                model: model.to_string(),
+                version: version.to_string(),
+                protocol: route.protocol,
+                endpoint: route.endpoint,
+                reason,
+            })
+            .inc();
+    }
+
     fn count(&self, model: &str, version: u64, route: Route, status: &'static str) {
         self.requests
             .get_or_create(&OutcomeLabels {
@@ -143,6 +167,11 @@ impl RequestMetrics {
             "outpost_inference_requests",
             "Inference requests that reached a model version, by outcome",
             self.requests.clone(),
+        );
+        registry.register(
+            "outpost_inference_rejected_requests",
+            "Requests turned away without running: the model's queue was full, or the request's deadline passed while it waited",
+            self.rejected.clone(),
         );
         registry.register_with_unit(
             "outpost_inference_request_duration",

@@ -16,8 +16,18 @@ use outpost_vision::ImagePipeline;
 
 use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
+use crate::admission::Admission;
 use crate::backends::Backends;
 use crate::statistics::ModelStatistics;
+
+/// What every model version gets unless its configuration says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadDefaults {
+    /// Intra-op threads for models that do not set them.
+    pub intra_op_threads: usize,
+    /// Requests one version takes at once, running or waiting (see [`Admission`]).
+    pub admission_capacity: usize,
+}
 
 /// A labels file attached to a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +55,8 @@ pub struct ServedModel {
     pub stats: ModelStatistics,
     /// Time the load took, backend session and image pipeline included.
     pub load_duration: std::time::Duration,
+    /// The bound on this version's requests in flight.
+    pub admission: Admission,
 }
 
 impl ServedModel {
@@ -79,11 +91,7 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
 }
 
 /// Loads every version the model's policy selects.
-pub fn load_model(
-    found: &FoundModel,
-    backends: &Backends,
-    default_intra_op_threads: usize,
-) -> ModelEntry {
+pub fn load_model(found: &FoundModel, backends: &Backends, defaults: LoadDefaults) -> ModelEntry {
     let config = match ModelConfig::load_from_dir(&found.dir) {
         Ok(c) => c,
         Err(e) => return failed_entry(found, e.to_string()),
@@ -120,7 +128,7 @@ pub fn load_model(
     let versions = selected
         .into_iter()
         .map(|version| {
-            let state = match load_version(found, version, &config, labels.clone(), backends, default_intra_op_threads) {
+            let state = match load_version(found, version, &config, labels.clone(), backends, defaults) {
                 Ok(model) => VersionState::Ready(Arc::new(model)),
                 Err(reason) => {
                     tracing::error!(model = %found.name, version, %reason, "model version failed to load");
@@ -143,7 +151,7 @@ fn load_version(
     config: &ModelConfig,
     labels: Option<Labels>,
     backends: &Backends,
-    default_intra_op_threads: usize,
+    defaults: LoadDefaults,
 ) -> Result<ServedModel, String> {
     let path = found
         .dir
@@ -159,7 +167,7 @@ fn load_version(
             model_name: &found.name,
             model_path: &path,
             config,
-            default_intra_op_threads,
+            default_intra_op_threads: defaults.intra_op_threads,
         })
         .map_err(|e| e.to_string())?;
     let signature = config
@@ -211,5 +219,6 @@ fn load_version(
         model: loaded,
         stats: ModelStatistics::default(),
         load_duration,
+        admission: Admission::new(defaults.admission_capacity),
     })
 }
