@@ -67,6 +67,12 @@ struct ServeArgs {
     /// Serve /metrics on this port instead of the HTTP port; 0 picks a free port [default: the HTTP port]
     #[arg(long, env = "OUTPOST_METRICS_PORT")]
     metrics_port: Option<u16>,
+    /// Memory models may use, in bytes [default: the container's memory limit less memory.headroom_bytes]
+    #[arg(long, env = "OUTPOST_MEMORY_BUDGET_BYTES")]
+    memory_budget_bytes: Option<u64>,
+    /// Unload the least recently used idle model when a model does not fit the budget [default: false]
+    #[arg(long, env = "OUTPOST_EVICT_IDLE_MODELS")]
+    evict_idle_models: Option<bool>,
     /// Model control: none, explicit (load/unload on request) or poll (follow the repository) [default: none]
     #[arg(long, env = "OUTPOST_MODEL_CONTROL_MODE")]
     model_control_mode: Option<ControlMode>,
@@ -127,6 +133,8 @@ impl ServeArgs {
             tls_key_file: self.tls_key,
             tls_client_ca_file: self.tls_client_ca,
             metrics_enabled: self.metrics_enabled,
+            memory_budget_bytes: self.memory_budget_bytes,
+            evict_idle_models: self.evict_idle_models,
             metrics_port: self.metrics_port,
             model_control_mode: self.model_control_mode,
             model_control_token_file: self.control_token_file,
@@ -153,6 +161,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::load(file.as_deref(), overrides).context("loading configuration")?;
     // Before any other thread exists: environment changes race with threads reading it.
     outpost_server::backends::prepare_process(&config.ort);
+    outpost_server::allocator::tune(config.memory.malloc_mmap_threshold_bytes);
     outpost_server::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
     let limits = outpost_server::container::ContainerLimits::detect();

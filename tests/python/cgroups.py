@@ -95,6 +95,12 @@ class Cgroup:
                 return int(line.split()[1])
         return 0
 
+    def max_usage(self):
+        """Peak memory charged to the cgroup (None where the kernel does not record it)."""
+        directory = self.memory_dir()
+        peak = directory / ("memory.peak" if self.version == "v2" else "memory.max_usage_in_bytes")
+        return int(peak.read_text()) if peak.exists() else None
+
     def remove(self):
         for directory in self.directories:
             try:

@@ -87,6 +87,13 @@ impl OrtBackend {
             .with_intra_threads(intra)
             .map_err(|e| load_error(e.to_string()))?
             .with_inter_threads(inter)
+            .map_err(|e| load_error(e.to_string()))?
+            .with_memory_pattern(request.config.memory.memory_pattern)
+            .map_err(|e| load_error(e.to_string()))?
+            // The CPU arena keeps the buffers it allocated for reuse (see MemoryConfig).
+            .with_execution_providers([ort::ep::CPU::default()
+                .with_arena_allocator(request.config.memory.cpu_arena)
+                .build()])
             .map_err(|e| load_error(e.to_string()))?;
         let (mut builder, provider) = providers::register(
             builder,

@@ -82,6 +82,30 @@ pub struct ThreadConfig {
     pub inter_op: Option<usize>,
 }
 
+/// How the runtime may hold memory for a model (`[memory]` in `model.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// ONNX Runtime's CPU arena: keeps the buffers it allocated for reuse and never gives them
+    /// back. With fixed input shapes and the memory pattern it holds one planned block per
+    /// session, so it stays bounded, and it is faster and smaller than allocating every tensor
+    /// anew (docs/benchmarks.md, "Memory"). Turn it off for models whose input shapes vary from
+    /// request to request: the arena then grows with each new shape.
+    pub cpu_arena: bool,
+    /// ONNX Runtime's memory pattern: plans one block for all intermediate tensors of a
+    /// fixed-shape run.
+    pub memory_pattern: bool,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            cpu_arena: true,
+            memory_pattern: true,
+        }
+    }
+}
+
 /// Overrides one input's or output's metadata as derived from the graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +127,8 @@ pub struct ModelConfig {
     pub execution_providers: Vec<ExecutionProviderSpec>,
     #[serde(default)]
     pub threads: ThreadConfig,
+    #[serde(default)]
+    pub memory: MemoryConfig,
     /// Independent sessions kept for concurrent requests (Triton's instance count).
     #[serde(default = "default_instances")]
     pub instances: usize,
@@ -146,6 +172,7 @@ impl Default for ModelConfig {
             backend: BackendChoice::default(),
             execution_providers: default_execution_providers(),
             threads: ThreadConfig::default(),
+            memory: MemoryConfig::default(),
             instances: default_instances(),
             max_batch_size: None,
             version_policy: VersionPolicy::default(),

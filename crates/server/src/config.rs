@@ -79,6 +79,34 @@ impl Default for GrpcConfig {
     }
 }
 
+/// `[memory]`: living within the container's memory limit (docs/configuration.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// Memory models may use: the container's limit less `headroom_bytes` when not set.
+    pub budget_bytes: Option<u64>,
+    /// Kept free below the container's limit for requests, the runtime and the page cache.
+    pub headroom_bytes: u64,
+    /// When a model does not fit, unload the least recently used idle model(s) to make room
+    /// instead of refusing the load.
+    pub evict_idle_models: bool,
+    /// glibc malloc: allocations at least this large are mapped on their own and given back to
+    /// the system when freed (fixed, instead of glibc's threshold that grows with use). 0 leaves
+    /// glibc's default.
+    pub malloc_mmap_threshold_bytes: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            budget_bytes: None,
+            headroom_bytes: 16 * 1024 * 1024,
+            evict_idle_models: false,
+            malloc_mmap_threshold_bytes: 128 * 1024,
+        }
+    }
+}
+
 /// `[metrics]`: Prometheus metrics (`GET /metrics`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -316,6 +344,7 @@ pub struct ServerConfig {
     pub grpc: GrpcConfig,
     pub tls: TlsConfig,
     pub metrics: MetricsConfig,
+    pub memory: MemoryConfig,
     pub model_control: ModelControlConfig,
     pub limits: LimitsConfig,
     pub inference: InferenceConfig,
@@ -333,6 +362,7 @@ impl Default for ServerConfig {
             grpc: GrpcConfig::default(),
             tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
+            memory: MemoryConfig::default(),
             model_control: ModelControlConfig::default(),
             limits: LimitsConfig::default(),
             inference: InferenceConfig::default(),
@@ -356,6 +386,8 @@ pub struct ConfigOverrides {
     pub tls_client_ca_file: Option<PathBuf>,
     pub metrics_enabled: Option<bool>,
     pub metrics_port: Option<u16>,
+    pub memory_budget_bytes: Option<u64>,
+    pub evict_idle_models: Option<bool>,
     pub model_control_mode: Option<ControlMode>,
     pub model_control_token_file: Option<PathBuf>,
     pub model_control_token: Option<String>,
@@ -439,6 +471,10 @@ impl ServerConfig {
         if o.tls_client_ca_file.is_some() {
             self.tls.client_ca_file = o.tls_client_ca_file;
         }
+        if o.memory_budget_bytes.is_some() {
+            self.memory.budget_bytes = o.memory_budget_bytes;
+        }
+        set(&mut self.memory.evict_idle_models, o.evict_idle_models);
         set(&mut self.metrics.enabled, o.metrics_enabled);
         if o.metrics_port.is_some() {
             self.metrics.port = o.metrics_port;

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::backends::Backends;
+use crate::memory::MemoryBudget;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
-use crate::repository::{served_model, LoadDefaults, ModelRepository, VersionState};
+use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository, VersionState};
 
 /// How models get loaded and unloaded after start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -106,6 +107,7 @@ pub struct ModelControl {
     root: PathBuf,
     backends: Backends,
     defaults: LoadDefaults,
+    budget: MemoryBudget,
     repository: Arc<ModelRepository>,
     token: Option<String>,
     /// One load or unload at a time; also guards the fingerprints.
@@ -118,6 +120,7 @@ impl ModelControl {
         root: PathBuf,
         backends: Backends,
         defaults: LoadDefaults,
+        budget: MemoryBudget,
         repository: Arc<ModelRepository>,
         token: Option<String>,
     ) -> ModelControl {
@@ -126,9 +129,19 @@ impl ModelControl {
             root,
             backends,
             defaults,
+            budget,
             repository,
             token,
             loaded_from: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn load_context(&self) -> LoadContext<'_> {
+        LoadContext {
+            backends: &self.backends,
+            defaults: self.defaults,
+            budget: &self.budget,
+            repository: &self.repository,
         }
     }
 
@@ -177,11 +190,8 @@ impl ModelControl {
         let mut loaded_from = self.locked();
         for model in found {
             let print = fingerprint(&model.dir);
-            self.repository.insert(served_model::load_model(
-                &model,
-                &self.backends,
-                self.defaults,
-            ));
+            let entry = served_model::load_model(&model, &self.load_context());
+            self.repository.insert(entry);
             loaded_from.insert(model.name.clone(), print);
         }
         Ok(())
@@ -213,7 +223,7 @@ impl ModelControl {
             dir: dir.to_path_buf(),
             versions: scan::versions_in(dir),
         };
-        let entry = served_model::load_model(&found, &self.backends, self.defaults);
+        let entry = served_model::load_model(&found, &self.load_context());
         loaded_from.insert(name.to_string(), print);
         let ready = !entry.ready_versions().is_empty();
         let still_serving = self
@@ -251,6 +261,8 @@ impl ModelControl {
         if !removed && !self.root.join(name).is_dir() {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
+        // Requests still running on it keep it alive; what is freed now goes back at once.
+        crate::memory::return_freed_memory();
         tracing::info!(model = name, "model unloaded on request");
         Ok(())
     }
@@ -379,6 +391,7 @@ mod tests {
                 intra_op_threads: 1,
                 admission_capacity: 1,
             },
+            MemoryBudget::unlimited(),
             Arc::new(ModelRepository::new()),
             token.map(str::to_string),
         )

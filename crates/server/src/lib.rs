@@ -13,6 +13,7 @@
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod admission;
+pub mod allocator;
 pub mod backends;
 pub mod camera;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod grpc;
 pub mod http;
 pub mod inference;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod repository;
 pub mod serve;

@@ -21,6 +21,7 @@ use crate::control::{ControlMode, ModelControl};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::inference::{InferenceService, RequestLimits};
+use crate::memory::MemoryBudget;
 use crate::metrics::{LiveSources, Metrics, RequestMetrics};
 use crate::repository::{LoadDefaults, ModelRepository};
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
@@ -97,6 +98,12 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
         "container limits"
     );
+    let budget = MemoryBudget::new(&config.memory, &limits);
+    tracing::info!(
+        memory_budget_bytes = budget.budget_bytes(),
+        evict_idle_models = config.memory.evict_idle_models,
+        "memory budget for models"
+    );
     let repository = Arc::new(ModelRepository::new());
     let request_limits = RequestLimits {
         tensors: DecodeLimits {
@@ -121,8 +128,9 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
             &request_metrics,
             LiveSources {
                 repository: repository.clone(),
-                container: limits,
+                container: limits.clone(),
                 executor: inference.executor_load(),
+                memory_budget_bytes: budget.budget_bytes(),
             },
         )
     });
@@ -136,6 +144,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
             admission_capacity: config.max_concurrent_requests(cpus)
                 + config.inference.max_queued_requests_per_model,
         },
+        budget.clone(),
         repository.clone(),
         config
             .model_control

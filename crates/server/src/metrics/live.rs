@@ -20,6 +20,8 @@ pub struct LiveSources {
     pub repository: Arc<ModelRepository>,
     pub container: ContainerLimits,
     pub executor: ExecutorLoad,
+    /// The memory budget models load within, when there is one.
+    pub memory_budget_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for LiveSources {
@@ -83,6 +85,9 @@ impl Collector for LiveSources {
                 limit as i64,
             )?;
         }
+        if let Some(budget) = self.memory_budget_bytes {
+            gauge(&mut encoder, "outpost_memory_budget_bytes", "Resident memory models may load into: the container's limit less the headroom, or as configured.", budget as i64)?;
+        }
         if let Some(used) = container.memory_used_bytes() {
             gauge(
                 &mut encoder,
@@ -100,7 +105,12 @@ impl Collector for LiveSources {
                 metric.metric_type(),
             )?)?;
         }
-        if let Some(resident) = resident_memory_bytes() {
+        let anonymous = crate::memory::resident_bytes();
+        if anonymous > 0 {
+            gauge(&mut encoder, "outpost_process_anonymous_memory_bytes", "Anonymous resident memory of the server process (heap, weights, runtime buffers): what the memory budget counts.", anonymous as i64)?;
+        }
+        let resident = crate::memory::total_resident_bytes();
+        if resident > 0 {
             gauge(
                 &mut encoder,
                 "process_resident_memory_bytes",
@@ -163,6 +173,13 @@ impl LiveSources {
         )?;
         per_version(
             encoder,
+            "outpost_model_resident_bytes",
+            "How much the server's resident memory grew while a ready model version loaded.",
+            &ready,
+            |served| served.resident_bytes as i64,
+        )?;
+        per_version(
+            encoder,
             "outpost_model_load_duration_seconds",
             "Time a ready model version took to load.",
             &ready,
@@ -192,12 +209,4 @@ where
         ConstGauge::new(value(served)).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
-}
-
-/// Resident set size from `/proc/self/status` (`VmRSS`, in kB whatever the page size).
-fn resident_memory_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib * 1024)
 }

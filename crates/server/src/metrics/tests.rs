@@ -31,6 +31,7 @@ fn requests_and_live_values_are_exposed() {
             repository: Arc::new(ModelRepository::new()),
             container: limited_container(tmp.path()),
             executor: executor.load(),
+            memory_budget_bytes: Some(48 << 20),
         },
     );
     let ms = Duration::from_millis;
@@ -54,6 +55,7 @@ fn requests_and_live_values_are_exposed() {
         "outpost_cpu_quota_cores 0.5",
         "outpost_memory_limit_bytes 67108864",
         "outpost_memory_used_bytes 20971520",
+        "outpost_memory_budget_bytes 50331648",
     ] {
         assert!(
             text.lines().any(|l| l == line),

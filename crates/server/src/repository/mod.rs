@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock};
 
 use thiserror::Error;
 
-pub use served_model::{LoadDefaults, ServedModel};
+pub use served_model::{LoadContext, LoadDefaults, ServedModel};
 
 /// One version's outcome.
 #[derive(Clone)]

@@ -18,6 +18,7 @@ use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
 use crate::admission::Admission;
 use crate::backends::Backends;
+use crate::memory::{resident_bytes, return_freed_memory, MemoryBudget};
 use crate::statistics::ModelStatistics;
 
 /// What every model version gets unless its configuration says otherwise.
@@ -27,6 +28,15 @@ pub struct LoadDefaults {
     pub intra_op_threads: usize,
     /// Requests one version takes at once, running or waiting (see [`Admission`]).
     pub admission_capacity: usize,
+}
+
+/// What loading needs besides the model directory: the runtimes, the defaults, and the memory
+/// budget with the repository it may unload idle models from.
+pub struct LoadContext<'a> {
+    pub backends: &'a Backends,
+    pub defaults: LoadDefaults,
+    pub budget: &'a MemoryBudget,
+    pub repository: &'a super::ModelRepository,
 }
 
 /// A labels file attached to a model.
@@ -57,6 +67,8 @@ pub struct ServedModel {
     pub load_duration: std::time::Duration,
     /// The bound on this version's requests in flight.
     pub admission: Admission,
+    /// How much the server's resident memory grew while this version loaded.
+    pub resident_bytes: u64,
 }
 
 impl ServedModel {
@@ -91,7 +103,7 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
 }
 
 /// Loads every version the model's policy selects.
-pub fn load_model(found: &FoundModel, backends: &Backends, defaults: LoadDefaults) -> ModelEntry {
+pub fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
     let config = match ModelConfig::load_from_dir(&found.dir) {
         Ok(c) => c,
         Err(e) => return failed_entry(found, e.to_string()),
@@ -128,7 +140,7 @@ pub fn load_model(found: &FoundModel, backends: &Backends, defaults: LoadDefault
     let versions = selected
         .into_iter()
         .map(|version| {
-            let state = match load_version(found, version, &config, labels.clone(), backends, defaults) {
+            let state = match load_version(found, version, &config, labels.clone(), context) {
                 Ok(model) => VersionState::Ready(Arc::new(model)),
                 Err(reason) => {
                     tracing::error!(model = %found.name, version, %reason, "model version failed to load");
@@ -138,6 +150,8 @@ pub fn load_model(found: &FoundModel, backends: &Backends, defaults: LoadDefault
             (version, state)
         })
         .collect();
+    // Parsing and optimising the graph leaves freed buffers in the allocator; hand them back.
+    return_freed_memory();
     ModelEntry {
         name: found.name.clone(),
         error: None,
@@ -150,9 +164,10 @@ fn load_version(
     version: u64,
     config: &ModelConfig,
     labels: Option<Labels>,
-    backends: &Backends,
-    defaults: LoadDefaults,
+    context: &LoadContext<'_>,
 ) -> Result<ServedModel, String> {
+    let backends = context.backends;
+    let defaults = context.defaults;
     let path = found
         .dir
         .join(version.to_string())
@@ -161,6 +176,11 @@ fn load_version(
         return Err(format!("model file {} does not exist", path.display()));
     }
     let backend = backends.choose(config.backend)?;
+    context
+        .budget
+        .make_room(&found.name, &path, context.repository)
+        .map_err(|e| e.to_string())?;
+    let resident_before = resident_bytes();
     let started = Instant::now();
     let loaded = backend
         .load(&LoadRequest {
@@ -191,6 +211,13 @@ fn load_version(
         ),
     };
     let load_duration = started.elapsed();
+    let took = resident_bytes().saturating_sub(resident_before);
+    if let Err(error) = context.budget.check_loaded(&found.name, took) {
+        drop(loaded);
+        drop(image);
+        return_freed_memory();
+        return Err(error.to_string());
+    }
     let chosen_by = if config.backend == BackendChoice::Auto {
         backends.auto_reason(backend.kind())
     } else {
@@ -205,6 +232,7 @@ fn load_version(
         intra_op_threads = loaded.intra_op_threads(),
         max_batch_size,
         load_ms = load_duration.as_millis() as u64,
+        resident_mib = took >> 20,
         "model version ready"
     );
     Ok(ServedModel {
@@ -220,5 +248,6 @@ fn load_version(
         stats: ModelStatistics::default(),
         load_duration,
         admission: Admission::new(defaults.admission_capacity),
+        resident_bytes: took,
     })
 }
