@@ -129,6 +129,9 @@ pub struct ModelConfig {
     pub threads: ThreadConfig,
     #[serde(default)]
     pub memory: MemoryConfig,
+    /// Run one inference on zero inputs after loading, before the version takes requests.
+    #[serde(default = "default_warm_up")]
+    pub warm_up: bool,
     /// Independent sessions kept for concurrent requests (Triton's instance count).
     #[serde(default = "default_instances")]
     pub instances: usize,
@@ -155,6 +158,10 @@ fn default_execution_providers() -> Vec<ExecutionProviderSpec> {
     vec![ExecutionProviderSpec::CPU]
 }
 
+fn default_warm_up() -> bool {
+    true
+}
+
 fn default_instances() -> usize {
     1
 }
@@ -173,6 +180,7 @@ impl Default for ModelConfig {
             execution_providers: default_execution_providers(),
             threads: ThreadConfig::default(),
             memory: MemoryConfig::default(),
+            warm_up: default_warm_up(),
             instances: default_instances(),
             max_batch_size: None,
             version_policy: VersionPolicy::default(),

@@ -1,11 +1,12 @@
-//! The model repository: what is on disk ([`scan`]), what got loaded ([`served_model`]), and
-//! lookups by name and version for the front ends.
+//! The model repository: what is on disk ([`scan`]), what got loaded ([`served_model`], warmed
+//! by `warm_up` before it serves), and lookups by name and version for the front ends.
 //!
 //! A model or version that fails to load stays listed with its reason, so metadata and ready
 //! requests can say why, while every other model keeps serving.
 
 pub mod scan;
 pub mod served_model;
+mod warm_up;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};

@@ -194,6 +194,11 @@ fn load_version(
         .apply_overrides(loaded.signature().clone())
         .map_err(|e| e.to_string())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
+    let warmed_in = if config.warm_up {
+        super::warm_up::warm_up(loaded.as_ref(), &signature)?
+    } else {
+        None
+    };
     let image = match &config.preprocess {
         None if config.postprocess.is_some() => {
             return Err("[postprocess] needs a [preprocess] section for the image input".into())
@@ -232,6 +237,7 @@ fn load_version(
         intra_op_threads = loaded.intra_op_threads(),
         max_batch_size,
         load_ms = load_duration.as_millis() as u64,
+        warm_up_ms = warmed_in.map(|d| d.as_millis() as u64),
         resident_mib = took >> 20,
         "model version ready"
     );
