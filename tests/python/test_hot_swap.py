@@ -7,19 +7,15 @@ import shutil
 import threading
 import time
 
-from conftest import start_outpost, stop_outpost
+from conftest import stop_outpost
 from test_admission import post_infer, top_class
-from test_model_control import MODEL, copy_model, wait_for
+from test_model_control import MODEL, start_polling, wait_for
 
 EGYPTIAN_CAT = 286
 
 
 def test_versions_swap_under_load_without_a_failed_request(tmp_path):
-    repository = tmp_path / "repository"
-    model_dir = copy_model(repository)
-    config = tmp_path / "outpost.toml"
-    config.write_text('[model_control]\nmode = "poll"\npoll_interval_secs = 1\n')
-    process, addresses = start_outpost(repository, "--config", str(config))
+    process, addresses, model_dir = start_polling(tmp_path)
     base_url = addresses["base_url"]
     answers = [[] for _ in range(4)]
     running = threading.Event()

@@ -142,12 +142,19 @@ def test_control_is_refused_when_off(server):
     assert client.is_model_ready(MODEL)
 
 
-def test_poll_mode_picks_up_a_copied_version_and_a_removed_model(tmp_path):
+def start_polling(tmp_path):
+    """A server in poll mode (a scan a second) over a repository holding version 1 of the model.
+    Returns the process, its addresses and the model's directory."""
     repository = tmp_path / "repository"
     model_dir = copy_model(repository)
     config = tmp_path / "outpost.toml"
     config.write_text('[model_control]\nmode = "poll"\npoll_interval_secs = 1\n')
     process, addresses = start_outpost(repository, "--config", str(config))
+    return process, addresses, model_dir
+
+
+def test_poll_mode_picks_up_a_copied_version_and_a_removed_model(tmp_path):
+    process, addresses, model_dir = start_polling(tmp_path)
     try:
         base = addresses["base_url"]
         assert infer_version(addresses["url"]) == "1"
