@@ -26,17 +26,21 @@ OVERLOAD_SECONDS = 30
 EGYPTIAN_CAT = 286
 
 
-def repository_with(tmp_path, backend, extra_models=()):
+def repository_with(tmp_path, backend):
     repository = tmp_path / f"repository-{backend}"
     target = repository / MODEL
     shutil.copytree(ROOT / "models" / MODEL, target)
     config = target / "model.toml"
     config.write_text(config.read_text().replace('backend = "auto"', f'backend = "{backend}"'))
-    for name, onnx in extra_models:
-        (repository / name / "1").mkdir(parents=True)
-        shutil.copy(FIXTURES / onnx, repository / name / "1" / "model.onnx")
-        (repository / name / "model.toml").write_text(f'backend = "{backend}"\n')
     return repository
+
+
+def add_float_model(repository):
+    """Copies the float MobileNetV2 (a 14 MiB file) in as `mobilenet_v2_float`, on ONNX Runtime."""
+    (repository / "mobilenet_v2_float" / "1").mkdir(parents=True)
+    shutil.copy(FIXTURES / "mobilenet_v2_1.0_224_float32.onnx",
+                repository / "mobilenet_v2_float" / "1" / "model.onnx")
+    (repository / "mobilenet_v2_float" / "model.toml").write_text('backend = "ort"\n')
 
 
 def infer(base_url, header, body):
@@ -123,10 +127,7 @@ def test_a_model_that_cannot_fit_is_refused_while_the_others_keep_serving(tmp_pa
         try:
             base_url = addresses["base_url"]
             header, body = binary_request(reference_input())
-            (repository / "mobilenet_v2_float" / "1").mkdir(parents=True)
-            shutil.copy(FIXTURES / "mobilenet_v2_1.0_224_float32.onnx",
-                        repository / "mobilenet_v2_float" / "1" / "model.onnx")
-            (repository / "mobilenet_v2_float" / "model.toml").write_text('backend = "ort"\n')
+            add_float_model(repository)
 
             status, answer = post(base_url, "/v2/repository/models/mobilenet_v2_float/load")
             assert status == 400, answer
@@ -163,10 +164,7 @@ def test_with_eviction_on_a_model_that_does_not_fit_replaces_the_least_recently_
         )
         try:
             base_url = addresses["base_url"]
-            (repository / "mobilenet_v2_float" / "1").mkdir(parents=True)
-            shutil.copy(FIXTURES / "mobilenet_v2_1.0_224_float32.onnx",
-                        repository / "mobilenet_v2_float" / "1" / "model.onnx")
-            (repository / "mobilenet_v2_float" / "model.toml").write_text('backend = "ort"\n')
+            add_float_model(repository)
             status, answer = post(base_url, "/v2/repository/models/mobilenet_v2_float/load")
             assert status == 200, answer
             status, index = post(base_url, "/v2/repository/index")

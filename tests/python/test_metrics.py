@@ -16,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 from cgroups import make_cgroup
 from conftest import ROOT, start_outpost, stop_outpost
 from test_clients import MODEL, reference_input
+from test_model_control import status_of
 
 IMAGE = ROOT / "tests" / "fixtures" / "images" / "cat_720p.jpg"
 
@@ -41,14 +42,6 @@ def requests_count(samples, protocol, endpoint, status):
         samples, "outpost_inference_requests_total",
         model=MODEL, version="1", protocol=protocol, endpoint=endpoint, status=status,
     )
-
-
-def status_of(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
 
 
 def infer_http(url, data):
