@@ -13,6 +13,7 @@ pub mod model_config;
 pub mod request;
 pub mod signature;
 pub mod tensor;
+pub mod tensor_batch;
 pub mod tensor_fill;
 
 pub use backend::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel};
@@ -23,4 +24,5 @@ pub use model_config::{BackendChoice, ModelConfig, ModelConfigError, VersionPoli
 pub use request::{InferRequest, InferResponse, InputError};
 pub use signature::{ModelSignature, TensorSpec};
 pub use tensor::{NamedTensor, Tensor, TensorData, TensorError};
+pub use tensor_batch::BatchError;
 pub use tensor_fill::TensorFiller;

@@ -106,6 +106,56 @@ impl Default for MemoryConfig {
     }
 }
 
+/// Joining concurrent requests into one execution, as Triton's dynamic batcher does
+/// (`[dynamic_batching]` in `model.toml`; only for models that take batches). Off unless the
+/// section is present: on the CPU it did not pay on the machines measured (docs/benchmarks.md,
+/// "Dynamic batching").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DynamicBatchingConfig {
+    /// `false` keeps the section's values but runs every request on its own.
+    pub enabled: bool,
+    /// How long the first request of a batch may wait for others to join it. 0: a batch is
+    /// whatever has queued by the time an inference thread is free.
+    pub max_queue_delay_microseconds: u64,
+    /// Batch sizes to form when enough requests are waiting: a batch of the largest of these
+    /// leaves at once, without waiting out the delay.
+    pub preferred_batch_sizes: Vec<usize>,
+}
+
+impl Default for DynamicBatchingConfig {
+    fn default() -> Self {
+        DynamicBatchingConfig {
+            enabled: true,
+            max_queue_delay_microseconds: 0,
+            preferred_batch_sizes: Vec::new(),
+        }
+    }
+}
+
+/// The longest `max_queue_delay_microseconds` accepted (one second).
+pub const MAX_QUEUE_DELAY_MICROSECONDS: u64 = 1_000_000;
+
+impl DynamicBatchingConfig {
+    /// The maximum queue delay as a duration.
+    pub fn max_queue_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.max_queue_delay_microseconds)
+    }
+
+    fn problems(&self) -> Option<String> {
+        if self.max_queue_delay_microseconds > MAX_QUEUE_DELAY_MICROSECONDS {
+            return Some(format!(
+                "dynamic_batching.max_queue_delay_microseconds is {}, at most {} is accepted",
+                self.max_queue_delay_microseconds, MAX_QUEUE_DELAY_MICROSECONDS
+            ));
+        }
+        if self.preferred_batch_sizes.contains(&0) {
+            return Some("dynamic_batching.preferred_batch_sizes must be at least 1".into());
+        }
+        None
+    }
+}
+
 /// Overrides one input's or output's metadata as derived from the graph.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,6 +187,8 @@ pub struct ModelConfig {
     pub instances: usize,
     /// Largest batch accepted when the model has a variable batch dimension; 0 disables batching.
     pub max_batch_size: Option<usize>,
+    /// Requests joined into one execution; absent: each request runs on its own.
+    pub dynamic_batching: Option<DynamicBatchingConfig>,
     #[serde(default)]
     pub version_policy: VersionPolicy,
     /// The model file inside each version directory.
@@ -183,6 +235,7 @@ impl Default for ModelConfig {
             warm_up: default_warm_up(),
             instances: default_instances(),
             max_batch_size: None,
+            dynamic_batching: None,
             version_policy: VersionPolicy::default(),
             model_filename: default_model_filename(),
             labels: None,
@@ -248,6 +301,13 @@ impl ModelConfig {
                     .into(),
             ));
         }
+        if let Some(problem) = self
+            .dynamic_batching
+            .as_ref()
+            .and_then(DynamicBatchingConfig::problems)
+        {
+            return Err(ModelConfigError::Invalid(problem));
+        }
         if let VersionPolicy::Latest(0) = self.version_policy {
             return Err(ModelConfigError::Invalid(
                 "version_policy latest must be at least 1".into(),
@@ -295,6 +355,35 @@ impl ModelConfig {
             return 0;
         }
         self.max_batch_size.unwrap_or(DEFAULT_MAX_BATCH_SIZE)
+    }
+
+    /// The dynamic batching to apply to a version whose effective `max_batch_size` is given:
+    /// `None` when the section is absent or turned off; an error when it asks for batching a
+    /// model that takes no batches, or for preferred sizes beyond the maximum.
+    pub fn effective_dynamic_batching(
+        &self,
+        max_batch_size: usize,
+    ) -> Result<Option<&DynamicBatchingConfig>, ModelConfigError> {
+        let Some(batching) = self.dynamic_batching.as_ref().filter(|b| b.enabled) else {
+            return Ok(None);
+        };
+        if max_batch_size == 0 {
+            return Err(ModelConfigError::Invalid(
+                "[dynamic_batching] needs a model that takes batches: a variable first dimension \
+                 on every input and output, and max_batch_size of at least 1"
+                    .into(),
+            ));
+        }
+        if let Some(too_big) = batching
+            .preferred_batch_sizes
+            .iter()
+            .find(|size| **size > max_batch_size)
+        {
+            return Err(ModelConfigError::Invalid(format!(
+                "dynamic_batching.preferred_batch_sizes has {too_big}, more than max_batch_size {max_batch_size}"
+            )));
+        }
+        Ok(Some(batching))
     }
 }
 
@@ -393,12 +482,39 @@ mod tests {
             "instances = 0",
             "version_policy = { latest = 0 }",
             "model_filename = \"../x.onnx\"",
+            "[dynamic_batching]\npreferred_batch_sizes = [0]",
+            "[dynamic_batching]\nmax_queue_delay_microseconds = 2000000",
+            "[dynamic_batching]\nmax_delay = 5",
         ] {
             assert!(
                 ModelConfig::parse(bad, Path::new("model.toml")).is_err(),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn dynamic_batching_is_off_unless_asked_for_and_needs_a_batch_dimension() {
+        let parse = |text: &str| ModelConfig::parse(text, Path::new("model.toml")).unwrap();
+        assert_eq!(parse("").effective_dynamic_batching(4).unwrap(), None);
+        let off = parse("[dynamic_batching]\nenabled = false");
+        assert_eq!(off.effective_dynamic_batching(4).unwrap(), None);
+        let on = parse(
+            "[dynamic_batching]\nmax_queue_delay_microseconds = 500\npreferred_batch_sizes = [2, 4]",
+        );
+        let batching = on.effective_dynamic_batching(4).unwrap().unwrap();
+        assert_eq!(
+            batching.max_queue_delay(),
+            std::time::Duration::from_micros(500)
+        );
+        assert_eq!(batching.preferred_batch_sizes, vec![2, 4]);
+        let no_batches = on.effective_dynamic_batching(0).unwrap_err().to_string();
+        assert!(
+            no_batches.contains("needs a model that takes batches"),
+            "{no_batches}"
+        );
+        let too_big = on.effective_dynamic_batching(3).unwrap_err().to_string();
+        assert!(too_big.contains("preferred_batch_sizes has 4"), "{too_big}");
     }
 
     #[test]

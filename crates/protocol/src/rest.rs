@@ -142,7 +142,17 @@ pub struct ModelConfigJson {
     pub output: Vec<ModelConfigTensor>,
     pub version_policy: VersionPolicyJson,
     pub instance_group: Vec<InstanceGroupJson>,
+    /// Present when requests are joined into batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_batching: Option<DynamicBatchingJson>,
     pub parameters: std::collections::BTreeMap<String, ConfigParameter>,
+}
+
+/// Triton's `dynamic_batching` configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DynamicBatchingJson {
+    pub preferred_batch_size: Vec<usize>,
+    pub max_queue_delay_microseconds: u64,
 }
 
 /// Which versions of a model are served, as Triton's configuration writes it.

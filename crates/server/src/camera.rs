@@ -85,8 +85,10 @@ pub async fn answer_image(
                 Route::HTTP_IMAGE,
                 total,
                 stages.queue,
-                1,
             );
+            service
+                .metrics()
+                .record_execution(&served.name, served.version, 1);
             Ok(answer)
         }
         Err(error) => {

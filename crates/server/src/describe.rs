@@ -5,8 +5,8 @@
 
 use outpost_core::{TensorSpec, VersionPolicy};
 use outpost_protocol::rest::{
-    BatchStatisticsJson, ConfigParameter, DurationJson, InferStatisticsJson, InstanceGroupJson,
-    ModelConfigJson, ModelConfigTensor, ModelMetadata, ModelStatisticsJson,
+    BatchStatisticsJson, ConfigParameter, DurationJson, DynamicBatchingJson, InferStatisticsJson,
+    InstanceGroupJson, ModelConfigJson, ModelConfigTensor, ModelMetadata, ModelStatisticsJson,
     ModelStatisticsResponseJson, ServerMetadata, TensorMetadata, VersionPolicyJson,
 };
 use std::collections::BTreeMap;
@@ -139,6 +139,10 @@ pub fn model_config(served: &ServedModel) -> ModelConfigJson {
             kind: if on_gpu { "KIND_GPU" } else { "KIND_CPU" }.to_string(),
             count: served.config.instances,
         }],
+        dynamic_batching: served.batcher.as_ref().map(|batcher| DynamicBatchingJson {
+            preferred_batch_size: batcher.policy().preferred_batch_sizes.clone(),
+            max_queue_delay_microseconds: batcher.max_queue_delay().as_micros() as u64,
+        }),
         parameters,
     }
 }

@@ -26,7 +26,8 @@ pub enum ExecutorError {
 }
 
 /// Runs jobs on `slots` named threads, at most `slots` at a time; callers beyond that wait
-/// (asynchronously) for a free slot, in arrival order.
+/// (asynchronously) for a free slot, in arrival order. Clones share the threads.
+#[derive(Clone)]
 pub struct Executor {
     slots: Arc<Semaphore>,
     jobs: Sender<Job>,
@@ -111,26 +112,50 @@ impl Executor {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let waiting = Waiting::start(&self.load.waiting);
-        let permit = self
-            .slots
+        let slot = self.acquire().await?;
+        let (result_tx, result_rx) = oneshot::channel();
+        self.run_on(slot, move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                .map_err(|panic| ExecutorError::Panicked(panic_message(panic.as_ref())));
+            move || {
+                let _ = result_tx.send(result);
+            }
+        })?;
+        result_rx.await.map_err(|_| ExecutorError::ShutDown)?
+    }
+
+    /// Waits (asynchronously, in arrival order) for a free slot and holds it; the wait counts in
+    /// [`ExecutorLoad::waiting`].
+    pub async fn acquire(&self) -> Result<Slot, ExecutorError> {
+        let _waiting = Waiting::start(&self.load.waiting);
+        self.slots
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ExecutorError::ShutDown)?;
-        drop(waiting);
-        let (result_tx, result_rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-                .map_err(|panic| ExecutorError::Panicked(panic_message(panic.as_ref())));
-            // Free the slot before waking the caller, so a caller that sends its next job at
-            // once finds it free.
-            drop(permit);
-            let _ = result_tx.send(result);
-        });
-        self.jobs.send(job).map_err(|_| ExecutorError::ShutDown)?;
-        result_rx.await.map_err(|_| ExecutorError::ShutDown)?
+            .map(|permit| Slot { _permit: permit })
+            .map_err(|_| ExecutorError::ShutDown)
     }
+
+    /// Hands `work` to a slot thread under the held `slot`, without waiting for it. `work`
+    /// returns what delivers its results; the slot is freed before that runs, so that a caller
+    /// sending its next job at once finds it free. `work` must not panic (catch inside it).
+    pub fn run_on<F, D>(&self, slot: Slot, work: F) -> Result<(), ExecutorError>
+    where
+        F: FnOnce() -> D + Send + 'static,
+        D: FnOnce(),
+    {
+        let job: Job = Box::new(move || {
+            let deliver = work();
+            drop(slot);
+            deliver();
+        });
+        self.jobs.send(job).map_err(|_| ExecutorError::ShutDown)
+    }
+}
+
+/// One held execution slot (see [`Executor::acquire`]); dropping it frees the slot.
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// A slot thread's life: take the next job, run it, until the executor is dropped.
@@ -147,7 +172,7 @@ fn run_jobs(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

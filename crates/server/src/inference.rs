@@ -14,6 +14,7 @@ use outpost_vision::ImageLimits;
 use thiserror::Error;
 
 use crate::admission::{AdmissionTicket, Deadline};
+use crate::batching::{EncodingReply, Pending};
 use crate::executor::{Executor, ExecutorError, ExecutorLoad};
 use crate::metrics::{RequestMetrics, Route};
 use crate::repository::{LookupError, ModelRepository, ServedModel};
@@ -149,6 +150,12 @@ impl InferenceService {
         }
     }
 
+    /// The inference threads.
+    #[cfg(test)]
+    pub(crate) fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
     /// How busy the inference threads are.
     pub fn executor_load(&self) -> ExecutorLoad {
         self.executor.load()
@@ -188,6 +195,11 @@ impl InferenceService {
             ticket,
             deadline,
         } = admitted;
+        if served.batcher.is_some() {
+            return self
+                .infer_batched(served, ticket, deadline, arrived, route, decode, encode)
+                .await;
+        }
         let stats_model = served.clone();
         let job = move || -> Result<(T, Timeline), InferError> {
             let started = Instant::now();
@@ -221,6 +233,10 @@ impl InferenceService {
                     route,
                     total,
                     stages.queue,
+                );
+                self.metrics.record_execution(
+                    &stats_model.name,
+                    stats_model.version,
                     timeline.batch_size,
                 );
                 log_request(route.protocol, &stats_model.name, total, stages);
@@ -228,6 +244,94 @@ impl InferenceService {
             }
             Err(error) => {
                 self.record_failure(&stats_model, route, arrived, &error);
+                Err(error)
+            }
+        }
+    }
+
+    /// [`InferenceService::infer`] for a version with a dynamic batcher: the request is decoded
+    /// and checked on an executor thread, then waits in the version's batch queue; the thread
+    /// that runs its batch encodes its answer.
+    #[allow(clippy::too_many_arguments)]
+    async fn infer_batched<C, T>(
+        &self,
+        served: Arc<ServedModel>,
+        ticket: AdmissionTicket,
+        deadline: Option<Deadline>,
+        arrived: Instant,
+        route: Route,
+        decode: impl FnOnce(RequestLimits) -> Result<(InferRequest, C), InferError> + Send + 'static,
+        encode: impl FnOnce(InferResponse, C) -> T + Send + 'static,
+    ) -> Result<T, InferError>
+    where
+        C: Send + 'static,
+        T: Send + 'static,
+    {
+        let limits = self.limits;
+        let model = served.clone();
+        let prepare = move || -> Result<_, InferError> {
+            let started = Instant::now();
+            let (mut request, context) = decode(limits)?;
+            crate::camera::expand_image_inputs(&model, &mut request, limits.images)?;
+            model.signature.validate(&request, model.max_batch_size)?;
+            let outputs = requested_outputs(&model, request.outputs.take());
+            let samples = batch_size(&model, &request);
+            Ok((request, context, outputs, samples, started, Instant::now()))
+        };
+        let prepared = within(deadline, self.run_blocking(prepare))
+            .await
+            .and_then(|prepared| prepared);
+        let (request, context, outputs, samples, started, decoded) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                self.record_failure(&served, route, arrived, &error);
+                return Err(error);
+            }
+        };
+        let (reply, answer) = EncodingReply::new(
+            encode,
+            context,
+            served.name.clone(),
+            served.version.to_string(),
+            request.id,
+        );
+        let pending = Pending::new(
+            request.inputs,
+            outputs,
+            samples as usize,
+            deadline,
+            ticket,
+            Box::new(reply),
+        );
+        crate::batching::submit(&served, pending, &self.executor, &self.metrics);
+        let received = within(deadline, async {
+            answer.await.map_err(|_| InferError::ShuttingDown)
+        })
+        .await
+        .and_then(|outcome| outcome);
+        match received {
+            Ok(encoded) => {
+                let stages = StageTimes {
+                    queue: started.saturating_duration_since(arrived)
+                        + encoded.started.saturating_duration_since(decoded),
+                    input: decoded - started,
+                    infer: encoded.finished.saturating_duration_since(encoded.started),
+                    output: encoded.encoded.saturating_duration_since(encoded.finished),
+                };
+                let total = encoded.encoded.saturating_duration_since(arrived);
+                served.stats.record_request(total, stages, samples);
+                self.metrics.record_success(
+                    &served.name,
+                    served.version,
+                    route,
+                    total,
+                    stages.queue,
+                );
+                log_request(route.protocol, &served.name, total, stages);
+                Ok(encoded.answer)
+            }
+            Err(error) => {
+                self.record_failure(&served, route, arrived, &error);
                 Err(error)
             }
         }
@@ -288,13 +392,9 @@ impl InferenceService {
             }
             work()
         };
-        let waited = match deadline {
-            Some(Deadline(at)) => tokio::time::timeout_at(at.into(), self.run_blocking(job))
-                .await
-                .unwrap_or(Err(InferError::DeadlineExceeded)),
-            None => self.run_blocking(job).await,
-        };
-        waited.and_then(|r| r)
+        within(deadline, self.run_blocking(job))
+            .await
+            .and_then(|r| r)
     }
 
     /// Runs CPU-heavy `work` (decoding, inference, encoding) on one of the executor's threads
@@ -310,6 +410,31 @@ impl InferenceService {
             ExecutorError::Panicked(_) => InferError::Internal(e.to_string()),
         })
     }
+}
+
+/// Waits for `work`, but no later than `deadline`: [`InferError::DeadlineExceeded`] then.
+async fn within<T>(
+    deadline: Option<Deadline>,
+    work: impl std::future::Future<Output = Result<T, InferError>>,
+) -> Result<T, InferError> {
+    match deadline {
+        Some(Deadline(at)) => tokio::time::timeout_at(at.into(), work)
+            .await
+            .unwrap_or(Err(InferError::DeadlineExceeded)),
+        None => work.await,
+    }
+}
+
+/// The outputs a request asks for: those it names, else all of the model's.
+fn requested_outputs(model: &ServedModel, named: Option<Vec<String>>) -> Vec<String> {
+    named.unwrap_or_else(|| {
+        model
+            .signature
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect()
+    })
 }
 
 /// Inferences in one request: the leading dimension for models that batch, else one.
@@ -345,15 +470,7 @@ fn infer_blocking(
 ) -> Result<InferResponse, InferError> {
     crate::camera::expand_image_inputs(model, &mut request, image_limits)?;
     model.signature.validate(&request, model.max_batch_size)?;
-    let output_names: Vec<String> = match request.outputs {
-        Some(names) => names,
-        None => model
-            .signature
-            .outputs
-            .iter()
-            .map(|o| o.name.clone())
-            .collect(),
-    };
+    let output_names = requested_outputs(model, request.outputs);
     let outputs = model.model.infer(request.inputs, &output_names)?;
     Ok(InferResponse {
         model_name: model.name.clone(),

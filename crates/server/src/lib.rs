@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod backends;
+pub mod batching;
 pub mod camera;
 pub mod config;
 pub mod container;

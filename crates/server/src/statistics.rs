@@ -104,21 +104,33 @@ pub struct StatisticsSnapshot {
 }
 
 impl ModelStatistics {
-    /// Records a request answered successfully after `total`, with `batch_size` inferences.
+    /// Records a request that ran in an execution of its own: answered successfully after
+    /// `total`, with `batch_size` inferences.
     pub fn record_success(&self, total: Duration, stages: StageTimes, batch_size: u64) {
+        self.record_request(total, stages, batch_size);
+        self.record_execution(batch_size, stages);
+    }
+
+    /// Records a request answered successfully after `total`, carrying `inferences` samples
+    /// (its executions are recorded apart, see [`ModelStatistics::record_execution`]).
+    pub fn record_request(&self, total: Duration, stages: StageTimes, inferences: u64) {
         self.success.add(total);
         self.queue.add(stages.queue);
         self.compute_input.add(stages.input);
         self.compute_infer.add(stages.infer);
         self.compute_output.add(stages.output);
         self.inference_count
-            .fetch_add(batch_size, Ordering::Relaxed);
-        self.execution_count.fetch_add(1, Ordering::Relaxed);
+            .fetch_add(inferences, Ordering::Relaxed);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         self.last_inference_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    /// Records one execution of the model over `batch_size` inferences, with its stage times.
+    pub fn record_execution(&self, batch_size: u64, stages: StageTimes) {
+        self.execution_count.fetch_add(1, Ordering::Relaxed);
         let mut batches = self
             .batches
             .lock()

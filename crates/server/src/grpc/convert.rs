@@ -72,7 +72,16 @@ pub(super) fn model_config(c: ModelConfigJson) -> pb::ModelConfig {
                     .unwrap_or(pb::model_instance_group::Kind::Auto) as i32,
             })
             .collect(),
-        scheduling_choice: None,
+        scheduling_choice: c.dynamic_batching.map(|batching| {
+            pb::model_config::SchedulingChoice::DynamicBatching(pb::ModelDynamicBatching {
+                preferred_batch_size: batching
+                    .preferred_batch_size
+                    .into_iter()
+                    .map(|size| i32::try_from(size).unwrap_or(i32::MAX))
+                    .collect(),
+                max_queue_delay_microseconds: batching.max_queue_delay_microseconds,
+            })
+        }),
         parameters: c
             .parameters
             .into_iter()

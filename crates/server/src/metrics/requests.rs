@@ -101,7 +101,7 @@ impl Default for RequestMetrics {
 
 impl RequestMetrics {
     /// A request that produced an answer: `total` from arrival to encoded answer, `queue` the
-    /// wait for an executor slot, `batch_size` the inferences in it.
+    /// time it waited (for an executor slot, and for its batch).
     pub fn record_success(
         &self,
         model: &str,
@@ -109,7 +109,6 @@ impl RequestMetrics {
         route: Route,
         total: Duration,
         queue: Duration,
-        batch_size: u64,
     ) {
         self.count(model, version, route, "success");
         self.latency
@@ -127,6 +126,15 @@ impl RequestMetrics {
         self.queue
             .get_or_create(&labels)
             .observe(queue.as_secs_f64());
+    }
+
+    /// One execution of a model version over `batch_size` inferences (a request's own batch,
+    /// or requests joined by dynamic batching).
+    pub fn record_execution(&self, model: &str, version: u64, batch_size: u64) {
+        let labels = VersionLabels {
+            model: model.to_string(),
+            version: version.to_string(),
+        };
         self.batch_size
             .get_or_create(&labels)
             .observe(batch_size as f64);

@@ -35,10 +35,13 @@ fn requests_and_live_values_are_exposed() {
         },
     );
     let ms = Duration::from_millis;
-    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(3), ms(1), 1);
-    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(300), ms(0), 4);
+    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(3), ms(1));
+    requests.record_execution("mobilenet", 2, 1);
+    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(300), ms(0));
+    requests.record_execution("mobilenet", 2, 4);
     requests.record_failure("mobilenet", 2, Route::HTTP_INFER);
-    requests.record_success("mobilenet", 2, Route::HTTP_IMAGE, ms(12), ms(0), 1);
+    requests.record_success("mobilenet", 2, Route::HTTP_IMAGE, ms(12), ms(0));
+    requests.record_execution("mobilenet", 2, 1);
 
     let text = metrics.render();
     for line in [

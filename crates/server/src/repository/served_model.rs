@@ -18,6 +18,7 @@ use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
 use crate::admission::Admission;
 use crate::backends::Backends;
+use crate::batching::{BatchPolicy, DynamicBatcher};
 use crate::memory::{resident_bytes, return_freed_memory, MemoryBudget};
 use crate::statistics::ModelStatistics;
 
@@ -69,6 +70,8 @@ pub struct ServedModel {
     pub admission: Admission,
     /// How much the server's resident memory grew while this version loaded.
     pub resident_bytes: u64,
+    /// The queue that joins requests into batches, when `[dynamic_batching]` is on.
+    pub batcher: Option<DynamicBatcher>,
 }
 
 impl ServedModel {
@@ -194,6 +197,15 @@ fn load_version(
         .apply_overrides(loaded.signature().clone())
         .map_err(|e| e.to_string())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
+    let batcher = config
+        .effective_dynamic_batching(max_batch_size)
+        .map_err(|e| e.to_string())?
+        .map(|batching| {
+            DynamicBatcher::new(
+                BatchPolicy::new(max_batch_size, batching.preferred_batch_sizes.clone()),
+                batching.max_queue_delay(),
+            )
+        });
     let warmed_in = if config.warm_up {
         super::warm_up::warm_up(loaded.as_ref(), &signature)?
     } else {
@@ -236,6 +248,7 @@ fn load_version(
         execution_provider = loaded.execution_provider(),
         intra_op_threads = loaded.intra_op_threads(),
         max_batch_size,
+        dynamic_batching = batcher.is_some(),
         load_ms = load_duration.as_millis() as u64,
         warm_up_ms = warmed_in.map(|d| d.as_millis() as u64),
         resident_mib = took >> 20,
@@ -255,5 +268,6 @@ fn load_version(
         load_duration,
         admission: Admission::new(defaults.admission_capacity),
         resident_bytes: took,
+        batcher,
     })
 }

@@ -1,0 +1,104 @@
+//! The front end's side of a batched request: where its outcome goes and how its answer is
+//! encoded, on the inference thread that ran the batch.
+
+use std::time::Instant;
+
+use outpost_core::InferResponse;
+use tokio::sync::oneshot;
+
+use super::{Executed, Reply};
+use crate::inference::InferError;
+
+/// A batched request's answer, encoded, with when its execution started and ended and when
+/// the encoding was done.
+pub struct Encoded<T> {
+    pub answer: T,
+    pub started: Instant,
+    pub finished: Instant,
+    pub encoded: Instant,
+}
+
+/// Encodes a request's share of an execution with the front end's `encode` and sends it to the
+/// waiting request.
+pub struct EncodingReply<C, T, E> {
+    sender: oneshot::Sender<Result<Encoded<T>, InferError>>,
+    encode: E,
+    context: C,
+    model_name: String,
+    model_version: String,
+    id: Option<String>,
+}
+
+impl<C, T, E> EncodingReply<C, T, E>
+where
+    C: Send + 'static,
+    T: Send + 'static,
+    E: FnOnce(InferResponse, C) -> T + Send + 'static,
+{
+    /// A reply for the request `id` to `model_name` version `model_version`, and where the
+    /// waiting request receives it.
+    pub fn new(
+        encode: E,
+        context: C,
+        model_name: String,
+        model_version: String,
+        id: Option<String>,
+    ) -> (Self, oneshot::Receiver<Result<Encoded<T>, InferError>>) {
+        let (sender, receiver) = oneshot::channel();
+        let reply = EncodingReply {
+            sender,
+            encode,
+            context,
+            model_name,
+            model_version,
+            id,
+        };
+        (reply, receiver)
+    }
+}
+
+impl<C, T, E> Reply for EncodingReply<C, T, E>
+where
+    C: Send + 'static,
+    T: Send + 'static,
+    E: FnOnce(InferResponse, C) -> T + Send + 'static,
+{
+    fn is_abandoned(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    fn send(self: Box<Self>, outcome: Result<Executed, InferError>) {
+        let EncodingReply {
+            sender,
+            encode,
+            context,
+            model_name,
+            model_version,
+            id,
+        } = *self;
+        let encoded = outcome.and_then(|executed| {
+            let response = InferResponse {
+                model_name,
+                model_version,
+                id,
+                outputs: executed.outputs,
+            };
+            let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                encode(response, context)
+            }))
+            .map_err(|panic| {
+                InferError::Internal(format!(
+                    "encoding the answer panicked: {}",
+                    crate::executor::panic_message(panic.as_ref())
+                ))
+            })?;
+            Ok(Encoded {
+                answer,
+                started: executed.started,
+                finished: executed.finished,
+                encoded: Instant::now(),
+            })
+        });
+        let _ = sender.send(encoded);
+    }
+}
