@@ -272,9 +272,7 @@ impl InferenceService {
         let prepare = move || -> Result<_, InferError> {
             let started = Instant::now();
             let (mut request, context) = decode(limits)?;
-            crate::camera::expand_image_inputs(&model, &mut request, limits.images)?;
-            model.signature.validate(&request, model.max_batch_size)?;
-            let outputs = requested_outputs(&model, request.outputs.take());
+            let outputs = check_request(&model, &mut request, limits.images)?;
             let samples = batch_size(&model, &request);
             Ok((request, context, outputs, samples, started, Instant::now()))
         };
@@ -462,15 +460,25 @@ fn log_request(front_end: &str, model: &str, total: Duration, stages: StageTimes
     );
 }
 
+/// Turns image inputs into tensors, checks `request` against the model, and answers the
+/// outputs to compute (taken out of the request).
+fn check_request(
+    model: &ServedModel,
+    request: &mut InferRequest,
+    image_limits: ImageLimits,
+) -> Result<Vec<String>, InferError> {
+    crate::camera::expand_image_inputs(model, request, image_limits)?;
+    model.signature.validate(request, model.max_batch_size)?;
+    Ok(requested_outputs(model, request.outputs.take()))
+}
+
 /// Checks `request` against the model and runs it. Call from a blocking thread.
 fn infer_blocking(
     model: &ServedModel,
     mut request: InferRequest,
     image_limits: ImageLimits,
 ) -> Result<InferResponse, InferError> {
-    crate::camera::expand_image_inputs(model, &mut request, image_limits)?;
-    model.signature.validate(&request, model.max_batch_size)?;
-    let output_names = requested_outputs(model, request.outputs);
+    let output_names = check_request(model, &mut request, image_limits)?;
     let outputs = model.model.infer(request.inputs, &output_names)?;
     Ok(InferResponse {
         model_name: model.name.clone(),
