@@ -1,19 +1,28 @@
-"""Resident memory of the server, idle and under load, per backend and allocator setting.
+"""Resident memory of the server, idle and under load, per backend and allocator setting, and
+of a minimal in-process program running the same model.
 
 Runs `outpost serve` (the binary given, release build for figures worth reporting) inside a
 memory cgroup with a generous limit (so the kernel records the peak charged to it), for each
 variant: the model on ONNX Runtime with the CPU arena on or off, or on tract; glibc's default mmap
 threshold or the server's fixed one. Each variant: idle resident memory after the model loaded,
 then `--clients` concurrent clients sending binary V2 requests for `--seconds`, then resident
-memory after the load and the cgroup's peak. Prints a Markdown table (docs/benchmarks.md,
-"Memory"). Needs root (cgroupfs) and the Python test clients (.venv).
+memory after the load and the cgroup's peak. Then the baseline: `outpost-bench-inprocess-memory`
+(next to the server binary) loads the same model with the same runtime in its own process and
+runs it from as many threads as the server has inference threads (two), with glibc's defaults and
+with the server's allocator settings. Prints Markdown tables (docs/benchmarks.md, "Memory"), the
+second with the server's figures as ratios of the baseline's. Needs root (cgroupfs) and the
+Python test clients (.venv).
 
+    cargo build --release -p outpost -p outpost-bench
     sudo .venv/bin/python benches/memory.py target/release/outpost --seconds 15
 """
 
 import argparse
+import json
+import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -52,8 +61,6 @@ def run_variant(binary, backend, arena, threshold, clients, seconds):
         settings = scratch / "outpost.toml"
         settings.write_text(f"[memory]\nmalloc_mmap_threshold_bytes = {threshold}\n")
         cgroup = Cgroup(memory_bytes=1 << 30)
-        import os
-
         os.environ["OUTPOST_BIN"] = str(binary)
         process, addresses = start_outpost(
             repository(scratch / "models", backend, arena), "--config", str(settings),
@@ -96,6 +103,34 @@ def run_variant(binary, backend, arena, threshold, clients, seconds):
             cgroup.remove()
 
 
+def run_in_process(binary, backend, threshold, threads, seconds):
+    """The minimal program: the model in this process, no server; figures from its JSON line."""
+    program = binary.parent / "outpost-bench-inprocess-memory"
+    cgroup = Cgroup(memory_bytes=1 << 30)
+    try:
+        output = subprocess.run(
+            [str(program), "--backend", backend, "--threads", str(threads), "--seconds",
+             str(seconds), "--malloc-mmap-threshold-bytes", str(threshold)],
+            check=True, capture_output=True, text=True, preexec_fn=cgroup.enter, cwd=ROOT,
+        ).stdout
+        figures = json.loads(output.strip().splitlines()[-1])
+        if figures["errors"]:
+            raise RuntimeError(f"in-process {backend}: {figures['errors']} inferences failed")
+        peak = cgroup.max_usage()
+        return {
+            "idle": figures["idle_rss_mib"], "idle_anon": figures["idle_anonymous_mib"],
+            "after": figures["after_load_rss_mib"],
+            "peak": peak / 2**20 if peak else float("nan"),
+            "throughput": figures["inferences_per_second"],
+        }
+    finally:
+        cgroup.remove()
+
+
+def threshold_text(threshold):
+    return "glibc default" if threshold == 0 else f"{threshold >> 10} KiB"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("binary", type=pathlib.Path)
@@ -110,12 +145,27 @@ def main():
     print(f"| backend | ORT CPU arena | glibc mmap threshold | idle RSS (MiB) | idle anonymous (MiB) "
           f"| RSS after {args.seconds:.0f} s of {args.clients} clients (MiB) | cgroup peak (MiB) | requests/s |")
     print("|---|---|---|---|---|---|---|---|")
+    server = {}
     for backend, arena, threshold in variants:
         r = run_variant(args.binary, backend, arena, threshold, args.clients, args.seconds)
+        server[(backend, arena, threshold)] = r
         arena_text = ("on" if arena else "off") if backend == "ort" else "-"
-        threshold_text = "glibc default" if threshold == 0 else f"{threshold >> 10} KiB"
-        print(f"| {backend} | {arena_text} | {threshold_text} | {r['idle']:.1f} | {r['idle_anon']:.1f} "
+        print(f"| {backend} | {arena_text} | {threshold_text(threshold)} | {r['idle']:.1f} | {r['idle_anon']:.1f} "
               f"| {r['after']:.1f} | {r['peak']:.1f} | {r['throughput']:.0f} |", flush=True)
+
+    print()
+    print(f"| in-process program | glibc mmap threshold | idle RSS (MiB) | idle anonymous (MiB) "
+          f"| RSS after {args.seconds:.0f} s of 2 threads (MiB) | cgroup peak (MiB) | inferences/s "
+          f"| server/in-process idle RSS | server/in-process RSS after load | server/in-process peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend in ("ort", "tract"):
+        for threshold in (0, 131072):
+            r = run_in_process(args.binary, backend, threshold, 2, args.seconds)
+            s = server[(backend, True, threshold)]
+            print(f"| {backend} | {threshold_text(threshold)} | {r['idle']:.1f} | {r['idle_anon']:.1f} "
+                  f"| {r['after']:.1f} | {r['peak']:.1f} | {r['throughput']:.0f} "
+                  f"| {s['idle'] / r['idle']:.2f} | {s['after'] / r['after']:.2f} "
+                  f"| {s['peak'] / r['peak']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

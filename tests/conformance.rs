@@ -3,12 +3,14 @@
 //! tract loads (all of them, the quantized-Softmax MobileNetV2 models included).
 //!
 //! Tolerances follow the fixtures' README: float models within 1e-4 (absolute plus relative);
-//! quantized models within one quantization step of the output on ONNX Runtime. tract's
-//! quantized arithmetic is bounded separately (see [`allowed_steps`]); its classifiers must still
-//! agree on the top-1 class.
+//! quantized models within one quantization step of the output on ONNX Runtime (wider for the
+//! s8-weight model on CPUs whose integer kernels saturate, see `outpost_testkit::cpu`). tract's
+//! quantized arithmetic is bounded separately (see [`allowed_steps`]); every classifier must
+//! still agree on the top-1 class.
 
 mod common;
 
+use outpost_testkit::cpu::ort_s8_weight_steps;
 use outpost_testkit::fixtures::{model_file, test_data_sets, write_repository, ONNX_FIXTURES};
 use outpost_testkit::read_tensor_file;
 
@@ -57,13 +59,15 @@ fn tolerance(model: &str, output: &str) -> Tolerance {
 }
 
 /// Steps a backend may be off on its worst element of a quantized output. ONNX Runtime matches
-/// the references (its own and TFLite's) to one step. tract's integer convolutions round
-/// differently, and the difference grows through deep quantized graphs: its worst element is
-/// measured at 2.4 steps on the MobileNetV2 classifiers (only the top class, whose probability is
-/// the most sensitive) and 4 steps on SSD's box head; 5 bounds that.
-fn allowed_steps(backend: &str) -> f64 {
-    match backend {
-        "tract" => 5.0,
+/// the references (its own and TFLite's) to one step, except on the s8-weight model where its
+/// x86 kernels without VNNI saturate. tract's integer convolutions round differently, and the
+/// difference grows through deep quantized graphs: its worst element is measured at 2.4 steps on
+/// the MobileNetV2 classifiers (only the top class, whose probability is the most sensitive) and
+/// 4 steps on SSD's box head; 5 bounds that.
+fn allowed_steps(backend: &str, model: &str) -> f64 {
+    match (backend, model) {
+        ("tract", _) => 5.0,
+        (_, "mobilenet_v2_1.0_224_int8_qdq") => ort_s8_weight_steps(),
         _ => 1.0,
     }
 }
@@ -110,7 +114,7 @@ fn check_backend(backend: &str) {
                 let want = common::as_f64(expected.data());
                 let tol = tolerance(model, &output.name);
                 let limit = |w: f64| match tol.step {
-                    Some(_) => tol.abs * allowed_steps(backend),
+                    Some(_) => tol.abs * allowed_steps(backend, model),
                     None => tol.abs + tol.rel * w.abs(),
                 };
                 let worst = got

@@ -26,6 +26,25 @@ def reference_output():
     return onnx_tensor.read(FIXTURES / "mobilenet_v2_1.0_224_int8_qdq.test_data" / "test_data_set_0" / "output_0.pb")
 
 
+def int8_dot_products_saturate():
+    """Whether ONNX Runtime's u8 x s8 kernels saturate here: x86-64 without VNNI (see
+    crates/testkit/src/cpu.rs; measured 11 output steps on MobileNetV2 int8, AVX2-only CPU)."""
+    import platform
+
+    if platform.machine() != "x86_64":
+        return False
+    flags = next((line for line in open("/proc/cpuinfo") if line.startswith("flags")), "").split()
+    return not ({"avx512_vnni", "avx_vnni"} & set(flags))
+
+
+def assert_matches_reference(probabilities):
+    """Within one output step (1/255) of the reference, or twelve where the CPU's integer
+    kernels saturate, and the reference's top class."""
+    steps = 12 if int8_dot_products_saturate() else 1
+    assert np.max(np.abs(probabilities - reference_output())) <= steps / 255 + 1e-6
+    assert int(np.argmax(probabilities)) == int(np.argmax(reference_output()))
+
+
 def test_tritonclient_health_metadata_config(server):
     client = httpclient.InferenceServerClient(url=server["url"])
     assert client.is_server_live()
@@ -55,8 +74,7 @@ def test_tritonclient_infer(server, binary_in, binary_out):
     result = client.infer(MODEL, [inp], outputs=[out], request_id="cat-1")
     probabilities = result.as_numpy("probabilities")
     assert probabilities.shape == (1, 1001)
-    expected = reference_output()
-    assert np.max(np.abs(probabilities - expected)) <= 1.0 / 255 + 1e-6
+    assert_matches_reference(probabilities)
     assert int(np.argmax(probabilities)) == 286  # Egyptian cat
     assert result.get_response()["id"] == "cat-1"
 
@@ -105,7 +123,7 @@ asyncio.run(run())
         probabilities = np.load(tmp_path / f"output-{binary}.npy")
         assert probabilities.shape == (1, 1001)
         assert int(np.argmax(probabilities)) == 286
-        assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
+        assert_matches_reference(probabilities)
 
 
 def run_child_python(tmp_path, script):

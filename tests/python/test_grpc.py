@@ -10,7 +10,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from test_clients import MODEL, reference_input, reference_output, run_child_python
+from test_clients import MODEL, assert_matches_reference, reference_input, run_child_python
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -53,7 +53,7 @@ def test_infer_with_binary_contents_matches_the_reference(server):
     result = infer_cat(client)
     probabilities = result.as_numpy("probabilities")
     assert probabilities.shape == (1, 1001)
-    assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
+    assert_matches_reference(probabilities)
     assert int(np.argmax(probabilities)) == 286  # Egyptian cat
     response = result.get_response(as_json=True)
     assert response["id"] == "grpc-cat"
@@ -212,7 +212,7 @@ asyncio.run(run())
     )
     probabilities = np.load(tmp_path / "output.npy").reshape(1, 1001)
     assert int(np.argmax(probabilities)) == 286
-    assert np.max(np.abs(probabilities - reference_output())) <= 1.0 / 255 + 1e-6
+    assert_matches_reference(probabilities)
 
 
 def test_proto_matches_the_messages_clients_use(tmp_path):

@@ -1,15 +1,39 @@
-//! The compute-limit baseline: the same model in ONNX Runtime sessions inside this process,
-//! driven by plain threads with no protocol, network or server in the way.
+//! The compute-limit baseline: the same model in ONNX Runtime sessions (or tract) inside this
+//! process, driven by plain threads with no protocol, network or server in the way.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_backend_ort::OrtBackend;
+use outpost_backend_tract::TractBackend;
 use outpost_core::model_config::ThreadConfig;
 use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
 
 use crate::stats::Recorder;
+
+fn load_on(
+    backend: &dyn Backend,
+    model_path: &Path,
+    instances: usize,
+    intra_op_threads: usize,
+) -> Result<Arc<dyn LoadedModel>, BackendError> {
+    let config = ModelConfig {
+        instances,
+        threads: ThreadConfig {
+            intra_op: Some(intra_op_threads),
+            inter_op: Some(1),
+        },
+        ..ModelConfig::default()
+    };
+    let model = backend.load(&LoadRequest {
+        model_name: "bench",
+        model_path,
+        config: &config,
+        default_intra_op_threads: intra_op_threads,
+    })?;
+    Ok(Arc::from(model))
+}
 
 /// A model loaded with `instances` sessions of `intra_op_threads` threads each.
 pub struct InProcessModel {
@@ -24,24 +48,31 @@ impl InProcessModel {
         intra_op_threads: usize,
     ) -> Result<InProcessModel, BackendError> {
         let backend = OrtBackend::new(None)?;
-        let config = ModelConfig {
-            instances,
-            threads: ThreadConfig {
-                intra_op: Some(intra_op_threads),
-                inter_op: Some(1),
-            },
-            ..ModelConfig::default()
-        };
-        let model = backend.load(&LoadRequest {
-            model_name: "bench",
-            model_path,
-            config: &config,
-            default_intra_op_threads: intra_op_threads,
-        })?;
+        let model = load_on(&backend, model_path, instances, intra_op_threads)?;
         Ok(InProcessModel {
-            model: Arc::from(model),
+            model,
             ort_version: backend.library().version.clone(),
         })
+    }
+
+    /// The same model on tract (one plan shared by the threads; `ort_version` is empty).
+    pub fn load_tract(model_path: &Path) -> Result<InProcessModel, BackendError> {
+        Ok(InProcessModel {
+            model: load_on(&TractBackend::new(), model_path, 1, 1)?,
+            ort_version: String::new(),
+        })
+    }
+
+    /// One inference, every output computed.
+    pub fn infer_once(&self, input: &NamedTensor) -> Result<(), BackendError> {
+        let outputs: Vec<String> = self
+            .model
+            .signature()
+            .outputs
+            .iter()
+            .map(|o| o.name.clone())
+            .collect();
+        self.model.infer(vec![input.clone()], &outputs).map(|_| ())
     }
 
     /// Name of the model's first input.

@@ -10,14 +10,18 @@ use crate::stats::ProcessUsage;
 
 /// Resident set size of `pid` in KiB.
 pub fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field_kib(&status, "VmRSS:")
+    status_kib(pid, "VmRSS:")
 }
 
 /// Peak resident set size of `pid` since it started, in KiB.
 pub fn peak_resident_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// One KiB field of `/proc/{pid}/status` (`VmRSS:`, `RssAnon:`, ...).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field_kib(&status, "VmHWM:")
+    status_field_kib(&status, field)
 }
 
 fn status_field_kib(status: &str, field: &str) -> Option<u64> {

@@ -263,6 +263,7 @@ impl ModelControl {
         }
         // Requests still running on it keep it alive; what is freed now goes back at once.
         crate::memory::return_freed_memory();
+        self.budget.note_models_changed();
         tracing::info!(model = name, "model unloaded on request");
         Ok(())
     }

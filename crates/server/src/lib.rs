@@ -8,14 +8,16 @@
 //! version's counts and durations; [`describe`] builds the metadata, configuration and statistics
 //! answers; [`state`] is what the front ends share; [`http`] is the Open Inference Protocol REST
 //! front end and [`grpc`] its gRPC one; [`tls`] puts either behind rustls; [`container`] reads
-//! the cgroup's memory and CPU limits that size the thread pools; [`metrics`] is the Prometheus
-//! exposition;
+//! the cgroup's memory and CPU limits that size the thread pools; [`memory`] is the budget models
+//! load within and [`body_memory`] the room request bodies take from it; [`metrics`] is the
+//! Prometheus exposition;
 //! [`serve`] wires them together and runs until SIGTERM or SIGINT.
 
 pub mod admission;
 pub mod allocator;
 pub mod backends;
 pub mod batching;
+pub mod body_memory;
 pub mod camera;
 pub mod config;
 pub mod container;

@@ -6,11 +6,15 @@
 //! runtime's own copy of the weights) still fits; after, that what it really took does. A load
 //! that does not fit is refused with both figures, or, when configured, the least recently used
 //! idle models are unloaded to make room. Each version's measured cost is kept and exported.
+//! Request bodies in flight share the same budget ([`crate::body_memory`]): a load counts them
+//! as memory in use, and they get what the loaded models leave.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::body_memory::BodyMemory;
 use crate::config::MemoryConfig;
 use crate::container::ContainerLimits;
 use crate::repository::{ModelRepository, VersionState};
@@ -24,7 +28,7 @@ fn mib(bytes: u64) -> f64 {
 /// Why a model version was not loaded for lack of memory.
 #[derive(Debug, Error, PartialEq)]
 pub enum MemoryError {
-    #[error("not enough memory for model '{model}': it needs about {needed_mib} MiB (twice its {file_mib} MiB file), the server's heap already holds {in_use_mib} MiB of its {budget_mib} MiB memory budget")]
+    #[error("not enough memory for model '{model}': it needs about {needed_mib} MiB (twice its {file_mib} MiB file), the server's heap and the request bodies in flight already hold {in_use_mib} MiB of its {budget_mib} MiB memory budget")]
     WouldNotFit {
         model: String,
         needed_mib: f64,
@@ -41,24 +45,34 @@ pub enum MemoryError {
     },
 }
 
-/// The budget, and whether idle models may be unloaded to keep within it.
-#[derive(Debug, Clone, PartialEq)]
+/// The budget, whether idle models may be unloaded to keep within it, and the request bodies
+/// it holds room for.
+#[derive(Debug, Clone)]
 pub struct MemoryBudget {
     budget_bytes: Option<u64>,
     evict_idle_models: bool,
+    bodies: Arc<BodyMemory>,
 }
 
 impl MemoryBudget {
     /// The configured budget, else the container's limit less the headroom; none without either.
-    pub fn new(config: &MemoryConfig, container: &ContainerLimits) -> MemoryBudget {
+    /// A request body turned away for lack of room suggests retrying after `retry_after_secs`.
+    pub fn new(
+        config: &MemoryConfig,
+        container: &ContainerLimits,
+        retry_after_secs: u64,
+    ) -> MemoryBudget {
         let budget_bytes = config.budget_bytes.or_else(|| {
             container
                 .memory_limit_bytes
                 .map(|limit| limit.saturating_sub(config.headroom_bytes))
         });
+        let bodies = BodyMemory::new(budget_bytes, retry_after_secs);
+        bodies.set_models_bytes(resident_bytes());
         MemoryBudget {
             budget_bytes,
             evict_idle_models: config.evict_idle_models,
+            bodies,
         }
     }
 
@@ -66,11 +80,22 @@ impl MemoryBudget {
         MemoryBudget {
             budget_bytes: None,
             evict_idle_models: false,
+            bodies: BodyMemory::new(None, 1),
         }
     }
 
     pub fn budget_bytes(&self) -> Option<u64> {
         self.budget_bytes
+    }
+
+    /// The room request bodies reserve from.
+    pub fn bodies(&self) -> &Arc<BodyMemory> {
+        &self.bodies
+    }
+
+    /// Measures what the loaded models hold now, after a load or unload: bodies get the rest.
+    pub fn note_models_changed(&self) {
+        self.bodies.set_models_bytes(resident_bytes());
     }
 
     /// Checks, before loading `model` from `file`, that its estimate fits; unloads idle models
@@ -87,7 +112,7 @@ impl MemoryBudget {
         let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         let needed = file_bytes.saturating_mul(2);
         loop {
-            let in_use = resident_bytes();
+            let in_use = resident_bytes().saturating_add(self.bodies.reserved_bytes());
             if in_use.saturating_add(needed) <= budget {
                 return Ok(());
             }
@@ -203,11 +228,11 @@ mod tests {
             ..MemoryConfig::default()
         };
         assert_eq!(
-            MemoryBudget::new(&config, &container(Some(64 << 20))).budget_bytes(),
+            MemoryBudget::new(&config, &container(Some(64 << 20)), 1).budget_bytes(),
             Some(48 << 20)
         );
         assert_eq!(
-            MemoryBudget::new(&config, &container(None)).budget_bytes(),
+            MemoryBudget::new(&config, &container(None), 1).budget_bytes(),
             None
         );
         let configured = MemoryConfig {
@@ -215,9 +240,17 @@ mod tests {
             ..config
         };
         assert_eq!(
-            MemoryBudget::new(&configured, &container(Some(64 << 20))).budget_bytes(),
+            MemoryBudget::new(&configured, &container(Some(64 << 20)), 1).budget_bytes(),
             Some(100 << 20)
         );
+    }
+
+    fn budget_of(bytes: u64) -> MemoryBudget {
+        MemoryBudget {
+            budget_bytes: Some(bytes),
+            evict_idle_models: false,
+            bodies: BodyMemory::new(Some(bytes), 1),
+        }
     }
 
     #[test]
@@ -225,10 +258,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("model.onnx");
         std::fs::write(&file, vec![0u8; 3 << 20]).unwrap();
-        let tight = MemoryBudget {
-            budget_bytes: Some(resident_bytes() + (4 << 20)),
-            evict_idle_models: false,
-        };
+        let tight = budget_of(resident_bytes() + (4 << 20));
         let refused = tight
             .make_room("big", &file, &ModelRepository::new())
             .unwrap_err();
@@ -237,16 +267,31 @@ mod tests {
             message.contains("'big'") && message.contains("6 MiB") && message.contains("3 MiB"),
             "{message}"
         );
-        let roomy = MemoryBudget {
-            budget_bytes: Some(resident_bytes() + (64 << 20)),
-            evict_idle_models: false,
-        };
+        let roomy = budget_of(resident_bytes() + (64 << 20));
         assert_eq!(
             roomy.make_room("big", &file, &ModelRepository::new()),
             Ok(())
         );
         assert_eq!(
             MemoryBudget::unlimited().make_room("big", &file, &ModelRepository::new()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn request_bodies_in_flight_count_against_a_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("model.onnx");
+        std::fs::write(&file, vec![0u8; 3 << 20]).unwrap();
+        let budget = budget_of(resident_bytes() + (64 << 20));
+        let bodies = budget.bodies().reserve(60 << 20).unwrap();
+        assert!(matches!(
+            budget.make_room("big", &file, &ModelRepository::new()),
+            Err(MemoryError::WouldNotFit { .. })
+        ));
+        drop(bodies);
+        assert_eq!(
+            budget.make_room("big", &file, &ModelRepository::new()),
             Ok(())
         );
     }

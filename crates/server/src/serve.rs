@@ -98,7 +98,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
         "container limits"
     );
-    let budget = MemoryBudget::new(&config.memory, &limits);
+    let budget = MemoryBudget::new(&config.memory, &limits, config.inference.retry_after_secs);
     tracing::info!(
         memory_budget_bytes = budget.budget_bytes(),
         evict_idle_models = config.memory.evict_idle_models,
@@ -131,6 +131,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
                 container: limits.clone(),
                 executor: inference.executor_load(),
                 memory_budget_bytes: budget.budget_bytes(),
+                request_bodies: budget.bodies().clone(),
             },
         )
     });
@@ -156,6 +157,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         inference,
         metrics,
         max_body_bytes: config.http.max_body_bytes,
+        request_bodies: budget.bodies().clone(),
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),

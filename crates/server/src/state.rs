@@ -1,9 +1,10 @@
 //! The state every front end (REST and gRPC) shares: the inference path, model control, the
-//! metrics, body limits, and whether the server is ready.
+//! metrics, body limits and the room bodies take from the memory budget, and whether the server is ready.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::body_memory::BodyMemory;
 use crate::control::ModelControl;
 
 use crate::inference::InferenceService;
@@ -17,6 +18,8 @@ pub struct AppState {
     /// `None` when metrics are off.
     pub metrics: Option<Metrics>,
     pub max_body_bytes: usize,
+    /// Room for request bodies within the memory budget.
+    pub request_bodies: Arc<BodyMemory>,
     pub strict_readiness: bool,
     /// Set once the initial model load has finished.
     pub startup_complete: AtomicBool,

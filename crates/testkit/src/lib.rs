@@ -3,6 +3,7 @@
 //! real `outpost` binary on port 0 and waits until it reports ready, and the binary-extension
 //! request bodies clients send.
 
+pub mod cpu;
 pub mod fixtures;
 pub mod onnx_tensor;
 pub mod server;

@@ -10,13 +10,14 @@ use outpost_core::InferResponse;
 use outpost_protocol::grpc::inference as pb;
 use outpost_protocol::grpc::inference::grpc_inference_service_server::GrpcInferenceService;
 use outpost_protocol::grpc::{decode_model_infer_request, encode_model_infer_response};
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::convert;
-use super::status::{control_status, infer_status};
+use super::status::{body_memory_status, control_status, infer_status};
 use crate::admission::{parse_grpc_timeout, Deadline};
 use crate::control::{ControlError, ModelControl};
 use crate::describe;
@@ -56,17 +57,25 @@ async fn infer(
             deadline,
         )
         .map_err(infer_status)?;
+    // The message is in memory already; its room is held until the answer is ready, so bodies
+    // in flight stay within the budget.
+    let reservation = state
+        .request_bodies
+        .reserve(request.encoded_len() as u64)
+        .map_err(body_memory_status)?;
     let decode = move |limits: RequestLimits| {
         let decoded =
             decode_model_infer_request(request, limits.tensors).map_err(InferError::from)?;
         Ok((decoded, ()))
     };
     let encode = |response: InferResponse, ()| encode_model_infer_response(response);
-    state
+    let answer = state
         .inference
         .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
-        .map_err(infer_status)
+        .map_err(infer_status);
+    drop(reservation);
+    answer
 }
 
 /// The call's deadline from its `grpc-timeout` header. The transport cancels the call itself when

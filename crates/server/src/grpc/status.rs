@@ -1,11 +1,13 @@
 //! Failures as gRPC status codes, following Triton: NOT_FOUND for an unknown model or version,
 //! INVALID_ARGUMENT for a request that does not fit, UNAVAILABLE for a model that did not load
-//! or a server that is stopping, INTERNAL for a model that failed; for model control,
+//! or a server that is stopping, INTERNAL for a model that failed, RESOURCE_EXHAUSTED for a
+//! model at capacity or a request the memory budget has no room for; for model control,
 //! UNAUTHENTICATED without the token and FAILED_PRECONDITION when control is off.
 
 use outpost_vision::VisionError;
 use tonic::Status;
 
+use crate::body_memory::BodyMemoryError;
 use crate::control::ControlError;
 use crate::inference::InferError;
 use crate::repository::LookupError;
@@ -21,6 +23,11 @@ fn lookup_status(error: LookupError) -> Status {
             Status::unavailable(message)
         }
     }
+}
+
+/// No room in the memory budget for the request's message, now or at all.
+pub(super) fn body_memory_status(error: BodyMemoryError) -> Status {
+    Status::resource_exhausted(error.to_string())
 }
 
 pub(super) fn control_status(error: ControlError) -> Status {

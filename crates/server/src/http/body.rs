@@ -1,7 +1,9 @@
-//! Reading a request body within a size limit and a time limit. An oversized body is read to
-//! its end (within the drain bounds) and discarded before the 413, so the connection stays
+//! Reading a request body within a size limit, a time limit and the room its reservation in the
+//! memory budget can grow to. An oversized body, or one the budget has no room for, is read to
+//! its end (within the drain bounds) and discarded before the refusal, so the connection stays
 //! usable.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,6 +13,7 @@ use futures_util::StreamExt;
 
 use super::drain::{discard_body, discard_rest};
 use super::ApiError;
+use crate::body_memory::{BodyMemory, BodyReservation};
 
 /// Where a body's chunks go as they arrive.
 pub(super) trait BodyTarget {
@@ -41,12 +44,26 @@ pub(super) fn declared_length(headers: &HeaderMap) -> Option<usize> {
 /// Longest time a request body may take to arrive.
 const BODY_READ_TIME: Duration = Duration::from_secs(60);
 
-/// Reads the whole body into `sink`, refusing more than `limit` bytes. An oversized body is
-/// read to its end (within the drain bounds) and discarded, then answered 413.
+/// Room in the memory budget for a body that declared `declared_length` bytes (none: nothing
+/// yet; it grows as the bytes arrive). A declared length over `limit` reserves only `limit`:
+/// [`read_body`] refuses it as too large.
+pub(super) fn reserve_body(
+    bodies: &Arc<BodyMemory>,
+    declared_length: Option<usize>,
+    limit: usize,
+) -> Result<BodyReservation, ApiError> {
+    let bytes = declared_length.unwrap_or(0).min(limit);
+    Ok(bodies.reserve(bytes as u64)?)
+}
+
+/// Reads the whole body into `sink`, refusing more than `limit` bytes or more than `reservation`
+/// can grow to. A refused body is read to its end (within the drain bounds) and discarded, then
+/// answered 413 (or 503 when the budget may have room later).
 pub(super) async fn read_body<T: BodyTarget>(
     declared_length: Option<usize>,
     body: Body,
     limit: usize,
+    reservation: &mut BodyReservation,
     mut sink: T,
 ) -> Result<T, ApiError> {
     if declared_length.is_some_and(|n| n > limit) {
@@ -65,19 +82,22 @@ pub(super) async fn read_body<T: BodyTarget>(
             })?;
             seen += chunk.len();
             if seen > limit {
-                return Ok(false);
+                return Ok(Err(too_large(limit)));
+            }
+            if let Err(no_room) = reservation.grow_to(seen as u64) {
+                return Ok(Err(ApiError::from(no_room)));
             }
             sink.push(chunk);
         }
-        Ok::<bool, ApiError>(true)
+        Ok::<_, ApiError>(Ok(()))
     };
     match tokio::time::timeout(BODY_READ_TIME, read).await {
-        Ok(Ok(true)) => Ok(sink),
-        Ok(Ok(false)) => {
+        Ok(Ok(Ok(()))) => Ok(sink),
+        Ok(Ok(Err(refusal))) => {
             // Free what was kept before draining the rest.
             drop(sink);
             discard_rest(stream).await;
-            Err(too_large(limit))
+            Err(refusal)
         }
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::new(

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -16,10 +17,11 @@ use bytes::Bytes;
 use outpost_vision::{ImageFormat, Overrides};
 use serde::Deserialize;
 
-use super::body::{declared_length, read_body};
+use super::body::{declared_length, read_body, reserve_body};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
+use crate::body_memory::BodyReservation;
 use crate::camera::answer_image;
 use crate::metrics::Route;
 
@@ -138,9 +140,14 @@ async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, Ap
     Err(bad("the form has no file part (name it 'image')".into()))
 }
 
-async fn raw_image(request: Request, limit: usize) -> Result<Bytes, ApiError> {
-    let declared = declared_length(request.headers());
-    let chunks = read_body(declared, request.into_body(), limit, Vec::new()).await?;
+/// The whole body, within `limit` and the room `reservation` can grow to.
+async fn whole_body(
+    declared: Option<usize>,
+    body: Body,
+    limit: usize,
+    reservation: &mut BodyReservation,
+) -> Result<Bytes, ApiError> {
+    let chunks = read_body(declared, body, limit, reservation, Vec::new()).await?;
     Ok(match chunks.len() {
         1 => chunks.into_iter().next().unwrap_or_default(),
         _ => Bytes::from(chunks.concat()),
@@ -155,6 +162,7 @@ async fn handle(
     request: Request,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
+    let declared = declared_length(request.headers());
     let accepted = (|| {
         let query = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
         let overrides = query.overrides()?;
@@ -164,16 +172,20 @@ async fn handle(
             state
                 .inference
                 .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
-        Ok::<_, ApiError>((admitted, overrides, delivery))
+        let reservation = reserve_body(&state.request_bodies, declared, state.max_body_bytes)?;
+        Ok::<_, ApiError>((admitted, overrides, delivery, reservation))
     })();
     let (parts, body) = request.into_parts();
-    let ((admitted, overrides, delivery), body) = or_discard_body(accepted, body).await?;
-    let request = Request::from_parts(parts, body);
+    let ((admitted, overrides, delivery, mut reservation), body) =
+        or_discard_body(accepted, body).await?;
+    // Forms too are read whole first, so every byte is counted against the memory budget.
+    let body = whole_body(declared, body, state.max_body_bytes, &mut reservation).await?;
     let image = match delivery {
-        Delivery::Raw => raw_image(request, state.max_body_bytes).await?,
-        Delivery::Form => form_image(request, &state).await?,
+        Delivery::Raw => body,
+        Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,
     };
     let answer = answer_image(&state.inference, admitted, arrived, image, overrides).await?;
+    drop(reservation);
     tracing::debug!(
         model = %answer.model_name,
         decode_us = answer.timing_us.decode,

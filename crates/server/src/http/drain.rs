@@ -1,9 +1,11 @@
 //! Reading and discarding the body of a request that is refused, so that a client still
-//! sending it reads the answer instead of a reset, and a keep-alive connection stays usable.
+//! sending it reads the answer instead of a reset, and a keep-alive connection stays usable. A
+//! body that declared more than the drain bound is not waited for: the answer goes at once and
+//! the connection closes after it.
 
 use std::time::Duration;
 
-use axum::body::{Body, BodyDataStream};
+use axum::body::{Body, BodyDataStream, HttpBody};
 use futures_util::StreamExt;
 
 use super::ApiError;
@@ -29,8 +31,16 @@ pub(super) async fn or_discard_body<T>(
     }
 }
 
-/// Reads `body` to its end (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops what it read.
+/// Reads `body` to its end (within [`DRAIN_LIMIT`] and [`DRAIN_TIME`]) and drops what it read;
+/// reads nothing of a body that declared more than [`DRAIN_LIMIT`].
 pub(super) async fn discard_body(body: Body) {
+    if body
+        .size_hint()
+        .exact()
+        .is_some_and(|declared| declared > DRAIN_LIMIT as u64)
+    {
+        return;
+    }
     discard_rest(body.into_data_stream()).await;
 }
 

@@ -8,6 +8,7 @@ use outpost_protocol::rest::ErrorResponse;
 use outpost_protocol::ProtocolError;
 use outpost_vision::VisionError;
 
+use crate::body_memory::BodyMemoryError;
 use crate::inference::InferError;
 use crate::repository::LookupError;
 
@@ -80,6 +81,22 @@ impl From<VisionError> for ApiError {
             VisionError::Config(_) | VisionError::Outputs(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<BodyMemoryError> for ApiError {
+    fn from(e: BodyMemoryError) -> ApiError {
+        match e {
+            BodyMemoryError::NeverFits { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            BodyMemoryError::Full {
+                retry_after_secs, ..
+            } => ApiError {
+                retry_after_secs: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            },
+        }
     }
 }
 

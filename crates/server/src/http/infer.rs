@@ -1,5 +1,6 @@
-//! `POST /v2/models/{m}[/versions/{v}]/infer`: read the body within the size limit (binary
-//! requests are decoded into their tensors while it arrives), then hand the decoding and
+//! `POST /v2/models/{m}[/versions/{v}]/infer`: reserve room for the body in the memory budget,
+//! read it within the size limit (binary requests are decoded into their tensors while it
+//! arrives), then hand the decoding and
 //! encoding to the shared request path ([`crate::inference`]), answering JSON or
 //! JSON-plus-binary.
 
@@ -17,7 +18,7 @@ use outpost_protocol::{
     StreamingDecoder, HEADER_CONTENT_LENGTH,
 };
 
-use super::body::{declared_length, read_body, BodyTarget};
+use super::body::{declared_length, read_body, reserve_body, BodyTarget};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
@@ -90,6 +91,7 @@ async fn handle(
     body: Body,
 ) -> Result<Response, ApiError> {
     let arrived = Instant::now();
+    let declared = declared_length(&headers);
     let accepted = (|| {
         let json_length = json_header_length(&headers)?;
         let deadline = request_deadline(&headers, arrived)?;
@@ -97,13 +99,14 @@ async fn handle(
             state
                 .inference
                 .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
-        Ok::<_, ApiError>((admitted, json_length))
+        let reservation = reserve_body(&state.request_bodies, declared, state.max_body_bytes)?;
+        Ok::<_, ApiError>((admitted, json_length, reservation))
     })();
-    let ((admitted, json_length), body) = or_discard_body(accepted, body).await?;
+    // The reservation is held until the answer is ready: the body becomes the request's tensors.
+    let ((admitted, json_length, mut reservation), body) = or_discard_body(accepted, body).await?;
     let limits = state.inference.limits().tensors;
-    let declared = declared_length(&headers);
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
-    let body = read_body(declared, body, state.max_body_bytes, sink).await?;
+    let body = read_body(declared, body, state.max_body_bytes, &mut reservation, sink).await?;
     let decode = move |limits: RequestLimits| {
         let decoded = match body {
             BodySink::Streaming(decoder) => decoder.finish()?,
@@ -121,6 +124,7 @@ async fn handle(
         .inference
         .infer(admitted, arrived, Route::HTTP_INFER, decode, encode)
         .await?;
+    drop(reservation);
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();
     match encoded.json_length {

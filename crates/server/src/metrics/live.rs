@@ -11,6 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
+use crate::body_memory::BodyMemory;
 use crate::container::ContainerLimits;
 use crate::executor::ExecutorLoad;
 use crate::repository::{ModelRepository, ServedModel, VersionState};
@@ -22,6 +23,8 @@ pub struct LiveSources {
     pub executor: ExecutorLoad,
     /// The memory budget models load within, when there is one.
     pub memory_budget_bytes: Option<u64>,
+    /// Room taken by request bodies in flight.
+    pub request_bodies: Arc<BodyMemory>,
 }
 
 impl std::fmt::Debug for LiveSources {
@@ -88,6 +91,12 @@ impl Collector for LiveSources {
         if let Some(budget) = self.memory_budget_bytes {
             gauge(&mut encoder, "outpost_memory_budget_bytes", "Resident memory models may load into: the container's limit less the headroom, or as configured.", budget as i64)?;
         }
+        gauge(
+            &mut encoder,
+            "outpost_request_body_reserved_bytes",
+            "Memory budget reserved by request bodies in flight.",
+            self.request_bodies.reserved_bytes() as i64,
+        )?;
         if let Some(used) = container.memory_used_bytes() {
             gauge(
                 &mut encoder,

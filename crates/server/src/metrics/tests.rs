@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
+use crate::body_memory::BodyMemory;
 use crate::container::cgroup::ProcessCgroups;
 use crate::container::ContainerLimits;
 use crate::executor::Executor;
@@ -25,6 +26,8 @@ fn requests_and_live_values_are_exposed() {
     let tmp = tempfile::tempdir().unwrap();
     let executor = Executor::start(3).unwrap();
     let requests = RequestMetrics::default();
+    let bodies = BodyMemory::new(Some(48 << 20), 1);
+    let _held = bodies.reserve(600_000).unwrap();
     let metrics = Metrics::new(
         &requests,
         LiveSources {
@@ -32,6 +35,7 @@ fn requests_and_live_values_are_exposed() {
             container: limited_container(tmp.path()),
             executor: executor.load(),
             memory_budget_bytes: Some(48 << 20),
+            request_bodies: bodies.clone(),
         },
     );
     let ms = Duration::from_millis;
@@ -59,6 +63,7 @@ fn requests_and_live_values_are_exposed() {
         "outpost_memory_limit_bytes 67108864",
         "outpost_memory_used_bytes 20971520",
         "outpost_memory_budget_bytes 50331648",
+        "outpost_request_body_reserved_bytes 600000",
     ] {
         assert!(
             text.lines().any(|l| l == line),

@@ -155,6 +155,7 @@ pub fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
         .collect();
     // Parsing and optimising the graph leaves freed buffers in the allocator; hand them back.
     return_freed_memory();
+    context.budget.note_models_changed();
     ModelEntry {
         name: found.name.clone(),
         error: None,
