@@ -137,6 +137,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
+    args.binary = args.binary.resolve()
     variants = [
         ("ort", True, 0), ("ort", False, 0),
         ("ort", True, 131072), ("ort", False, 131072),
