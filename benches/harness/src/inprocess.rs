@@ -65,14 +65,17 @@ impl InProcessModel {
 
     /// One inference, every output computed.
     pub fn infer_once(&self, input: &NamedTensor) -> Result<(), BackendError> {
-        let outputs: Vec<String> = self
-            .model
+        let outputs = self.output_names();
+        self.model.infer(vec![input.clone()], &outputs).map(|_| ())
+    }
+
+    fn output_names(&self) -> Vec<String> {
+        self.model
             .signature()
             .outputs
             .iter()
             .map(|o| o.name.clone())
-            .collect();
-        self.model.infer(vec![input.clone()], &outputs).map(|_| ())
+            .collect()
     }
 
     /// Name of the model's first input.
@@ -94,13 +97,7 @@ impl InProcessModel {
         warmup: Duration,
         duration: Duration,
     ) -> (Recorder, Duration) {
-        let outputs: Vec<String> = self
-            .model
-            .signature()
-            .outputs
-            .iter()
-            .map(|o| o.name.clone())
-            .collect();
+        let outputs = self.output_names();
         let run = |length: Duration| {
             let deadline = Instant::now() + length;
             let started = Instant::now();

@@ -113,12 +113,8 @@ fn main() -> anyhow::Result<()> {
             outpost_binary.display()
         );
     }
-    let model_path = args
-        .model
-        .unwrap_or_else(|| root.join("models/mobilenet_v2_int8/1/model.onnx"));
-    let input_path = args.input.unwrap_or_else(|| {
-        root.join("tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb")
-    });
+    let model_path = args.model.unwrap_or_else(|| run::default_model(&root));
+    let input_path = args.input.unwrap_or_else(|| run::default_input(&root));
     let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_path)
         .with_context(|| format!("reading {}", input_path.display()))?;
 

@@ -438,3 +438,15 @@ fn report_progress(result: &ScenarioResult) {
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
+
+/// The model the benchmarks run by default: the bundled MobileNetV2 int8.
+pub fn default_model(root: &Path) -> PathBuf {
+    root.join("models/mobilenet_v2_int8/1/model.onnx")
+}
+
+/// The default model's reference input (an ONNX TensorProto file).
+pub fn default_input(root: &Path) -> PathBuf {
+    root.join(
+        "tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb",
+    )
+}

@@ -13,11 +13,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-const MIB: f64 = 1024.0 * 1024.0;
-
-fn mib(bytes: u64) -> f64 {
-    (bytes as f64 / MIB * 10.0).round() / 10.0
-}
+use crate::memory::mib;
 
 /// Why a request body was not given room.
 #[derive(Debug, Error, PartialEq)]

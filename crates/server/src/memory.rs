@@ -21,7 +21,8 @@ use crate::repository::{ModelRepository, VersionState};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn mib(bytes: u64) -> f64 {
+/// Bytes in MiB, to one decimal, for messages.
+pub(crate) fn mib(bytes: u64) -> f64 {
     (bytes as f64 / MIB * 10.0).round() / 10.0
 }
 

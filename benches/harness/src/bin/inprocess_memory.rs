@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use outpost_bench::inprocess::InProcessModel;
 use outpost_bench::procfs::status_kib;
-use outpost_bench::run::repo_root;
+use outpost_bench::run::{self, repo_root};
 use outpost_core::NamedTensor;
 use serde::Serialize;
 
@@ -89,12 +89,8 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     set_mmap_threshold(args.malloc_mmap_threshold_bytes);
     let root = repo_root();
-    let model_path = args
-        .model
-        .unwrap_or_else(|| root.join("models/mobilenet_v2_int8/1/model.onnx"));
-    let input_path = args.input.unwrap_or_else(|| {
-        root.join("tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb")
-    });
+    let model_path = args.model.unwrap_or_else(|| run::default_model(&root));
+    let input_path = args.input.unwrap_or_else(|| run::default_input(&root));
     let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_path)
         .with_context(|| format!("reading {}", input_path.display()))?;
     let model = match args.backend {
