@@ -26,8 +26,8 @@ pub(super) fn execute(
     let mut replies = Vec::with_capacity(batch.len());
     let mut inputs = Vec::with_capacity(batch.len());
     for pending in batch {
-        // Each request keeps its admission place until its answer is delivered.
-        replies.push((pending.reply, pending.ticket));
+        // Each request keeps its admission place until its answer is ready.
+        replies.push((pending.ticket, pending.reply));
         inputs.push(pending.inputs);
     }
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -50,21 +50,21 @@ pub(super) fn execute(
     }
     move || match ran {
         Ok(per_request) => {
-            for ((reply, _ticket), outputs) in replies.into_iter().zip(per_request) {
-                reply.send(Ok(Executed {
+            for ((ticket, reply), outputs) in replies.into_iter().zip(per_request) {
+                let executed = Executed {
                     outputs,
                     started,
                     finished,
                     batch_size,
-                }));
+                };
+                reply.send(Ok(executed), ticket);
             }
         }
         Err(error) => {
             let message = error.to_string();
-            for (reply, _ticket) in replies {
-                reply.send(Err(InferError::Backend(BackendError::Inference(
-                    message.clone(),
-                ))));
+            for (ticket, reply) in replies {
+                let failed = InferError::Backend(BackendError::Inference(message.clone()));
+                reply.send(Err(failed), ticket);
             }
         }
     }

@@ -46,8 +46,10 @@ pub struct Executed {
 pub trait Reply: Send {
     /// The caller no longer waits (its connection closed, or it timed out).
     fn is_abandoned(&self) -> bool;
-    /// Delivers the outcome; runs on the inference thread.
-    fn send(self: Box<Self>, outcome: Result<Executed, InferError>);
+    /// Delivers the outcome; runs on the inference thread. The request's admission `ticket` is
+    /// given up once the answer is encoded, before it is delivered: a caller that sends its
+    /// next request as soon as it has this answer finds its place free.
+    fn send(self: Box<Self>, outcome: Result<Executed, InferError>, ticket: AdmissionTicket);
 }
 
 /// What requests must share to run in one execution: each input's name, datatype and shape
@@ -235,7 +237,9 @@ fn drop_expired(waiting: &mut VecDeque<Pending>) {
             continue;
         }
         if pending.deadline.is_some_and(|d| d.has_passed()) {
-            pending.reply.send(Err(InferError::DeadlineExceeded));
+            pending
+                .reply
+                .send(Err(InferError::DeadlineExceeded), pending.ticket);
             continue;
         }
         waiting.push_back(pending);

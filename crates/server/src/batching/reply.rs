@@ -7,6 +7,7 @@ use outpost_core::InferResponse;
 use tokio::sync::oneshot;
 
 use super::{Executed, Reply};
+use crate::admission::AdmissionTicket;
 use crate::inference::InferError;
 
 /// A batched request's answer, encoded, with when its execution started and ended and when
@@ -67,7 +68,7 @@ where
         self.sender.is_closed()
     }
 
-    fn send(self: Box<Self>, outcome: Result<Executed, InferError>) {
+    fn send(self: Box<Self>, outcome: Result<Executed, InferError>, ticket: AdmissionTicket) {
         let EncodingReply {
             sender,
             encode,
@@ -99,6 +100,7 @@ where
                 encoded: Instant::now(),
             })
         });
+        drop(ticket);
         let _ = sender.send(encoded);
     }
 }
