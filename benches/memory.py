@@ -46,6 +46,20 @@ def status_mib(pid, field):
     return float("nan")
 
 
+def settle(base_url):
+    """Waits (10 s at most) until ONNX Runtime's shared CPU arena has handed the warm-up's
+    buffers back, as it does once idle; without the arena there is nothing to wait for."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base_url}/metrics", timeout=30) as response:
+            text = response.read().decode()
+        kept = [line for line in text.splitlines()
+                if line.startswith("outpost_ort_cpu_arena_kept_bytes ")]
+        if not kept or float(kept[0].split()[1]) == 0:
+            return
+        time.sleep(0.1)
+
+
 def repository(directory, backend, arena):
     target = directory / MODEL
     shutil.copytree(ROOT / "models" / MODEL, target)
@@ -67,6 +81,7 @@ def run_variant(binary, backend, arena, threshold, clients, seconds):
             "--max-concurrent-requests", "2", preexec_fn=cgroup.enter,
         )
         try:
+            settle(addresses["base_url"])
             idle = status_mib(process.pid, "VmRSS:")
             idle_anon = status_mib(process.pid, "RssAnon:")
             header, body = binary_request(reference_input())

@@ -294,8 +294,8 @@ fn server_vs_in_process(options: &Options) {
     let input = reference_input(DEFAULT_MODEL);
     let mut client = SequentialClient::new(server.addr, &input);
 
-    let ort =
-        OrtBackend::new(None).expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
+    let ort = OrtBackend::new(None, Default::default())
+        .expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
     let local = InProcessRunner::start(
         load(&ort, DEFAULT_MODEL, options.threads),
         input.clone(),
@@ -406,7 +406,7 @@ fn print_server_timings(log: &str) {
 }
 
 fn ort_vs_tract(options: &Options) {
-    let ort = OrtBackend::new(None).expect("ONNX Runtime library");
+    let ort = OrtBackend::new(None, Default::default()).expect("ONNX Runtime library");
     let tract = TractBackend::new();
     let iterations = (options.iterations / 10).max(10);
     println!("\nONNX Runtime vs tract, in process, {} intra-op thread(s) for ONNX Runtime, p50 of {iterations}", options.threads);

@@ -47,7 +47,7 @@ impl InProcessModel {
         instances: usize,
         intra_op_threads: usize,
     ) -> Result<InProcessModel, BackendError> {
-        let backend = OrtBackend::new(None)?;
+        let backend = OrtBackend::new(None, Default::default())?;
         let model = load_on(&backend, model_path, instances, intra_op_threads)?;
         Ok(InProcessModel {
             model,

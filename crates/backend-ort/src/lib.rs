@@ -5,9 +5,12 @@
 //! [`BackendError`], never a panic. Execution providers are registered in the order the model's
 //! configuration lists them ([`providers`]), and each model keeps a small pool of sessions
 //! ([`session_pool`]) so that concurrent requests do not share one mutable session. Its usage
-//! telemetry is off unless a program chooses otherwise ([`telemetry`]).
+//! telemetry is off unless a program chooses otherwise ([`telemetry`]). Sessions that keep an
+//! arena share one bounded CPU arena that hands free memory back when idle ([`cpu_arena`]).
 
+mod block_cache;
 mod convert;
+pub mod cpu_arena;
 pub mod library;
 pub mod providers;
 mod session_pool;
@@ -24,6 +27,8 @@ use outpost_core::{
     Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
 };
 
+pub use block_cache::CacheUsage;
+pub use cpu_arena::{CpuArena, CpuArenaSettings};
 pub use library::{LibraryCandidate, OrtLibrary};
 use session_pool::SessionPool;
 
@@ -31,20 +36,28 @@ use session_pool::SessionPool;
 pub struct OrtBackend {
     environment: Environment,
     library: OrtLibrary,
+    /// The shared CPU arena; `None` where the library refused it (sessions then allocate
+    /// without an arena).
+    arena: Option<Arc<CpuArena>>,
 }
 
 impl OrtBackend {
-    /// Loads the ONNX Runtime library (an explicit path, or the search order in [`library`])
-    /// and creates the process-wide environment.
-    pub fn new(explicit_library: Option<&Path>) -> Result<OrtBackend, BackendError> {
+    /// Loads the ONNX Runtime library (an explicit path, or the search order in [`library`]),
+    /// creates the process-wide environment and registers the shared CPU arena.
+    pub fn new(
+        explicit_library: Option<&Path>,
+        arena: CpuArenaSettings,
+    ) -> Result<OrtBackend, BackendError> {
         // ONNX Runtime allows one library and one environment per process: the first successful
-        // initialisation is kept and shared by every later backend value.
-        static RUNTIME: Mutex<Option<(Environment, OrtLibrary)>> = Mutex::new(None);
+        // initialisation (with its arena settings) is kept and shared by every later backend.
+        type Runtime = (Environment, OrtLibrary, Option<Arc<CpuArena>>);
+        static RUNTIME: Mutex<Option<Runtime>> = Mutex::new(None);
         let mut runtime = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((environment, library)) = runtime.as_ref() {
+        if let Some((environment, library, arena)) = runtime.as_ref() {
             return Ok(OrtBackend {
                 environment: environment.clone(),
                 library: library.clone(),
+                arena: arena.clone(),
             });
         }
         let library = library::load(explicit_library)?;
@@ -57,11 +70,24 @@ impl OrtBackend {
                     "cannot create the ONNX Runtime environment: {e}"
                 ))
             })?;
-        *runtime = Some((environment.clone(), library.clone()));
+        let arena = match CpuArena::register(&environment, arena) {
+            Ok(arena) => Some(Arc::new(arena)),
+            Err(reason) => {
+                tracing::warn!(%reason, "no shared CPU arena: sessions allocate without one");
+                None
+            }
+        };
+        *runtime = Some((environment.clone(), library.clone(), arena.clone()));
         Ok(OrtBackend {
             environment,
             library,
+            arena,
         })
+    }
+
+    /// The shared CPU arena, where the library took it.
+    pub fn cpu_arena(&self) -> Option<&Arc<CpuArena>> {
+        self.arena.as_ref()
     }
 
     /// Where the library was loaded from and its version.
@@ -80,8 +106,17 @@ impl OrtBackend {
             path: request.model_path.to_path_buf(),
             message,
         };
-        let builder = Session::builder(&self.environment)
-            .map_err(|e| load_error(format!("cannot create a session builder: {e}")))?
+        // With `cpu_arena`, the session takes its CPU memory from the shared arena; its own
+        // arena stays off either way (see MemoryConfig).
+        let shared_arena = request.config.memory.cpu_arena && self.arena.is_some();
+        let mut builder = Session::builder(&self.environment)
+            .map_err(|e| load_error(format!("cannot create a session builder: {e}")))?;
+        if shared_arena {
+            builder = builder
+                .with_env_allocators()
+                .map_err(|e| load_error(e.to_string()))?;
+        }
+        let builder = builder
             .with_optimization_level(GraphOptimizationLevel::All)
             .map_err(|e| load_error(e.to_string()))?
             .with_intra_threads(intra)
@@ -90,10 +125,7 @@ impl OrtBackend {
             .map_err(|e| load_error(e.to_string()))?
             .with_memory_pattern(request.config.memory.memory_pattern)
             .map_err(|e| load_error(e.to_string()))?
-            // The CPU arena keeps the buffers it allocated for reuse (see MemoryConfig).
-            .with_execution_providers([ort::ep::CPU::default()
-                .with_arena_allocator(request.config.memory.cpu_arena)
-                .build()])
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| load_error(e.to_string()))?;
         let (mut builder, provider) = providers::register(
             builder,
@@ -128,6 +160,11 @@ impl Backend for OrtBackend {
             sessions.push(session);
         }
         let signature = signature::derive(&sessions[0], request.model_path)?;
+        if let Some(arena) = &self.arena {
+            // What the load took for its own work (graph transformations, weight packing) is
+            // not asked for again.
+            arena.release_kept();
+        }
         Ok(Box::new(OrtModel {
             signature,
             execution_provider: provider,

@@ -86,11 +86,12 @@ pub struct ThreadConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MemoryConfig {
-    /// ONNX Runtime's CPU arena: keeps the buffers it allocated for reuse and never gives them
-    /// back. With fixed input shapes and the memory pattern it holds one planned block per
-    /// session, so it stays bounded, and it is faster and smaller than allocating every tensor
-    /// anew (docs/benchmarks.md, "Memory"). Turn it off for models whose input shapes vary from
-    /// request to request: the arena then grows with each new shape.
+    /// Take ONNX Runtime's CPU memory (weights, tensors, scratch buffers) from the server's
+    /// shared CPU arena: freed buffers are kept for the next run, at most
+    /// `ort.cpu_arena_max_kept_bytes` of them, and handed back to the system once the arena has
+    /// been idle (`ort.cpu_arena_idle_release_ms`). Off: every buffer of every run goes to
+    /// malloc, about a third slower on the CPU (docs/benchmarks.md, "Memory"). ONNX Runtime's
+    /// own per-session arena, which keeps all it ever allocated, is never used.
     pub cpu_arena: bool,
     /// ONNX Runtime's memory pattern: plans one block for all intermediate tensors of a
     /// fixed-shape run.

@@ -3,32 +3,47 @@
 //! ONNX Runtime is usable when its library loads; tract always is (when compiled in). `auto`
 //! picks ONNX Runtime when usable, else tract, and the choice is logged with its reason.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use outpost_core::{Backend, BackendChoice, BackendKind};
 
 use crate::config::OrtConfig;
 
+/// Bytes ONNX Runtime's shared CPU arena has handed out and keeps for reuse, and the most it
+/// keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArenaUsage {
+    pub in_use_bytes: u64,
+    pub kept_bytes: u64,
+    pub max_kept_bytes: u64,
+}
+
+/// Reads the shared CPU arena's usage (for `/metrics`).
+pub type ArenaGauge = Arc<dyn Fn() -> ArenaUsage + Send + Sync>;
+
 /// The runtimes compiled in, and why any is unusable.
 pub struct Backends {
     ort: Result<Arc<dyn Backend>, String>,
     tract: Result<Arc<dyn Backend>, String>,
     ort_version: Option<String>,
+    ort_arena: Option<ArenaGauge>,
 }
 
 impl Backends {
-    /// Probes the runtimes: loads ONNX Runtime's library (`ort_library` or the search order).
-    pub fn probe(ort_library: Option<&Path>) -> Backends {
-        let (ort, ort_version) = probe_ort(ort_library);
-        match &ort {
+    /// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path` or the search
+    /// order) with its shared CPU arena keeping at most `ort.cpu_arena_max_kept_bytes`, else a
+    /// quarter of `memory_budget_bytes`, else 256 MiB.
+    pub fn probe(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> Backends {
+        let probed = probe_ort(ort, memory_budget_bytes);
+        match &probed.backend {
             Ok(_) => {}
             Err(reason) => tracing::warn!(%reason, "ONNX Runtime is not available"),
         }
         Backends {
-            ort,
+            ort: probed.backend,
             tract: probe_tract(),
-            ort_version,
+            ort_version: probed.version,
+            ort_arena: probed.arena,
         }
     }
 
@@ -41,7 +56,13 @@ impl Backends {
             ort,
             tract,
             ort_version: None,
+            ort_arena: None,
         }
+    }
+
+    /// Reads ONNX Runtime's shared CPU arena, when it is in place.
+    pub fn ort_arena(&self) -> Option<ArenaGauge> {
+        self.ort_arena.clone()
     }
 
     /// The ONNX Runtime version loaded, if any.
@@ -97,23 +118,59 @@ pub fn prepare_process(ort: &OrtConfig) -> bool {
     }
 }
 
+/// ONNX Runtime as probed: the backend or why not, its version, its arena.
+struct ProbedOrt {
+    backend: Result<Arc<dyn Backend>, String>,
+    version: Option<String>,
+    arena: Option<ArenaGauge>,
+}
+
 #[cfg(feature = "ort")]
-fn probe_ort(library: Option<&Path>) -> (Result<Arc<dyn Backend>, String>, Option<String>) {
-    match outpost_backend_ort::OrtBackend::new(library) {
+fn probe_ort(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> ProbedOrt {
+    let arena = outpost_backend_ort::CpuArenaSettings {
+        max_kept_bytes: ort
+            .cpu_arena_max_kept_bytes
+            .or(memory_budget_bytes.map(|budget| budget / 4))
+            .unwrap_or(256 * 1024 * 1024),
+        idle_release: std::time::Duration::from_millis(ort.cpu_arena_idle_release_ms),
+    };
+    match outpost_backend_ort::OrtBackend::new(ort.library_path.as_deref(), arena) {
         Ok(backend) => {
             let version = backend.library().version.clone();
-            (Ok(Arc::new(backend)), Some(version))
+            let arena = backend.cpu_arena().cloned().map(|arena| {
+                let gauge: ArenaGauge = Arc::new(move || {
+                    let usage = arena.usage();
+                    ArenaUsage {
+                        in_use_bytes: usage.in_use_bytes,
+                        kept_bytes: usage.cached_bytes,
+                        max_kept_bytes: arena.settings().max_kept_bytes,
+                    }
+                });
+                gauge
+            });
+            ProbedOrt {
+                backend: Ok(Arc::new(backend)),
+                version: Some(version),
+                arena,
+            }
         }
-        Err(e) => (Err(e.to_string()), None),
+        Err(e) => ProbedOrt {
+            backend: Err(e.to_string()),
+            version: None,
+            arena: None,
+        },
     }
 }
 
 #[cfg(not(feature = "ort"))]
-fn probe_ort(_library: Option<&Path>) -> (Result<Arc<dyn Backend>, String>, Option<String>) {
-    (
-        Err("this build of Outpost has no ONNX Runtime support (cargo feature 'ort')".to_string()),
-        None,
-    )
+fn probe_ort(_ort: &OrtConfig, _memory_budget_bytes: Option<u64>) -> ProbedOrt {
+    ProbedOrt {
+        backend: Err(
+            "this build of Outpost has no ONNX Runtime support (cargo feature 'ort')".to_string(),
+        ),
+        version: None,
+        arena: None,
+    }
 }
 
 #[cfg(feature = "tract")]

@@ -300,8 +300,8 @@ impl Default for InferenceConfig {
     }
 }
 
-/// `[ort]`: the ONNX Runtime library.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `[ort]`: the ONNX Runtime library and its shared CPU arena.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrtConfig {
     /// Path to `libonnxruntime.so`; default: the search order in docs/configuration.md.
@@ -309,6 +309,23 @@ pub struct OrtConfig {
     /// Let ONNX Runtime upload its usage telemetry to Microsoft. Off by default: the server
     /// then sets `ORT_DISABLE_TELEMETRY=1` before the library loads.
     pub telemetry: bool,
+    /// Most bytes of freed memory the shared CPU arena keeps for reuse. Default: a quarter of
+    /// the memory budget, 256 MiB without one.
+    pub cpu_arena_max_kept_bytes: Option<u64>,
+    /// The arena hands its free memory back to the system after this many milliseconds
+    /// without an allocation.
+    pub cpu_arena_idle_release_ms: u64,
+}
+
+impl Default for OrtConfig {
+    fn default() -> Self {
+        OrtConfig {
+            library_path: None,
+            telemetry: false,
+            cpu_arena_max_kept_bytes: None,
+            cpu_arena_idle_release_ms: 1000,
+        }
+    }
 }
 
 /// `[log]`.

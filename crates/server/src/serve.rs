@@ -57,8 +57,9 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
     // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
     // of this function from loading ONNX Runtime with its telemetry on by accident.
     crate::backends::prepare_process(&config.ort);
-    let ort_library = config.ort.library_path.clone();
-    let backends = tokio::task::spawn_blocking(move || Backends::probe(ort_library.as_deref()))
+    let budget = MemoryBudget::new(&config.memory, &limits, config.inference.retry_after_secs);
+    let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
+    let backends = tokio::task::spawn_blocking(move || Backends::probe(&ort_config, budget_bytes))
         .await
         .map_err(|e| std::io::Error::other(e.to_string()))?;
 
@@ -98,7 +99,6 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
         "container limits"
     );
-    let budget = MemoryBudget::new(&config.memory, &limits, config.inference.retry_after_secs);
     tracing::info!(
         memory_budget_bytes = budget.budget_bytes(),
         evict_idle_models = config.memory.evict_idle_models,
@@ -132,6 +132,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
                 executor: inference.executor_load(),
                 memory_budget_bytes: budget.budget_bytes(),
                 request_bodies: budget.bodies().clone(),
+                ort_arena: backends.ort_arena(),
             },
         )
     });

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
+use outpost_backend_ort::CpuArenaSettings;
 use outpost_bench::inprocess::InProcessModel;
 use outpost_bench::procfs::status_kib;
 use outpost_bench::run::{self, repo_root};
@@ -105,6 +106,11 @@ fn main() -> anyhow::Result<()> {
     }
     if args.malloc_mmap_threshold_bytes > 0 {
         trim_heap();
+    }
+    if matches!(args.backend, Runtime::Ort) {
+        // Idle: the shared CPU arena hands the warm-up's buffers back once it has been idle,
+        // as it does in the server.
+        std::thread::sleep(CpuArenaSettings::default().idle_release + Duration::from_millis(500));
     }
     let (idle_rss_mib, idle_anonymous_mib) = (mib("VmRSS:"), mib("RssAnon:"));
     let duration = Duration::from_secs_f64(args.seconds);

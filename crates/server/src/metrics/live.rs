@@ -11,6 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
+use crate::backends::ArenaGauge;
 use crate::body_memory::BodyMemory;
 use crate::container::ContainerLimits;
 use crate::executor::ExecutorLoad;
@@ -25,6 +26,8 @@ pub struct LiveSources {
     pub memory_budget_bytes: Option<u64>,
     /// Room taken by request bodies in flight.
     pub request_bodies: Arc<BodyMemory>,
+    /// ONNX Runtime's shared CPU arena, when in place.
+    pub ort_arena: Option<ArenaGauge>,
 }
 
 impl std::fmt::Debug for LiveSources {
@@ -97,6 +100,12 @@ impl Collector for LiveSources {
             "Memory budget reserved by request bodies in flight.",
             self.request_bodies.reserved_bytes() as i64,
         )?;
+        if let Some(arena) = &self.ort_arena {
+            let usage = arena();
+            gauge(&mut encoder, "outpost_ort_cpu_arena_in_use_bytes", "Memory ONNX Runtime's shared CPU arena has handed out (weights and tensors of models with cpu_arena).", usage.in_use_bytes as i64)?;
+            gauge(&mut encoder, "outpost_ort_cpu_arena_kept_bytes", "Freed memory ONNX Runtime's shared CPU arena keeps for reuse until it has been idle for ort.cpu_arena_idle_release_ms.", usage.kept_bytes as i64)?;
+            gauge(&mut encoder, "outpost_ort_cpu_arena_max_kept_bytes", "Most freed memory ONNX Runtime's shared CPU arena keeps (ort.cpu_arena_max_kept_bytes).", usage.max_kept_bytes as i64)?;
+        }
         if let Some(used) = container.memory_used_bytes() {
             gauge(
                 &mut encoder,

@@ -36,6 +36,7 @@ fn requests_and_live_values_are_exposed() {
             executor: executor.load(),
             memory_budget_bytes: Some(48 << 20),
             request_bodies: bodies.clone(),
+            ort_arena: None,
         },
     );
     let ms = Duration::from_millis;
