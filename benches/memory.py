@@ -37,6 +37,7 @@ from cgroups import Cgroup  # noqa: E402
 from conftest import start_outpost, stop_outpost  # noqa: E402
 from test_admission import binary_request  # noqa: E402
 from test_clients import MODEL, reference_input  # noqa: E402
+from test_metrics import scrape, value, wait_until  # noqa: E402
 
 
 def status_mib(pid, field):
@@ -48,16 +49,9 @@ def status_mib(pid, field):
 
 def settle(base_url):
     """Waits (10 s at most) until ONNX Runtime's shared CPU arena has handed the warm-up's
-    buffers back, as it does once idle; without the arena there is nothing to wait for."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base_url}/metrics", timeout=30) as response:
-            text = response.read().decode()
-        kept = [line for line in text.splitlines()
-                if line.startswith("outpost_ort_cpu_arena_kept_bytes ")]
-        if not kept or float(kept[0].split()[1]) == 0:
-            return
-        time.sleep(0.1)
+    buffers back, as it does once idle; without the arena the gauge is absent (read as 0)."""
+    kept = lambda: value(scrape(base_url)[0], "outpost_ort_cpu_arena_kept_bytes")
+    wait_until(kept, lambda bytes_kept: bytes_kept == 0, "the CPU arena still keeps", seconds=10)
 
 
 def repository(directory, backend, arena):

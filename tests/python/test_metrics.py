@@ -3,6 +3,7 @@ over HTTP, gRPC and the camera endpoint are counted per model, version, protocol
 outcome; the executor, container and model gauges are there; `/metrics` moves to its own port or
 goes away as configured; and under a real 1-CPU cgroup quota every thread pool sizes to 1."""
 
+import time
 import urllib.error
 import urllib.request
 
@@ -35,6 +36,18 @@ def scrape(base_url):
 
 def value(samples, name, **labels):
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def wait_until(read, predicate, what, seconds=30):
+    """Reads (e.g. a scraped gauge) until `predicate` holds of what `read` answers, and answers
+    that; fails with `what` and the last reading after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        now = read()
+        if predicate(now):
+            return now
+        time.sleep(0.01)
+    raise AssertionError(f"{what}: {read()}")
 
 
 def requests_count(samples, protocol, endpoint, status):

@@ -7,13 +7,12 @@ with `cpu_arena = false` stays out of it."""
 
 import json
 import shutil
-import time
 import urllib.request
 
 from conftest import ROOT, start_outpost, stop_outpost
 from test_admission import binary_request, top_class
 from test_clients import MODEL, reference_input
-from test_metrics import scrape, value
+from test_metrics import scrape, value, wait_until
 
 EGYPTIAN_CAT = 286
 MIB = 1 << 20
@@ -29,13 +28,7 @@ def arena(base_url):
 
 
 def wait_for_arena(base_url, predicate, what):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        now = arena(base_url)
-        if predicate(now):
-            return now
-        time.sleep(0.05)
-    raise AssertionError(f"the arena never {what}: {arena(base_url)}")
+    return wait_until(lambda: arena(base_url), predicate, f"the arena never {what}")
 
 
 def infer(base_url, model):

@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT, start_outpost, stop_outpost
 from test_admission import post_infer, top_class
 from test_clients import MODEL
-from test_metrics import scrape, value
+from test_metrics import scrape, value, wait_until
 
 EGYPTIAN_CAT = 286
 MIB = 1 << 20
@@ -31,13 +31,7 @@ def reserved(base_url):
 
 
 def wait_for_reserved(base_url, predicate):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        now = reserved(base_url)
-        if predicate(now):
-            return now
-        time.sleep(0.01)
-    raise AssertionError(f"reserved body memory stayed at {reserved(base_url)}")
+    return wait_until(lambda: reserved(base_url), predicate, "reserved body memory stayed at")
 
 
 def read_response(sock):

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_backend_ort::OrtBackend;
+use outpost_backend_ort::{CpuArena, OrtBackend};
 use outpost_backend_tract::TractBackend;
 use outpost_core::model_config::ThreadConfig;
 use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
@@ -39,6 +39,8 @@ fn load_on(
 pub struct InProcessModel {
     model: Arc<dyn LoadedModel>,
     pub ort_version: String,
+    /// ONNX Runtime's shared CPU arena, when the model runs on it.
+    arena: Option<Arc<CpuArena>>,
 }
 
 impl InProcessModel {
@@ -52,6 +54,7 @@ impl InProcessModel {
         Ok(InProcessModel {
             model,
             ort_version: backend.library().version.clone(),
+            arena: backend.cpu_arena().cloned(),
         })
     }
 
@@ -60,7 +63,20 @@ impl InProcessModel {
         Ok(InProcessModel {
             model: load_on(&TractBackend::new(), model_path, 1, 1)?,
             ort_version: String::new(),
+            arena: None,
         })
+    }
+
+    /// Waits (at most `limit`) until the shared CPU arena has handed back what it keeps, as it
+    /// does once idle; answers at once without the arena.
+    pub fn settle(&self, limit: Duration) {
+        let Some(arena) = &self.arena else {
+            return;
+        };
+        let deadline = Instant::now() + limit;
+        while arena.usage().cached_bytes > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// One inference, every output computed.

@@ -100,10 +100,8 @@ impl BlockCache {
         };
         state.usage.in_use_bytes -= size as u64;
         if state.usage.cached_bytes + size as u64 > self.max_kept_bytes {
-            let layout = Layout::from_size_align(size, ALIGNMENT).expect("checked when allocated");
-            // SAFETY: the block came from `std::alloc::alloc` with this layout and is no
-            // longer handed out.
-            unsafe { std::alloc::dealloc(block, layout) };
+            // SAFETY: the block was handed out with this size and has just been taken back.
+            unsafe { dealloc(block as usize, size) };
             return;
         }
         let was_empty = state.usage.cached_bytes == 0;
@@ -148,14 +146,22 @@ impl BlockCache {
     }
 }
 
+/// Gives a block back to the system.
+///
+/// # Safety
+/// `address` came from [`BlockCache::alloc`] with `size` and is no longer handed out.
+unsafe fn dealloc(address: usize, size: usize) {
+    let layout = Layout::from_size_align(size, ALIGNMENT).expect("checked when allocated");
+    // SAFETY: the caller's promise: allocated by `std::alloc::alloc` with this layout.
+    unsafe { std::alloc::dealloc(address as *mut u8, layout) };
+}
+
 fn release_all(state: &mut CacheState) -> u64 {
     let mut released = 0;
     for (size, addresses) in state.cached.drain() {
-        let layout = Layout::from_size_align(size, ALIGNMENT).expect("checked when allocated");
         for address in addresses {
-            // SAFETY: every kept address came from `std::alloc::alloc` with this layout and
-            // is no longer handed out.
-            unsafe { std::alloc::dealloc(address as *mut u8, layout) };
+            // SAFETY: every kept address was handed out with this size and is kept, not in use.
+            unsafe { dealloc(address, size) };
             released += size as u64;
         }
     }

@@ -32,7 +32,7 @@ pub struct Backends {
 impl Backends {
     /// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path` or the search
     /// order) with its shared CPU arena keeping at most `ort.cpu_arena_max_kept_bytes`, else a
-    /// quarter of `memory_budget_bytes`, else 256 MiB.
+    /// quarter of `memory_budget_bytes`, else the arena's default (256 MiB).
     pub fn probe(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> Backends {
         let probed = probe_ort(ort, memory_budget_bytes);
         match &probed.backend {
@@ -127,11 +127,12 @@ struct ProbedOrt {
 
 #[cfg(feature = "ort")]
 fn probe_ort(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> ProbedOrt {
+    let defaults = outpost_backend_ort::CpuArenaSettings::default();
     let arena = outpost_backend_ort::CpuArenaSettings {
         max_kept_bytes: ort
             .cpu_arena_max_kept_bytes
             .or(memory_budget_bytes.map(|budget| budget / 4))
-            .unwrap_or(256 * 1024 * 1024),
+            .unwrap_or(defaults.max_kept_bytes),
         idle_release: std::time::Duration::from_millis(ort.cpu_arena_idle_release_ms),
     };
     match outpost_backend_ort::OrtBackend::new(ort.library_path.as_deref(), arena) {

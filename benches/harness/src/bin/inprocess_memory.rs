@@ -107,11 +107,9 @@ fn main() -> anyhow::Result<()> {
     if args.malloc_mmap_threshold_bytes > 0 {
         trim_heap();
     }
-    if matches!(args.backend, Runtime::Ort) {
-        // Idle: the shared CPU arena hands the warm-up's buffers back once it has been idle,
-        // as it does in the server.
-        std::thread::sleep(CpuArenaSettings::default().idle_release + Duration::from_millis(500));
-    }
+    // Idle: the shared CPU arena hands the warm-up's buffers back once it has been idle, as it
+    // does in the server.
+    model.settle(CpuArenaSettings::default().idle_release * 10);
     let (idle_rss_mib, idle_anonymous_mib) = (mib("VmRSS:"), mib("RssAnon:"));
     let duration = Duration::from_secs_f64(args.seconds);
     let (recorder, elapsed) = model.closed_loop(&input, args.threads, Duration::ZERO, duration);
