@@ -3,6 +3,7 @@
 # bundled default model, and fails if perf_analyzer reports an error on either protocol.
 #
 #   benches/perf_analyzer.sh [OUTPOST_BINARY]    # default: target/release/outpost
+#   benches/perf_analyzer.sh --setup             # only install perf_analyzer (CI: during the build)
 #
 # perf_analyzer comes from the tritonclient 2.51.0 wheel (the last whose binary runs on glibc
 # 2.36), installed into .cache/perf-analyzer-venv; it needs Debian's libb64-0d and the CUDA
@@ -12,7 +13,6 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-binary="${1:-$target_dir/release/outpost}"
 venv="$root/.cache/perf-analyzer-venv"
 out="$target_dir/bench-report/perf_analyzer"
 concurrency="${PERF_ANALYZER_CONCURRENCY:-1:4}"
@@ -22,19 +22,25 @@ interval_ms="${PERF_ANALYZER_INTERVAL_MS:-2000}"
 stability="${PERF_ANALYZER_STABILITY:-50}"
 model=mobilenet_v2_int8
 
-if ! ldconfig -p | grep -q 'libb64\.so\.0d'; then
-  if [[ $(id -u) -eq 0 ]]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libb64-0d >/dev/null
-  else
-    echo "perf_analyzer needs libb64-0d: sudo apt-get install libb64-0d" >&2
-    exit 1
+install_perf_analyzer() {
+  if ! ldconfig -p | grep -q 'libb64\.so\.0d'; then
+    if [[ $(id -u) -eq 0 ]]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q libb64-0d >/dev/null
+    else
+      echo "perf_analyzer needs libb64-0d: sudo apt-get install libb64-0d" >&2
+      exit 1
+    fi
   fi
-fi
-if [[ ! -x "$venv/bin/perf_analyzer" ]]; then
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
-fi
+  if [[ ! -x "$venv/bin/perf_analyzer" ]]; then
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
+  fi
+}
+
+install_perf_analyzer
+[[ "${1:-}" == --setup ]] && exit 0
+binary="${1:-$target_dir/release/outpost}"
 cudart="$("$venv/bin/python" -c 'import nvidia.cuda_runtime, os; print(os.path.join(nvidia.cuda_runtime.__path__[0], "lib"))')"
 export LD_LIBRARY_PATH="$cudart${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 

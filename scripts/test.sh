@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: fetches ONNX Runtime (pinned wheel), installs the
-# Python test clients, checks formatting and lints, runs every Rust test (unit and end-to-end
-# against the real binary) and the Python client tests (tritonclient, kserve).
+# Python test clients, checks formatting and lints, builds the workspace once (scripts/build.sh,
+# the `ci` profile) and runs every Rust test (unit and end-to-end against the real binary) and
+# the Python client tests (tritonclient, kserve) against that same build. The downloads run
+# while cargo compiles; each stage's time is printed in a table at the end.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+source scripts/lib/stages.sh
 
-scripts/fetch-onnxruntime.sh
-scripts/setup-test-env.sh
-
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings
-cargo build --workspace --all-targets
-cargo test --workspace
-
+profile=ci
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-OUTPOST_BIN="$target_dir/debug/outpost" .venv/bin/python -m pytest -p no:cacheprovider -q tests/python
+
+stage_background "fetch ONNX Runtime" scripts/fetch-onnxruntime.sh
+stage_background "Python test env" scripts/setup-test-env.sh
+
+stage "cargo fmt" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --locked --workspace --all-targets --profile "$profile" -- -D warnings
+stage "cargo build ($profile profile)" scripts/build.sh "$profile"
+stage_join "fetch ONNX Runtime"
+stage "Rust tests" cargo test --locked --workspace --profile "$profile"
+stage_join "Python test env"
+stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
+  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 tests/python

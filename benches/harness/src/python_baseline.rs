@@ -22,47 +22,21 @@ pub fn baseline_dir(repo_root: &Path) -> PathBuf {
     repo_root.join("benches/python-baseline")
 }
 
-/// Creates (or reuses) the virtual environment with the pinned requirements and returns its
-/// Python. The requirements file is copied into the environment once installed; a changed file
-/// reinstalls.
+/// Creates (or reuses) the virtual environment with the pinned requirements
+/// (`benches/python-baseline/setup.sh`, which CI also runs ahead of the build) and returns its
+/// Python.
 pub fn ensure_environment(repo_root: &Path) -> Result<PathBuf, PythonBaselineError> {
-    let venv = repo_root.join(".cache/bench-venv");
-    let python = venv.join("bin/python");
-    let wanted = baseline_dir(repo_root).join("requirements.txt");
-    let installed = venv.join("installed-requirements.txt");
-    let wanted_text = std::fs::read_to_string(&wanted)
-        .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", wanted.display())))?;
-    if python.exists() && std::fs::read_to_string(&installed).ok().as_ref() == Some(&wanted_text) {
-        return Ok(python);
-    }
-    let system_python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(Command::new(&system_python).args(["-m", "venv"]).arg(&venv))?;
-    run(Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(&wanted))?;
-    std::fs::write(&installed, wanted_text)
-        .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", installed.display())))?;
-    Ok(python)
-}
-
-fn run(command: &mut Command) -> Result<(), PythonBaselineError> {
-    let status = command
+    let setup = baseline_dir(repo_root).join("setup.sh");
+    let status = Command::new(&setup)
         .status()
-        .map_err(|e| PythonBaselineError::Setup(format!("{command:?}: {e}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(PythonBaselineError::Setup(format!(
-            "{command:?} exited with {status}"
-        )))
+        .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", setup.display())))?;
+    if !status.success() {
+        return Err(PythonBaselineError::Setup(format!(
+            "{} exited with {status}",
+            setup.display()
+        )));
     }
+    Ok(repo_root.join(".cache/bench-venv/bin/python"))
 }
 
 /// Versions of the packages the baseline runs on, as pip reports them.
