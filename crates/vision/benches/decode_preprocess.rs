@@ -8,13 +8,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
-use fast_image_resize::images::Image;
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use outpost_core::image_config::{
     ColorOrder, PixelLayout, PixelType as TensorType, PreprocessConfig, ResizeMode,
 };
 use outpost_core::{DataType, ModelSignature, TensorSpec};
-use outpost_vision::preprocess::Preprocessor;
+use outpost_vision::preprocess::{resize_rgb, Preprocessor};
 use outpost_vision::{decode, DecodeScale, ImageLimits};
 
 fn frame_720p() -> Vec<u8> {
@@ -26,24 +24,10 @@ fn frame_720p() -> Vec<u8> {
 /// The 720p frame upscaled to 1920x1080 and re-encoded as JPEG quality 85.
 fn frame_1080p(jpeg_720p: &[u8]) -> Vec<u8> {
     let small = decode(jpeg_720p, ImageLimits::default(), DecodeScale::Full).expect("720p decodes");
-    let source = Image::from_vec_u8(
-        small.image.width,
-        small.image.height,
-        small.image.pixels,
-        PixelType::U8x3,
-    )
-    .expect("source image");
-    let mut large = Image::new(1920, 1080, PixelType::U8x3);
-    Resizer::new()
-        .resize(
-            &source,
-            &mut large,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
-        )
-        .expect("upscale");
+    let large = resize_rgb(&small.image, None, 1920, 1080).expect("upscale");
     let mut out = Vec::new();
     jpeg_encoder::Encoder::new(&mut out, 85)
-        .encode(large.buffer(), 1920, 1080, jpeg_encoder::ColorType::Rgb)
+        .encode(&large.pixels, 1920, 1080, jpeg_encoder::ColorType::Rgb)
         .expect("encode 1080p");
     out
 }

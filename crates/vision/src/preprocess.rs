@@ -4,8 +4,9 @@
 
 use std::cell::RefCell;
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType as ResizePixel, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::U8x3;
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use outpost_core::image_config::{
     ColorOrder, PixelLayout, PixelType, PreprocessConfig, ResizeMode,
 };
@@ -151,7 +152,7 @@ impl Preprocessor {
             ResizeMode::Stretch => {
                 geometry.factor_x = src_w / in_w as f32 * rx;
                 geometry.factor_y = src_h / in_h as f32 * ry;
-                resize(image, None, in_w, in_h)?
+                resize_rgb(image, None, in_w, in_h)?
             }
             ResizeMode::CentreCrop => {
                 let target_aspect = in_w as f64 / in_h as f64;
@@ -167,7 +168,7 @@ impl Preprocessor {
                 geometry.factor_y = (crop_h / in_h as f64) as f32 * ry;
                 geometry.origin_x = left as f32 * rx;
                 geometry.origin_y = top as f32 * ry;
-                resize(image, Some((left, top, crop_w, crop_h)), in_w, in_h)?
+                resize_rgb(image, Some((left, top, crop_w, crop_h)), in_w, in_h)?
             }
             ResizeMode::Letterbox => {
                 let scale = (in_w as f32 / src_w).min(in_h as f32 / src_h);
@@ -178,7 +179,7 @@ impl Preprocessor {
                 geometry.pad_y = pad_y as f32;
                 geometry.factor_x = src_w / content_w as f32 * rx;
                 geometry.factor_y = src_h / content_h as f32 * ry;
-                let content = resize(image, None, content_w, content_h)?;
+                let content = resize_rgb(image, None, content_w, content_h)?;
                 let fill = self.config.letterbox_fill;
                 let mut canvas = vec![fill; in_w as usize * in_h as usize * 3];
                 let row = content_w as usize * 3;
@@ -297,27 +298,36 @@ fn concat<T>(
 
 /// Bilinear (triangle filter scaled to the reduction, as Pillow's) resize of `image`, or of the
 /// `crop` (left, top, width, height) of it, to `width` x `height`.
-fn resize(
+///
+/// The resizer is asked for RGB pixels by type: its untyped entry point would compile the
+/// kernels of all thirteen pixel types it knows into every crate that calls it.
+pub fn resize_rgb(
     image: &RgbImage,
     crop: Option<(f64, f64, f64, f64)>,
     width: u32,
     height: u32,
 ) -> Result<RgbImage, VisionError> {
     let fail = |e: &dyn std::fmt::Display| VisionError::Corrupt(format!("resize failed: {e}"));
-    let source = ImageRef::new(image.width, image.height, &image.pixels, ResizePixel::U8x3)
+    let source = TypedImageRef::<U8x3>::from_buffer(image.width, image.height, &image.pixels)
         .map_err(|e| fail(&e))?;
-    let mut target = Image::new(width, height, ResizePixel::U8x3);
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    let mut target =
+        TypedImage::<U8x3>::from_buffer(width, height, &mut pixels).map_err(|e| fail(&e))?;
     let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     if let Some((left, top, w, h)) = crop {
         options = options.crop(left, top, w, h);
     }
     RESIZER
-        .with(|resizer| resizer.borrow_mut().resize(&source, &mut target, &options))
+        .with(|resizer| {
+            resizer
+                .borrow_mut()
+                .resize_typed(&source, &mut target, &options)
+        })
         .map_err(|e| fail(&e))?;
     Ok(RgbImage {
         width,
         height,
-        pixels: target.into_vec(),
+        pixels,
     })
 }
 
