@@ -21,5 +21,7 @@ stage "cargo build ($profile profile)" scripts/build.sh "$profile"
 stage_join "fetch ONNX Runtime"
 stage "Rust tests" cargo test --locked --workspace --profile "$profile"
 stage_join "Python test env"
+# Two pytest workers, each taking whole test files (every test starts its own servers on port 0,
+# in cgroups of its own): the files wait on servers and timers more than they compute.
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
-  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 tests/python
+  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile tests/python
