@@ -22,7 +22,7 @@ else
   _stage_owner=0
 fi
 _stage_output_dir="$(mktemp -d -t outpost-stage-output.XXXXXX)"
-declare -A _stage_pids=()
+declare -A _stage_pids=() _stage_outputs=()
 
 _stage_now() {
   awk -v t0="$OUTPOST_STAGE_T0" -v now="$(date +%s.%N)" 'BEGIN { printf "%.1f", now - t0 }'
@@ -42,7 +42,8 @@ stage() {
 stage_background() {
   local name="$1"
   shift
-  (stage "$name" "$@") >"$_stage_output_dir/$name.out" 2>&1 &
+  _stage_outputs[$name]="$_stage_output_dir/${#_stage_outputs[@]}.out"
+  (stage "$name" "$@") >"${_stage_outputs[$name]}" 2>&1 &
   _stage_pids[$name]=$!
 }
 
@@ -50,8 +51,15 @@ stage_join() {
   local name="$1" status=0
   wait "${_stage_pids[$name]}" || status=$?
   unset '_stage_pids[$name]'
-  sed "s/^/[$name] /" "$_stage_output_dir/$name.out"
+  _stage_show_output "$name"
   return "$status"
+}
+
+_stage_show_output() {
+  local name="$1"
+  while IFS= read -r line; do
+    printf '[%s] %s\n' "$name" "$line"
+  done <"${_stage_outputs[$name]}"
 }
 
 stage_table() {
@@ -62,7 +70,15 @@ stage_table() {
       printf "%-40s %8.1f %8.1f %8.1f  %s\n", name, $2, $3, $3 - $2, ($4 == 0 ? "ok" : "failed (" $4 ")")
     }
     END { printf "%-40s %8s %8.1f %8.1f\n", "total", "", total, total }
-  ' 
+  '
+}
+
+_stage_kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do
+    _stage_kill_tree "$child"
+  done
+  kill "$1" 2>/dev/null || true
 }
 
 _stage_exit() {
@@ -71,11 +87,10 @@ _stage_exit() {
   # Stages still in the background when the script ends (a foreground stage failed): stop them
   # and show what they printed.
   for name in "${!_stage_pids[@]}"; do
-    pkill -TERM -P "${_stage_pids[$name]}" 2>/dev/null || true
-    kill "${_stage_pids[$name]}" 2>/dev/null || true
+    _stage_kill_tree "${_stage_pids[$name]}"
     wait "${_stage_pids[$name]}" 2>/dev/null || true
     echo "stopped unfinished background stage: $name"
-    sed "s/^/[$name] /" "$_stage_output_dir/$name.out"
+    _stage_show_output "$name"
   done
   rm -rf "$_stage_output_dir"
   if [[ $_stage_owner == 1 ]]; then
