@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Creates (or reuses) the Python baseline's virtual environment, .cache/bench-venv, with the
 # pinned requirements beside this script. The requirements are copied into the environment once
-# installed, and a changed file reinstalls. The benchmark harness runs this script when it finds
-# no environment for the current file; CI runs it while cargo builds.
+# installed, and a changed file reinstalls. Prints the environment's Python on stdout (everything
+# else goes to stderr). The benchmark harness runs this script before each run and starts the
+# baseline with that Python; CI runs it while cargo builds.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="$root/.cache/bench-venv"
 installed="$venv/installed-requirements.txt"
-if [[ -x "$venv/bin/python" ]] && cmp -s "$here/requirements.txt" "$installed"; then
-  exit 0
+if ! { [[ -x "$venv/bin/python" ]] && cmp -s "$here/requirements.txt" "$installed"; }; then
+  "${PYTHON:-python3}" -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements.txt" >&2
+  cp "$here/requirements.txt" "$installed"
 fi
-"${PYTHON:-python3}" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-cp "$here/requirements.txt" "$installed"
+echo "$venv/bin/python"

@@ -23,20 +23,29 @@ pub fn baseline_dir(repo_root: &Path) -> PathBuf {
 }
 
 /// Creates (or reuses) the virtual environment with the pinned requirements
-/// (`benches/python-baseline/setup.sh`, which CI also runs ahead of the build) and returns its
-/// Python.
+/// (`benches/python-baseline/setup.sh`, which CI also runs ahead of the build) and returns the
+/// Python it prints.
 pub fn ensure_environment(repo_root: &Path) -> Result<PathBuf, PythonBaselineError> {
     let setup = baseline_dir(repo_root).join("setup.sh");
-    let status = Command::new(&setup)
-        .status()
+    let output = Command::new(&setup)
+        .stderr(Stdio::inherit())
+        .output()
         .map_err(|e| PythonBaselineError::Setup(format!("{}: {e}", setup.display())))?;
-    if !status.success() {
+    if !output.status.success() {
         return Err(PythonBaselineError::Setup(format!(
-            "{} exited with {status}",
+            "{} exited with {}",
+            setup.display(),
+            output.status
+        )));
+    }
+    let python = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if python.is_empty() {
+        return Err(PythonBaselineError::Setup(format!(
+            "{} did not print the environment's Python",
             setup.display()
         )));
     }
-    Ok(repo_root.join(".cache/bench-venv/bin/python"))
+    Ok(PathBuf::from(python))
 }
 
 /// Versions of the packages the baseline runs on, as pip reports them.
