@@ -160,11 +160,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (file, overrides) = args.into_parts();
     let config = ServerConfig::load(file.as_deref(), overrides).context("loading configuration")?;
     // Before any other thread exists: environment changes race with threads reading it.
-    outpost_server::backends::prepare_process(&config.ort);
-    outpost_server::allocator::tune(config.memory.malloc_mmap_threshold_bytes);
+    outpost_server::runtimes::prepare_process(&config.ort);
+    outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
     outpost_server::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
-    let limits = outpost_server::container::ContainerLimits::detect();
+    let limits = outpost_engine::container::ContainerLimits::detect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(limits.cpus())

@@ -12,6 +12,7 @@ pub mod image_config;
 pub mod model_config;
 pub mod request;
 pub mod signature;
+mod spare_capacity;
 pub mod tensor;
 pub mod tensor_batch;
 pub mod tensor_fill;

@@ -5,7 +5,7 @@ use half::{bf16, f16};
 use thiserror::Error;
 
 use crate::datatype::DataType;
-use crate::tensor_fill::TensorFiller;
+use crate::spare_capacity::{copy_into_spare, set_written_length};
 
 /// Row-major element storage, one variant per datatype.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,46 +86,6 @@ fn decode_le<T: LeBytes + bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     }
 }
 
-/// Copies `bytes` into the spare capacity of `values`, starting `offset` bytes past its start,
-/// without zero-filling first (the storage a tensor is decoded into is usually cold memory).
-/// The caller sets the length once every element has been written.
-///
-/// Panics when the bytes would run past the capacity.
-pub(crate) fn copy_into_spare<T: bytemuck::Pod>(values: &mut Vec<T>, offset: usize, bytes: &[u8]) {
-    let capacity_bytes = values.capacity() * std::mem::size_of::<T>();
-    assert!(
-        offset
-            .checked_add(bytes.len())
-            .is_some_and(|end| end <= capacity_bytes),
-        "bytes stay inside the allocated capacity"
-    );
-    // SAFETY: the range `offset..offset + bytes.len()` lies inside the allocation (asserted
-    // above) and cannot overlap `bytes`, which this function does not own.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            bytes.as_ptr(),
-            values.as_mut_ptr().cast::<u8>().add(offset),
-            bytes.len(),
-        )
-    };
-}
-
-/// Marks the first `byte_len` bytes of a vector's capacity, all written by
-/// [`copy_into_spare`], as its elements.
-///
-/// Panics when `byte_len` is not a whole number of elements inside the capacity.
-pub(crate) fn set_written_length<T: bytemuck::Pod>(values: &mut Vec<T>, byte_len: usize) {
-    let size = std::mem::size_of::<T>();
-    let count = byte_len / size;
-    assert!(
-        byte_len.is_multiple_of(size) && count <= values.capacity(),
-        "whole elements inside the allocated capacity"
-    );
-    // SAFETY: the caller wrote these `byte_len` bytes through `copy_into_spare`, so the first
-    // `count` elements are initialised, and any bit pattern is a valid `T` (`Pod`).
-    unsafe { values.set_len(count) };
-}
-
 /// Appends the little-endian form of `values`; one copy on little-endian machines.
 fn encode_le<T: LeBytes + bytemuck::Pod>(values: &[T], out: &mut Vec<u8>) {
     if cfg!(target_endian = "little") {
@@ -202,20 +162,6 @@ impl TensorData {
             DataType::Fp64 => TensorData::Fp64(decode_le(bytes)),
             DataType::Bytes => TensorData::Bytes(decode_length_prefixed(bytes)?),
         })
-    }
-
-    /// [`TensorData::from_le_bytes`] for bytes held in consecutive pieces (a request body as
-    /// it arrived): fixed-size elements are copied from the pieces into their storage once.
-    pub fn from_le_pieces(datatype: DataType, pieces: &[&[u8]]) -> Result<TensorData, TensorError> {
-        if let [single] = pieces {
-            return TensorData::from_le_bytes(datatype, single);
-        }
-        let byte_len = pieces.iter().map(|p| p.len()).sum();
-        let mut filler = TensorFiller::new(datatype, byte_len)?;
-        for piece in pieces {
-            filler.push(piece);
-        }
-        filler.finish()
     }
 
     /// Appends the little-endian byte form of the elements to `out`.

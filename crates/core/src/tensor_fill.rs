@@ -3,9 +3,8 @@
 //! straight into the typed storage the backend will read.
 
 use crate::datatype::DataType;
-use crate::tensor::{
-    copy_into_spare, set_written_length, with_numeric_vec, TensorData, TensorError,
-};
+use crate::spare_capacity::{copy_into_spare, set_written_length};
+use crate::tensor::{with_numeric_vec, TensorData, TensorError};
 
 /// Collects exactly `byte_len` bytes of one tensor, then yields its [`TensorData`].
 ///
@@ -112,6 +111,22 @@ impl TensorFiller {
                 Ok(data)
             }
         }
+    }
+}
+
+impl TensorData {
+    /// [`TensorData::from_le_bytes`] for bytes held in consecutive pieces (a request body as
+    /// it arrived): fixed-size elements are copied from the pieces into their storage once.
+    pub fn from_le_pieces(datatype: DataType, pieces: &[&[u8]]) -> Result<TensorData, TensorError> {
+        if let [single] = pieces {
+            return TensorData::from_le_bytes(datatype, single);
+        }
+        let byte_len = pieces.iter().map(|p| p.len()).sum();
+        let mut filler = TensorFiller::new(datatype, byte_len)?;
+        for piece in pieces {
+            filler.push(piece);
+        }
+        filler.finish()
     }
 }
 

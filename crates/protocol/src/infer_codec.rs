@@ -1,55 +1,15 @@
-//! Decoding an infer request body into an [`InferRequest`] and encoding an [`InferResponse`]
+//! Decoding an infer request body into an [`outpost_core::InferRequest`] and encoding an [`InferResponse`]
 //! into a body, JSON or JSON-plus-binary.
 
-use std::collections::HashMap;
-
-use outpost_core::{InferRequest, InferResponse, TensorData};
+use outpost_core::{InferResponse, TensorData};
 use serde_json::{Map, Value};
 
 use crate::binary::split_body;
+use crate::decoded::{DecodeLimits, DecodedInfer, OutputEncoding};
 use crate::error::ProtocolError;
 use crate::json_data;
 use crate::request_plan::RequestPlan;
 use crate::rest::{InferResponseJson, OutputTensorJson};
-
-/// Limits applied while decoding, before any tensor memory is allocated.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeLimits {
-    pub max_elements_per_tensor: usize,
-}
-
-impl Default for DecodeLimits {
-    fn default() -> Self {
-        DecodeLimits {
-            max_elements_per_tensor: 64 * 1024 * 1024,
-        }
-    }
-}
-
-/// Which outputs the caller wants in binary form.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutputEncoding {
-    /// `parameters.binary_data_output` of the request.
-    pub binary_by_default: bool,
-    /// `parameters.binary_data` of individual outputs.
-    pub per_output: HashMap<String, bool>,
-}
-
-impl OutputEncoding {
-    pub fn is_binary(&self, output: &str) -> bool {
-        self.per_output
-            .get(output)
-            .copied()
-            .unwrap_or(self.binary_by_default)
-    }
-}
-
-/// A decoded request and how to encode its answer.
-#[derive(Debug)]
-pub struct DecodedInfer {
-    pub request: InferRequest,
-    pub output_encoding: OutputEncoding,
-}
 
 /// A response body; `json_length` is set when binary tensors follow the JSON.
 #[derive(Debug)]

@@ -5,8 +5,8 @@
 use outpost_core::tensor::element_count;
 use outpost_core::{DataType, NamedTensor, Tensor, TensorData, TensorError};
 
+use crate::decoded::DecodeLimits;
 use crate::error::ProtocolError;
-use crate::infer_codec::DecodeLimits;
 
 /// An input's header after the checks.
 #[derive(Debug, Clone, PartialEq)]

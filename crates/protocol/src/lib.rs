@@ -8,6 +8,7 @@
 //! models or servers.
 
 mod binary;
+mod decoded;
 mod error;
 pub mod grpc;
 mod infer_codec;
@@ -18,9 +19,9 @@ pub mod rest;
 mod streaming_decode;
 
 pub use binary::HEADER_CONTENT_LENGTH;
+pub use decoded::{DecodeLimits, DecodedInfer, OutputEncoding};
 pub use error::ProtocolError;
 pub use infer_codec::{
-    decode_infer_request, decode_infer_request_segments, encode_infer_response, DecodeLimits,
-    DecodedInfer, EncodedResponse, OutputEncoding,
+    decode_infer_request, decode_infer_request_segments, encode_infer_response, EncodedResponse,
 };
 pub use streaming_decode::StreamingDecoder;

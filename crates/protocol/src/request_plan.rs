@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use outpost_core::{DataType, InferRequest, TensorData};
 use serde_json::Value;
 
+use crate::decoded::{DecodeLimits, DecodedInfer, OutputEncoding};
 use crate::error::ProtocolError;
-use crate::infer_codec::{DecodeLimits, DecodedInfer, OutputEncoding};
 use crate::input_header::{
     check_input_header, check_output_parameters, named_tensor, reject_shared_memory_keys,
     CheckedInput,

@@ -10,8 +10,8 @@
 use outpost_core::TensorFiller;
 
 use crate::binary::header_longer_than_body;
+use crate::decoded::{DecodeLimits, DecodedInfer};
 use crate::error::ProtocolError;
-use crate::infer_codec::{DecodeLimits, DecodedInfer};
 use crate::request_plan::RequestPlan;
 
 /// Incremental decoder for a body of known length whose first `json_length` bytes are the JSON

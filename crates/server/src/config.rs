@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use crate::control::ControlMode;
+pub use outpost_engine::config::{
+    ControlMode, InferenceConfig, LimitsConfig, MemoryConfig, ModelControlConfig, OrtConfig,
+};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -75,34 +77,6 @@ impl Default for GrpcConfig {
             host: IpAddr::from([0, 0, 0, 0]),
             port: 8001,
             max_message_bytes: 32 * 1024 * 1024,
-        }
-    }
-}
-
-/// `[memory]`: living within the container's memory limit (docs/configuration.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
-    /// Memory models may use: the container's limit less `headroom_bytes` when not set.
-    pub budget_bytes: Option<u64>,
-    /// Kept free below the container's limit for requests, the runtime and the page cache.
-    pub headroom_bytes: u64,
-    /// When a model does not fit, unload the least recently used idle model(s) to make room
-    /// instead of refusing the load.
-    pub evict_idle_models: bool,
-    /// glibc malloc: allocations at least this large are mapped on their own and given back to
-    /// the system when freed (fixed, instead of glibc's threshold that grows with use). 0 leaves
-    /// glibc's default.
-    pub malloc_mmap_threshold_bytes: usize,
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig {
-            budget_bytes: None,
-            headroom_bytes: 16 * 1024 * 1024,
-            evict_idle_models: false,
-            malloc_mmap_threshold_bytes: 128 * 1024,
         }
     }
 }
@@ -185,146 +159,6 @@ impl TlsConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// `[model_control]`: loading and unloading models after start (docs/configuration.md).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelControlConfig {
-    /// `none`, `explicit` or `poll`.
-    pub mode: ControlMode,
-    /// Seconds between repository scans in `poll` mode.
-    pub poll_interval_secs: u64,
-    /// File holding the bearer token the control endpoints require (repository index, load,
-    /// unload). `OUTPOST_CONTROL_TOKEN` sets the token itself. Without either, no token is asked.
-    pub token_file: Option<PathBuf>,
-    /// The token, from `OUTPOST_CONTROL_TOKEN`; never read from the file or printed.
-    #[serde(skip)]
-    pub token: Option<String>,
-}
-
-impl Default for ModelControlConfig {
-    fn default() -> Self {
-        ModelControlConfig {
-            mode: ControlMode::None,
-            poll_interval_secs: 10,
-            token_file: None,
-            token: None,
-        }
-    }
-}
-
-/// Keeps the token out of debug output and logs.
-impl std::fmt::Debug for ModelControlConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelControlConfig")
-            .field("mode", &self.mode)
-            .field("poll_interval_secs", &self.poll_interval_secs)
-            .field("token_file", &self.token_file)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .finish()
-    }
-}
-
-impl ModelControlConfig {
-    /// The token the control endpoints require, if any: the environment's, else the file's
-    /// first line.
-    pub fn resolve_token(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(token) = &self.token {
-            return Ok(Some(token.clone()));
-        }
-        let Some(path) = &self.token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let token = text.lines().next().unwrap_or("").trim().to_string();
-        if token.is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "model_control.token_file {} is empty",
-                path.display()
-            )));
-        }
-        Ok(Some(token))
-    }
-}
-
-/// `[limits]`: bounds on what one request may ask for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest number of elements in one input tensor.
-    pub max_tensor_elements: usize,
-    /// Largest encoded image (camera endpoint, BYTES image inputs).
-    pub max_image_bytes: usize,
-    /// Largest width x height an image may declare; checked before decoding.
-    pub max_image_pixels: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_tensor_elements: 16 * 1024 * 1024,
-            max_image_bytes: 16 * 1024 * 1024,
-            max_image_pixels: 40_000_000,
-        }
-    }
-}
-
-/// `[inference]`: how requests are executed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InferenceConfig {
-    /// Requests executing at once across all models; default: the number of CPUs.
-    pub max_concurrent_requests: Option<usize>,
-    /// Intra-op threads for models whose configuration does not set them; default: the number of CPUs.
-    pub default_intra_op_threads: Option<usize>,
-    /// Requests one model version may have waiting for an inference thread; beyond that (plus
-    /// those running) it answers 503 / RESOURCE_EXHAUSTED at once.
-    pub max_queued_requests_per_model: usize,
-    /// The `Retry-After` seconds of that answer.
-    pub retry_after_secs: u64,
-}
-
-impl Default for InferenceConfig {
-    fn default() -> Self {
-        InferenceConfig {
-            max_concurrent_requests: None,
-            default_intra_op_threads: None,
-            max_queued_requests_per_model: 8,
-            retry_after_secs: 1,
-        }
-    }
-}
-
-/// `[ort]`: the ONNX Runtime library and its shared CPU arena.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OrtConfig {
-    /// Path to `libonnxruntime.so`; default: the search order in docs/configuration.md.
-    pub library_path: Option<PathBuf>,
-    /// Let ONNX Runtime upload its usage telemetry to Microsoft. Off by default: the server
-    /// then sets `ORT_DISABLE_TELEMETRY=1` before the library loads.
-    pub telemetry: bool,
-    /// Most bytes of freed memory the shared CPU arena keeps for reuse. Default: a quarter of
-    /// the memory budget, 256 MiB without one.
-    pub cpu_arena_max_kept_bytes: Option<u64>,
-    /// The arena hands its free memory back to the system after this many milliseconds
-    /// without an allocation.
-    pub cpu_arena_idle_release_ms: u64,
-}
-
-impl Default for OrtConfig {
-    fn default() -> Self {
-        OrtConfig {
-            library_path: None,
-            telemetry: false,
-            cpu_arena_max_kept_bytes: None,
-            cpu_arena_idle_release_ms: 1000,
-        }
     }
 }
 
@@ -433,6 +267,29 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+/// The token the control endpoints require, if any: the environment's, else the file's
+/// first line.
+pub fn resolve_control_token(config: &ModelControlConfig) -> Result<Option<String>, ConfigError> {
+    if let Some(token) = &config.token {
+        return Ok(Some(token.clone()));
+    }
+    let Some(path) = &config.token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "model_control.token_file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(token))
 }
 
 impl ServerConfig {

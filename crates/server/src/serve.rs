@@ -8,22 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use outpost_engine::config::ControlMode;
+use outpost_engine::container::ContainerLimits;
+use outpost_engine::inference::InferenceService;
+use outpost_engine::memory::MemoryBudget;
+use outpost_engine::metrics::{LiveSources, Metrics};
+use outpost_engine::model_control::ModelControl;
+use outpost_engine::repository::{LoadDefaults, ModelRepository};
+use outpost_engine::request_metrics::RequestMetrics;
 use outpost_protocol::DecodeLimits;
 use outpost_vision::ImageLimits;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::backends::Backends;
-use crate::config::ServerConfig;
-use crate::container::ContainerLimits;
-use crate::control::{ControlMode, ModelControl};
+use crate::config::{resolve_control_token, ServerConfig};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
-use crate::inference::{InferenceService, RequestLimits};
-use crate::memory::MemoryBudget;
-use crate::metrics::{LiveSources, Metrics, RequestMetrics};
-use crate::repository::{LoadDefaults, ModelRepository};
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
 #[derive(Debug, Error)]
@@ -56,12 +57,13 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
     }
     // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
     // of this function from loading ONNX Runtime with its telemetry on by accident.
-    crate::backends::prepare_process(&config.ort);
+    crate::runtimes::prepare_process(&config.ort);
     let budget = MemoryBudget::new(&config.memory, &limits, config.inference.retry_after_secs);
     let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
-    let backends = tokio::task::spawn_blocking(move || Backends::probe(&ort_config, budget_bytes))
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let backends =
+        tokio::task::spawn_blocking(move || crate::runtimes::probe(&ort_config, budget_bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
 
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
@@ -105,21 +107,15 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         "memory budget for models"
     );
     let repository = Arc::new(ModelRepository::new());
-    let request_limits = RequestLimits {
-        tensors: DecodeLimits {
-            max_elements_per_tensor: config.limits.max_tensor_elements,
-        },
-        images: ImageLimits {
-            max_bytes: config.limits.max_image_bytes,
-            max_pixels: config.limits.max_image_pixels,
-        },
+    let image_limits = ImageLimits {
+        max_bytes: config.limits.max_image_bytes,
+        max_pixels: config.limits.max_image_pixels,
     };
     let request_metrics = RequestMetrics::default();
     let inference = InferenceService::new(
         repository.clone(),
         config.max_concurrent_requests(cpus),
-        request_limits,
-        request_metrics.clone(),
+        image_limits,
         config.inference.retry_after_secs,
     )
     .map_err(ServeError::Executor)?;
@@ -136,7 +132,6 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
             },
         )
     });
-    let ort_version = backends.ort_version().map(str::to_string);
     let control = Arc::new(ModelControl::new(
         config.model_control.mode,
         config.model_repository.clone(),
@@ -148,21 +143,21 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         },
         budget.clone(),
         repository.clone(),
-        config
-            .model_control
-            .resolve_token()
-            .map_err(ServeError::Config)?,
+        resolve_control_token(&config.model_control).map_err(ServeError::Config)?,
+        request_metrics,
     ));
     let state = Arc::new(AppState {
         control: control.clone(),
         inference,
         metrics,
         max_body_bytes: config.http.max_body_bytes,
+        decode_limits: DecodeLimits {
+            max_elements_per_tensor: config.limits.max_tensor_elements,
+        },
         request_bodies: budget.bodies().clone(),
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
-        ort_version,
     });
     spawn_initial_load(&config, control, repository, state.clone());
 

@@ -1,14 +1,15 @@
-//! The state every front end (REST and gRPC) shares: the inference path, model control, the
-//! metrics, body limits and the room bodies take from the memory budget, and whether the server is ready.
+//! The state every front end (REST and gRPC) shares: the engine's inference path and model
+//! control, the metrics, the limits on what a request may carry, the room bodies take from the
+//! memory budget, and whether the server is ready.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::body_memory::BodyMemory;
-use crate::control::ModelControl;
-
-use crate::inference::InferenceService;
-use crate::metrics::Metrics;
+use outpost_engine::body_memory::BodyMemory;
+use outpost_engine::inference::InferenceService;
+use outpost_engine::metrics::Metrics;
+use outpost_engine::model_control::ModelControl;
+use outpost_protocol::DecodeLimits;
 
 /// Everything a handler needs.
 pub struct AppState {
@@ -18,6 +19,8 @@ pub struct AppState {
     /// `None` when metrics are off.
     pub metrics: Option<Metrics>,
     pub max_body_bytes: usize,
+    /// What a request's tensors may declare.
+    pub decode_limits: DecodeLimits,
     /// Room for request bodies within the memory budget.
     pub request_bodies: Arc<BodyMemory>,
     pub strict_readiness: bool,
@@ -25,7 +28,6 @@ pub struct AppState {
     pub startup_complete: AtomicBool,
     /// Set when shutdown starts: readiness turns false so load balancers stop sending.
     pub shutting_down: AtomicBool,
-    pub ort_version: Option<String>,
 }
 
 impl AppState {

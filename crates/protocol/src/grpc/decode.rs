@@ -7,8 +7,8 @@ use outpost_core::{DataType, InferRequest, NamedTensor, TensorData};
 
 use super::inference::model_infer_request::InferInputTensor;
 use super::inference::{InferTensorContents, ModelInferRequest};
+use crate::decoded::DecodeLimits;
 use crate::error::ProtocolError;
-use crate::infer_codec::DecodeLimits;
 use crate::input_header::{
     check_input_header, check_output_parameters, named_tensor, reject_shared_memory_keys,
     CheckedInput,

@@ -1,11 +1,12 @@
 //! The Open Inference Protocol gRPC front end (tonic): `inference.GRPCInferenceService` on its
-//! own port. Requests go through the same lookup, decode checks, inference path, statistics and
-//! descriptions as REST ([`crate::inference`], [`crate::describe`]); this module only converts
-//! messages and maps errors to status codes.
+//! own port. Requests go through the same engine calls as REST (lookup, the one inference path,
+//! model control, descriptions) and the same decode checks; this module only converts messages
+//! and maps the engine's error kinds to status codes.
 
 mod convert;
 mod service;
 mod status;
+mod timeout;
 
 use std::sync::Arc;
 

@@ -16,13 +16,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
+use outpost_engine::admission::Deadline;
+use outpost_engine::describe;
+use outpost_engine::request_metrics::Route;
+use outpost_engine::EngineError;
+
 use super::convert;
-use super::status::{body_memory_status, control_status, infer_status};
-use crate::admission::{parse_grpc_timeout, Deadline};
-use crate::control::{ControlError, ModelControl};
-use crate::describe;
-use crate::inference::{InferError, RequestLimits};
-use crate::metrics::Route;
+use super::status::status;
+use super::timeout::parse_grpc_timeout;
+use crate::about;
 use crate::state::AppState;
 
 /// The gRPC service over the server's shared state.
@@ -56,24 +58,25 @@ async fn infer(
             Route::GRPC_INFER,
             deadline,
         )
-        .map_err(infer_status)?;
+        .map_err(status)?;
     // The message is in memory already; its room is held until the answer is ready, so bodies
     // in flight stay within the budget.
     let reservation = state
         .request_bodies
         .reserve(request.encoded_len() as u64)
-        .map_err(body_memory_status)?;
-    let decode = move |limits: RequestLimits| {
+        .map_err(|e| status(e.into()))?;
+    let limits = state.decode_limits;
+    let decode = move || {
         let decoded =
-            decode_model_infer_request(request, limits.tensors).map_err(InferError::from)?;
+            decode_model_infer_request(request, limits).map_err(EngineError::bad_request)?;
         Ok((decoded, ()))
     };
-    let encode = |response: InferResponse, ()| encode_model_infer_response(response);
+    let encode = |response: InferResponse, (), _| encode_model_infer_response(response);
     let answer = state
         .inference
         .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
-        .map_err(infer_status);
+        .map_err(status);
     drop(reservation);
     answer
 }
@@ -132,11 +135,10 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         _: Request<pb::ServerMetadataRequest>,
     ) -> Result<Response<pb::ServerMetadataResponse>, Status> {
-        let m = describe::server_metadata();
         Ok(Response::new(pb::ServerMetadataResponse {
-            name: m.name,
-            version: m.version,
-            extensions: m.extensions,
+            name: about::NAME.to_string(),
+            version: about::VERSION.to_string(),
+            extensions: about::EXTENSIONS.iter().map(|e| e.to_string()).collect(),
         }))
     }
 
@@ -147,7 +149,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let metadata =
             describe::model_metadata(&self.state.inference, &r.name, version(&r.version))
-                .map_err(infer_status)?;
+                .map_err(status)?;
         Ok(Response::new(convert::model_metadata(metadata)))
     }
 
@@ -206,7 +208,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             .state
             .inference
             .lookup(&r.name, version(&r.version))
-            .map_err(infer_status)?;
+            .map_err(status)?;
         Ok(Response::new(pb::ModelConfigResponse {
             config: Some(convert::model_config(describe::model_config(&served))),
         }))
@@ -219,13 +221,9 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let model = (!r.name.is_empty()).then_some(r.name.as_str());
         let stats = describe::statistics(&self.state.inference, model, version(&r.version))
-            .map_err(infer_status)?;
+            .map_err(status)?;
         Ok(Response::new(pb::ModelStatisticsResponse {
-            model_stats: stats
-                .model_stats
-                .into_iter()
-                .map(convert::model_statistics)
-                .collect(),
+            model_stats: stats.into_iter().map(convert::model_statistics).collect(),
         }))
     }
 
@@ -233,16 +231,14 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryIndexRequest>,
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
-        self.authorize(&request)?;
-        let ready_only = request.into_inner().ready;
+        let index = self
+            .state
+            .control
+            .authorized_index(authorization(&request), request.get_ref().ready)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RepositoryIndexResponse {
-            models: self
-                .state
-                .control
-                .index(ready_only)
-                .into_iter()
-                .map(convert::index_entry)
-                .collect(),
+            models: index.into_iter().map(convert::index_entry).collect(),
         }))
     }
 
@@ -250,9 +246,12 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        self.authorize(&request)?;
-        let name = request.into_inner().model_name;
-        self.control(move |control| control.load(&name)).await?;
+        let name = request.get_ref().model_name.clone();
+        self.state
+            .control
+            .authorized_load(authorization(&request), name)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
     }
 
@@ -260,33 +259,20 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
-        self.authorize(&request)?;
-        let name = request.into_inner().model_name;
-        self.control(move |control| control.unload(&name)).await?;
+        let name = request.get_ref().model_name.clone();
+        self.state
+            .control
+            .authorized_unload(authorization(&request), name)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
     }
 }
 
-impl GrpcFrontEnd {
-    /// Checks the `authorization` metadata against the control token.
-    fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        self.state.control.authorize(header).map_err(control_status)
-    }
-
-    /// Runs a load or unload off the async runtime, in explicit mode only.
-    async fn control(
-        &self,
-        action: impl FnOnce(&ModelControl) -> Result<(), ControlError> + Send + 'static,
-    ) -> Result<(), Status> {
-        let control = self.state.control.clone();
-        control.check_explicit().map_err(control_status)?;
-        tokio::task::spawn_blocking(move || action(&control))
-            .await
-            .map_err(|e| Status::internal(format!("model control failed: {e}")))?
-            .map_err(control_status)
-    }
+/// The call's `authorization` metadata, if it has a readable one.
+fn authorization<T>(request: &Request<T>) -> Option<&str> {
+    request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
 }

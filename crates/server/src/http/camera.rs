@@ -21,9 +21,9 @@ use super::body::{declared_length, read_body, reserve_body};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
-use crate::body_memory::BodyReservation;
-use crate::camera::answer_image;
-use crate::metrics::Route;
+use outpost_engine::body_memory::BodyReservation;
+use outpost_engine::camera::answer_image;
+use outpost_engine::request_metrics::Route;
 
 /// How the JPEG decode may be reduced.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -184,7 +184,15 @@ async fn handle(
         Delivery::Raw => body,
         Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,
     };
-    let answer = answer_image(&state.inference, admitted, arrived, image, overrides).await?;
+    let answer = answer_image(
+        &state.inference,
+        admitted,
+        arrived,
+        Route::HTTP_IMAGE,
+        image,
+        overrides,
+    )
+    .await?;
     drop(reservation);
     tracing::debug!(
         model = %answer.model_name,

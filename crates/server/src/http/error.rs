@@ -1,16 +1,13 @@
-//! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does.
+//! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does: the
+//! engine's errors by their kind, the front end's own (a malformed body or header) as 400.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outpost_core::BackendError;
+use outpost_engine::body_memory::BodyMemoryError;
+use outpost_engine::{EngineError, ErrorKind};
 use outpost_protocol::rest::ErrorResponse;
 use outpost_protocol::ProtocolError;
-use outpost_vision::VisionError;
-
-use crate::body_memory::BodyMemoryError;
-use crate::inference::InferError;
-use crate::repository::LookupError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -55,86 +52,28 @@ impl From<ProtocolError> for ApiError {
     }
 }
 
-impl From<LookupError> for ApiError {
-    fn from(e: LookupError) -> ApiError {
-        let status = match &e {
-            LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            LookupError::BadVersion(_) => StatusCode::BAD_REQUEST,
-            LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+impl From<EngineError> for ApiError {
+    fn from(error: EngineError) -> ApiError {
+        let status = match error.kind() {
+            ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::TooLarge | ErrorKind::InsufficientMemory => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Unavailable | ErrorKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::FailedPrecondition => StatusCode::FORBIDDEN,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError::new(status, e.to_string())
-    }
-}
-
-impl From<VisionError> for ApiError {
-    fn from(e: VisionError) -> ApiError {
-        let status = match &e {
-            VisionError::Empty | VisionError::Corrupt(_) => StatusCode::BAD_REQUEST,
-            VisionError::UnsupportedFormat(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            VisionError::TooManyBytes { .. } | VisionError::TooManyPixels { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            VisionError::Config(_) | VisionError::Outputs(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
+        ApiError {
+            retry_after_secs: error.retry_after_secs(),
+            ..ApiError::new(status, error.to_string())
+        }
     }
 }
 
 impl From<BodyMemoryError> for ApiError {
-    fn from(e: BodyMemoryError) -> ApiError {
-        match e {
-            BodyMemoryError::NeverFits { .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
-            }
-            BodyMemoryError::Full {
-                retry_after_secs, ..
-            } => ApiError {
-                retry_after_secs: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-            },
-        }
-    }
-}
-
-impl From<InferError> for ApiError {
-    fn from(e: InferError) -> ApiError {
-        match e {
-            InferError::Lookup(lookup) => lookup.into(),
-            InferError::Protocol(protocol) => protocol.into(),
-            InferError::Input(input) => ApiError::new(StatusCode::BAD_REQUEST, input.to_string()),
-            InferError::Backend(BackendError::Inference(message)) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("inference failed: {message}"),
-            ),
-            InferError::Backend(other) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
-            }
-            InferError::Image(image) => image.into(),
-            InferError::NoImagePipeline(model) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("model '{model}' declares no image [preprocess] and [postprocess] in its model.toml"),
-            ),
-            InferError::ShuttingDown => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down",
-            ),
-            overloaded @ InferError::Overloaded {
-                retry_after_secs, ..
-            } => ApiError {
-                retry_after_secs: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, overloaded.to_string())
-            },
-            InferError::DeadlineExceeded => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                InferError::DeadlineExceeded.to_string(),
-            ),
-            InferError::Internal(message) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
-            }
-        }
+    fn from(error: BodyMemoryError) -> ApiError {
+        EngineError::from(error).into()
     }
 }

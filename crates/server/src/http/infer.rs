@@ -1,8 +1,7 @@
 //! `POST /v2/models/{m}[/versions/{v}]/infer`: reserve room for the body in the memory budget,
 //! read it within the size limit (binary requests are decoded into their tensors while it
-//! arrives), then hand the decoding and
-//! encoding to the shared request path ([`crate::inference`]), answering JSON or
-//! JSON-plus-binary.
+//! arrives), then hand the decoding and encoding to the engine's one request path
+//! (`outpost_engine::inference`), answering JSON or JSON-plus-binary.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use outpost_core::InferResponse;
+use outpost_engine::EngineError;
 use outpost_protocol::{
     decode_infer_request_segments, encode_infer_response, DecodeLimits, OutputEncoding,
     StreamingDecoder, HEADER_CONTENT_LENGTH,
@@ -22,8 +22,7 @@ use super::body::{declared_length, read_body, reserve_body, BodyTarget};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState};
-use crate::inference::RequestLimits;
-use crate::metrics::Route;
+use outpost_engine::request_metrics::Route;
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -104,20 +103,21 @@ async fn handle(
     })();
     // The reservation is held until the answer is ready: the body becomes the request's tensors.
     let ((admitted, json_length, mut reservation), body) = or_discard_body(accepted, body).await?;
-    let limits = state.inference.limits().tensors;
+    let limits = state.decode_limits;
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
     let body = read_body(declared, body, state.max_body_bytes, &mut reservation, sink).await?;
-    let decode = move |limits: RequestLimits| {
+    let decode = move || {
         let decoded = match body {
-            BodySink::Streaming(decoder) => decoder.finish()?,
+            BodySink::Streaming(decoder) => decoder.finish(),
             BodySink::Chunks(chunks) => {
                 let segments: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
-                decode_infer_request_segments(&segments, json_length, limits.tensors)?
+                decode_infer_request_segments(&segments, json_length, limits)
             }
-        };
+        }
+        .map_err(EngineError::bad_request)?;
         Ok((decoded.request, decoded.output_encoding))
     };
-    let encode = |response: InferResponse, encoding: OutputEncoding| {
+    let encode = |response: InferResponse, encoding: OutputEncoding, _| {
         encode_infer_response(&response, &encoding)
     };
     let encoded = state

@@ -1,5 +1,5 @@
 //! Server metadata, model metadata, Triton's model configuration and statistics, as JSON (the
-//! content comes from [`crate::describe`]).
+//! content comes from `outpost_engine::describe`, encoded by [`super::describe_json`]).
 
 use std::sync::Arc;
 
@@ -9,33 +9,31 @@ use outpost_protocol::rest::{
     ModelConfigJson, ModelMetadata, ModelStatisticsResponseJson, ServerMetadata,
 };
 
+use outpost_engine::describe;
+
+use super::describe_json;
 use super::{ApiError, AppState};
-use crate::describe;
 
 pub(super) async fn server_metadata() -> Json<ServerMetadata> {
-    Json(describe::server_metadata())
+    Json(describe_json::server_metadata())
 }
 
 pub(super) async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
-    Ok(Json(describe::model_metadata(
-        &state.inference,
-        &model,
-        None,
-    )?))
+    Ok(Json(describe_json::model_metadata(
+        describe::model_metadata(&state.inference, &model, None)?,
+    )))
 }
 
 pub(super) async fn model_version_metadata(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
-    Ok(Json(describe::model_metadata(
-        &state.inference,
-        &model,
-        Some(&version),
-    )?))
+    Ok(Json(describe_json::model_metadata(
+        describe::model_metadata(&state.inference, &model, Some(&version))?,
+    )))
 }
 
 pub(super) async fn model_config(
@@ -43,7 +41,9 @@ pub(super) async fn model_config(
     Path(model): Path<String>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
     let served = state.inference.lookup(&model, None)?;
-    Ok(Json(describe::model_config(&served)))
+    Ok(Json(describe_json::model_config(describe::model_config(
+        &served,
+    ))))
 }
 
 pub(super) async fn model_version_config(
@@ -51,33 +51,42 @@ pub(super) async fn model_version_config(
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
     let served = state.inference.lookup(&model, Some(&version))?;
-    Ok(Json(describe::model_config(&served)))
+    Ok(Json(describe_json::model_config(describe::model_config(
+        &served,
+    ))))
 }
 
 pub(super) async fn all_statistics(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(Json(describe::statistics(&state.inference, None, None)?))
+    statistics(describe::statistics(&state.inference, None, None)?)
 }
 
 pub(super) async fn model_statistics(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(Json(describe::statistics(
-        &state.inference,
-        Some(&model),
-        None,
-    )?))
+    statistics(describe::statistics(&state.inference, Some(&model), None)?)
 }
 
 pub(super) async fn model_version_statistics(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(Json(describe::statistics(
+    statistics(describe::statistics(
         &state.inference,
         Some(&model),
         Some(&version),
-    )?))
+    )?)
+}
+
+fn statistics(
+    versions: Vec<describe::VersionStatistics>,
+) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
+    Ok(Json(ModelStatisticsResponseJson {
+        model_stats: versions
+            .into_iter()
+            .map(describe_json::version_statistics)
+            .collect(),
+    }))
 }

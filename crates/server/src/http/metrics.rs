@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::metrics::CONTENT_TYPE;
+use outpost_engine::metrics::CONTENT_TYPE;
 
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match &state.metrics {

@@ -4,6 +4,7 @@
 mod body;
 mod camera;
 mod deadline;
+mod describe_json;
 mod drain;
 mod error;
 mod health;

@@ -8,31 +8,19 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
+use outpost_engine::model_control::IndexEntry;
+use outpost_engine::EngineError;
 use outpost_protocol::rest::RepositoryIndexEntryJson;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
-use crate::control::{ControlError, ModelControl};
 
-impl From<ControlError> for ApiError {
-    fn from(e: ControlError) -> ApiError {
-        let status = match &e {
-            ControlError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ControlError::Disabled(_) => StatusCode::FORBIDDEN,
-            ControlError::BadName(_) | ControlError::LoadFailed { .. } => StatusCode::BAD_REQUEST,
-            ControlError::UnknownModel(_) => StatusCode::NOT_FOUND,
-            ControlError::Repository(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
-    }
-}
-
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let value = headers
+/// The request's `Authorization` header, if it has a readable one.
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    Ok(state.control.authorize(value)?)
+        .and_then(|v| v.to_str().ok())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,12 +29,25 @@ struct IndexRequest {
     ready: bool,
 }
 
+fn index_entry(entry: IndexEntry) -> RepositoryIndexEntryJson {
+    RepositoryIndexEntryJson {
+        name: entry.name,
+        version: entry.version.map(|v| v.to_string()),
+        state: entry.state.name().to_string(),
+        reason: entry.reason,
+    }
+}
+
 pub(super) async fn index(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Vec<RepositoryIndexEntryJson>>, ApiError> {
-    authorize(&state, &headers)?;
+    // The token is checked before the body is read.
+    state
+        .control
+        .authorize(authorization(&headers))
+        .map_err(EngineError::from)?;
     let request: IndexRequest = if body.iter().all(u8::is_ascii_whitespace) {
         IndexRequest::default()
     } else {
@@ -57,25 +58,11 @@ pub(super) async fn index(
             )
         })?
     };
-    let control = state.control.clone();
-    let index = tokio::task::spawn_blocking(move || control.index(request.ready))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(index))
-}
-
-async fn act(
-    state: &AppState,
-    headers: &HeaderMap,
-    action: impl FnOnce(&ModelControl) -> Result<(), ControlError> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
-    authorize(state, headers)?;
-    state.control.check_explicit()?;
-    let control = state.control.clone();
-    tokio::task::spawn_blocking(move || action(&control))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok(Json(json!({})))
+    let index = state
+        .control
+        .authorized_index(authorization(&headers), request.ready)
+        .await?;
+    Ok(Json(index.into_iter().map(index_entry).collect()))
 }
 
 pub(super) async fn load(
@@ -84,7 +71,11 @@ pub(super) async fn load(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |c| c.load(&model)).await
+    state
+        .control
+        .authorized_load(authorization(&headers), model)
+        .await?;
+    Ok(Json(json!({})))
 }
 
 pub(super) async fn unload(
@@ -93,5 +84,9 @@ pub(super) async fn unload(
     headers: HeaderMap,
     _body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |c| c.unload(&model)).await
+    state
+        .control
+        .authorized_unload(authorization(&headers), model)
+        .await?;
+    Ok(Json(json!({})))
 }

@@ -11,6 +11,7 @@ use crate::container::cgroup::ProcessCgroups;
 use crate::container::ContainerLimits;
 use crate::executor::Executor;
 use crate::repository::ModelRepository;
+use crate::request_metrics::{RequestMetrics, Route};
 
 fn limited_container(dir: &std::path::Path) -> ContainerLimits {
     std::fs::write(dir.join("cgroup.controllers"), "cpu memory\n").unwrap();

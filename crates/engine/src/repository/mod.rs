@@ -4,6 +4,7 @@
 //! A model or version that fails to load stays listed with its reason, so metadata and ready
 //! requests can say why, while every other model keeps serving.
 
+mod accounting;
 pub mod scan;
 pub mod served_model;
 mod warm_up;
@@ -11,7 +12,7 @@ mod warm_up;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use thiserror::Error;
+use crate::error::LookupError;
 
 pub use served_model::{LoadContext, LoadDefaults, ServedModel};
 
@@ -32,12 +33,17 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
-    /// The highest version that is ready.
-    fn latest_ready(&self) -> Option<&Arc<ServedModel>> {
-        self.versions.values().rev().find_map(|v| match v {
+    /// The versions that are ready, lowest first.
+    pub fn ready(&self) -> impl DoubleEndedIterator<Item = &Arc<ServedModel>> {
+        self.versions.values().filter_map(|v| match v {
             VersionState::Ready(m) => Some(m),
             VersionState::Failed(_) => None,
         })
+    }
+
+    /// The highest version that is ready.
+    fn latest_ready(&self) -> Option<&Arc<ServedModel>> {
+        self.ready().next_back()
     }
 
     /// Why no version is ready.
@@ -61,31 +67,8 @@ impl ModelEntry {
     }
 
     pub fn ready_versions(&self) -> Vec<u64> {
-        self.versions
-            .iter()
-            .filter(|(_, s)| matches!(s, VersionState::Ready(_)))
-            .map(|(v, _)| *v)
-            .collect()
+        self.ready().map(|m| m.version).collect()
     }
-}
-
-/// Why a lookup found nothing to serve.
-#[derive(Debug, Error, PartialEq)]
-pub enum LookupError {
-    #[error("Request for unknown model: '{0}' is not found")]
-    UnknownModel(String),
-    #[error("Request for unknown model: '{model}' version {version} is not found")]
-    UnknownVersion { model: String, version: String },
-    #[error("model version must be a positive integer, got '{0}'")]
-    BadVersion(String),
-    #[error("model '{model}' is not available: {reason}")]
-    Unavailable { model: String, reason: String },
-    #[error("model '{model}' version {version} is not available: {reason}")]
-    VersionUnavailable {
-        model: String,
-        version: u64,
-        reason: String,
-    },
 }
 
 /// The models known to the server.

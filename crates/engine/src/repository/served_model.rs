@@ -19,7 +19,9 @@ use super::{ModelEntry, VersionState};
 use crate::admission::Admission;
 use crate::backends::Backends;
 use crate::batching::{BatchPolicy, DynamicBatcher};
-use crate::memory::{resident_bytes, return_freed_memory, MemoryBudget};
+use crate::memory::MemoryBudget;
+use crate::process_memory::{resident_bytes, return_freed_memory};
+use crate::request_metrics::RequestMetrics;
 use crate::statistics::ModelStatistics;
 
 /// What every model version gets unless its configuration says otherwise.
@@ -31,13 +33,15 @@ pub struct LoadDefaults {
     pub admission_capacity: usize,
 }
 
-/// What loading needs besides the model directory: the runtimes, the defaults, and the memory
-/// budget with the repository it may unload idle models from.
+/// What loading needs besides the model directory: the runtimes, the defaults, the memory
+/// budget with a way to unload one idle model (other than the one named) when it is full, and
+/// the metrics each version records its requests in.
 pub struct LoadContext<'a> {
     pub backends: &'a Backends,
     pub defaults: LoadDefaults,
     pub budget: &'a MemoryBudget,
-    pub repository: &'a super::ModelRepository,
+    pub evict_one_idle: &'a dyn Fn(&str) -> bool,
+    pub metrics: &'a RequestMetrics,
 }
 
 /// A labels file attached to a model.
@@ -71,7 +75,9 @@ pub struct ServedModel {
     /// How much the server's resident memory grew while this version loaded.
     pub resident_bytes: u64,
     /// The queue that joins requests into batches, when `[dynamic_batching]` is on.
-    pub batcher: Option<DynamicBatcher>,
+    pub batcher: Option<Arc<DynamicBatcher>>,
+    /// Where this version's requests are counted for Prometheus (see [`ServedModel::record`]).
+    pub(crate) metrics: RequestMetrics,
 }
 
 impl ServedModel {
@@ -182,7 +188,9 @@ fn load_version(
     let backend = backends.choose(config.backend)?;
     context
         .budget
-        .make_room(&found.name, &path, context.repository)
+        .make_room(&found.name, &path, &mut || {
+            (context.evict_one_idle)(&found.name)
+        })
         .map_err(|e| e.to_string())?;
     let resident_before = resident_bytes();
     let started = Instant::now();
@@ -202,10 +210,10 @@ fn load_version(
         .effective_dynamic_batching(max_batch_size)
         .map_err(|e| e.to_string())?
         .map(|batching| {
-            DynamicBatcher::new(
+            Arc::new(DynamicBatcher::new(
                 BatchPolicy::new(max_batch_size, batching.preferred_batch_sizes.clone()),
                 batching.max_queue_delay(),
-            )
+            ))
         });
     let warmed_in = if config.warm_up {
         super::warm_up::warm_up(loaded.as_ref(), &signature)?
@@ -270,5 +278,6 @@ fn load_version(
         admission: Admission::new(defaults.admission_capacity),
         resident_bytes: took,
         batcher,
+        metrics: context.metrics.clone(),
     })
 }

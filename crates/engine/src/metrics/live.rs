@@ -123,11 +123,11 @@ impl Collector for LiveSources {
                 metric.metric_type(),
             )?)?;
         }
-        let anonymous = crate::memory::resident_bytes();
+        let anonymous = crate::process_memory::resident_bytes();
         if anonymous > 0 {
             gauge(&mut encoder, "outpost_process_anonymous_memory_bytes", "Anonymous resident memory of the server process (heap, weights, runtime buffers): what the memory budget counts.", anonymous as i64)?;
         }
-        let resident = crate::memory::total_resident_bytes();
+        let resident = crate::process_memory::total_resident_bytes();
         if resident > 0 {
             gauge(
                 &mut encoder,

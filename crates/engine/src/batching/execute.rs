@@ -6,19 +6,12 @@ use std::time::Instant;
 
 use outpost_core::{BackendError, NamedTensor, Tensor};
 
-use super::{Executed, Pending};
-use crate::inference::InferError;
-use crate::metrics::RequestMetrics;
-use crate::repository::ServedModel;
-use crate::statistics::StageTimes;
+use super::{BatchRunner, Executed, Pending};
+use crate::error::EngineError;
 
 /// Runs `batch` (at least one request, all sharing a batch key) on the calling inference
 /// thread and returns what delivers the results, to be run once the thread's slot is free.
-pub(super) fn execute(
-    served: &ServedModel,
-    metrics: &RequestMetrics,
-    batch: Vec<Pending>,
-) -> impl FnOnce() {
+pub(super) fn execute(runner: &dyn BatchRunner, batch: Vec<Pending>) -> impl FnOnce() {
     let started = Instant::now();
     let rows: Vec<usize> = batch.iter().map(|p| p.samples).collect();
     let batch_size: usize = rows.iter().sum();
@@ -31,22 +24,17 @@ pub(super) fn execute(
         inputs.push(pending.inputs);
     }
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_joined(served, inputs, &outputs, &rows)
+        run_joined(runner, inputs, &outputs, &rows)
     }))
     .unwrap_or_else(|panic| {
-        Err(InferError::Internal(format!(
+        Err(EngineError::Internal(format!(
             "inference panicked: {}",
             crate::executor::panic_message(panic.as_ref())
         )))
     });
     let finished = Instant::now();
     if ran.is_ok() {
-        let stages = StageTimes {
-            infer: finished - started,
-            ..StageTimes::default()
-        };
-        served.stats.record_execution(batch_size as u64, stages);
-        metrics.record_execution(&served.name, served.version, batch_size as u64);
+        runner.record_execution(batch_size, finished - started);
     }
     move || match ran {
         Ok(per_request) => {
@@ -63,7 +51,7 @@ pub(super) fn execute(
         Err(error) => {
             let message = error.to_string();
             for (ticket, reply) in replies {
-                let failed = InferError::Backend(BackendError::Inference(message.clone()));
+                let failed = EngineError::Backend(BackendError::Inference(message.clone()));
                 reply.send(Err(failed), ticket);
             }
         }
@@ -73,14 +61,14 @@ pub(super) fn execute(
 /// Joins the inputs of every request (each in name order, with `rows[i]` samples), runs the
 /// model for `outputs`, and splits each output into the requests' rows.
 fn run_joined(
-    served: &ServedModel,
+    runner: &dyn BatchRunner,
     mut inputs: Vec<Vec<NamedTensor>>,
     outputs: &[String],
     rows: &[usize],
-) -> Result<Vec<Vec<NamedTensor>>, InferError> {
+) -> Result<Vec<Vec<NamedTensor>>, EngineError> {
     if inputs.len() == 1 {
         let single = inputs.pop().expect("one request");
-        return Ok(vec![served.model.infer(single, outputs)?]);
+        return Ok(vec![runner.run(single, outputs)?]);
     }
     let names: Vec<String> = inputs[0].iter().map(|i| i.name.clone()).collect();
     let mut columns: Vec<Vec<Tensor>> = names.iter().map(|_| Vec::new()).collect();
@@ -94,12 +82,12 @@ fn run_joined(
         .zip(columns)
         .map(|(name, parts)| Ok(NamedTensor::new(name, Tensor::concat_batch(parts)?)))
         .collect::<Result<Vec<_>, outpost_core::BatchError>>()
-        .map_err(|e| InferError::Internal(format!("cannot join the batch: {e}")))?;
-    let results = served.model.infer(joined, outputs)?;
+        .map_err(|e| EngineError::Internal(format!("cannot join the batch: {e}")))?;
+    let results = runner.run(joined, outputs)?;
     let mut per_request: Vec<Vec<NamedTensor>> = rows.iter().map(|_| Vec::new()).collect();
     for output in results {
         let parts = output.tensor.split_batch(rows).map_err(|e| {
-            InferError::Internal(format!("cannot split output '{}': {e}", output.name))
+            EngineError::Internal(format!("cannot split output '{}': {e}", output.name))
         })?;
         for (request, part) in per_request.iter_mut().zip(parts) {
             request.push(NamedTensor::new(output.name.clone(), part));

@@ -4,8 +4,8 @@
 //! headroom leaves room for the code and page cache the kernel can reclaim. Before a
 //! version loads, the server checks that its estimate (twice its file: the parsed graph and the
 //! runtime's own copy of the weights) still fits; after, that what it really took does. A load
-//! that does not fit is refused with both figures, or, when configured, the least recently used
-//! idle models are unloaded to make room. Each version's measured cost is kept and exported.
+//! that does not fit is refused with both figures, or, when configured, idle models are unloaded
+//! to make room (the model lifecycle chooses them and unloads them its one way). Each version's measured cost is kept and exported.
 //! Request bodies in flight share the same budget ([`crate::body_memory`]): a load counts them
 //! as memory in use, and they get what the loaded models leave.
 
@@ -17,14 +17,7 @@ use thiserror::Error;
 use crate::body_memory::BodyMemory;
 use crate::config::MemoryConfig;
 use crate::container::ContainerLimits;
-use crate::repository::{ModelRepository, VersionState};
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// Bytes in MiB, to one decimal, for messages.
-pub(crate) fn mib(bytes: u64) -> f64 {
-    (bytes as f64 / MIB * 10.0).round() / 10.0
-}
+use crate::process_memory::{mib, resident_bytes};
 
 /// Why a model version was not loaded for lack of memory.
 #[derive(Debug, Error, PartialEq)]
@@ -99,13 +92,14 @@ impl MemoryBudget {
         self.bodies.set_models_bytes(resident_bytes());
     }
 
-    /// Checks, before loading `model` from `file`, that its estimate fits; unloads idle models
-    /// first when allowed (never `model` itself).
+    /// Checks, before loading `model` from `file`, that its estimate fits. When it does not and
+    /// eviction is allowed, `evict_one_idle` is asked to unload one idle model (never `model`
+    /// itself) and the check repeats; it answers false when nothing more can go.
     pub fn make_room(
         &self,
         model: &str,
         file: &Path,
-        repository: &ModelRepository,
+        evict_one_idle: &mut dyn FnMut() -> bool,
     ) -> Result<(), MemoryError> {
         let Some(budget) = self.budget_bytes else {
             return Ok(());
@@ -117,7 +111,7 @@ impl MemoryBudget {
             if in_use.saturating_add(needed) <= budget {
                 return Ok(());
             }
-            if !(self.evict_idle_models && evict_least_recently_used(repository, model)) {
+            if !(self.evict_idle_models && evict_one_idle()) {
                 return Err(MemoryError::WouldNotFit {
                     model: model.to_string(),
                     needed_mib: mib(needed),
@@ -144,70 +138,6 @@ impl MemoryBudget {
             in_use_mib: mib(in_use),
             budget_mib: mib(budget),
         })
-    }
-}
-
-/// Unloads the ready model (other than `keep`) whose last request is oldest among those with no
-/// request in flight. Returns whether one was unloaded.
-fn evict_least_recently_used(repository: &ModelRepository, keep: &str) -> bool {
-    let idle_candidates = repository.entries().into_iter().filter_map(|entry| {
-        if entry.name == keep {
-            return None;
-        }
-        let ready: Vec<_> = entry
-            .versions
-            .values()
-            .filter_map(|state| match state {
-                VersionState::Ready(served) => Some(served.clone()),
-                VersionState::Failed(_) => None,
-            })
-            .collect();
-        let idle = !ready.is_empty() && ready.iter().all(|s| s.admission.in_system() == 0);
-        let last_used = ready
-            .iter()
-            .map(|s| s.stats.snapshot().last_inference_ms)
-            .max()
-            .unwrap_or(0);
-        idle.then_some((last_used, entry.name))
-    });
-    let Some((_, victim)) = idle_candidates.min() else {
-        return false;
-    };
-    tracing::warn!(model = %victim, "unloading the least recently used idle model to make room");
-    repository.remove(&victim);
-    return_freed_memory();
-    true
-}
-
-/// The server's anonymous resident memory now (`RssAnon` + `RssShmem`): what the budget counts.
-pub fn resident_bytes() -> u64 {
-    status_kib("RssAnon:") + status_kib("RssShmem:")
-}
-
-/// The server's whole resident memory (`VmRSS`), shared library code included.
-pub fn total_resident_bytes() -> u64 {
-    status_kib("VmRSS:")
-}
-
-/// One `kB` field of `/proc/self/status`, in bytes; 0 when absent.
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find_map(|l| l.strip_prefix(field))?;
-            let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-            Some(kib * 1024)
-        })
-        .unwrap_or(0)
-}
-
-/// Hands memory the allocator keeps after an unload back to the system (glibc).
-pub fn return_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory at the top of the heaps; it has no
-    // preconditions.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
@@ -260,21 +190,16 @@ mod tests {
         let file = dir.path().join("model.onnx");
         std::fs::write(&file, vec![0u8; 3 << 20]).unwrap();
         let tight = budget_of(resident_bytes() + (4 << 20));
-        let refused = tight
-            .make_room("big", &file, &ModelRepository::new())
-            .unwrap_err();
+        let refused = tight.make_room("big", &file, &mut || false).unwrap_err();
         let message = refused.to_string();
         assert!(
             message.contains("'big'") && message.contains("6 MiB") && message.contains("3 MiB"),
             "{message}"
         );
         let roomy = budget_of(resident_bytes() + (64 << 20));
+        assert_eq!(roomy.make_room("big", &file, &mut || false), Ok(()));
         assert_eq!(
-            roomy.make_room("big", &file, &ModelRepository::new()),
-            Ok(())
-        );
-        assert_eq!(
-            MemoryBudget::unlimited().make_room("big", &file, &ModelRepository::new()),
+            MemoryBudget::unlimited().make_room("big", &file, &mut || false),
             Ok(())
         );
     }
@@ -287,13 +212,10 @@ mod tests {
         let budget = budget_of(resident_bytes() + (64 << 20));
         let bodies = budget.bodies().reserve(60 << 20).unwrap();
         assert!(matches!(
-            budget.make_room("big", &file, &ModelRepository::new()),
+            budget.make_room("big", &file, &mut || false),
             Err(MemoryError::WouldNotFit { .. })
         ));
         drop(bodies);
-        assert_eq!(
-            budget.make_room("big", &file, &ModelRepository::new()),
-            Ok(())
-        );
+        assert_eq!(budget.make_room("big", &file, &mut || false), Ok(()));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use thiserror::Error;
 
-use crate::memory::mib;
+use crate::process_memory::mib;
 
 /// Why a request body was not given room.
 #[derive(Debug, Error, PartialEq)]

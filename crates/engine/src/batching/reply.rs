@@ -1,14 +1,14 @@
 //! The front end's side of a batched request: where its outcome goes and how its answer is
 //! encoded, on the inference thread that ran the batch.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use outpost_core::InferResponse;
 use tokio::sync::oneshot;
 
 use super::{Executed, Reply};
 use crate::admission::AdmissionTicket;
-use crate::inference::InferError;
+use crate::error::EngineError;
 
 /// A batched request's answer, encoded, with when its execution started and ended and when
 /// the encoding was done.
@@ -22,7 +22,7 @@ pub struct Encoded<T> {
 /// Encodes a request's share of an execution with the front end's `encode` and sends it to the
 /// waiting request.
 pub struct EncodingReply<C, T, E> {
-    sender: oneshot::Sender<Result<Encoded<T>, InferError>>,
+    sender: oneshot::Sender<Result<Encoded<T>, EngineError>>,
     encode: E,
     context: C,
     model_name: String,
@@ -34,7 +34,7 @@ impl<C, T, E> EncodingReply<C, T, E>
 where
     C: Send + 'static,
     T: Send + 'static,
-    E: FnOnce(InferResponse, C) -> T + Send + 'static,
+    E: FnOnce(InferResponse, C, Duration) -> T + Send + 'static,
 {
     /// A reply for the request `id` to `model_name` version `model_version`, and where the
     /// waiting request receives it.
@@ -44,7 +44,7 @@ where
         model_name: String,
         model_version: String,
         id: Option<String>,
-    ) -> (Self, oneshot::Receiver<Result<Encoded<T>, InferError>>) {
+    ) -> (Self, oneshot::Receiver<Result<Encoded<T>, EngineError>>) {
         let (sender, receiver) = oneshot::channel();
         let reply = EncodingReply {
             sender,
@@ -62,13 +62,13 @@ impl<C, T, E> Reply for EncodingReply<C, T, E>
 where
     C: Send + 'static,
     T: Send + 'static,
-    E: FnOnce(InferResponse, C) -> T + Send + 'static,
+    E: FnOnce(InferResponse, C, Duration) -> T + Send + 'static,
 {
     fn is_abandoned(&self) -> bool {
         self.sender.is_closed()
     }
 
-    fn send(self: Box<Self>, outcome: Result<Executed, InferError>, ticket: AdmissionTicket) {
+    fn send(self: Box<Self>, outcome: Result<Executed, EngineError>, ticket: AdmissionTicket) {
         let EncodingReply {
             sender,
             encode,
@@ -85,10 +85,10 @@ where
                 outputs: executed.outputs,
             };
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                encode(response, context)
+                encode(response, context, executed.finished - executed.started)
             }))
             .map_err(|panic| {
-                InferError::Internal(format!(
+                EngineError::Internal(format!(
                     "encoding the answer panicked: {}",
                     crate::executor::panic_message(panic.as_ref())
                 ))

@@ -1,15 +1,14 @@
 //! Prometheus metrics, served as OpenMetrics text on `GET /metrics` (on the HTTP port, or its own
-//! port when `metrics.port` is set). [`requests`] holds what the request paths record;
-//! [`live`] reads the executor, the container and the loaded models on each scrape. Names follow
+//! port when `metrics.port` is set). [`crate::request_metrics`] holds what the request paths
+//! record; [`live`] reads the executor, the container and the loaded models on each scrape. Names follow
 //! Prometheus conventions: `outpost_` prefix, base units, `_total` on counters.
 
 pub mod live;
-pub mod requests;
 
 use prometheus_client::registry::Registry;
 
+use crate::request_metrics::RequestMetrics;
 pub use live::LiveSources;
-pub use requests::{RequestMetrics, Route};
 
 /// Everything `/metrics` reports.
 pub struct Metrics {

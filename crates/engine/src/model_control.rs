@@ -12,67 +12,53 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use outpost_protocol::rest::RepositoryIndexEntryJson;
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
-
 use crate::backends::Backends;
+use crate::config::ControlMode;
+use crate::error::{ControlError, EngineError};
 use crate::memory::MemoryBudget;
+use crate::process_memory::return_freed_memory;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
 use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository, VersionState};
+use crate::request_metrics::RequestMetrics;
 
-/// How models get loaded and unloaded after start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ControlMode {
-    /// Load every model at start; refuse load and unload requests.
-    #[default]
-    None,
-    /// Load every model at start; load and unload on request.
-    Explicit,
-    /// Load every model at start, then follow the repository directory.
-    Poll,
+/// Whether a model (or one of its versions) serves, in the repository index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelState {
+    Ready,
+    Unavailable,
 }
 
-impl std::str::FromStr for ControlMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Ok(ControlMode::None),
-            "explicit" => Ok(ControlMode::Explicit),
-            "poll" => Ok(ControlMode::Poll),
-            other => Err(format!(
-                "unknown model control mode '{other}' (expected none, explicit or poll)"
-            )),
+impl ModelState {
+    /// The state as the repository extension names it (`READY`, `UNAVAILABLE`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelState::Ready => "READY",
+            ModelState::Unavailable => "UNAVAILABLE",
         }
     }
 }
 
-impl std::fmt::Display for ControlMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ControlMode::None => "none",
-            ControlMode::Explicit => "explicit",
-            ControlMode::Poll => "poll",
-        })
-    }
+/// One line of the repository index: a model directory, or one version of a loaded model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub name: String,
+    /// The version, when the line is about one version.
+    pub version: Option<u64>,
+    pub state: ModelState,
+    /// Why it is unavailable; empty when ready.
+    pub reason: String,
 }
 
-/// Why a control request was refused or failed.
-#[derive(Debug, Error, PartialEq)]
-pub enum ControlError {
-    #[error("this endpoint needs 'Authorization: Bearer <token>' with the server's control token")]
-    Unauthorized,
-    #[error("model load and unload are off: model_control.mode is '{0}' (set it to 'explicit')")]
-    Disabled(ControlMode),
-    #[error("invalid model name '{0}': use letters, digits, '_', '-' and '.'")]
-    BadName(String),
-    #[error("no model directory '{0}' in the repository")]
-    UnknownModel(String),
-    #[error("failed to load '{model}': {reason}")]
-    LoadFailed { model: String, reason: String },
-    #[error("model repository: {0}")]
-    Repository(String),
+/// Why a model is unloaded; each is logged, and decides whether its directory is remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unload {
+    /// A client asked for it.
+    Requested,
+    /// Its directory left the repository (poll mode).
+    Removed,
+    /// Idle, and unloaded to make room in the memory budget. Its directory stays remembered, so
+    /// the poller does not load it back until its files change.
+    Evicted,
 }
 
 /// What a model directory looked like when it was last loaded: every file of the directory and
@@ -110,6 +96,8 @@ pub struct ModelControl {
     budget: MemoryBudget,
     repository: Arc<ModelRepository>,
     token: Option<String>,
+    /// Given to each loaded version, which records its requests there.
+    metrics: RequestMetrics,
     /// One load or unload at a time; also guards the fingerprints.
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
 }
@@ -123,6 +111,7 @@ impl ModelControl {
         budget: MemoryBudget,
         repository: Arc<ModelRepository>,
         token: Option<String>,
+        metrics: RequestMetrics,
     ) -> ModelControl {
         ModelControl {
             mode,
@@ -132,17 +121,25 @@ impl ModelControl {
             budget,
             repository,
             token,
+            metrics,
             loaded_from: Mutex::new(HashMap::new()),
         }
     }
 
-    fn load_context(&self) -> LoadContext<'_> {
-        LoadContext {
-            backends: &self.backends,
-            defaults: self.defaults,
-            budget: &self.budget,
-            repository: &self.repository,
-        }
+    /// Loads `found` (every version its policy selects), making room in the memory budget by
+    /// evicting idle models when allowed.
+    fn load_entry(&self, found: &FoundModel) -> crate::repository::ModelEntry {
+        let evict_one_idle = |keep: &str| self.evict_one_idle(keep);
+        served_model::load_model(
+            found,
+            &LoadContext {
+                backends: &self.backends,
+                defaults: self.defaults,
+                budget: &self.budget,
+                evict_one_idle: &evict_one_idle,
+                metrics: &self.metrics,
+            },
+        )
     }
 
     pub fn mode(&self) -> ControlMode {
@@ -190,7 +187,7 @@ impl ModelControl {
         let mut loaded_from = self.locked();
         for model in found {
             let print = fingerprint(&model.dir);
-            let entry = served_model::load_model(&model, &self.load_context());
+            let entry = self.load_entry(&model);
             self.repository.insert(entry);
             loaded_from.insert(model.name.clone(), print);
         }
@@ -223,7 +220,7 @@ impl ModelControl {
             dir: dir.to_path_buf(),
             versions: scan::versions_in(dir),
         };
-        let entry = served_model::load_model(&found, &self.load_context());
+        let entry = self.load_entry(&found);
         loaded_from.insert(name.to_string(), print);
         let ready = !entry.ready_versions().is_empty();
         let still_serving = self
@@ -256,16 +253,65 @@ impl ModelControl {
             return Err(ControlError::BadName(name.to_string()));
         }
         let mut loaded_from = self.locked();
-        let removed = self.repository.remove(name);
-        loaded_from.remove(name);
+        let removed = self.remove_model(name, Unload::Requested, Some(&mut loaded_from));
         if !removed && !self.root.join(name).is_dir() {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
-        // Requests still running on it keep it alive; what is freed now goes back at once.
-        crate::memory::return_freed_memory();
-        self.budget.note_models_changed();
-        tracing::info!(model = name, "model unloaded on request");
         Ok(())
+    }
+
+    /// The one way a model leaves the repository, whoever asks: requests still running on it
+    /// keep it alive and finish; the memory freed now goes back to the system at once, and the
+    /// memory budget (and so the room for request bodies) is measured again. `loaded_from` is
+    /// the record of loaded directories when the caller holds it. True when the model was loaded.
+    fn remove_model(
+        &self,
+        name: &str,
+        why: Unload,
+        loaded_from: Option<&mut HashMap<String, Fingerprint>>,
+    ) -> bool {
+        let removed = self.repository.remove(name);
+        if why != Unload::Evicted {
+            if let Some(loaded_from) = loaded_from {
+                loaded_from.remove(name);
+            }
+        }
+        return_freed_memory();
+        self.budget.note_models_changed();
+        match why {
+            Unload::Requested => tracing::info!(model = name, "model unloaded on request"),
+            Unload::Removed => {
+                tracing::info!(model = name, "model directory removed; model unloaded")
+            }
+            Unload::Evicted => tracing::warn!(
+                model = name,
+                "unloaded the least recently used idle model to make room"
+            ),
+        }
+        removed
+    }
+
+    /// Unloads the ready model (other than `keep`) whose last request is oldest among those with
+    /// no request in flight. Returns whether one was unloaded. Called while a load holds the
+    /// record of loaded directories, which eviction leaves as it is.
+    fn evict_one_idle(&self, keep: &str) -> bool {
+        let idle_candidates = self.repository.entries().into_iter().filter_map(|entry| {
+            if entry.name == keep {
+                return None;
+            }
+            let ready: Vec<_> = entry.ready().cloned().collect();
+            let idle = !ready.is_empty() && ready.iter().all(|s| s.admission.in_system() == 0);
+            let last_used = ready
+                .iter()
+                .map(|s| s.stats.snapshot().last_inference_ms)
+                .max()
+                .unwrap_or(0);
+            idle.then_some((last_used, entry.name))
+        });
+        let Some((_, victim)) = idle_candidates.min() else {
+            return false;
+        };
+        self.remove_model(&victim, Unload::Evicted, None)
     }
 
     /// One pass of the poller: loads new and changed model directories and unloads removed ones.
@@ -295,10 +341,57 @@ impl ModelControl {
             .cloned()
             .collect();
         for name in gone {
-            tracing::info!(model = %name, "model directory removed; unloading it");
-            self.repository.remove(&name);
-            loaded_from.remove(&name);
+            self.remove_model(&name, Unload::Removed, Some(&mut loaded_from));
         }
+    }
+
+    /// The repository index, for a caller presenting `authorization` (an `Authorization` header
+    /// or gRPC metadata value). The repository is scanned off the async runtime.
+    pub async fn authorized_index(
+        self: &Arc<Self>,
+        authorization: Option<&str>,
+        ready_only: bool,
+    ) -> Result<Vec<IndexEntry>, EngineError> {
+        self.authorize(authorization)?;
+        self.off_runtime(move |control| Ok(control.index(ready_only)))
+            .await
+    }
+
+    /// Loads (or reloads) model `name` for a caller presenting `authorization`, in explicit
+    /// mode only, off the async runtime.
+    pub async fn authorized_load(
+        self: &Arc<Self>,
+        authorization: Option<&str>,
+        name: String,
+    ) -> Result<(), EngineError> {
+        self.authorize(authorization)?;
+        self.check_explicit()?;
+        self.off_runtime(move |control| control.load(&name)).await
+    }
+
+    /// Unloads model `name` for a caller presenting `authorization`, in explicit mode only, off
+    /// the async runtime.
+    pub async fn authorized_unload(
+        self: &Arc<Self>,
+        authorization: Option<&str>,
+        name: String,
+    ) -> Result<(), EngineError> {
+        self.authorize(authorization)?;
+        self.check_explicit()?;
+        self.off_runtime(move |control| control.unload(&name)).await
+    }
+
+    /// Runs `action` (which reads the repository from disk, or loads models) on the blocking
+    /// thread pool.
+    async fn off_runtime<T: Send + 'static>(
+        self: &Arc<Self>,
+        action: impl FnOnce(&ModelControl) -> Result<T, ControlError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let control = self.clone();
+        tokio::task::spawn_blocking(move || action(&control))
+            .await
+            .map_err(|e| EngineError::Internal(format!("model control failed: {e}")))?
+            .map_err(EngineError::from)
     }
 
     /// Polls the repository every `interval` until the returned handle is dropped or aborted.
@@ -324,7 +417,7 @@ impl ModelControl {
     /// Every model directory in the repository and every loaded model, with its state: `READY`
     /// or `UNAVAILABLE` per version, and `UNAVAILABLE` ("not loaded") for directories that are
     /// not loaded. Only ready versions when `ready_only`.
-    pub fn index(&self, ready_only: bool) -> Vec<RepositoryIndexEntryJson> {
+    pub fn index(&self, ready_only: bool) -> Vec<IndexEntry> {
         let mut index = Vec::new();
         let entries = self.repository.entries();
         let on_disk: Vec<String> = scan::scan(&self.root)
@@ -344,10 +437,10 @@ impl ModelControl {
             }
             for (version, state) in &entry.versions {
                 match state {
-                    VersionState::Ready(_) => index.push(RepositoryIndexEntryJson {
+                    VersionState::Ready(_) => index.push(IndexEntry {
                         name: entry.name.clone(),
-                        version: Some(version.to_string()),
-                        state: "READY".into(),
+                        version: Some(*version),
+                        state: ModelState::Ready,
                         reason: String::new(),
                     }),
                     VersionState::Failed(reason) if !ready_only => {
@@ -362,11 +455,11 @@ impl ModelControl {
     }
 }
 
-fn unavailable(name: &str, version: Option<u64>, reason: String) -> RepositoryIndexEntryJson {
-    RepositoryIndexEntryJson {
+fn unavailable(name: &str, version: Option<u64>, reason: String) -> IndexEntry {
+    IndexEntry {
         name: name.to_string(),
-        version: version.map(|v| v.to_string()),
-        state: "UNAVAILABLE".into(),
+        version,
+        state: ModelState::Unavailable,
         reason,
     }
 }
@@ -387,7 +480,7 @@ mod tests {
         ModelControl::new(
             mode,
             PathBuf::from("/nonexistent"),
-            Backends::from_parts(Err("none".into()), Err("none".into())),
+            Backends::new(Err("none".into()), Err("none".into()), None, None),
             LoadDefaults {
                 intra_op_threads: 1,
                 admission_capacity: 1,
@@ -395,6 +488,7 @@ mod tests {
             MemoryBudget::unlimited(),
             Arc::new(ModelRepository::new()),
             token.map(str::to_string),
+            RequestMetrics::default(),
         )
     }
 

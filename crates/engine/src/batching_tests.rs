@@ -1,4 +1,4 @@
-//! The dynamic batcher through the real inference path, with a model that doubles its input
+//! The dynamic batcher (crate::batching) through the real inference path, with a model that doubles its input
 //! and records the batch sizes it was run with.
 
 use std::collections::BTreeMap;
@@ -10,11 +10,14 @@ use outpost_core::{
     ModelSignature, NamedTensor, Tensor, TensorData, TensorSpec,
 };
 
-use super::{BatchPolicy, DynamicBatcher, Encoded, EncodingReply, Pending};
+use outpost_vision::ImageLimits;
+
 use crate::admission::{Admission, Deadline};
-use crate::inference::{InferError, InferenceService, RequestLimits};
-use crate::metrics::{RequestMetrics, Route};
+use crate::batching::{self, BatchPolicy, DynamicBatcher, Encoded, EncodingReply, Pending};
+use crate::error::EngineError;
+use crate::inference::InferenceService;
 use crate::repository::{ModelEntry, ModelRepository, ServedModel, VersionState};
+use crate::request_metrics::{RequestMetrics, Route};
 use crate::statistics::ModelStatistics;
 
 /// `y = 2x` over `x` FP32 [N, W]; remembers the first dimension of every run.
@@ -82,10 +85,11 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         load_duration: Duration::ZERO,
         admission: Admission::new(16),
         resident_bytes: 0,
-        batcher: Some(DynamicBatcher::new(
+        batcher: Some(Arc::new(DynamicBatcher::new(
             BatchPolicy::new(4, preferred),
             max_queue_delay,
-        )),
+        ))),
+        metrics: RequestMetrics::default(),
     };
     let repository = Arc::new(ModelRepository::new());
     repository.insert(ModelEntry {
@@ -93,14 +97,7 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         error: None,
         versions: BTreeMap::from([(1, VersionState::Ready(Arc::new(served)))]),
     });
-    let service = InferenceService::new(
-        repository,
-        1,
-        RequestLimits::default(),
-        RequestMetrics::default(),
-        1,
-    )
-    .unwrap();
+    let service = InferenceService::new(repository, 1, ImageLimits::default(), 1).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -118,13 +115,13 @@ async fn infer(
     service: &InferenceService,
     rows: Vec<Vec<f32>>,
     timeout: Option<Duration>,
-) -> Result<Vec<f32>, InferError> {
+) -> Result<Vec<f32>, EngineError> {
     let arrived = Instant::now();
     let deadline = timeout.map(|t| Deadline::after(arrived, t));
     let admitted = service.admit("double", None, Route::HTTP_INFER, deadline)?;
     let shape = vec![rows.len(), rows[0].len()];
     let data = TensorData::Fp32(rows.concat());
-    let decode = move |_| {
+    let decode = move || {
         let x = NamedTensor::new("x", Tensor::new(shape, data).unwrap());
         let request = InferRequest {
             id: None,
@@ -133,7 +130,7 @@ async fn infer(
         };
         Ok((request, ()))
     };
-    let encode = |response: InferResponse, ()| match response.outputs[0].tensor.data() {
+    let encode = |response: InferResponse, (), _| match response.outputs[0].tensor.data() {
         TensorData::Fp32(values) => values.clone(),
         _ => unreachable!("the doubler answers FP32"),
     };
@@ -148,14 +145,14 @@ fn enqueue(
     service: &InferenceService,
     rows: Vec<Vec<f32>>,
     timeout: Option<Duration>,
-) -> tokio::sync::oneshot::Receiver<Result<Encoded<Vec<f32>>, InferError>> {
+) -> tokio::sync::oneshot::Receiver<Result<Encoded<Vec<f32>>, EngineError>> {
     let served = service.lookup("double", None).unwrap();
     let shape = vec![rows.len(), rows[0].len()];
     let x = NamedTensor::new(
         "x",
         Tensor::new(shape, TensorData::Fp32(rows.concat())).unwrap(),
     );
-    let encode = |response: InferResponse, ()| match response.outputs[0].tensor.data() {
+    let encode = |response: InferResponse, (), _| match response.outputs[0].tensor.data() {
         TensorData::Fp32(values) => values.clone(),
         _ => unreachable!("the doubler answers FP32"),
     };
@@ -169,14 +166,15 @@ fn enqueue(
         served.admission.try_admit().unwrap(),
         Box::new(reply),
     );
-    super::submit(&served, pending, service.executor(), service.metrics());
+    let batcher = served.batcher.clone().unwrap();
+    batching::submit(&batcher, served, pending, service.executor());
     answer
 }
 
 /// The output values of an answer from [`enqueue`].
 async fn values(
-    answer: tokio::sync::oneshot::Receiver<Result<Encoded<Vec<f32>>, InferError>>,
-) -> Result<Vec<f32>, InferError> {
+    answer: tokio::sync::oneshot::Receiver<Result<Encoded<Vec<f32>>, EngineError>>,
+) -> Result<Vec<f32>, EngineError> {
     answer.await.unwrap().map(|encoded| encoded.answer)
 }
 
@@ -350,7 +348,7 @@ fn a_request_whose_deadline_passes_in_the_queue_never_runs_and_frees_its_place()
         release.send(()).unwrap();
         let expired = values(expiring).await;
         assert!(
-            matches!(expired, Err(InferError::DeadlineExceeded)),
+            matches!(expired, Err(EngineError::DeadlineExceeded)),
             "{expired:?}"
         );
         assert_eq!(values(patient).await.unwrap(), vec![4.0]);

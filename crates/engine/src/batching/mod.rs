@@ -19,17 +19,28 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use outpost_core::{DataType, NamedTensor};
+use outpost_core::{BackendError, DataType, NamedTensor};
 use tokio::sync::Notify;
 
 use crate::admission::{AdmissionTicket, Deadline};
+use crate::error::EngineError;
 use crate::executor::Executor;
-use crate::inference::InferError;
-use crate::metrics::RequestMetrics;
-use crate::repository::ServedModel;
 
 pub use reply::{Encoded, EncodingReply};
 pub use select::BatchPolicy;
+
+/// The model a batcher's executions run on, and where each execution is recorded: implemented
+/// by the repository's served model version.
+pub trait BatchRunner: Send + Sync + 'static {
+    /// Runs the joined `inputs` (batch dimension first) for `outputs`.
+    fn run(
+        &self,
+        inputs: Vec<NamedTensor>,
+        outputs: &[String],
+    ) -> Result<Vec<NamedTensor>, BackendError>;
+    /// Counts one execution of `batch_size` samples that took `infer`.
+    fn record_execution(&self, batch_size: usize, infer: Duration);
+}
 
 /// What one request gets back from the execution it took part in.
 pub struct Executed {
@@ -49,7 +60,7 @@ pub trait Reply: Send {
     /// Delivers the outcome; runs on the inference thread. The request's admission `ticket` is
     /// given up once the answer is encoded, before it is delivered: a caller that sends its
     /// next request as soon as it has this answer finds its place free.
-    fn send(self: Box<Self>, outcome: Result<Executed, InferError>, ticket: AdmissionTicket);
+    fn send(self: Box<Self>, outcome: Result<Executed, EngineError>, ticket: AdmissionTicket);
 }
 
 /// What requests must share to run in one execution: each input's name, datatype and shape
@@ -239,37 +250,29 @@ fn drop_expired(waiting: &mut VecDeque<Pending>) {
         if pending.deadline.is_some_and(|d| d.has_passed()) {
             pending
                 .reply
-                .send(Err(InferError::DeadlineExceeded), pending.ticket);
+                .send(Err(EngineError::DeadlineExceeded), pending.ticket);
             continue;
         }
         waiting.push_back(pending);
     }
 }
 
-/// Queues `pending` on `served`'s batcher and starts its scheduler when none runs. Call from
-/// within the async runtime.
+/// Queues `pending` on `batcher` and starts its scheduler when none runs; batches run on
+/// `runner`. Call from within the async runtime.
 pub fn submit(
-    served: &Arc<ServedModel>,
+    batcher: &Arc<DynamicBatcher>,
+    runner: Arc<dyn BatchRunner>,
     pending: Pending,
     executor: &Executor,
-    metrics: &RequestMetrics,
 ) {
-    let batcher = served
-        .batcher
-        .as_ref()
-        .expect("only versions with a batcher take batched requests");
     if batcher.enqueue(pending) {
-        tokio::spawn(schedule(served.clone(), executor.clone(), metrics.clone()));
+        tokio::spawn(schedule(batcher.clone(), runner, executor.clone()));
     }
 }
 
 /// The scheduler of one version's queue: forms batches and hands them to inference threads
 /// until the queue is empty.
-async fn schedule(served: Arc<ServedModel>, executor: Executor, metrics: RequestMetrics) {
-    let batcher = served
-        .batcher
-        .as_ref()
-        .expect("only versions with a batcher are scheduled");
+async fn schedule(batcher: Arc<DynamicBatcher>, runner: Arc<dyn BatchRunner>, executor: Executor) {
     while batcher.wait_until_ready().await {
         let Ok(slot) = executor.acquire().await else {
             // Shutting down: the waiting requests are dropped, their callers told so.
@@ -282,11 +285,8 @@ async fn schedule(served: Arc<ServedModel>, executor: Executor, metrics: Request
         if batch.is_empty() {
             continue;
         }
-        let (model, metrics) = (served.clone(), metrics.clone());
+        let runner = runner.clone();
         // On failure the executor has shut down and the batch is dropped with the job.
-        let _ = executor.run_on(slot, move || execute::execute(&model, &metrics, batch));
+        let _ = executor.run_on(slot, move || execute::execute(runner.as_ref(), batch));
     }
 }
-
-#[cfg(test)]
-mod tests;

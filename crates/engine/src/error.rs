@@ -1,0 +1,171 @@
+//! The engine's one error type, [`EngineError`], and its [`ErrorKind`]: what each front end
+//! maps to its own status (HTTP status code, gRPC code) in one short function. The message is
+//! the error's `Display`, the same on every front end.
+
+use outpost_core::{BackendError, InputError};
+use outpost_vision::VisionError;
+use thiserror::Error;
+
+use crate::body_memory::BodyMemoryError;
+use crate::config::ControlMode;
+
+/// What kind of failure an [`EngineError`] is, for a front end to choose its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request does not fit the model or the protocol (HTTP 400, INVALID_ARGUMENT).
+    InvalidArgument,
+    /// No such model, version or model directory (404, NOT_FOUND).
+    NotFound,
+    /// An image in a format the server does not decode (415, INVALID_ARGUMENT).
+    UnsupportedMediaType,
+    /// An image over the byte or pixel limits (413, INVALID_ARGUMENT).
+    TooLarge,
+    /// The model did not load, or the server is stopping (503, UNAVAILABLE).
+    Unavailable,
+    /// Every place is taken now; retry after [`EngineError::retry_after_secs`] (503 with
+    /// Retry-After, RESOURCE_EXHAUSTED).
+    Overloaded,
+    /// A request body the memory budget has no room for even alone (413, RESOURCE_EXHAUSTED).
+    InsufficientMemory,
+    /// The request's deadline passed before it ran (504, DEADLINE_EXCEEDED).
+    DeadlineExceeded,
+    /// A control request without the control token (401, UNAUTHENTICATED).
+    Unauthenticated,
+    /// Model control is off (403, FAILED_PRECONDITION).
+    FailedPrecondition,
+    /// The server or the model failed (500, INTERNAL).
+    Internal,
+}
+
+/// Why a lookup found nothing to serve.
+#[derive(Debug, Error, PartialEq)]
+pub enum LookupError {
+    #[error("Request for unknown model: '{0}' is not found")]
+    UnknownModel(String),
+    #[error("Request for unknown model: '{model}' version {version} is not found")]
+    UnknownVersion { model: String, version: String },
+    #[error("model version must be a positive integer, got '{0}'")]
+    BadVersion(String),
+    #[error("model '{model}' is not available: {reason}")]
+    Unavailable { model: String, reason: String },
+    #[error("model '{model}' version {version} is not available: {reason}")]
+    VersionUnavailable {
+        model: String,
+        version: u64,
+        reason: String,
+    },
+}
+
+/// Why a control request was refused or failed.
+#[derive(Debug, Error, PartialEq)]
+pub enum ControlError {
+    #[error("this endpoint needs 'Authorization: Bearer <token>' with the server's control token")]
+    Unauthorized,
+    #[error("model load and unload are off: model_control.mode is '{0}' (set it to 'explicit')")]
+    Disabled(ControlMode),
+    #[error("invalid model name '{0}': use letters, digits, '_', '-' and '.'")]
+    BadName(String),
+    #[error("no model directory '{0}' in the repository")]
+    UnknownModel(String),
+    #[error("failed to load '{model}': {reason}")]
+    LoadFailed { model: String, reason: String },
+    #[error("model repository: {0}")]
+    Repository(String),
+}
+
+/// Why the engine did not do what it was asked.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Lookup(#[from] LookupError),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The front end could not decode the request (its own error, kept whole).
+    #[error(transparent)]
+    BadRequest(Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    Image(#[from] VisionError),
+    #[error(transparent)]
+    BodyMemory(#[from] BodyMemoryError),
+    #[error("model '{0}' declares no image [preprocess] and [postprocess] in its model.toml")]
+    NoImagePipeline(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("model '{model}' has {capacity} requests in flight, its limit; retry in {retry_after_secs} s")]
+    Overloaded {
+        model: String,
+        capacity: usize,
+        retry_after_secs: u64,
+    },
+    #[error("the request's deadline passed before it could run")]
+    DeadlineExceeded,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// A request the front end could not decode.
+    pub fn bad_request(error: impl std::error::Error + Send + Sync + 'static) -> EngineError {
+        EngineError::BadRequest(Box::new(error))
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Lookup(lookup) => match lookup {
+                LookupError::UnknownModel(_) | LookupError::UnknownVersion { .. } => {
+                    ErrorKind::NotFound
+                }
+                LookupError::BadVersion(_) => ErrorKind::InvalidArgument,
+                LookupError::Unavailable { .. } | LookupError::VersionUnavailable { .. } => {
+                    ErrorKind::Unavailable
+                }
+            },
+            EngineError::Control(control) => match control {
+                ControlError::Unauthorized => ErrorKind::Unauthenticated,
+                ControlError::Disabled(_) => ErrorKind::FailedPrecondition,
+                ControlError::BadName(_) | ControlError::LoadFailed { .. } => {
+                    ErrorKind::InvalidArgument
+                }
+                ControlError::UnknownModel(_) => ErrorKind::NotFound,
+                ControlError::Repository(_) => ErrorKind::Internal,
+            },
+            EngineError::BadRequest(_)
+            | EngineError::Input(_)
+            | EngineError::NoImagePipeline(_) => ErrorKind::InvalidArgument,
+            EngineError::Image(image) => match image {
+                VisionError::Empty | VisionError::Corrupt(_) => ErrorKind::InvalidArgument,
+                VisionError::UnsupportedFormat(_) => ErrorKind::UnsupportedMediaType,
+                VisionError::TooManyBytes { .. } | VisionError::TooManyPixels { .. } => {
+                    ErrorKind::TooLarge
+                }
+                VisionError::Config(_) | VisionError::Outputs(_) => ErrorKind::Internal,
+            },
+            EngineError::BodyMemory(BodyMemoryError::NeverFits { .. }) => {
+                ErrorKind::InsufficientMemory
+            }
+            EngineError::BodyMemory(BodyMemoryError::Full { .. })
+            | EngineError::Overloaded { .. } => ErrorKind::Overloaded,
+            EngineError::ShuttingDown => ErrorKind::Unavailable,
+            EngineError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
+            EngineError::Backend(_) | EngineError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Seconds after which a refused request may be tried again, when that is known.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            EngineError::Overloaded {
+                retry_after_secs, ..
+            }
+            | EngineError::BodyMemory(BodyMemoryError::Full {
+                retry_after_secs, ..
+            }) => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The process's own memory: how much of it is resident (what the memory budget counts), handing
+//! freed heap memory back to the system, and tuning the C allocator that ONNX Runtime and the
+//! server share (glibc malloc).
+//!
+//! glibc serves a large block from its heap once a block that size has been freed (its mmap
+//! threshold grows with use, up to 32 MiB), and keeps freed heap memory for reuse in each
+//! thread's arena: under load the resident size climbs and stays. A fixed threshold maps every
+//! large block (input tensors, intermediate buffers, request bodies) on its own and unmaps it
+//! when freed. Measured in docs/benchmarks.md ("Memory").
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// Bytes in MiB, to one decimal, for messages.
+pub(crate) fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / MIB * 10.0).round() / 10.0
+}
+
+/// The server's anonymous resident memory now (`RssAnon` + `RssShmem`): what the budget counts.
+pub fn resident_bytes() -> u64 {
+    status_kib("RssAnon:") + status_kib("RssShmem:")
+}
+
+/// The server's whole resident memory (`VmRSS`), shared library code included.
+pub fn total_resident_bytes() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// One `kB` field of `/proc/self/status`, in bytes; 0 when absent.
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix(field))?;
+            let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some(kib * 1024)
+        })
+        .unwrap_or(0)
+}
+
+/// Hands memory the allocator keeps after an unload back to the system (glibc).
+pub fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory at the top of the heaps; it has no
+    // preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Sets glibc's mmap threshold to `threshold_bytes` (0 leaves glibc's default). Call before
+/// other threads start. Returns whether the allocator took the setting.
+pub fn tune(threshold_bytes: usize) -> bool {
+    if threshold_bytes == 0 {
+        return false;
+    }
+    set_mmap_threshold(threshold_bytes)
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_mmap_threshold(threshold_bytes: usize) -> bool {
+    let Ok(value) = libc::c_int::try_from(threshold_bytes) else {
+        return false;
+    };
+    // SAFETY: mallopt only changes allocator parameters; M_MMAP_THRESHOLD accepts any value up
+    // to HEAP_MAX/2 and reports failure by returning 0.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, value) == 1 }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_mmap_threshold(_threshold_bytes: usize) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn glibc_takes_a_fixed_threshold() {
+        assert!(super::tune(128 * 1024));
+        assert!(!super::tune(0), "0 leaves the default");
+    }
+}
