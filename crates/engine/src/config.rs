@@ -147,6 +147,19 @@ pub struct InferenceConfig {
     pub retry_after_secs: u64,
 }
 
+impl InferenceConfig {
+    /// Requests executing at once: the configured count, else one per CPU the container allows.
+    pub fn max_concurrent_requests(&self, cpus: usize) -> usize {
+        self.max_concurrent_requests.unwrap_or(cpus)
+    }
+
+    /// Intra-op threads for models that do not set them: the configured count, else one per CPU
+    /// the container allows.
+    pub fn default_intra_op_threads(&self, cpus: usize) -> usize {
+        self.default_intra_op_threads.unwrap_or(cpus)
+    }
+}
+
 impl Default for InferenceConfig {
     fn default() -> Self {
         InferenceConfig {

@@ -13,7 +13,8 @@
 //! - [`images`] (images as model inputs and outputs), [`model_control`] (load, unload, evict,
 //!   poll: one path);
 //! - [`inference`] (the one request path), then [`camera`], [`describe`] and [`metrics`] (the
-//!   Prometheus exposition) on top.
+//!   Prometheus exposition);
+//! - [`engine`]: all of it assembled, what a front end is given.
 
 pub mod admission;
 pub mod backends;
@@ -23,6 +24,7 @@ pub mod camera;
 pub mod config;
 pub mod container;
 pub mod describe;
+pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod images;
@@ -38,4 +40,5 @@ pub mod statistics;
 #[cfg(test)]
 mod batching_tests;
 
+pub use engine::{Engine, EngineSettings};
 pub use error::{EngineError, ErrorKind};

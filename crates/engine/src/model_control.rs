@@ -102,17 +102,38 @@ pub struct ModelControl {
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
 }
 
+/// What model control is made of.
+pub struct ModelControlParts {
+    /// `none`, `explicit` or `poll`.
+    pub mode: ControlMode,
+    /// The model repository directory.
+    pub root: PathBuf,
+    /// The runtimes models load on.
+    pub backends: Backends,
+    /// Threads and queue places of versions whose configuration does not set them.
+    pub defaults: LoadDefaults,
+    /// The memory budget loads must fit.
+    pub budget: MemoryBudget,
+    /// Where loaded models are served from.
+    pub repository: Arc<ModelRepository>,
+    /// The bearer token control requests must present, if any.
+    pub token: Option<String>,
+    /// Where each loaded version records its requests.
+    pub metrics: RequestMetrics,
+}
+
 impl ModelControl {
-    pub fn new(
-        mode: ControlMode,
-        root: PathBuf,
-        backends: Backends,
-        defaults: LoadDefaults,
-        budget: MemoryBudget,
-        repository: Arc<ModelRepository>,
-        token: Option<String>,
-        metrics: RequestMetrics,
-    ) -> ModelControl {
+    pub fn new(parts: ModelControlParts) -> ModelControl {
+        let ModelControlParts {
+            mode,
+            root,
+            backends,
+            defaults,
+            budget,
+            repository,
+            token,
+            metrics,
+        } = parts;
         ModelControl {
             mode,
             root,
@@ -477,19 +498,19 @@ mod tests {
     use super::*;
 
     fn control(token: Option<&str>, mode: ControlMode) -> ModelControl {
-        ModelControl::new(
+        ModelControl::new(ModelControlParts {
             mode,
-            PathBuf::from("/nonexistent"),
-            Backends::new(Err("none".into()), Err("none".into()), None, None),
-            LoadDefaults {
+            root: PathBuf::from("/nonexistent"),
+            backends: Backends::new(Err("none".into()), Err("none".into()), None, None),
+            defaults: LoadDefaults {
                 intra_op_threads: 1,
                 admission_capacity: 1,
             },
-            MemoryBudget::unlimited(),
-            Arc::new(ModelRepository::new()),
-            token.map(str::to_string),
-            RequestMetrics::default(),
-        )
+            budget: MemoryBudget::unlimited(),
+            repository: Arc::new(ModelRepository::new()),
+            token: token.map(str::to_string),
+            metrics: RequestMetrics::default(),
+        })
     }
 
     #[test]

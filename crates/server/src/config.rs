@@ -419,17 +419,6 @@ impl ServerConfig {
         }
         Ok(())
     }
-
-    /// Requests executing at once: the configured count, else one per CPU the container allows.
-    pub fn max_concurrent_requests(&self, cpus: usize) -> usize {
-        self.inference.max_concurrent_requests.unwrap_or(cpus)
-    }
-
-    /// Intra-op threads for models that do not set them: the configured count, else one per CPU
-    /// the container allows.
-    pub fn default_intra_op_threads(&self, cpus: usize) -> usize {
-        self.inference.default_intra_op_threads.unwrap_or(cpus)
-    }
 }
 
 #[cfg(test)]

@@ -8,16 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
-use outpost_engine::config::ControlMode;
 use outpost_engine::container::ContainerLimits;
-use outpost_engine::inference::InferenceService;
 use outpost_engine::memory::MemoryBudget;
-use outpost_engine::metrics::{LiveSources, Metrics};
-use outpost_engine::model_control::ModelControl;
-use outpost_engine::repository::{LoadDefaults, ModelRepository};
-use outpost_engine::request_metrics::RequestMetrics;
+use outpost_engine::{Engine, EngineSettings};
 use outpost_protocol::DecodeLimits;
-use outpost_vision::ImageLimits;
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -55,111 +49,26 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
             config.model_repository.display().to_string(),
         ));
     }
-    // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
-    // of this function from loading ONNX Runtime with its telemetry on by accident.
-    crate::runtimes::prepare_process(&config.ort);
-    let budget = MemoryBudget::new(&config.memory, &limits, config.inference.retry_after_secs);
-    let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
-    let backends =
-        tokio::task::spawn_blocking(move || crate::runtimes::probe(&ort_config, budget_bytes))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
-    let grpc_listener = if config.grpc.enabled {
-        Some(bind(config.grpc.host, config.grpc.port).await?)
-    } else {
-        None
-    };
-    let metrics_listener = match (config.metrics.enabled, config.metrics.port) {
-        (true, Some(port)) => Some(bind(config.metrics.host, port).await?),
-        _ => None,
-    };
-    let listener = bind(config.http.host, config.http.port).await?;
-    // The gRPC and metrics lines come first: the HTTP line tells readers that every listener is
-    // bound.
-    if let Some(grpc) = &grpc_listener {
-        let local = grpc.local_addr()?;
-        announce(&format!("outpost: grpc listening on {local}"));
-        tracing::info!(%local, tls = tls.grpc.is_some(), "gRPC server listening");
-    }
-    if let Some(metrics) = &metrics_listener {
-        let local = metrics.local_addr()?;
-        announce(&format!("outpost: metrics listening on {local}"));
-        tracing::info!(%local, tls = tls.http.is_some(), "metrics server listening");
-    }
-    let local = listener.local_addr()?;
-    announce(&format!("outpost: http listening on {local}"));
-    tracing::info!(%local, tls = tls.http.is_some(), "HTTP server listening");
-
-    let cpus = limits.cpus();
-    tracing::info!(
-        cpus,
-        cpu_quota_cores = limits.cpu_quota_cores,
-        memory_limit_bytes = limits.memory_limit_bytes,
-        cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
-        "container limits"
-    );
-    tracing::info!(
-        memory_budget_bytes = budget.budget_bytes(),
-        evict_idle_models = config.memory.evict_idle_models,
-        "memory budget for models"
-    );
-    let repository = Arc::new(ModelRepository::new());
-    let image_limits = ImageLimits {
-        max_bytes: config.limits.max_image_bytes,
-        max_pixels: config.limits.max_image_pixels,
-    };
-    let request_metrics = RequestMetrics::default();
-    let inference = InferenceService::new(
-        repository.clone(),
-        config.max_concurrent_requests(cpus),
-        image_limits,
-        config.inference.retry_after_secs,
-    )
-    .map_err(ServeError::Executor)?;
-    let metrics = config.metrics.enabled.then(|| {
-        Metrics::new(
-            &request_metrics,
-            LiveSources {
-                repository: repository.clone(),
-                container: limits.clone(),
-                executor: inference.executor_load(),
-                memory_budget_bytes: budget.budget_bytes(),
-                request_bodies: budget.bodies().clone(),
-                ort_arena: backends.ort_arena(),
-            },
-        )
-    });
-    let control = Arc::new(ModelControl::new(
-        config.model_control.mode,
-        config.model_repository.clone(),
-        backends,
-        LoadDefaults {
-            intra_op_threads: config.default_intra_op_threads(cpus),
-            admission_capacity: config.max_concurrent_requests(cpus)
-                + config.inference.max_queued_requests_per_model,
-        },
-        budget.clone(),
-        repository.clone(),
-        resolve_control_token(&config.model_control).map_err(ServeError::Config)?,
-        request_metrics,
-    ));
+    let engine = start_engine(&config, &limits).await?;
+    let listeners = Listeners::bind(&config, &tls).await?;
     let state = Arc::new(AppState {
-        control: control.clone(),
-        inference,
-        metrics,
+        engine,
         max_body_bytes: config.http.max_body_bytes,
         decode_limits: DecodeLimits {
             max_elements_per_tensor: config.limits.max_tensor_elements,
         },
-        request_bodies: budget.bodies().clone(),
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
     });
-    spawn_initial_load(&config, control, repository, state.clone());
+    tokio::spawn(load_repository(state.clone()));
+    let Listeners {
+        http: listener,
+        grpc: grpc_listener,
+        metrics: metrics_listener,
+    } = listeners;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(wait_for_signal(state.clone(), stop_tx));
@@ -212,6 +121,86 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
     Ok(())
 }
 
+/// The listeners, bound before any model loads so that liveness answers during long loads.
+struct Listeners {
+    http: TcpListener,
+    grpc: Option<TcpListener>,
+    /// Only when `/metrics` has a port of its own.
+    metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every configured listener and announces each address on standard output: the gRPC
+    /// and metrics lines first, since the HTTP line tells readers that every listener is bound.
+    async fn bind(config: &ServerConfig, tls: &TlsSetup) -> Result<Listeners, ServeError> {
+        let grpc = match config.grpc.enabled {
+            true => Some(bind(config.grpc.host, config.grpc.port).await?),
+            false => None,
+        };
+        let metrics = match (config.metrics.enabled, config.metrics.port) {
+            (true, Some(port)) => Some(bind(config.metrics.host, port).await?),
+            _ => None,
+        };
+        let http = bind(config.http.host, config.http.port).await?;
+        if let Some(grpc) = &grpc {
+            let local = grpc.local_addr()?;
+            announce(&format!("outpost: grpc listening on {local}"));
+            tracing::info!(%local, tls = tls.grpc.is_some(), "gRPC server listening");
+        }
+        if let Some(metrics) = &metrics {
+            let local = metrics.local_addr()?;
+            announce(&format!("outpost: metrics listening on {local}"));
+            tracing::info!(%local, tls = tls.http.is_some(), "metrics server listening");
+        }
+        let local = http.local_addr()?;
+        announce(&format!("outpost: http listening on {local}"));
+        tracing::info!(%local, tls = tls.http.is_some(), "HTTP server listening");
+        Ok(Listeners {
+            http,
+            grpc,
+            metrics,
+        })
+    }
+}
+
+/// Probes the runtimes within the memory budget and builds the engine (no model loaded yet).
+async fn start_engine(
+    config: &ServerConfig,
+    limits: &ContainerLimits,
+) -> Result<Engine, ServeError> {
+    // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
+    // of this function from loading ONNX Runtime with its telemetry on by accident.
+    crate::runtimes::prepare_process(&config.ort);
+    let budget = MemoryBudget::new(&config.memory, limits, config.inference.retry_after_secs);
+    let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
+    let backends =
+        tokio::task::spawn_blocking(move || crate::runtimes::probe(&ort_config, budget_bytes))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    tracing::info!(
+        cpus = limits.cpus(),
+        cpu_quota_cores = limits.cpu_quota_cores,
+        memory_limit_bytes = limits.memory_limit_bytes,
+        cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
+        "container limits"
+    );
+    tracing::info!(
+        memory_budget_bytes = budget.budget_bytes(),
+        evict_idle_models = config.memory.evict_idle_models,
+        "memory budget for models"
+    );
+    let settings = EngineSettings {
+        model_repository: config.model_repository.clone(),
+        control_mode: config.model_control.mode,
+        poll_interval: Duration::from_secs(config.model_control.poll_interval_secs),
+        control_token: resolve_control_token(&config.model_control).map_err(ServeError::Config)?,
+        limits: config.limits.clone(),
+        inference: config.inference.clone(),
+        metrics_enabled: config.metrics.enabled,
+    };
+    Engine::new(settings, limits, budget, backends).map_err(ServeError::Executor)
+}
+
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` completes.
 async fn serve_http(
     listener: TcpListener,
@@ -257,35 +246,17 @@ fn announce(line: &str) {
     let _ = out.flush();
 }
 
-fn spawn_initial_load(
-    config: &ServerConfig,
-    control: Arc<ModelControl>,
-    repository: Arc<ModelRepository>,
-    state: Arc<AppState>,
-) {
-    let poll = (config.model_control.mode == ControlMode::Poll)
-        .then(|| Duration::from_secs(config.model_control.poll_interval_secs));
-    tokio::spawn(async move {
-        let loader = control.clone();
-        let loaded = tokio::task::spawn_blocking(move || loader.load_all()).await;
-        match loaded {
-            Ok(Err(e)) => tracing::error!(error = %e, "model repository scan failed"),
-            Err(e) => tracing::error!(error = %e, "model repository load panicked"),
-            Ok(Ok(())) => {}
-        }
-        let entries = repository.entries();
-        let ready = entries
-            .iter()
-            .filter(|e| !e.ready_versions().is_empty())
-            .count();
-        // Mark completion before logging it, so the log line implies readiness was decided.
-        state.startup_complete.store(true, Ordering::Release);
-        tracing::info!(models = entries.len(), ready, mode = %control.mode(), "model repository loaded");
-        if let Some(interval) = poll {
-            // Runs until the process exits.
-            let _poller = control.spawn_poller(interval);
-        }
-    });
+/// Loads the repository, then marks the start-up complete (readiness may turn true).
+async fn load_repository(state: Arc<AppState>) {
+    let summary = state.engine.load_repository().await;
+    // Mark completion before logging it, so the log line implies readiness was decided.
+    state.startup_complete.store(true, Ordering::Release);
+    tracing::info!(
+        models = summary.models,
+        ready = summary.ready,
+        mode = %state.engine.control.mode(),
+        "model repository loaded"
+    );
 }
 
 async fn wait_for_signal(state: Arc<AppState>, stop: watch::Sender<bool>) {

@@ -51,6 +51,7 @@ async fn infer(
     deadline: Option<Deadline>,
 ) -> Result<pb::ModelInferResponse, Status> {
     let admitted = state
+        .engine
         .inference
         .admit(
             &request.model_name,
@@ -62,7 +63,8 @@ async fn infer(
     // The message is in memory already; its room is held until the answer is ready, so bodies
     // in flight stay within the budget.
     let reservation = state
-        .request_bodies
+        .engine
+        .request_bodies()
         .reserve(request.encoded_len() as u64)
         .map_err(|e| status(e.into()))?;
     let limits = state.decode_limits;
@@ -73,6 +75,7 @@ async fn infer(
     };
     let encode = |response: InferResponse, (), _| encode_model_infer_response(response);
     let answer = state
+        .engine
         .inference
         .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
@@ -125,6 +128,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let ready = self
             .state
+            .engine
             .inference
             .lookup(&r.name, version(&r.version))
             .is_ok();
@@ -148,7 +152,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = request.into_inner();
         let metadata =
-            describe::model_metadata(&self.state.inference, &r.name, version(&r.version))
+            describe::model_metadata(&self.state.engine.inference, &r.name, version(&r.version))
                 .map_err(status)?;
         Ok(Response::new(convert::model_metadata(metadata)))
     }
@@ -206,6 +210,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let served = self
             .state
+            .engine
             .inference
             .lookup(&r.name, version(&r.version))
             .map_err(status)?;
@@ -220,7 +225,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
         let r = request.into_inner();
         let model = (!r.name.is_empty()).then_some(r.name.as_str());
-        let stats = describe::statistics(&self.state.inference, model, version(&r.version))
+        let stats = describe::statistics(&self.state.engine.inference, model, version(&r.version))
             .map_err(status)?;
         Ok(Response::new(pb::ModelStatisticsResponse {
             model_stats: stats.into_iter().map(convert::model_statistics).collect(),
@@ -233,6 +238,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::RepositoryIndexResponse>, Status> {
         let index = self
             .state
+            .engine
             .control
             .authorized_index(authorization(&request), request.get_ref().ready)
             .await
@@ -248,6 +254,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
         let name = request.get_ref().model_name.clone();
         self.state
+            .engine
             .control
             .authorized_load(authorization(&request), name)
             .await
@@ -261,6 +268,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
         let name = request.get_ref().model_name.clone();
         self.state
+            .engine
             .control
             .authorized_unload(authorization(&request), name)
             .await

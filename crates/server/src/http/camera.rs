@@ -168,11 +168,17 @@ async fn handle(
         let overrides = query.overrides()?;
         let delivery = delivery(&request)?;
         let deadline = request_deadline(request.headers(), arrived)?;
-        let admitted =
-            state
-                .inference
-                .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
-        let reservation = reserve_body(&state.request_bodies, declared, state.max_body_bytes)?;
+        let admitted = state.engine.inference.admit(
+            &model,
+            version.as_deref(),
+            Route::HTTP_IMAGE,
+            deadline,
+        )?;
+        let reservation = reserve_body(
+            state.engine.request_bodies(),
+            declared,
+            state.max_body_bytes,
+        )?;
         Ok::<_, ApiError>((admitted, overrides, delivery, reservation))
     })();
     let (parts, body) = request.into_parts();
@@ -185,7 +191,7 @@ async fn handle(
         Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,
     };
     let answer = answer_image(
-        &state.inference,
+        &state.engine.inference,
         admitted,
         arrived,
         Route::HTTP_IMAGE,

@@ -94,11 +94,17 @@ async fn handle(
     let accepted = (|| {
         let json_length = json_header_length(&headers)?;
         let deadline = request_deadline(&headers, arrived)?;
-        let admitted =
-            state
-                .inference
-                .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
-        let reservation = reserve_body(&state.request_bodies, declared, state.max_body_bytes)?;
+        let admitted = state.engine.inference.admit(
+            &model,
+            version.as_deref(),
+            Route::HTTP_INFER,
+            deadline,
+        )?;
+        let reservation = reserve_body(
+            state.engine.request_bodies(),
+            declared,
+            state.max_body_bytes,
+        )?;
         Ok::<_, ApiError>((admitted, json_length, reservation))
     })();
     // The reservation is held until the answer is ready: the body becomes the request's tensors.
@@ -121,6 +127,7 @@ async fn handle(
         encode_infer_response(&response, &encoding)
     };
     let encoded = state
+        .engine
         .inference
         .infer(admitted, arrived, Route::HTTP_INFER, decode, encode)
         .await?;

@@ -23,7 +23,7 @@ pub(super) async fn model_metadata(
     Path(model): Path<String>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
     Ok(Json(describe_json::model_metadata(
-        describe::model_metadata(&state.inference, &model, None)?,
+        describe::model_metadata(&state.engine.inference, &model, None)?,
     )))
 }
 
@@ -32,7 +32,7 @@ pub(super) async fn model_version_metadata(
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
     Ok(Json(describe_json::model_metadata(
-        describe::model_metadata(&state.inference, &model, Some(&version))?,
+        describe::model_metadata(&state.engine.inference, &model, Some(&version))?,
     )))
 }
 
@@ -40,7 +40,7 @@ pub(super) async fn model_config(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
-    let served = state.inference.lookup(&model, None)?;
+    let served = state.engine.inference.lookup(&model, None)?;
     Ok(Json(describe_json::model_config(describe::model_config(
         &served,
     ))))
@@ -50,7 +50,7 @@ pub(super) async fn model_version_config(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
-    let served = state.inference.lookup(&model, Some(&version))?;
+    let served = state.engine.inference.lookup(&model, Some(&version))?;
     Ok(Json(describe_json::model_config(describe::model_config(
         &served,
     ))))
@@ -59,14 +59,18 @@ pub(super) async fn model_version_config(
 pub(super) async fn all_statistics(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    statistics(describe::statistics(&state.inference, None, None)?)
+    statistics(describe::statistics(&state.engine.inference, None, None)?)
 }
 
 pub(super) async fn model_statistics(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    statistics(describe::statistics(&state.inference, Some(&model), None)?)
+    statistics(describe::statistics(
+        &state.engine.inference,
+        Some(&model),
+        None,
+    )?)
 }
 
 pub(super) async fn model_version_statistics(
@@ -74,7 +78,7 @@ pub(super) async fn model_version_statistics(
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
     statistics(describe::statistics(
-        &state.inference,
+        &state.engine.inference,
         Some(&model),
         Some(&version),
     )?)

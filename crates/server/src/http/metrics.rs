@@ -10,7 +10,7 @@ use super::{ApiError, AppState};
 use outpost_engine::metrics::CONTENT_TYPE;
 
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match &state.metrics {
+    match &state.engine.metrics {
         Some(metrics) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, "metrics are off").into_response(),
     }

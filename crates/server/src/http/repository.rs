@@ -45,6 +45,7 @@ pub(super) async fn index(
 ) -> Result<Json<Vec<RepositoryIndexEntryJson>>, ApiError> {
     // The token is checked before the body is read.
     state
+        .engine
         .control
         .authorize(authorization(&headers))
         .map_err(EngineError::from)?;
@@ -59,6 +60,7 @@ pub(super) async fn index(
         })?
     };
     let index = state
+        .engine
         .control
         .authorized_index(authorization(&headers), request.ready)
         .await?;
@@ -72,6 +74,7 @@ pub(super) async fn load(
     _body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     state
+        .engine
         .control
         .authorized_load(authorization(&headers), model)
         .await?;
@@ -85,6 +88,7 @@ pub(super) async fn unload(
     _body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     state
+        .engine
         .control
         .authorized_unload(authorization(&headers), model)
         .await?;

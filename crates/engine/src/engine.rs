@@ -1,0 +1,145 @@
+//! The engine assembled: the repository, the inference path with its threads, model control,
+//! the request-body budget and the metrics, built from the engine's settings, and the initial
+//! load of the repository. This is what a front end is given.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use outpost_vision::ImageLimits;
+
+use crate::backends::Backends;
+use crate::body_memory::BodyMemory;
+use crate::config::{ControlMode, InferenceConfig, LimitsConfig};
+use crate::container::ContainerLimits;
+use crate::inference::InferenceService;
+use crate::memory::MemoryBudget;
+use crate::metrics::{LiveSources, Metrics};
+use crate::model_control::{ModelControl, ModelControlParts};
+use crate::repository::{LoadDefaults, ModelRepository};
+use crate::request_metrics::RequestMetrics;
+
+/// What the engine is built from.
+pub struct EngineSettings {
+    /// Directory holding `<model>/<version>/model.onnx`.
+    pub model_repository: PathBuf,
+    /// `none`, `explicit` or `poll`.
+    pub control_mode: ControlMode,
+    /// Between repository scans in `poll` mode.
+    pub poll_interval: Duration,
+    /// The bearer token control requests must present, if any.
+    pub control_token: Option<String>,
+    pub limits: LimitsConfig,
+    pub inference: InferenceConfig,
+    /// Whether to keep the Prometheus registry.
+    pub metrics_enabled: bool,
+}
+
+/// The engine: everything the front ends call.
+pub struct Engine {
+    pub inference: InferenceService,
+    /// Model load, unload and the repository index, with their token.
+    pub control: Arc<ModelControl>,
+    /// `None` when metrics are off.
+    pub metrics: Option<Metrics>,
+    budget: MemoryBudget,
+    poll_interval: Option<Duration>,
+}
+
+/// How the initial load went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Model directories found.
+    pub models: usize,
+    /// Those with a ready version.
+    pub ready: usize,
+}
+
+impl Engine {
+    /// Builds the engine on `backends`, within `budget`, sizing its threads from `container`.
+    /// No model is loaded yet ([`Engine::load_repository`]).
+    pub fn new(
+        settings: EngineSettings,
+        container: &ContainerLimits,
+        budget: MemoryBudget,
+        backends: Backends,
+    ) -> std::io::Result<Engine> {
+        let cpus = container.cpus();
+        let repository = Arc::new(ModelRepository::new());
+        let request_metrics = RequestMetrics::default();
+        let inference = InferenceService::new(
+            repository.clone(),
+            settings.inference.max_concurrent_requests(cpus),
+            ImageLimits {
+                max_bytes: settings.limits.max_image_bytes,
+                max_pixels: settings.limits.max_image_pixels,
+            },
+            settings.inference.retry_after_secs,
+        )?;
+        let metrics = settings.metrics_enabled.then(|| {
+            Metrics::new(
+                &request_metrics,
+                LiveSources {
+                    repository: repository.clone(),
+                    container: container.clone(),
+                    executor: inference.executor_load(),
+                    memory_budget_bytes: budget.budget_bytes(),
+                    request_bodies: budget.bodies().clone(),
+                    ort_arena: backends.ort_arena(),
+                },
+            )
+        });
+        let control = Arc::new(ModelControl::new(ModelControlParts {
+            mode: settings.control_mode,
+            root: settings.model_repository,
+            backends,
+            defaults: LoadDefaults {
+                intra_op_threads: settings.inference.default_intra_op_threads(cpus),
+                admission_capacity: settings.inference.max_concurrent_requests(cpus)
+                    + settings.inference.max_queued_requests_per_model,
+            },
+            budget: budget.clone(),
+            repository,
+            token: settings.control_token,
+            metrics: request_metrics,
+        }));
+        let poll_interval =
+            (settings.control_mode == ControlMode::Poll).then_some(settings.poll_interval);
+        Ok(Engine {
+            inference,
+            control,
+            metrics,
+            budget,
+            poll_interval,
+        })
+    }
+
+    /// Room for request bodies within the memory budget.
+    pub fn request_bodies(&self) -> &Arc<BodyMemory> {
+        self.budget.bodies()
+    }
+
+    /// Loads every model of the repository off the async runtime; in `poll` mode, then follows
+    /// the repository until the process exits. A failed scan is logged, and leaves no model.
+    pub async fn load_repository(&self) -> LoadSummary {
+        let loader = self.control.clone();
+        match tokio::task::spawn_blocking(move || loader.load_all()).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "model repository scan failed"),
+            Err(e) => tracing::error!(error = %e, "model repository load panicked"),
+            Ok(Ok(())) => {}
+        }
+        let entries = self.inference.repository().entries();
+        let summary = LoadSummary {
+            models: entries.len(),
+            ready: entries
+                .iter()
+                .filter(|e| e.ready().next().is_some())
+                .count(),
+        };
+        if let Some(interval) = self.poll_interval {
+            // Runs until the process exits.
+            let _poller = self.control.spawn_poller(interval);
+        }
+        summary
+    }
+}
