@@ -1,9 +1,11 @@
 //! The engine's settings, one section each of the server configuration: `[memory]`,
-//! `[model_control]`, `[limits]`, `[inference]` and `[ort]` (documented in
-//! docs/configuration.md). Plain data: reading and checking the file is the server's job.
+//! `[model_control]`, `[limits]`, `[inference]` and `[ort]`. Each setting is declared once here
+//! (type, default, flag, doc; see `outpost_settings`), and docs/configuration.md is checked
+//! against these declarations. Reading and checking the file is the server's job.
 
 use std::path::PathBuf;
 
+use outpost_settings::settings_section;
 use serde::{Deserialize, Serialize};
 
 /// How models get loaded and unloaded after start.
@@ -43,108 +45,91 @@ impl std::fmt::Display for ControlMode {
     }
 }
 
-/// `[memory]`: living within the container's memory limit (docs/configuration.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
-    /// Memory models may use: the container's limit less `headroom_bytes` when not set.
-    pub budget_bytes: Option<u64>,
-    /// Kept free below the container's limit for requests, the runtime and the page cache.
-    pub headroom_bytes: u64,
-    /// When a model does not fit, unload the least recently used idle model(s) to make room
-    /// instead of refusing the load.
-    pub evict_idle_models: bool,
-    /// glibc malloc: allocations at least this large are mapped on their own and given back to
-    /// the system when freed (fixed, instead of glibc's threshold that grows with use). 0 leaves
-    /// glibc's default.
-    pub malloc_mmap_threshold_bytes: usize,
-}
+outpost_settings::setting_value_from_str!(ControlMode);
 
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig {
-            budget_bytes: None,
-            headroom_bytes: 16 * 1024 * 1024,
-            evict_idle_models: false,
-            malloc_mmap_threshold_bytes: 128 * 1024,
-        }
+settings_section! {
+    /// `[memory]`: living within the container's memory limit (docs/configuration.md).
+    #[derive(Debug)]
+    pub struct MemoryConfig {
+        /// Memory models may use: the container's limit less `headroom_bytes` when not set.
+        budget_bytes: Option<u64> = None, flag "memory-budget-bytes",
+            shown "the container's memory limit less memory.headroom_bytes";
+        /// Kept free below the container's limit for requests, the runtime and the page cache.
+        headroom_bytes: u64 = 16 * 1024 * 1024;
+        /// When a model does not fit, unload the least recently used idle model(s) to make room
+        /// instead of refusing the load.
+        evict_idle_models: bool = false, flag "evict-idle-models";
+        /// glibc malloc: allocations at least this large are mapped on their own and given back
+        /// to the system when freed (fixed, instead of glibc's threshold that grows with use). 0
+        /// leaves glibc's default.
+        malloc_mmap_threshold_bytes: usize = 128 * 1024;
     }
 }
 
-/// `[model_control]`: loading and unloading models after start (docs/configuration.md).
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelControlConfig {
-    /// `none`, `explicit` or `poll`.
-    pub mode: ControlMode,
-    /// Seconds between repository scans in `poll` mode.
-    pub poll_interval_secs: u64,
-    /// File holding the bearer token the control endpoints require (repository index, load,
-    /// unload). `OUTPOST_CONTROL_TOKEN` sets the token itself. Without either, no token is asked.
-    pub token_file: Option<PathBuf>,
-    /// The token, from `OUTPOST_CONTROL_TOKEN`; never read from the file or printed.
-    #[serde(skip)]
-    pub token: Option<String>,
-}
-
-impl Default for ModelControlConfig {
-    fn default() -> Self {
-        ModelControlConfig {
-            mode: ControlMode::None,
-            poll_interval_secs: 10,
-            token_file: None,
-            token: None,
-        }
+settings_section! {
+    /// `[model_control]`: loading and unloading models after start (docs/configuration.md).
+    #[derive(Debug)]
+    pub struct ModelControlConfig {
+        /// Model control: none, explicit (load and unload on request) or poll (follow the
+        /// repository).
+        mode: ControlMode = ControlMode::None, flag "model-control-mode";
+        /// Seconds between repository scans in `poll` mode.
+        poll_interval_secs: u64 = 10;
+        /// File whose first line is the bearer token the control endpoints require (repository
+        /// index, load, unload). `OUTPOST_CONTROL_TOKEN` gives the token itself (environment
+        /// only, so it stays out of process listings). Without either, no token is asked.
+        token_file: Option<PathBuf> = None, flag "control-token-file";
     }
 }
 
-/// Keeps the token out of debug output and logs.
-impl std::fmt::Debug for ModelControlConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelControlConfig")
-            .field("mode", &self.mode)
-            .field("poll_interval_secs", &self.poll_interval_secs)
-            .field("token_file", &self.token_file)
-            .field("token", &self.token.as_ref().map(|_| "<set>"))
-            .finish()
+settings_section! {
+    /// `[limits]`: bounds on what one request may ask for.
+    #[derive(Debug)]
+    pub struct LimitsConfig {
+        /// Largest number of elements in one input tensor.
+        max_tensor_elements: usize = 16 * 1024 * 1024, flag "max-tensor-elements";
+        /// Largest encoded image in bytes (camera endpoint, BYTES image inputs).
+        max_image_bytes: usize = 16 * 1024 * 1024, flag "max-image-bytes";
+        /// Largest width x height an image may declare; checked before decoding.
+        max_image_pixels: u64 = 40_000_000, flag "max-image-pixels";
     }
 }
 
-/// `[limits]`: bounds on what one request may ask for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Largest number of elements in one input tensor.
-    pub max_tensor_elements: usize,
-    /// Largest encoded image (camera endpoint, BYTES image inputs).
-    pub max_image_bytes: usize,
-    /// Largest width x height an image may declare; checked before decoding.
-    pub max_image_pixels: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_tensor_elements: 16 * 1024 * 1024,
-            max_image_bytes: 16 * 1024 * 1024,
-            max_image_pixels: 40_000_000,
-        }
+settings_section! {
+    /// `[inference]`: how requests are executed.
+    #[derive(Debug)]
+    pub struct InferenceConfig {
+        /// Requests executing at once across all models.
+        max_concurrent_requests: Option<usize> = None, flag "max-concurrent-requests",
+            shown "CPUs the container allows";
+        /// Intra-op threads for models whose configuration does not set them.
+        default_intra_op_threads: Option<usize> = None, flag "intra-op-threads",
+            shown "CPUs the container allows";
+        /// Requests one model version may have waiting for an inference thread; beyond that
+        /// (plus those running) it answers 503 + Retry-After / RESOURCE_EXHAUSTED at once.
+        max_queued_requests_per_model: usize = 8, flag "max-queued-requests-per-model";
+        /// The `Retry-After` seconds of that answer.
+        retry_after_secs: u64 = 1;
     }
 }
 
-/// `[inference]`: how requests are executed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct InferenceConfig {
-    /// Requests executing at once across all models; default: the number of CPUs.
-    pub max_concurrent_requests: Option<usize>,
-    /// Intra-op threads for models whose configuration does not set them; default: the number of CPUs.
-    pub default_intra_op_threads: Option<usize>,
-    /// Requests one model version may have waiting for an inference thread; beyond that (plus
-    /// those running) it answers 503 / RESOURCE_EXHAUSTED at once.
-    pub max_queued_requests_per_model: usize,
-    /// The `Retry-After` seconds of that answer.
-    pub retry_after_secs: u64,
+settings_section! {
+    /// `[ort]`: the ONNX Runtime library and its shared CPU arena.
+    #[derive(Debug)]
+    pub struct OrtConfig {
+        /// Path to libonnxruntime.so.
+        library_path: Option<PathBuf> = None, flag "ort-library",
+            shown "the search order in docs/configuration.md";
+        /// Let ONNX Runtime upload usage telemetry to Microsoft. Off by default: the server then
+        /// sets `ORT_DISABLE_TELEMETRY=1` before the library loads.
+        telemetry: bool = false, flag "ort-telemetry";
+        /// Most bytes of freed memory the shared CPU arena keeps for reuse.
+        cpu_arena_max_kept_bytes: Option<u64> = None,
+            shown "a quarter of the memory budget, else 256 MiB";
+        /// The arena hands its free memory back to the system after this many milliseconds
+        /// without an allocation.
+        cpu_arena_idle_release_ms: u64 = 1000;
+    }
 }
 
 impl InferenceConfig {
@@ -157,44 +142,5 @@ impl InferenceConfig {
     /// the container allows.
     pub fn default_intra_op_threads(&self, cpus: usize) -> usize {
         self.default_intra_op_threads.unwrap_or(cpus)
-    }
-}
-
-impl Default for InferenceConfig {
-    fn default() -> Self {
-        InferenceConfig {
-            max_concurrent_requests: None,
-            default_intra_op_threads: None,
-            max_queued_requests_per_model: 8,
-            retry_after_secs: 1,
-        }
-    }
-}
-
-/// `[ort]`: the ONNX Runtime library and its shared CPU arena.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct OrtConfig {
-    /// Path to `libonnxruntime.so`; default: the search order in docs/configuration.md.
-    pub library_path: Option<PathBuf>,
-    /// Let ONNX Runtime upload its usage telemetry to Microsoft. Off by default: the server
-    /// then sets `ORT_DISABLE_TELEMETRY=1` before the library loads.
-    pub telemetry: bool,
-    /// Most bytes of freed memory the shared CPU arena keeps for reuse. Default: a quarter of
-    /// the memory budget, 256 MiB without one.
-    pub cpu_arena_max_kept_bytes: Option<u64>,
-    /// The arena hands its free memory back to the system after this many milliseconds
-    /// without an allocation.
-    pub cpu_arena_idle_release_ms: u64,
-}
-
-impl Default for OrtConfig {
-    fn default() -> Self {
-        OrtConfig {
-            library_path: None,
-            telemetry: false,
-            cpu_arena_max_kept_bytes: None,
-            cpu_arena_idle_release_ms: 1000,
-        }
     }
 }

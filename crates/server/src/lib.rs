@@ -19,5 +19,5 @@ pub mod serve;
 pub mod state;
 pub mod tls;
 
-pub use config::{ConfigError, ConfigOverrides, ServerConfig};
+pub use config::{ConfigError, ServerConfig, SettingOverrides};
 pub use serve::{serve, ServeError};

@@ -1,0 +1,372 @@
+//! The server configuration: one typed structure read from a TOML file, then overridden by
+//! `OUTPOST_*` environment variables and command-line flags (flags win, then the environment,
+//! then the file, then the defaults). Each setting is declared once, in its section below or in
+//! the engine's (`outpost_engine::config`): its type, default, doc and flag, from which the
+//! environment variable's name follows ([`flags`] turns them into command-line arguments).
+//! docs/configuration.md is checked against these declarations by a test.
+
+pub mod flags;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use outpost_settings::{settings_section, Section};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use outpost_engine::config::{
+    ControlMode, InferenceConfig, LimitsConfig, MemoryConfig, ModelControlConfig, OrtConfig,
+};
+
+/// The environment variable holding the control token itself. Environment only, never a flag
+/// or the file, so it stays out of process listings and configuration files.
+pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format '{other}' (expected text or json)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+outpost_settings::setting_value_from_str!(LogFormat);
+
+const ANY_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+
+settings_section! {
+    /// `[http]`: the REST front end.
+    #[derive(Debug)]
+    pub struct HttpConfig {
+        /// Address to bind the HTTP server to.
+        host: IpAddr = ANY_ADDRESS, flag "http-host";
+        /// HTTP port; 0 picks a free port (printed on standard output).
+        port: u16 = 8000, flag "http-port";
+        /// Largest request body in bytes; larger ones get 413.
+        max_body_bytes: usize = 32 * 1024 * 1024, flag "max-body-bytes";
+    }
+}
+
+settings_section! {
+    /// `[grpc]`: the gRPC front end (`inference.GRPCInferenceService`).
+    #[derive(Debug)]
+    pub struct GrpcConfig {
+        /// Serve gRPC (inference.GRPCInferenceService) on its own port.
+        enabled: bool = true, flag "grpc-enabled";
+        /// Address to bind the gRPC server to.
+        host: IpAddr = ANY_ADDRESS, flag "grpc-host";
+        /// gRPC port; 0 picks a free port (printed on standard output).
+        port: u16 = 8001, flag "grpc-port";
+        /// Largest request message accepted; larger ones get OUT_OF_RANGE before decoding.
+        max_message_bytes: usize = 32 * 1024 * 1024;
+    }
+}
+
+settings_section! {
+    /// `[metrics]`: Prometheus metrics (`GET /metrics`).
+    #[derive(Debug)]
+    pub struct MetricsConfig {
+        /// Serve Prometheus metrics on /metrics.
+        enabled: bool = true, flag "metrics-enabled";
+        /// Address of the metrics listener when `port` is set.
+        host: IpAddr = ANY_ADDRESS;
+        /// Serve /metrics on this port instead of the HTTP port; 0 picks a free port.
+        port: Option<u16> = None, flag "metrics-port";
+    }
+}
+
+settings_section! {
+    /// `[tls]`: TLS (rustls) on the HTTP and gRPC listeners. Off unless a certificate and its key
+    /// are given; then every listener named below accepts TLS only.
+    #[derive(Debug)]
+    pub struct TlsConfig {
+        /// PEM certificate chain, the server's certificate first; with the key, the HTTP and gRPC
+        /// listeners accept TLS only.
+        cert_file: Option<PathBuf> = None, flag "tls-cert";
+        /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+        key_file: Option<PathBuf> = None, flag "tls-key";
+        /// PEM CA certificates clients must present a certificate from (mutual TLS).
+        client_ca_file: Option<PathBuf> = None, flag "tls-client-ca";
+        /// Serve HTTP over TLS when a certificate is configured.
+        http: bool = true;
+        /// Serve gRPC over TLS when a certificate is configured.
+        grpc: bool = true;
+        /// Seconds a client has to finish its handshake before the connection is closed.
+        handshake_timeout_secs: u64 = 10;
+    }
+}
+
+impl TlsConfig {
+    /// Whether a certificate (and so TLS) is configured.
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert_file and tls.key_file go together: give both or neither".into(),
+            ));
+        }
+        if self.client_ca_file.is_some() && !self.enabled() {
+            return Err(ConfigError::Invalid(
+                "tls.client_ca_file needs tls.cert_file and tls.key_file".into(),
+            ));
+        }
+        if self.handshake_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "tls.handshake_timeout_secs must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+settings_section! {
+    /// `[log]`.
+    #[derive(Debug)]
+    pub struct LogConfig {
+        /// Log format: text or json lines on standard error.
+        format: LogFormat = LogFormat::Text, flag "log-format";
+        /// A tracing filter, e.g. info or outpost_engine=debug,info; RUST_LOG overrides it. The
+        /// default keeps ONNX Runtime's own chatter (ort) at warnings.
+        level: String = "info,ort=warn".to_string(), flag "log-level";
+    }
+}
+
+settings_section! {
+    /// The whole server configuration.
+    #[derive(Debug)]
+    pub struct ServerConfig {
+        /// Model repository: <dir>/<model>/<version>/model.onnx.
+        model_repository: PathBuf = PathBuf::from("models"), flag "model-repository";
+        /// Report ready only when every model loaded (Triton's strict readiness).
+        strict_readiness: bool = false, flag "strict-readiness";
+        /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+        shutdown_timeout_secs: u64 = 30;
+    }
+    sections {
+        http: HttpConfig,
+        grpc: GrpcConfig,
+        tls: TlsConfig,
+        metrics: MetricsConfig,
+        memory: MemoryConfig,
+        model_control: ModelControlConfig,
+        limits: LimitsConfig,
+        inference: InferenceConfig,
+        ort: OrtConfig,
+        log: LogConfig,
+    }
+}
+
+/// Settings given as flags or `OUTPOST_*` variables: each setting's key and text, applied over
+/// the file in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingOverrides(pub Vec<(String, String)>);
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The token the control endpoints require, if any: `OUTPOST_CONTROL_TOKEN`'s, else the first
+/// line of `model_control.token_file`.
+pub fn resolve_control_token(config: &ModelControlConfig) -> Result<Option<String>, ConfigError> {
+    let from_env = std::env::var(CONTROL_TOKEN_ENV).ok();
+    if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
+        return Ok(Some(token));
+    }
+    let Some(path) = &config.token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "model_control.token_file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(token))
+}
+
+impl ServerConfig {
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ServerConfig::from_toml(&text, path)
+    }
+
+    /// Parses TOML text; `path` only names the source in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The file's values (or the defaults without a file) with `overrides` applied, checked.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &SettingOverrides,
+    ) -> Result<ServerConfig, ConfigError> {
+        let mut config = match file {
+            Some(path) => ServerConfig::from_file(path)?,
+            None => ServerConfig::default(),
+        };
+        config.apply(overrides)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, overrides: &SettingOverrides) -> Result<(), ConfigError> {
+        for (key, text) in &overrides.0 {
+            self.set(key, text)
+                .map_err(|message| ConfigError::Invalid(format!("{key} = '{text}': {message}")))?;
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.http.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_body_bytes must be positive".into(),
+            ));
+        }
+        if self.grpc.max_message_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "grpc.max_message_bytes must be positive".into(),
+            ));
+        }
+        self.tls.check()?;
+        if self.model_control.poll_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "model_control.poll_interval_secs must be positive".into(),
+            ));
+        }
+        if self.limits.max_tensor_elements == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_tensor_elements must be positive".into(),
+            ));
+        }
+        if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_image_bytes and limits.max_image_pixels must be positive".into(),
+            ));
+        }
+        if self.inference.max_concurrent_requests == Some(0)
+            || self.inference.default_intra_op_threads == Some(0)
+        {
+            return Err(ConfigError::Invalid(
+                "inference counts must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> SettingOverrides {
+        SettingOverrides(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn file_then_overrides() {
+        let text = r#"
+            model_repository = "/srv/models"
+            [http]
+            port = 9000
+            max_body_bytes = 1024
+            [log]
+            format = "json"
+        "#;
+        let mut config = ServerConfig::from_toml(text, Path::new("outpost.toml")).unwrap();
+        assert_eq!(config.http.port, 9000);
+        assert_eq!(config.log.format, LogFormat::Json);
+        config
+            .apply(&overrides(&[
+                ("http.port", "0"),
+                ("ort.library_path", "/opt/libonnxruntime.so"),
+            ]))
+            .unwrap();
+        assert!(
+            !config.ort.telemetry,
+            "ONNX Runtime telemetry is off unless asked for"
+        );
+        assert_eq!(config.http.port, 0);
+        assert_eq!(config.http.max_body_bytes, 1024);
+        assert_eq!(config.model_repository, PathBuf::from("/srv/models"));
+        assert_eq!(
+            config.ort.library_path,
+            Some(PathBuf::from("/opt/libonnxruntime.so"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(ServerConfig::from_toml("[http]\nprot = 1", Path::new("x")).is_err());
+        assert!(ServerConfig::from_toml("modle_repository = 'x'", Path::new("x")).is_err());
+        assert!(ServerConfig::load(None, &overrides(&[("http.max_body_bytes", "0")])).is_err());
+        assert!(ServerConfig::load(None, &overrides(&[("http.port", "eighty")])).is_err());
+    }
+
+    #[test]
+    fn tls_needs_certificate_and_key_together() {
+        let only_cert = overrides(&[("tls.cert_file", "/etc/outpost/server.pem")]);
+        assert!(ServerConfig::load(None, &only_cert).is_err());
+        let only_client_ca = overrides(&[("tls.client_ca_file", "/etc/outpost/clients.pem")]);
+        assert!(ServerConfig::load(None, &only_client_ca).is_err());
+        let both = overrides(&[
+            ("tls.cert_file", "/etc/outpost/server.pem"),
+            ("tls.key_file", "/etc/outpost/server.key"),
+        ]);
+        let config = ServerConfig::load(None, &both).unwrap();
+        assert!(config.tls.enabled() && config.tls.http && config.tls.grpc);
+        assert!(!ServerConfig::default().tls.enabled());
+    }
+}
