@@ -48,7 +48,7 @@ fn allowed_cpus() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; the call gets a pointer to it and its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw mut set) != 0 {
             return Vec::new();
         }
         (0..libc::CPU_SETSIZE as usize)
@@ -65,7 +65,7 @@ fn pin_current_thread(cpus: &[usize]) -> bool {
         for cpu in cpus {
             libc::CPU_SET(*cpu, &mut set);
         }
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set) == 0
     }
 }
 
@@ -279,7 +279,7 @@ fn server_vs_in_process(options: &Options) {
     if let Some(placed) = &placed {
         pin_current_thread(&placed.compute);
     }
-    // OUTPOST_BENCH_SERVER_LOG=outpost_server=debug,warn shows the server's own timings.
+    // OUTPOST_BENCH_SERVER_LOG=outpost_engine=debug,warn shows the server's own timings.
     let log_level =
         std::env::var("OUTPOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string());
     let server = TestServer::start(
@@ -294,7 +294,7 @@ fn server_vs_in_process(options: &Options) {
     let input = reference_input(DEFAULT_MODEL);
     let mut client = SequentialClient::new(server.addr, &input);
 
-    let ort = OrtBackend::new(None, Default::default())
+    let ort = OrtBackend::new(None, outpost_backend_ort::CpuArenaSettings::default())
         .expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
     let local = InProcessRunner::start(
         load(&ort, DEFAULT_MODEL, options.threads),
@@ -406,7 +406,8 @@ fn print_server_timings(log: &str) {
 }
 
 fn ort_vs_tract(options: &Options) {
-    let ort = OrtBackend::new(None, Default::default()).expect("ONNX Runtime library");
+    let ort = OrtBackend::new(None, outpost_backend_ort::CpuArenaSettings::default())
+        .expect("ONNX Runtime library");
     let tract = TractBackend::new();
     let iterations = (options.iterations / 10).max(10);
     println!("\nONNX Runtime vs tract, in process, {} intra-op thread(s) for ONNX Runtime, p50 of {iterations}", options.threads);

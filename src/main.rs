@@ -39,7 +39,7 @@ struct ServeArgs {
     settings: SettingFlags,
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let config = ServerConfig::load(args.config.as_deref(), &args.settings.overrides)
         .context("loading configuration")?;
     // Before any other thread exists: environment changes race with threads reading it.
@@ -61,7 +61,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

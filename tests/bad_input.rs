@@ -14,7 +14,7 @@ struct Case {
     message: &'static str,
 }
 
-fn mobilenet_input(datatype: &str, shape: Value, data: Value) -> Vec<u8> {
+fn mobilenet_input(datatype: &str, shape: &Value, data: &Value) -> Vec<u8> {
     serde_json::to_vec(
         &json!({"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]}),
     )
@@ -36,7 +36,7 @@ fn cases() -> Vec<Case> {
         Case {
             what: "wrong datatype",
             path: infer,
-            body: mobilenet_input("INT32", json!([1, 3, 224, 224]), json!(vec![0; 3 * 224 * 224])),
+            body: mobilenet_input("INT32", &json!([1, 3, 224, 224]), &json!(vec![0; 3 * 224 * 224])),
             json_header: None,
             status: 400,
             message: "datatype INT32",
@@ -44,7 +44,7 @@ fn cases() -> Vec<Case> {
         Case {
             what: "wrong shape",
             path: infer,
-            body: mobilenet_input("FP32", json!([1, 224, 224, 3]), json!(full)),
+            body: mobilenet_input("FP32", &json!([1, 224, 224, 3]), &json!(full)),
             json_header: None,
             status: 400,
             message: "has shape [1, 224, 224, 3]",
@@ -52,7 +52,7 @@ fn cases() -> Vec<Case> {
         Case {
             what: "element-count mismatch",
             path: infer,
-            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!([1.0, 2.0])),
+            body: mobilenet_input("FP32", &json!([1, 3, 224, 224]), &json!([1.0, 2.0])),
             json_header: None,
             status: 400,
             message: "needs 150528 elements",
@@ -69,7 +69,7 @@ fn cases() -> Vec<Case> {
         Case {
             what: "unknown model",
             path: "/v2/models/no_such_model/infer",
-            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!(full)),
+            body: mobilenet_input("FP32", &json!([1, 3, 224, 224]), &json!(full)),
             json_header: None,
             status: 404,
             message: "unknown model",
@@ -77,7 +77,7 @@ fn cases() -> Vec<Case> {
         Case {
             what: "unknown version",
             path: "/v2/models/mobilenet_v2_int8/versions/9/infer",
-            body: mobilenet_input("FP32", json!([1, 3, 224, 224]), json!(full)),
+            body: mobilenet_input("FP32", &json!([1, 3, 224, 224]), &json!(full)),
             json_header: None,
             status: 404,
             message: "version 9",
@@ -168,8 +168,8 @@ fn bad_requests_get_clear_errors_and_the_server_stays_up() {
     // And a good request still works afterwards.
     let good = mobilenet_input(
         "FP32",
-        json!([1, 3, 224, 224]),
-        json!(vec![0.5f32; 3 * 224 * 224]),
+        &json!([1, 3, 224, 224]),
+        &json!(vec![0.5f32; 3 * 224 * 224]),
     );
     let response = client
         .post(format!(

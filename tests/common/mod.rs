@@ -9,16 +9,16 @@ use outpost_core::{DataType, NamedTensor, Tensor, TensorData};
 use outpost_testkit::TestServer;
 use serde_json::Value;
 
-pub fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
 }
 
-pub fn start(repository: &Path, extra: &[&str]) -> TestServer {
+pub(crate) fn start(repository: &Path, extra: &[&str]) -> TestServer {
     TestServer::start(&binary(), repository, extra)
         .unwrap_or_else(|e| panic!("server did not start: {e}"))
 }
 
-pub fn client() -> reqwest::blocking::Client {
+pub(crate) fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(120))
         .build()
@@ -26,7 +26,7 @@ pub fn client() -> reqwest::blocking::Client {
 }
 
 /// Parses a binary-extension response into its JSON header and named tensors.
-pub fn parse_binary_response(body: &[u8], json_len: usize) -> (Value, Vec<NamedTensor>) {
+pub(crate) fn parse_binary_response(body: &[u8], json_len: usize) -> (Value, Vec<NamedTensor>) {
     let header: Value = serde_json::from_slice(&body[..json_len]).expect("response JSON");
     let mut offset = json_len;
     let mut tensors = Vec::new();
@@ -53,7 +53,7 @@ pub fn parse_binary_response(body: &[u8], json_len: usize) -> (Value, Vec<NamedT
 }
 
 /// POSTs a binary infer request and returns the outputs.
-pub fn infer_binary(
+pub(crate) fn infer_binary(
     client: &reqwest::blocking::Client,
     url: &str,
     inputs: &[NamedTensor],
@@ -81,7 +81,7 @@ pub fn infer_binary(
 }
 
 /// Elements as f64 for comparisons.
-pub fn as_f64(data: &TensorData) -> Vec<f64> {
+pub(crate) fn as_f64(data: &TensorData) -> Vec<f64> {
     match data {
         TensorData::Fp32(v) => v.iter().map(|x| f64::from(*x)).collect(),
         TensorData::Fp64(v) => v.clone(),
@@ -94,11 +94,10 @@ pub fn as_f64(data: &TensorData) -> Vec<f64> {
 }
 
 /// Index of the largest element.
-pub fn argmax(values: &[f64]) -> usize {
+pub(crate) fn argmax(values: &[f64]) -> usize {
     values
         .iter()
         .enumerate()
         .max_by(|a, b| a.1.total_cmp(b.1))
-        .map(|(i, _)| i)
-        .unwrap_or(0)
+        .map_or(0, |(i, _)| i)
 }

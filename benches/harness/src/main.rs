@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
         return replot(dir);
     }
     let root = run::repo_root().canonicalize().context("repository root")?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut plan = Plan::for_mode(args.mode, cores);
     if let Some(instances) = args.instances {
         plan.instances = instances.max(1);

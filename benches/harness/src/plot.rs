@@ -112,7 +112,7 @@ fn render(series: &[Series], title: &str) -> String {
         escape(title)
     );
     for i in 0..=5 {
-        let fraction = i as f64 / 5.0;
+        let fraction = f64::from(i) / 5.0;
         let gx = x(x_max * fraction);
         let _ = writeln!(
             svg,

@@ -92,24 +92,21 @@ impl PythonServer {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                return Err(PythonBaselineError::Start(
-                    "it did not announce its address within 120 s".into(),
-                ));
-            }
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(120)) else {
+            let _ = child.kill();
+            return Err(PythonBaselineError::Start(
+                "it did not announce its address within 120 s".into(),
+            ));
         };
         let server = PythonServer {
             child,
             base_url: format!("http://{addr}"),
         };
-        server.wait_ready(&addr, Duration::from_secs(60))?;
+        PythonServer::wait_ready(&addr, Duration::from_secs(60))?;
         Ok(server)
     }
 
-    fn wait_ready(&self, addr: &str, limit: Duration) -> Result<(), PythonBaselineError> {
+    fn wait_ready(addr: &str, limit: Duration) -> Result<(), PythonBaselineError> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if crate::targets::http_get_status(addr, "/v2/health/ready") == Some(200) {

@@ -37,8 +37,10 @@ impl Environment {
             .lines()
             .find(|l| l.starts_with("model name"))
             .and_then(|l| l.split(':').nth(1))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+            .map_or_else(
+                || std::env::consts::ARCH.to_string(),
+                |s| s.trim().to_string(),
+            );
         let memory_kib: f64 = read("/proc/meminfo")
             .lines()
             .find(|l| l.starts_with("MemTotal:"))
@@ -55,7 +57,7 @@ impl Environment {
             command: std::env::args().collect::<Vec<_>>().join(" "),
             git_commit: command_output("git", &["rev-parse", "--short", "HEAD"]),
             cpu,
-            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             memory_gib: memory_kib / 1024.0 / 1024.0,
             os,
             kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
@@ -73,8 +75,10 @@ fn command_output(program: &str, args: &[&str]) -> String {
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into())
+        .map_or_else(
+            || "unknown".into(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        )
 }
 
 /// The whole report, as written to `report.json`.

@@ -36,7 +36,7 @@ struct CacheState {
 }
 
 /// Blocks of memory by exact size, kept after they are freed, at most `max_kept_bytes` of them.
-pub struct BlockCache {
+pub(crate) struct BlockCache {
     max_kept_bytes: u64,
     state: Mutex<CacheState>,
     /// Signalled when freed memory starts to be kept (for [`BlockCache::wait_until_idle`]).
@@ -45,7 +45,7 @@ pub struct BlockCache {
 
 impl BlockCache {
     /// A cache that keeps at most `max_kept_bytes` of freed blocks.
-    pub fn new(max_kept_bytes: u64) -> BlockCache {
+    pub(crate) fn new(max_kept_bytes: u64) -> BlockCache {
         BlockCache {
             max_kept_bytes,
             state: Mutex::new(CacheState::default()),
@@ -59,7 +59,7 @@ impl BlockCache {
 
     /// A block of `size` bytes: a kept one of that size, or a new one. Aborts the process,
     /// as Rust's allocations do, when the system has no memory left.
-    pub fn alloc(&self, size: usize) -> *mut u8 {
+    pub(crate) fn alloc(&self, size: usize) -> *mut u8 {
         let size = size.max(1);
         let layout = Layout::from_size_align(size, ALIGNMENT)
             .unwrap_or_else(|_| std::alloc::handle_alloc_error(Layout::new::<u8>()));
@@ -89,7 +89,7 @@ impl BlockCache {
     /// Takes back a block from [`BlockCache::alloc`] and keeps it for reuse, or hands it back to
     /// the system when keeping it would pass `max_kept_bytes`. A pointer this cache did not
     /// hand out is ignored.
-    pub fn free(&self, block: *mut u8) {
+    pub(crate) fn free(&self, block: *mut u8) {
         if block.is_null() {
             return;
         }
@@ -113,17 +113,17 @@ impl BlockCache {
     }
 
     /// Hands every kept block back to the system; answers how many bytes that was.
-    pub fn release_cached(&self) -> u64 {
+    pub(crate) fn release_cached(&self) -> u64 {
         release_all(&mut self.lock())
     }
 
     /// What is in use and what is kept now.
-    pub fn usage(&self) -> CacheUsage {
+    pub(crate) fn usage(&self) -> CacheUsage {
         self.lock().usage
     }
 
     /// Blocks until blocks are kept and nothing was allocated or freed for `idle`.
-    pub fn wait_until_idle(&self, idle: Duration) {
+    pub(crate) fn wait_until_idle(&self, idle: Duration) {
         let mut state = self.lock();
         loop {
             if state.usage.cached_bytes == 0 {
@@ -139,7 +139,7 @@ impl BlockCache {
             }
             state = self
                 .kept
-                .wait_timeout(state, idle - quiet)
+                .wait_timeout(state, idle.checked_sub(quiet).unwrap())
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -255,7 +255,7 @@ mod tests {
     fn unknown_and_null_pointers_are_ignored() {
         let cache = BlockCache::new(UNBOUNDED);
         let mut local = 0u8;
-        cache.free(&mut local);
+        cache.free(&raw mut local);
         cache.free(std::ptr::null_mut());
         assert_eq!(cache.usage(), CacheUsage::default());
     }

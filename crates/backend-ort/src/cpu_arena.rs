@@ -82,10 +82,7 @@ impl CpuArena {
         // SAFETY: the environment pointer is valid for the environment's life; `registered`
         // is never freed, and its table's entries follow the C API's contract below.
         let status = unsafe {
-            (ort::api().RegisterAllocator)(
-                environment.ptr().cast_mut(),
-                &mut registered.table as *mut OrtAllocator,
-            )
+            (ort::api().RegisterAllocator)(environment.ptr().cast_mut(), &raw mut registered.table)
         };
         check(status)?;
         let idle_cache = cache.clone();

@@ -14,9 +14,7 @@ use std::sync::Arc;
 use outpost_core::{
     Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
 };
-use tract_onnx::prelude::{
-    Framework, InferenceModelExt, IntoRunnable, TValue, TVec, TypedSimplePlan,
-};
+use tract_onnx::prelude::{Framework, InferenceModelExt, TValue, TVec, TypedSimplePlan};
 
 /// The tract runtime. It has no global state, so creating it cannot fail.
 #[derive(Debug, Default)]
@@ -68,7 +66,7 @@ fn load_plan(path: &Path, model_name: &str) -> Result<Arc<TypedSimplePlan>, Back
     parsed
         .model
         .into_optimized()
-        .and_then(|m| m.into_runnable())
+        .and_then(tract_onnx::prelude::IntoRunnable::into_runnable)
         .map_err(|e| unsupported(path, e))
 }
 

@@ -147,11 +147,11 @@ fn drop_requantization(
         .iter()
         .map(|ix| graph.node[*ix].output[0].clone())
         .collect();
-    graph.node[softmax_ix].output[0] = float_name.clone();
-    for n in graph.node.iter_mut() {
-        for input in n.input.iter_mut() {
+    graph.node[softmax_ix].output[0].clone_from(&float_name);
+    for n in &mut graph.node {
+        for input in &mut n.input {
             if other_names.contains(input) {
-                *input = float_name.clone();
+                input.clone_from(&float_name);
             }
         }
     }

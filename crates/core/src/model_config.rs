@@ -427,7 +427,7 @@ fn apply_to(
                     ),
                 });
             }
-            spec.shape = shape.clone();
+            spec.shape.clone_from(shape);
         }
     }
     Ok(())

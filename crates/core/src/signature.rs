@@ -111,16 +111,12 @@ impl ModelSignature {
             }
         }
         if max_batch_size > 0 {
-            self.validate_batch(request, max_batch_size)?;
+            Self::validate_batch(request, max_batch_size)?;
         }
         Ok(())
     }
 
-    fn validate_batch(
-        &self,
-        request: &InferRequest,
-        max_batch_size: usize,
-    ) -> Result<(), InputError> {
+    fn validate_batch(request: &InferRequest, max_batch_size: usize) -> Result<(), InputError> {
         let mut batch: Option<usize> = None;
         for input in &request.inputs {
             let size = input.tensor.shape().first().copied().unwrap_or(0);

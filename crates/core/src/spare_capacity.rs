@@ -21,7 +21,7 @@ pub(crate) fn copy_into_spare<T: bytemuck::Pod>(values: &mut Vec<T>, offset: usi
             bytes.as_ptr(),
             values.as_mut_ptr().cast::<u8>().add(offset),
             bytes.len(),
-        )
+        );
     };
 }
 

@@ -175,7 +175,7 @@ impl TensorData {
                 }
             }
             _ => unreachable!("numeric variants handled above"),
-        })
+        });
     }
 
     /// The little-endian byte form of the elements.

@@ -48,6 +48,7 @@ impl Admission {
             })
     }
 
+    /// Places in all: requests running and waiting together.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -63,10 +64,12 @@ impl Admission {
 pub struct Deadline(pub Instant);
 
 impl Deadline {
+    /// The deadline of a request that `arrived` with `timeout` to live.
     pub fn after(arrived: Instant, timeout: Duration) -> Deadline {
         Deadline(arrived + timeout)
     }
 
+    /// Whether it is past the deadline now.
     pub fn has_passed(&self) -> bool {
         Instant::now() >= self.0
     }

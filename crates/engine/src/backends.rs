@@ -10,8 +10,11 @@ use outpost_core::{Backend, BackendChoice, BackendKind};
 /// keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArenaUsage {
+    /// Bytes handed out to sessions now.
     pub in_use_bytes: u64,
+    /// Freed bytes kept for reuse.
     pub kept_bytes: u64,
+    /// The most freed bytes it keeps.
     pub max_kept_bytes: u64,
 }
 

@@ -143,7 +143,7 @@ async fn infer(
 /// values arrive.
 fn enqueue(
     service: &InferenceService,
-    rows: Vec<Vec<f32>>,
+    rows: &[Vec<f32>],
     timeout: Option<Duration>,
 ) -> tokio::sync::oneshot::Receiver<Result<Encoded<Vec<f32>>, EngineError>> {
     let served = service.lookup("double", None).unwrap();
@@ -216,7 +216,7 @@ fn requests_that_queue_while_the_thread_is_busy_run_as_one_batch_and_get_their_o
         let requests: Vec<_> = [vec![vec![1.0, 2.0]], vec![vec![3.0, 4.0], vec![5.0, 6.0]]]
             .into_iter()
             .chain([vec![vec![7.0, 8.0]]])
-            .map(|rows| enqueue(&service, rows, None))
+            .map(|rows| enqueue(&service, &rows, None))
             .collect();
         queued(&service, 3).await;
         release.send(()).unwrap();
@@ -255,7 +255,7 @@ fn a_batch_takes_at_most_the_maximum_and_the_rest_run_next() {
     runtime.block_on(async {
         let release = occupy_the_thread(&service).await;
         let requests: Vec<_> = (0..6)
-            .map(|i| enqueue(&service, vec![vec![i as f32]], None))
+            .map(|i| enqueue(&service, &[vec![i as f32]], None))
             .collect();
         queued(&service, 6).await;
         release.send(()).unwrap();
@@ -277,9 +277,9 @@ fn requests_of_different_shapes_are_not_joined() {
     } = fixture(vec![], Duration::ZERO);
     runtime.block_on(async {
         let release = occupy_the_thread(&service).await;
-        let narrow = enqueue(&service, vec![vec![1.0]], None);
-        let wide = enqueue(&service, vec![vec![1.0, 2.0]], None);
-        let narrow_again = enqueue(&service, vec![vec![3.0]], None);
+        let narrow = enqueue(&service, &[vec![1.0]], None);
+        let wide = enqueue(&service, &[vec![1.0, 2.0]], None);
+        let narrow_again = enqueue(&service, &[vec![3.0]], None);
         queued(&service, 3).await;
         release.send(()).unwrap();
         assert_eq!(values(narrow).await.unwrap(), vec![2.0]);
@@ -341,8 +341,8 @@ fn a_request_whose_deadline_passes_in_the_queue_never_runs_and_frees_its_place()
     } = fixture(vec![], Duration::ZERO);
     runtime.block_on(async {
         let release = occupy_the_thread(&service).await;
-        let expiring = enqueue(&service, vec![vec![1.0]], Some(Duration::from_millis(30)));
-        let patient = enqueue(&service, vec![vec![2.0]], None);
+        let expiring = enqueue(&service, &[vec![1.0]], Some(Duration::from_millis(30)));
+        let patient = enqueue(&service, &[vec![2.0]], None);
         queued(&service, 2).await;
         tokio::time::sleep(Duration::from_millis(40)).await;
         release.send(()).unwrap();

@@ -18,17 +18,26 @@ use crate::process_memory::mib;
 /// Why a request body was not given room.
 #[derive(Debug, Error, PartialEq)]
 pub enum BodyMemoryError {
+    /// The body is larger than the room the loaded models leave, even with no other body held.
     #[error("request body of {body_mib} MiB does not fit in the memory budget: the loaded models leave {room_mib} MiB of its {budget_mib} MiB for request bodies")]
     NeverFits {
+        /// The body's size, MiB.
         body_mib: f64,
+        /// What the loaded models leave of the budget, MiB.
         room_mib: f64,
+        /// The memory budget, MiB.
         budget_mib: f64,
     },
+    /// The bodies in flight fill the room now; retry later.
     #[error("request bodies in flight hold {reserved_mib} MiB of the {room_mib} MiB the memory budget leaves for them; this {body_mib} MiB body does not fit now, retry in {retry_after_secs} s")]
     Full {
+        /// The body's size, MiB.
         body_mib: f64,
+        /// What the bodies in flight hold, MiB.
         reserved_mib: f64,
+        /// What the loaded models leave of the budget, MiB.
         room_mib: f64,
+        /// Seconds after which to retry.
         retry_after_secs: u64,
     },
 }
@@ -115,6 +124,7 @@ pub struct BodyReservation {
 }
 
 impl BodyReservation {
+    /// Bytes held.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }

@@ -14,12 +14,15 @@ use crate::statistics::StatisticsSnapshot;
 /// A model's metadata: its ready versions and the signature of the version asked about.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelDescription {
+    /// The model's name.
     pub name: String,
     /// Every ready version, lowest first.
     pub versions: Vec<u64>,
     /// Triton's platform string (`onnxruntime_onnx`, `tract_onnx`).
     pub platform: &'static str,
+    /// The inputs of the version asked about.
     pub inputs: Vec<TensorSpec>,
+    /// Its outputs.
     pub outputs: Vec<TensorSpec>,
 }
 
@@ -27,39 +30,56 @@ pub struct ModelDescription {
 /// batches, and the labels file that names its last dimension, if one does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigTensor {
+    /// The tensor's name.
     pub name: String,
+    /// Its element type.
     pub datatype: DataType,
+    /// Its shape, without the batch dimension when the model batches; -1 for a variable one.
     pub dims: Vec<i64>,
+    /// The labels file whose lines name its last dimension.
     pub label_file: Option<String>,
 }
 
 /// Where a model's instances run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceKind {
+    /// On the CPU.
     Cpu,
+    /// On a GPU (CUDA, TensorRT or ROCm).
     Gpu,
 }
 
 /// A version's dynamic batching settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchingDescription {
+    /// Batch sizes the batcher stops at when it can form them.
     pub preferred_batch_sizes: Vec<usize>,
+    /// The longest the oldest request waits for others.
     pub max_queue_delay: Duration,
 }
 
 /// A served version's configuration, as Triton describes one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelConfiguration {
+    /// The model's name.
     pub name: String,
+    /// Triton's platform string.
     pub platform: &'static str,
     /// The runtime's name (`onnxruntime`, `tract`).
     pub backend: &'static str,
+    /// The most samples in one execution; 0 when the model does not batch.
     pub max_batch_size: usize,
+    /// The inputs.
     pub inputs: Vec<ConfigTensor>,
+    /// The outputs.
     pub outputs: Vec<ConfigTensor>,
+    /// Which versions of the model are served.
     pub version_policy: VersionPolicy,
+    /// Where its sessions run.
     pub instance_kind: InstanceKind,
+    /// How many sessions serve it.
     pub instance_count: usize,
+    /// Its dynamic batching, when on.
     pub dynamic_batching: Option<BatchingDescription>,
     /// The execution provider and the intra-op thread count, as Triton's string parameters.
     pub parameters: BTreeMap<String, String>,
@@ -68,8 +88,11 @@ pub struct ModelConfiguration {
 /// One served version's statistics.
 #[derive(Debug, Clone)]
 pub struct VersionStatistics {
+    /// The model's name.
     pub name: String,
+    /// The version.
     pub version: u64,
+    /// Its figures, as read now.
     pub statistics: StatisticsSnapshot,
 }
 

@@ -29,7 +29,9 @@ pub struct EngineSettings {
     pub poll_interval: Duration,
     /// The bearer token control requests must present, if any.
     pub control_token: Option<String>,
+    /// Bounds on what one request may ask for.
     pub limits: LimitsConfig,
+    /// How requests are executed.
     pub inference: InferenceConfig,
     /// Whether to keep the Prometheus registry.
     pub metrics_enabled: bool,
@@ -37,6 +39,7 @@ pub struct EngineSettings {
 
 /// The engine: everything the front ends call.
 pub struct Engine {
+    /// The one request path, and the served models behind it.
     pub inference: InferenceService,
     /// Model load, unload and the repository index, with their token.
     pub control: Arc<ModelControl>,

@@ -40,18 +40,36 @@ pub enum ErrorKind {
 /// Why a lookup found nothing to serve.
 #[derive(Debug, Error, PartialEq)]
 pub enum LookupError {
+    /// No model of that name.
     #[error("Request for unknown model: '{0}' is not found")]
     UnknownModel(String),
+    /// The model has no such version.
     #[error("Request for unknown model: '{model}' version {version} is not found")]
-    UnknownVersion { model: String, version: String },
+    UnknownVersion {
+        /// The model's name.
+        model: String,
+        /// The version asked for.
+        version: String,
+    },
+    /// The version asked for is not a number.
     #[error("model version must be a positive integer, got '{0}'")]
     BadVersion(String),
+    /// No version of the model is ready.
     #[error("model '{model}' is not available: {reason}")]
-    Unavailable { model: String, reason: String },
+    Unavailable {
+        /// The model's name.
+        model: String,
+        /// Why (each version's load failure).
+        reason: String,
+    },
+    /// The version asked for did not load.
     #[error("model '{model}' version {version} is not available: {reason}")]
     VersionUnavailable {
+        /// The model's name.
         model: String,
+        /// The version asked for.
         version: u64,
+        /// Why it did not load.
         reason: String,
     },
 }
@@ -59,16 +77,27 @@ pub enum LookupError {
 /// Why a control request was refused or failed.
 #[derive(Debug, Error, PartialEq)]
 pub enum ControlError {
+    /// The request lacks the control token, or has another.
     #[error("this endpoint needs 'Authorization: Bearer <token>' with the server's control token")]
     Unauthorized,
+    /// Load and unload requests are off in this mode.
     #[error("model load and unload are off: model_control.mode is '{0}' (set it to 'explicit')")]
     Disabled(ControlMode),
+    /// The name could leave the repository directory or is empty.
     #[error("invalid model name '{0}': use letters, digits, '_', '-' and '.'")]
     BadName(String),
+    /// No directory of that name in the repository.
     #[error("no model directory '{0}' in the repository")]
     UnknownModel(String),
+    /// The model did not load; a previously loaded one keeps serving.
     #[error("failed to load '{model}': {reason}")]
-    LoadFailed { model: String, reason: String },
+    LoadFailed {
+        /// The model's name.
+        model: String,
+        /// Why.
+        reason: String,
+    },
+    /// The repository directory could not be read.
     #[error("model repository: {0}")]
     Repository(String),
 }
@@ -76,33 +105,47 @@ pub enum ControlError {
 /// Why the engine did not do what it was asked.
 #[derive(Debug, Error)]
 pub enum EngineError {
+    /// No model or version to serve.
     #[error(transparent)]
     Lookup(#[from] LookupError),
+    /// A model control request failed.
     #[error(transparent)]
     Control(#[from] ControlError),
     /// The front end could not decode the request (its own error, kept whole).
     #[error(transparent)]
     BadRequest(Box<dyn std::error::Error + Send + Sync>),
+    /// The request does not fit the model's signature.
     #[error(transparent)]
     Input(#[from] InputError),
+    /// The model failed to run.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// An image could not be decoded, or the outputs could not be read as classes or boxes.
     #[error(transparent)]
     Image(#[from] VisionError),
+    /// No room in the memory budget for the request's body.
     #[error(transparent)]
     BodyMemory(#[from] BodyMemoryError),
+    /// An image request to a model without `[preprocess]` and `[postprocess]`.
     #[error("model '{0}' declares no image [preprocess] and [postprocess] in its model.toml")]
     NoImagePipeline(String),
+    /// The inference threads have stopped.
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// Every place of the model version is taken.
     #[error("model '{model}' has {capacity} requests in flight, its limit; retry in {retry_after_secs} s")]
     Overloaded {
+        /// The model's name.
         model: String,
+        /// Its places: requests running and waiting together.
         capacity: usize,
+        /// Seconds after which to retry.
         retry_after_secs: u64,
     },
+    /// The request's deadline passed while it waited.
     #[error("the request's deadline passed before it could run")]
     DeadlineExceeded,
+    /// A fault of the server (a panic in a request's work, a batch that could not be split).
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -18,7 +18,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Why a job produced no result.
 #[derive(Debug, Error)]
-pub enum ExecutorError {
+pub(crate) enum ExecutorError {
     #[error("the executor has shut down")]
     ShutDown,
     #[error("inference panicked: {0}")]
@@ -28,7 +28,7 @@ pub enum ExecutorError {
 /// Runs jobs on `slots` named threads, at most `slots` at a time; callers beyond that wait
 /// (asynchronously) for a free slot, in arrival order. Clones share the threads.
 #[derive(Clone)]
-pub struct Executor {
+pub(crate) struct Executor {
     slots: Arc<Semaphore>,
     jobs: Sender<Job>,
     load: ExecutorLoad,
@@ -77,7 +77,7 @@ impl Drop for Waiting<'_> {
 
 impl Executor {
     /// Starts `slots` (at least one) threads named `outpost-infer-N`.
-    pub fn start(slots: usize) -> std::io::Result<Executor> {
+    pub(crate) fn start(slots: usize) -> std::io::Result<Executor> {
         let slots = slots.max(1);
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -100,14 +100,14 @@ impl Executor {
     }
 
     /// A handle to read this executor's load.
-    pub fn load(&self) -> ExecutorLoad {
+    pub(crate) fn load(&self) -> ExecutorLoad {
         self.load.clone()
     }
 
     /// Runs `work` on a slot thread once one is free and returns its result. A panic in
     /// `work` fails this job only. If the caller stops waiting, the job still finishes and its
     /// slot is released only then, so the bound always holds.
-    pub async fn run<T, F>(&self, work: F) -> Result<T, ExecutorError>
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, ExecutorError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
@@ -126,7 +126,7 @@ impl Executor {
 
     /// Waits (asynchronously, in arrival order) for a free slot and holds it; the wait counts in
     /// [`ExecutorLoad::waiting`].
-    pub async fn acquire(&self) -> Result<Slot, ExecutorError> {
+    pub(crate) async fn acquire(&self) -> Result<Slot, ExecutorError> {
         let _waiting = Waiting::start(&self.load.waiting);
         self.slots
             .clone()
@@ -139,7 +139,7 @@ impl Executor {
     /// Hands `work` to a slot thread under the held `slot`, without waiting for it. `work`
     /// returns what delivers its results; the slot is freed before that runs, so that a caller
     /// sending its next job at once finds it free. `work` must not panic (catch inside it).
-    pub fn run_on<F, D>(&self, slot: Slot, work: F) -> Result<(), ExecutorError>
+    pub(crate) fn run_on<F, D>(&self, slot: Slot, work: F) -> Result<(), ExecutorError>
     where
         F: FnOnce() -> D + Send + 'static,
         D: FnOnce(),
@@ -154,7 +154,7 @@ impl Executor {
 }
 
 /// One held execution slot (see [`Executor::acquire`]); dropping it frees the slot.
-pub struct Slot {
+pub(crate) struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -175,7 +175,7 @@ fn run_jobs(queue: &Mutex<Receiver<Job>>) {
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".to_string())
 }

@@ -17,18 +17,25 @@ use crate::repository::ServedModel;
 /// The camera endpoint's answer.
 #[derive(Debug, Serialize)]
 pub struct ImageAnswer {
+    /// The model that answered.
     pub model_name: String,
+    /// Its version.
     pub model_version: String,
+    /// The frame as received.
     pub image: ImageFacts,
+    /// Classes or boxes.
     #[serde(flatten)]
     pub answer: Answer,
+    /// Where the time went.
     pub timing_us: ImageStageTimes,
 }
 
 /// The frame as received and how it was decoded.
 #[derive(Debug, Serialize)]
 pub struct ImageFacts {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
     /// 1 for a full decode; 2, 4 or 8 when the JPEG was decoded at that reduction.
     pub decode_reduction: u32,
@@ -37,9 +44,13 @@ pub struct ImageFacts {
 /// Microseconds per stage.
 #[derive(Debug, Serialize)]
 pub struct ImageStageTimes {
+    /// Decoding the image.
     pub decode: u64,
+    /// Resizing and packing it into the input tensor.
     pub preprocess: u64,
+    /// Running the model.
     pub inference: u64,
+    /// Reading the outputs as classes or boxes.
     pub postprocess: u64,
 }
 

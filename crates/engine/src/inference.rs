@@ -428,7 +428,7 @@ mod tests {
                     assert!(
                         message.contains("inference panicked: bad tensor"),
                         "{message}"
-                    )
+                    );
                 }
                 other => panic!("expected an internal error, got {other:?}"),
             }

@@ -18,7 +18,7 @@
 
 pub mod admission;
 pub mod backends;
-pub mod batching;
+mod batching;
 pub mod body_memory;
 pub mod camera;
 pub mod config;
@@ -26,7 +26,7 @@ pub mod container;
 pub mod describe;
 pub mod engine;
 pub mod error;
-pub mod executor;
+mod executor;
 pub mod images;
 pub mod inference;
 pub mod memory;

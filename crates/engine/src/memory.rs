@@ -23,18 +23,29 @@ use crate::process_memory::{mib, resident_bytes};
 #[derive(Debug, Error, PartialEq)]
 pub enum MemoryError {
     #[error("not enough memory for model '{model}': it needs about {needed_mib} MiB (twice its {file_mib} MiB file), the server's heap and the request bodies in flight already hold {in_use_mib} MiB of its {budget_mib} MiB memory budget")]
+    /// Before the load: its estimate does not fit beside what is in use.
     WouldNotFit {
+        /// The model's name.
         model: String,
+        /// The estimate: twice the model file, MiB.
         needed_mib: f64,
+        /// The model file, MiB.
         file_mib: f64,
+        /// The server's anonymous memory and the request bodies in flight, MiB.
         in_use_mib: f64,
+        /// The memory budget, MiB.
         budget_mib: f64,
     },
     #[error("not enough memory for model '{model}': it took {took_mib} MiB, which leaves the server at {in_use_mib} MiB, over its {budget_mib} MiB memory budget; unloaded again")]
+    /// After the load: what it really took leaves the server over its budget.
     DidNotFit {
+        /// The model's name.
         model: String,
+        /// What the load took, MiB.
         took_mib: f64,
+        /// The server's anonymous memory after the load, MiB.
         in_use_mib: f64,
+        /// The memory budget, MiB.
         budget_mib: f64,
     },
 }
@@ -70,6 +81,7 @@ impl MemoryBudget {
         }
     }
 
+    /// No budget: every load fits (tests, hosts without a limit).
     pub fn unlimited() -> MemoryBudget {
         MemoryBudget {
             budget_bytes: None,
@@ -78,6 +90,7 @@ impl MemoryBudget {
         }
     }
 
+    /// The budget, when there is one.
     pub fn budget_bytes(&self) -> Option<u64> {
         self.budget_bytes
     }
@@ -104,7 +117,7 @@ impl MemoryBudget {
         let Some(budget) = self.budget_bytes else {
             return Ok(());
         };
-        let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let file_bytes = std::fs::metadata(file).map_or(0, |m| m.len());
         let needed = file_bytes.saturating_mul(2);
         loop {
             let in_use = resident_bytes().saturating_add(self.bodies.reserved_bytes());

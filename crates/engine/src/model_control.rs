@@ -24,7 +24,9 @@ use crate::request_metrics::RequestMetrics;
 /// Whether a model (or one of its versions) serves, in the repository index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelState {
+    /// At least one version serves (or, for a version, it does).
     Ready,
+    /// Nothing serves: not loaded, or the load failed.
     Unavailable,
 }
 
@@ -41,9 +43,11 @@ impl ModelState {
 /// One line of the repository index: a model directory, or one version of a loaded model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// The model's name.
     pub name: String,
     /// The version, when the line is about one version.
     pub version: Option<u64>,
+    /// Whether it serves.
     pub state: ModelState,
     /// Why it is unavailable; empty when ready.
     pub reason: String,
@@ -123,6 +127,7 @@ pub struct ModelControlParts {
 }
 
 impl ModelControl {
+    /// Model control over `parts`; nothing is loaded until [`ModelControl::load_all`].
     pub fn new(parts: ModelControlParts) -> ModelControl {
         let ModelControlParts {
             mode,
@@ -163,6 +168,7 @@ impl ModelControl {
         )
     }
 
+    /// The control mode.
     pub fn mode(&self) -> ControlMode {
         self.mode
     }
@@ -302,7 +308,7 @@ impl ModelControl {
         match why {
             Unload::Requested => tracing::info!(model = name, "model unloaded on request"),
             Unload::Removed => {
-                tracing::info!(model = name, "model directory removed; model unloaded")
+                tracing::info!(model = name, "model directory removed; model unloaded");
             }
             Unload::Evicted => tracing::warn!(
                 model = name,
@@ -452,7 +458,7 @@ impl ModelControl {
         for entry in entries {
             if let Some(error) = &entry.error {
                 if !ready_only {
-                    index.push(unavailable(&entry.name, None, error.clone()));
+                    index.push(unavailable(&entry.name, None, error.to_string()));
                 }
                 continue;
             }
@@ -465,7 +471,7 @@ impl ModelControl {
                         reason: String::new(),
                     }),
                     VersionState::Failed(reason) if !ready_only => {
-                        index.push(unavailable(&entry.name, Some(*version), reason.clone()))
+                        index.push(unavailable(&entry.name, Some(*version), reason.to_string()));
                     }
                     VersionState::Failed(_) => {}
                 }

@@ -14,19 +14,24 @@ use prometheus_client::registry::{Registry, Unit};
 /// Inference Protocol requests, `image` for the camera endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
+    /// `http` or `grpc`.
     pub protocol: &'static str,
+    /// `infer` or `image`.
     pub endpoint: &'static str,
 }
 
 impl Route {
+    /// A V2 infer request over REST.
     pub const HTTP_INFER: Route = Route {
         protocol: "http",
         endpoint: "infer",
     };
+    /// A V2 infer request over gRPC.
     pub const GRPC_INFER: Route = Route {
         protocol: "grpc",
         endpoint: "infer",
     };
+    /// The camera endpoint.
     pub const HTTP_IMAGE: Route = Route {
         protocol: "http",
         endpoint: "image",

@@ -37,7 +37,9 @@ fn nanos(d: Duration) -> u64 {
 /// A count and its summed nanoseconds, as read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DurationTotals {
+    /// How many.
     pub count: u64,
+    /// Their nanoseconds, summed.
     pub ns: u64,
 }
 
@@ -64,8 +66,11 @@ pub struct StageTimes {
 /// Figures for executions of one batch size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchTotals {
+    /// Decoding the inputs.
     pub compute_input: DurationTotals,
+    /// Running the model.
     pub compute_infer: DurationTotals,
+    /// Encoding the outputs.
     pub compute_output: DurationTotals,
 }
 
@@ -93,11 +98,17 @@ pub struct StatisticsSnapshot {
     pub inference_count: u64,
     /// Model executions.
     pub execution_count: u64,
+    /// Answered requests, from arrival to answer.
     pub success: DurationTotals,
+    /// Failed requests, from arrival to failure.
     pub fail: DurationTotals,
+    /// Waiting for an inference thread or a batch.
     pub queue: DurationTotals,
+    /// Decoding the inputs.
     pub compute_input: DurationTotals,
+    /// Running the model.
     pub compute_infer: DurationTotals,
+    /// Encoding the outputs.
     pub compute_output: DurationTotals,
     /// By batch size.
     pub batches: BTreeMap<u64, BatchTotals>,
@@ -123,8 +134,7 @@ impl ModelStatistics {
             .fetch_add(inferences, Ordering::Relaxed);
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+            .map_or(0, |d| d.as_millis() as u64);
         self.last_inference_ms.fetch_max(now_ms, Ordering::Relaxed);
     }
 
@@ -146,6 +156,7 @@ impl ModelStatistics {
         self.fail.add(total);
     }
 
+    /// The figures as they are now.
     pub fn snapshot(&self) -> StatisticsSnapshot {
         StatisticsSnapshot {
             last_inference_ms: self.last_inference_ms.load(Ordering::Relaxed),

@@ -112,7 +112,7 @@ mod tests {
         decode_infer_request(body, header, DecodeLimits::default())
     }
 
-    fn binary_body(json: Value, tensors: &[&[u8]]) -> (Vec<u8>, usize) {
+    fn binary_body(json: &Value, tensors: &[&[u8]]) -> (Vec<u8>, usize) {
         let mut body = serde_json::to_vec(&json).unwrap();
         let len = body.len();
         for t in tensors {
@@ -141,7 +141,7 @@ mod tests {
         let a: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
         let b = [1u8, 0, 1];
         let (body, len) = binary_body(
-            json!({
+            &json!({
                 "inputs": [
                     {"name": "a", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
                     {"name": "b", "shape": [3], "datatype": "BOOL", "parameters": {"binary_data_size": 3}}
@@ -201,7 +201,7 @@ mod tests {
     #[test]
     fn binary_size_must_match_shape_and_body() {
         let (body, len) = binary_body(
-            json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
+            &json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
             &[&[0; 4]],
         );
         assert!(matches!(
@@ -213,7 +213,7 @@ mod tests {
             })
         ));
         let (body, len) = binary_body(
-            json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
+            &json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
             &[&[0; 4]],
         );
         assert!(matches!(
@@ -221,7 +221,7 @@ mod tests {
             Err(ProtocolError::BinaryOverrun { .. })
         ));
         let (body, len) = binary_body(
-            json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
+            &json!({"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "parameters": {"binary_data_size": 4}}]}),
             &[&[0; 8]],
         );
         assert!(matches!(

@@ -199,9 +199,7 @@ pub(crate) fn from_json(
 }
 
 fn float(x: f64) -> Value {
-    Number::from_f64(x)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
 /// Converts elements to a flat JSON array. Non-finite floats become `null`; BYTES become

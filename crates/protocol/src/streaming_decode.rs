@@ -174,7 +174,7 @@ mod tests {
     use outpost_core::TensorData;
     use serde_json::{json, Value};
 
-    fn body(header: Value, tensors: &[&[u8]]) -> (Vec<u8>, usize) {
+    fn body(header: &Value, tensors: &[&[u8]]) -> (Vec<u8>, usize) {
         let mut body = serde_json::to_vec(&header).unwrap();
         let json_length = body.len();
         for tensor in tensors {
@@ -203,7 +203,7 @@ mod tests {
             .collect();
         let b = TensorData::Bytes(vec![b"hi".to_vec(), vec![]]).to_le_bytes();
         let (body, json_length) = body(
-            json!({
+            &json!({
                 "id": "r1",
                 "inputs": [
                     {"name": "a", "shape": [1, 3], "datatype": "FP32", "parameters": {"binary_data_size": 12}},
@@ -231,10 +231,10 @@ mod tests {
     fn errors_match_the_whole_body_decoder() {
         let header = |size: usize| json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": size}}]});
         let cases = [
-            body(header(8), &[&[0; 4]]),
-            body(header(8), &[&[0; 12]]),
-            body(header(4), &[&[0; 8]]),
-            body(json!({"inputs": [{"name": "x"}]}), &[]),
+            body(&header(8), &[&[0; 4]]),
+            body(&header(8), &[&[0; 12]]),
+            body(&header(4), &[&[0; 8]]),
+            body(&json!({"inputs": [{"name": "x"}]}), &[]),
             (b"{not json".to_vec(), 9),
         ];
         for (body, json_length) in cases {
@@ -257,7 +257,7 @@ mod tests {
     #[test]
     fn a_body_that_ends_early_is_an_error() {
         let (body, json_length) = body(
-            json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
+            &json!({"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "parameters": {"binary_data_size": 8}}]}),
             &[&[0; 8]],
         );
         let mut decoder =

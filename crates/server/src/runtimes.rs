@@ -94,6 +94,10 @@ fn probe_ort(_ort: &OrtConfig, _memory_budget_bytes: Option<u64>) -> ProbedOrt {
 }
 
 #[cfg(feature = "tract")]
+#[allow(
+    clippy::unnecessary_wraps,
+    reason = "the build without tract answers an error"
+)]
 fn probe_tract() -> Result<Arc<dyn Backend>, String> {
     Ok(Arc::new(outpost_backend_tract::TractBackend::new()))
 }

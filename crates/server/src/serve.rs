@@ -21,23 +21,33 @@ use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
+/// Why the server did not start, or stopped with an error.
 #[derive(Debug, Error)]
 pub enum ServeError {
+    /// `model_repository` is no directory.
     #[error("model repository {0} is not a directory")]
     MissingRepository(String),
+    /// A listener's address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address.
         addr: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// The inference threads could not be started.
     #[error("cannot start the inference threads: {0}")]
     Executor(std::io::Error),
+    /// A setting could not be used (the control token file).
     #[error(transparent)]
     Config(crate::config::ConfigError),
+    /// The TLS files could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The gRPC server failed.
     #[error("gRPC server failed: {0}")]
     Grpc(String),
+    /// A listener failed.
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -133,9 +143,10 @@ impl Listeners {
     /// Binds every configured listener and announces each address on standard output: the gRPC
     /// and metrics lines first, since the HTTP line tells readers that every listener is bound.
     async fn bind(config: &ServerConfig, tls: &TlsSetup) -> Result<Listeners, ServeError> {
-        let grpc = match config.grpc.enabled {
-            true => Some(bind(config.grpc.host, config.grpc.port).await?),
-            false => None,
+        let grpc = if config.grpc.enabled {
+            Some(bind(config.grpc.host, config.grpc.port).await?)
+        } else {
+            None
         };
         let metrics = match (config.metrics.enabled, config.metrics.port) {
             (true, Some(port)) => Some(bind(config.metrics.host, port).await?),
@@ -181,7 +192,9 @@ async fn start_engine(
         cpus = limits.cpus(),
         cpu_quota_cores = limits.cpu_quota_cores,
         memory_limit_bytes = limits.memory_limit_bytes,
-        cgroup = limits.memory_cgroup_version().map(|v| v.as_str()),
+        cgroup = limits
+            .memory_cgroup_version()
+            .map(outpost_engine::container::cgroup::CgroupVersion::as_str),
         "container limits"
     );
     tracing::info!(

@@ -8,10 +8,13 @@ use outpost_protocol::DecodeLimits;
 
 /// Everything a handler needs.
 pub struct AppState {
+    /// The engine behind both front ends.
     pub engine: Engine,
+    /// The largest request body.
     pub max_body_bytes: usize,
     /// What a request's tensors may declare.
     pub decode_limits: DecodeLimits,
+    /// Ready only when every model loaded.
     pub strict_readiness: bool,
     /// Set once the initial model load has finished.
     pub startup_complete: AtomicBool,
@@ -20,6 +23,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Whether the server takes traffic: the initial load is done, it is not stopping, and (when strict) every model loaded.
     pub fn is_ready(&self) -> bool {
         self.startup_complete.load(Ordering::Acquire)
             && !self.shutting_down.load(Ordering::Acquire)

@@ -68,9 +68,7 @@ pub fn read_tensor_file(path: &Path) -> Result<(String, Tensor), OnnxTensorError
     let proto = TensorProto::decode(bytes.as_slice())?;
     let dt = datatype(proto.data_type).ok_or(OnnxTensorError::UnsupportedType(proto.data_type))?;
     let shape: Vec<usize> = proto.dims.iter().map(|d| *d as usize).collect();
-    let data = if !proto.raw_data.is_empty() {
-        TensorData::from_le_bytes(dt, &proto.raw_data)?
-    } else {
+    let data = if proto.raw_data.is_empty() {
         match dt {
             DataType::Fp32 => TensorData::Fp32(proto.float_data),
             DataType::Fp64 => TensorData::Fp64(proto.double_data),
@@ -84,6 +82,8 @@ pub fn read_tensor_file(path: &Path) -> Result<(String, Tensor), OnnxTensorError
             DataType::Bytes => TensorData::Bytes(proto.string_data),
             _ => return Err(OnnxTensorError::UnsupportedType(proto.data_type)),
         }
+    } else {
+        TensorData::from_le_bytes(dt, &proto.raw_data)?
     };
     Ok((proto.name, Tensor::new(shape, data)?))
 }

@@ -103,9 +103,9 @@ impl TestServer {
         });
         let wait = Duration::from_secs(60);
         let announced = rx.recv_timeout(wait).ok();
-        let (addr, grpc_addr) = match announced.and_then(|(a, g)| Some((a.parse().ok()?, g))) {
-            Some(found) => found,
-            None => {
+        let Some((addr, grpc_addr)) = announced.and_then(|(a, g)| Some((a.parse().ok()?, g)))
+        else {
+            {
                 let _ = child.kill();
                 return Err(TestServerError::NoAddress(wait));
             }

@@ -120,7 +120,7 @@ mod tests {
     use outpost_core::{DataType, Tensor, TensorData, TensorSpec};
     use std::sync::Arc;
 
-    fn classifier(config: ClassificationConfig) -> Classifier {
+    fn classifier(config: &ClassificationConfig) -> Classifier {
         let signature = ModelSignature {
             inputs: vec![],
             outputs: vec![TensorSpec::new("p", DataType::Uint8, vec![1, 4])],
@@ -131,7 +131,7 @@ mod tests {
             "b".into(),
             "c".into(),
         ]);
-        Classifier::new(&config, &signature, LabelMap::new(Some(labels), 0)).unwrap()
+        Classifier::new(config, &signature, LabelMap::new(Some(labels), 0)).unwrap()
     }
 
     fn base() -> ClassificationConfig {
@@ -152,7 +152,7 @@ mod tests {
             scale: 1.0 / 256.0,
             zero_point: 0,
         });
-        let c = classifier(config);
+        let c = classifier(&config);
         let out = vec![NamedTensor::new(
             "p",
             Tensor::new(vec![1, 4], TensorData::Uint8(vec![10, 200, 30, 16])).unwrap(),

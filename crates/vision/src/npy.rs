@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::error::VisionError;
 
 /// The array's shape and its values as `f32`.
-pub fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), VisionError> {
+pub(crate) fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>), VisionError> {
     let bytes = std::fs::read(path)
         .map_err(|e| VisionError::Config(format!("cannot read {}: {e}", path.display())))?;
     parse_f32(&bytes).map_err(|m| VisionError::Config(format!("{}: {m}", path.display())))

@@ -155,17 +155,17 @@ impl Preprocessor {
                 resize_rgb(image, None, in_w, in_h)?
             }
             ResizeMode::CentreCrop => {
-                let target_aspect = in_w as f64 / in_h as f64;
-                let (mut crop_w, mut crop_h) = (image.width as f64, image.height as f64);
+                let target_aspect = f64::from(in_w) / f64::from(in_h);
+                let (mut crop_w, mut crop_h) = (f64::from(image.width), f64::from(image.height));
                 if crop_w / crop_h > target_aspect {
                     crop_w = crop_h * target_aspect;
                 } else {
                     crop_h = crop_w / target_aspect;
                 }
-                let left = (image.width as f64 - crop_w) / 2.0;
-                let top = (image.height as f64 - crop_h) / 2.0;
-                geometry.factor_x = (crop_w / in_w as f64) as f32 * rx;
-                geometry.factor_y = (crop_h / in_h as f64) as f32 * ry;
+                let left = (f64::from(image.width) - crop_w) / 2.0;
+                let top = (f64::from(image.height) - crop_h) / 2.0;
+                geometry.factor_x = (crop_w / f64::from(in_w)) as f32 * rx;
+                geometry.factor_y = (crop_h / f64::from(in_h)) as f32 * ry;
                 geometry.origin_x = left as f32 * rx;
                 geometry.origin_y = top as f32 * ry;
                 resize_rgb(image, Some((left, top, crop_w, crop_h)), in_w, in_h)?

@@ -43,7 +43,6 @@ pub(super) fn execute(runner: &dyn BatchRunner, batch: Vec<Pending>) -> impl FnO
                     outputs,
                     started,
                     finished,
-                    batch_size,
                 };
                 reply.send(Ok(executed), ticket);
             }

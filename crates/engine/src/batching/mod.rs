@@ -26,12 +26,14 @@ use crate::admission::{AdmissionTicket, Deadline};
 use crate::error::EngineError;
 use crate::executor::Executor;
 
-pub use reply::{Encoded, EncodingReply};
-pub use select::BatchPolicy;
+#[cfg(test)]
+pub(crate) use reply::Encoded;
+pub(crate) use reply::EncodingReply;
+pub(crate) use select::BatchPolicy;
 
 /// The model a batcher's executions run on, and where each execution is recorded: implemented
 /// by the repository's served model version.
-pub trait BatchRunner: Send + Sync + 'static {
+pub(crate) trait BatchRunner: Send + Sync + 'static {
     /// Runs the joined `inputs` (batch dimension first) for `outputs`.
     fn run(
         &self,
@@ -43,18 +45,17 @@ pub trait BatchRunner: Send + Sync + 'static {
 }
 
 /// What one request gets back from the execution it took part in.
-pub struct Executed {
+pub(crate) struct Executed {
     /// This request's rows of the requested outputs.
     pub outputs: Vec<NamedTensor>,
-    /// When the execution started and ended.
+    /// When the execution started.
     pub started: Instant,
+    /// When the execution ended.
     pub finished: Instant,
-    /// Samples in the whole execution.
-    pub batch_size: usize,
 }
 
 /// Where a request's outcome goes: implemented by the front end's waiting request.
-pub trait Reply: Send {
+pub(crate) trait Reply: Send {
     /// The caller no longer waits (its connection closed, or it timed out).
     fn is_abandoned(&self) -> bool;
     /// Delivers the outcome; runs on the inference thread. The request's admission `ticket` is
@@ -72,7 +73,7 @@ struct BatchKey {
 }
 
 /// A checked request waiting for its batch.
-pub struct Pending {
+pub(crate) struct Pending {
     /// Inputs in name order, each with the batch dimension first.
     inputs: Vec<NamedTensor>,
     outputs: Vec<String>,
@@ -88,7 +89,7 @@ pub struct Pending {
 impl Pending {
     /// A request of `samples` samples (its batch dimension), validated against the model,
     /// asking for `outputs`.
-    pub fn new(
+    pub(crate) fn new(
         mut inputs: Vec<NamedTensor>,
         outputs: Vec<String>,
         samples: usize,
@@ -125,7 +126,7 @@ impl Pending {
 }
 
 /// The queue of one model version that batches.
-pub struct DynamicBatcher {
+pub(crate) struct DynamicBatcher {
     policy: BatchPolicy,
     max_queue_delay: Duration,
     state: Mutex<QueueState>,
@@ -139,7 +140,7 @@ struct QueueState {
 }
 
 impl DynamicBatcher {
-    pub fn new(policy: BatchPolicy, max_queue_delay: Duration) -> DynamicBatcher {
+    pub(crate) fn new(policy: BatchPolicy, max_queue_delay: Duration) -> DynamicBatcher {
         DynamicBatcher {
             policy,
             max_queue_delay,
@@ -151,16 +152,17 @@ impl DynamicBatcher {
         }
     }
 
-    pub fn policy(&self) -> &BatchPolicy {
+    pub(crate) fn policy(&self) -> &BatchPolicy {
         &self.policy
     }
 
-    pub fn max_queue_delay(&self) -> Duration {
+    pub(crate) fn max_queue_delay(&self) -> Duration {
         self.max_queue_delay
     }
 
     /// Requests waiting for a batch now.
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
         self.lock().waiting.len()
     }
 
@@ -259,7 +261,7 @@ fn drop_expired(waiting: &mut VecDeque<Pending>) {
 
 /// Queues `pending` on `batcher` and starts its scheduler when none runs; batches run on
 /// `runner`. Call from within the async runtime.
-pub fn submit(
+pub(crate) fn submit(
     batcher: &Arc<DynamicBatcher>,
     runner: Arc<dyn BatchRunner>,
     pending: Pending,

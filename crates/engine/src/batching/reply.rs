@@ -12,7 +12,7 @@ use crate::error::EngineError;
 
 /// A batched request's answer, encoded, with when its execution started and ended and when
 /// the encoding was done.
-pub struct Encoded<T> {
+pub(crate) struct Encoded<T> {
     pub answer: T,
     pub started: Instant,
     pub finished: Instant,
@@ -21,7 +21,7 @@ pub struct Encoded<T> {
 
 /// Encodes a request's share of an execution with the front end's `encode` and sends it to the
 /// waiting request.
-pub struct EncodingReply<C, T, E> {
+pub(crate) struct EncodingReply<C, T, E> {
     sender: oneshot::Sender<Result<Encoded<T>, EngineError>>,
     encode: E,
     context: C,
@@ -38,7 +38,7 @@ where
 {
     /// A reply for the request `id` to `model_name` version `model_version`, and where the
     /// waiting request receives it.
-    pub fn new(
+    pub(crate) fn new(
         encode: E,
         context: C,
         model_name: String,

@@ -4,7 +4,7 @@
 
 /// How a model's batches are shaped (from `[dynamic_batching]` and `max_batch_size`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchPolicy {
+pub(crate) struct BatchPolicy {
     /// Samples in one execution, at most.
     pub max_batch_size: usize,
     /// Sizes to stop at when they can be formed, ascending.
@@ -12,7 +12,7 @@ pub struct BatchPolicy {
 }
 
 impl BatchPolicy {
-    pub fn new(max_batch_size: usize, mut preferred_batch_sizes: Vec<usize>) -> BatchPolicy {
+    pub(crate) fn new(max_batch_size: usize, mut preferred_batch_sizes: Vec<usize>) -> BatchPolicy {
         preferred_batch_sizes.sort_unstable();
         preferred_batch_sizes.dedup();
         BatchPolicy {
@@ -27,7 +27,7 @@ impl BatchPolicy {
     /// its sample count. The oldest request always goes; later compatible ones join in order
     /// while the batch stays within `max_batch_size`. When a prefix of them adds up to a
     /// preferred size, the batch stops at the largest such prefix.
-    pub fn select(&self, waiting: impl IntoIterator<Item = (bool, usize)>) -> Vec<usize> {
+    pub(crate) fn select(&self, waiting: impl IntoIterator<Item = (bool, usize)>) -> Vec<usize> {
         let mut chosen = Vec::new();
         let mut total = 0;
         let mut preferred_cut = None;
@@ -55,7 +55,7 @@ impl BatchPolicy {
 
     /// Whether `samples` waiting (as many as the next batch could take) make a batch that need
     /// not wait for more: the maximum, or at least the largest preferred size.
-    pub fn is_full(&self, samples: usize) -> bool {
+    pub(crate) fn is_full(&self, samples: usize) -> bool {
         samples >= self.max_batch_size
             || self
                 .preferred_batch_sizes

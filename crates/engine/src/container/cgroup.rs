@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 /// Which cgroup interface a controller was found under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CgroupVersion {
+    /// cgroup v1: one hierarchy per controller.
     V1,
+    /// cgroup v2: the unified hierarchy.
     V2,
 }
 
 impl CgroupVersion {
+    /// `v1` or `v2`, for logs.
     pub fn as_str(self) -> &'static str {
         match self {
             CgroupVersion::V1 => "v1",
@@ -26,6 +29,7 @@ impl CgroupVersion {
 /// One controller's directory for this process and the mount it lives under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ControllerDir {
+    /// The interface it was found under.
     pub version: CgroupVersion,
     /// The process's own cgroup directory.
     pub dir: PathBuf,
@@ -102,7 +106,9 @@ impl ControllerDir {
 /// The memory and CPU controller directories of this process, where it has them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessCgroups {
+    /// The memory controller's directory.
     pub memory: Option<ControllerDir>,
+    /// The CPU controller's directory.
     pub cpu: Option<ControllerDir>,
 }
 

@@ -21,16 +21,21 @@ pub struct ContainerLimits {
 impl ContainerLimits {
     /// Reads this process's cgroups.
     pub fn detect() -> ContainerLimits {
-        let affinity_cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let affinity_cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         ContainerLimits::from_cgroups(ProcessCgroups::of_this_process(), affinity_cpus)
     }
 
+    /// The limits in `cgroups`, with `affinity_cpus` CPUs allowed by the affinity mask.
     pub fn from_cgroups(cgroups: ProcessCgroups, affinity_cpus: usize) -> ContainerLimits {
         ContainerLimits {
-            memory_limit_bytes: cgroups.memory.as_ref().and_then(|m| m.memory_limit()),
-            cpu_quota_cores: cgroups.cpu.as_ref().and_then(|c| c.cpu_quota()),
+            memory_limit_bytes: cgroups
+                .memory
+                .as_ref()
+                .and_then(cgroup::ControllerDir::memory_limit),
+            cpu_quota_cores: cgroups
+                .cpu
+                .as_ref()
+                .and_then(cgroup::ControllerDir::cpu_quota),
             affinity_cpus: affinity_cpus.max(1),
             cgroups,
         }
@@ -41,8 +46,7 @@ impl ContainerLimits {
     pub fn cpus(&self) -> usize {
         let by_quota = self
             .cpu_quota_cores
-            .map(|cores| cores.ceil().max(1.0) as usize)
-            .unwrap_or(usize::MAX);
+            .map_or(usize::MAX, |cores| cores.ceil().max(1.0) as usize);
         by_quota.min(self.affinity_cpus).max(1)
     }
 

@@ -15,7 +15,7 @@ use crate::backends::ArenaGauge;
 use crate::body_memory::BodyMemory;
 use crate::container::ContainerLimits;
 use crate::executor::ExecutorLoad;
-use crate::repository::{ModelRepository, ServedModel, VersionState};
+use crate::repository::{ModelRepository, ServedModel};
 
 /// The sources read on each scrape.
 pub struct LiveSources {
@@ -142,14 +142,12 @@ impl Collector for LiveSources {
 
 impl LiveSources {
     fn encode_models(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let mut ready = Vec::new();
-        for entry in self.repository.entries() {
-            for state in entry.versions.values() {
-                if let VersionState::Ready(served) = state {
-                    ready.push(served.clone());
-                }
-            }
-        }
+        let ready: Vec<_> = self
+            .repository
+            .entries()
+            .iter()
+            .flat_map(|entry| entry.ready().cloned().collect::<Vec<_>>())
+            .collect();
         let mut info = encoder.encode_descriptor(
             "outpost_model_info",
             "A ready model version, with the backend and execution provider it runs on.",

@@ -3,12 +3,12 @@
 //! record; [`live`] reads the executor, the container and the loaded models on each scrape. Names follow
 //! Prometheus conventions: `outpost_` prefix, base units, `_total` on counters.
 
-pub mod live;
+mod live;
 
 use prometheus_client::registry::Registry;
 
 use crate::request_metrics::RequestMetrics;
-pub use live::LiveSources;
+pub(crate) use live::LiveSources;
 
 /// Everything `/metrics` reports.
 pub struct Metrics {
@@ -19,6 +19,7 @@ pub struct Metrics {
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl Metrics {
+    /// A registry with what the request paths record and what `live` reads on each scrape.
     pub fn new(requests: &RequestMetrics, live: LiveSources) -> Metrics {
         let mut registry = Registry::default();
         requests.register(&mut registry);

@@ -46,7 +46,7 @@ impl ServedModel {
         match error {
             EngineError::DeadlineExceeded => {
                 self.metrics
-                    .record_rejected(&self.name, self.version, route, "deadline_exceeded")
+                    .record_rejected(&self.name, self.version, route, "deadline_exceeded");
             }
             _ => self.metrics.record_failure(&self.name, self.version, route),
         }

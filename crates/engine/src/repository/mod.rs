@@ -5,8 +5,9 @@
 //! requests can say why, while every other model keeps serving.
 
 mod accounting;
-pub mod scan;
-pub mod served_model;
+mod load_error;
+pub(crate) mod scan;
+pub(crate) mod served_model;
 mod warm_up;
 
 use std::collections::BTreeMap;
@@ -14,21 +15,26 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::LookupError;
 
+pub use load_error::LoadError;
 pub use served_model::{LoadContext, LoadDefaults, ServedModel};
 
 /// One version's outcome.
 #[derive(Clone)]
 pub enum VersionState {
+    /// Loaded and serving.
     Ready(Arc<ServedModel>),
-    Failed(String),
+    /// Not loaded, and why.
+    Failed(Arc<LoadError>),
 }
 
 /// One model directory's outcome.
 #[derive(Clone)]
 pub struct ModelEntry {
+    /// The model's name (its directory's).
     pub name: String,
     /// Present when the directory as a whole could not be used (bad config, no versions).
-    pub error: Option<String>,
+    pub error: Option<Arc<LoadError>>,
+    /// Each version the policy selected, and how its load went.
     pub versions: BTreeMap<u64, VersionState>,
 }
 
@@ -49,7 +55,7 @@ impl ModelEntry {
     /// Why no version is ready.
     pub fn unavailable_reason(&self) -> String {
         if let Some(e) = &self.error {
-            return e.clone();
+            return e.to_string();
         }
         let failures: Vec<String> = self
             .versions
@@ -66,6 +72,7 @@ impl ModelEntry {
         }
     }
 
+    /// The numbers of the ready versions, lowest first.
     pub fn ready_versions(&self) -> Vec<u64> {
         self.ready().map(|m| m.version).collect()
     }
@@ -78,10 +85,12 @@ pub struct ModelRepository {
 }
 
 impl ModelRepository {
+    /// An empty repository.
     pub fn new() -> ModelRepository {
         ModelRepository::default()
     }
 
+    /// Adds or replaces a model; requests already holding a replaced version finish on it.
     pub fn insert(&self, entry: ModelEntry) {
         let mut models = self
             .models
@@ -148,7 +157,7 @@ impl ModelRepository {
                     Some(VersionState::Failed(reason)) => Err(LookupError::VersionUnavailable {
                         model: name.to_string(),
                         version: number,
-                        reason: reason.clone(),
+                        reason: reason.to_string(),
                     }),
                     None => Err(LookupError::UnknownVersion {
                         model: name.to_string(),

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 /// A model directory found on disk.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FoundModel {
+pub(crate) struct FoundModel {
     pub name: String,
     pub dir: PathBuf,
     /// Version numbers of the numbered subdirectories, ascending.
@@ -15,7 +15,7 @@ pub struct FoundModel {
 }
 
 #[derive(Debug, Error)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     #[error("model repository {path} cannot be read: {source}")]
     Unreadable {
         path: PathBuf,
@@ -24,7 +24,7 @@ pub enum ScanError {
 }
 
 /// True for names made of letters, digits, `_`, `-` and `.` that are not `.` or `..`.
-pub fn is_valid_model_name(name: &str) -> bool {
+pub(crate) fn is_valid_model_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
@@ -34,7 +34,7 @@ pub fn is_valid_model_name(name: &str) -> bool {
 }
 
 /// Lists the model directories under `root`, sorted by name.
-pub fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
+pub(crate) fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
     let unreadable = |source| ScanError::Unreadable {
         path: root.to_path_buf(),
         source,
@@ -63,7 +63,7 @@ pub fn scan(root: &Path) -> Result<Vec<FoundModel>, ScanError> {
 }
 
 /// Numbered subdirectories of a model directory (positive integers, as Triton uses).
-pub fn versions_in(model_dir: &Path) -> Vec<u64> {
+pub(crate) fn versions_in(model_dir: &Path) -> Vec<u64> {
     let Ok(entries) = std::fs::read_dir(model_dir) else {
         return Vec::new();
     };

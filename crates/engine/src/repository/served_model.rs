@@ -14,6 +14,7 @@ use outpost_core::{
 use outpost_core::model_config::stays_inside_model_dir;
 use outpost_vision::ImagePipeline;
 
+use super::load_error::LoadError;
 use super::scan::FoundModel;
 use super::{ModelEntry, VersionState};
 use crate::admission::Admission;
@@ -37,74 +38,95 @@ pub struct LoadDefaults {
 /// budget with a way to unload one idle model (other than the one named) when it is full, and
 /// the metrics each version records its requests in.
 pub struct LoadContext<'a> {
+    /// The runtimes.
     pub backends: &'a Backends,
+    /// Settings for versions whose configuration does not set them.
     pub defaults: LoadDefaults,
+    /// The memory budget the load must fit.
     pub budget: &'a MemoryBudget,
+    /// Unloads one idle model other than the one named; false when none can go.
     pub evict_one_idle: &'a dyn Fn(&str) -> bool,
+    /// Where the loaded versions record their requests.
     pub metrics: &'a RequestMetrics,
 }
 
 /// A labels file attached to a model.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Labels {
+pub(crate) struct Labels {
     /// File name as the configuration gives it.
     pub file: String,
     /// Shared with the model's image pipeline.
     pub labels: Arc<Vec<String>>,
 }
 
-/// A model version ready to serve.
+/// A model version ready to serve: what was loaded (the runtime's model, its signature, its
+/// configuration and side files), and what it keeps while it serves (its queue bound, batcher,
+/// statistics). The engine's modules read its parts; front ends see it through the methods.
 pub struct ServedModel {
-    pub name: String,
-    pub version: u64,
-    pub backend: BackendKind,
-    pub config: ModelConfig,
+    // What it is.
+    pub(crate) name: String,
+    pub(crate) version: u64,
+    pub(crate) config: ModelConfig,
+    // What was loaded.
+    pub(crate) backend: BackendKind,
+    pub(crate) model: Box<dyn LoadedModel>,
     /// The graph's signature with the configuration's overrides applied.
-    pub signature: ModelSignature,
-    pub max_batch_size: usize,
-    pub labels: Option<Labels>,
+    pub(crate) signature: ModelSignature,
+    pub(crate) max_batch_size: usize,
+    pub(crate) labels: Option<Labels>,
     /// The image pipeline, when the configuration declares `[preprocess]`.
-    pub image: Option<ImagePipeline>,
-    pub model: Box<dyn LoadedModel>,
-    /// Requests served by this version.
-    pub stats: ModelStatistics,
+    pub(crate) image: Option<ImagePipeline>,
     /// Time the load took, backend session and image pipeline included.
-    pub load_duration: std::time::Duration,
-    /// The bound on this version's requests in flight.
-    pub admission: Admission,
+    pub(crate) load_duration: std::time::Duration,
     /// How much the server's resident memory grew while this version loaded.
-    pub resident_bytes: u64,
+    pub(crate) resident_bytes: u64,
+    // What it keeps while serving.
+    /// The bound on this version's requests in flight.
+    pub(crate) admission: Admission,
     /// The queue that joins requests into batches, when `[dynamic_batching]` is on.
-    pub batcher: Option<Arc<DynamicBatcher>>,
-    /// Where this version's requests are counted for Prometheus (see [`ServedModel::record`]).
+    pub(crate) batcher: Option<Arc<DynamicBatcher>>,
+    /// Requests served by this version.
+    pub(crate) stats: ModelStatistics,
+    /// Where this version's requests are counted for Prometheus (see `accounting.rs`).
     pub(crate) metrics: RequestMetrics,
 }
 
 impl ServedModel {
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The execution provider the model runs on (`CPUExecutionProvider`, `tract`, ...).
     pub fn execution_provider(&self) -> &str {
         self.model.execution_provider()
     }
 }
 
-fn failed_entry(found: &FoundModel, error: String) -> ModelEntry {
+fn failed_entry(found: &FoundModel, error: LoadError) -> ModelEntry {
     tracing::error!(model = %found.name, %error, "model not loaded");
     ModelEntry {
         name: found.name.clone(),
-        error: Some(error),
+        error: Some(Arc::new(error)),
         versions: BTreeMap::new(),
     }
 }
 
 /// Reads a labels file that must lie inside the model directory.
-fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
+fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, LoadError> {
     if !stays_inside_model_dir(file) {
-        return Err(format!(
-            "labels file '{}' must be a relative path inside the model directory",
-            file.display()
-        ));
+        return Err(LoadError::LabelsOutsideModel(file.to_path_buf()));
     }
-    let text = std::fs::read_to_string(model_dir.join(file))
-        .map_err(|e| format!("cannot read labels file '{}': {e}", file.display()))?;
+    let text =
+        std::fs::read_to_string(model_dir.join(file)).map_err(|source| LoadError::Labels {
+            file: file.to_path_buf(),
+            source,
+        })?;
     Ok(Labels {
         file: file.display().to_string(),
         labels: Arc::new(text.lines().map(str::to_string).collect()),
@@ -112,30 +134,25 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, String> {
 }
 
 /// Loads every version the model's policy selects.
-pub fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
+pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
     let config = match ModelConfig::load_from_dir(&found.dir) {
         Ok(c) => c,
-        Err(e) => return failed_entry(found, e.to_string()),
+        Err(e) => return failed_entry(found, e.into()),
     };
     if found.versions.is_empty() {
-        return failed_entry(
-            found,
-            format!(
-                "no version directories (expected {}/<version>/{})",
-                found.dir.display(),
-                config.model_filename
-            ),
-        );
+        let error = LoadError::NoVersions {
+            dir: found.dir.clone(),
+            model_file: config.model_filename.clone(),
+        };
+        return failed_entry(found, error);
     }
     let selected = config.version_policy.select(&found.versions);
     if selected.is_empty() {
-        return failed_entry(
-            found,
-            format!(
-                "version policy {:?} selects none of the versions present {:?}",
-                config.version_policy, found.versions
-            ),
-        );
+        let error = LoadError::NoVersionSelected {
+            policy: config.version_policy.clone(),
+            present: found.versions.clone(),
+        };
+        return failed_entry(found, error);
     }
     let labels = match config
         .labels
@@ -153,7 +170,7 @@ pub fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
                 Ok(model) => VersionState::Ready(Arc::new(model)),
                 Err(reason) => {
                     tracing::error!(model = %found.name, version, %reason, "model version failed to load");
-                    VersionState::Failed(reason)
+                    VersionState::Failed(Arc::new(reason))
                 }
             };
             (version, state)
@@ -175,7 +192,7 @@ fn load_version(
     config: &ModelConfig,
     labels: Option<Labels>,
     context: &LoadContext<'_>,
-) -> Result<ServedModel, String> {
+) -> Result<ServedModel, LoadError> {
     let backends = context.backends;
     let defaults = context.defaults;
     let path = found
@@ -183,32 +200,26 @@ fn load_version(
         .join(version.to_string())
         .join(&config.model_filename);
     if !path.is_file() {
-        return Err(format!("model file {} does not exist", path.display()));
+        return Err(LoadError::MissingModelFile(path));
     }
-    let backend = backends.choose(config.backend)?;
-    context
-        .budget
-        .make_room(&found.name, &path, &mut || {
-            (context.evict_one_idle)(&found.name)
-        })
-        .map_err(|e| e.to_string())?;
+    let backend = backends
+        .choose(config.backend)
+        .map_err(LoadError::NoRuntime)?;
+    context.budget.make_room(&found.name, &path, &mut || {
+        (context.evict_one_idle)(&found.name)
+    })?;
     let resident_before = resident_bytes();
     let started = Instant::now();
-    let loaded = backend
-        .load(&LoadRequest {
-            model_name: &found.name,
-            model_path: &path,
-            config,
-            default_intra_op_threads: defaults.intra_op_threads,
-        })
-        .map_err(|e| e.to_string())?;
-    let signature = config
-        .apply_overrides(loaded.signature().clone())
-        .map_err(|e| e.to_string())?;
+    let loaded = backend.load(&LoadRequest {
+        model_name: &found.name,
+        model_path: &path,
+        config,
+        default_intra_op_threads: defaults.intra_op_threads,
+    })?;
+    let signature = config.apply_overrides(loaded.signature().clone())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
     let batcher = config
-        .effective_dynamic_batching(max_batch_size)
-        .map_err(|e| e.to_string())?
+        .effective_dynamic_batching(max_batch_size)?
         .map(|batching| {
             Arc::new(DynamicBatcher::new(
                 BatchPolicy::new(max_batch_size, batching.preferred_batch_sizes.clone()),
@@ -222,19 +233,16 @@ fn load_version(
     };
     let image = match &config.preprocess {
         None if config.postprocess.is_some() => {
-            return Err("[postprocess] needs a [preprocess] section for the image input".into())
+            return Err(LoadError::PostprocessWithoutPreprocess)
         }
         None => None,
-        Some(pre) => Some(
-            ImagePipeline::new(
-                pre,
-                config.postprocess.as_ref(),
-                &signature,
-                labels.as_ref().map(|l| l.labels.clone()),
-                &found.dir,
-            )
-            .map_err(|e| e.to_string())?,
-        ),
+        Some(pre) => Some(ImagePipeline::new(
+            pre,
+            config.postprocess.as_ref(),
+            &signature,
+            labels.as_ref().map(|l| l.labels.clone()),
+            &found.dir,
+        )?),
     };
     let load_duration = started.elapsed();
     let took = resident_bytes().saturating_sub(resident_before);
@@ -242,7 +250,7 @@ fn load_version(
         drop(loaded);
         drop(image);
         return_freed_memory();
-        return Err(error.to_string());
+        return Err(error.into());
     }
     let chosen_by = if config.backend == BackendChoice::Auto {
         backends.auto_reason(backend.kind())

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use outpost_core::{LoadedModel, ModelSignature, NamedTensor, Tensor, TensorData};
 
+use super::load_error::LoadError;
+
 /// Runs one inference on zeros; returns how long it took, or `None` when the model has inputs
 /// that cannot be made up.
-pub fn warm_up(
+pub(super) fn warm_up(
     model: &dyn LoadedModel,
     signature: &ModelSignature,
-) -> Result<Option<Duration>, String> {
+) -> Result<Option<Duration>, LoadError> {
     let mut inputs = Vec::with_capacity(signature.inputs.len());
     for spec in &signature.inputs {
         let Some(element_size) = spec.datatype.element_size() else {
@@ -26,14 +28,12 @@ pub fn warm_up(
             .collect();
         let elements: usize = shape.iter().product();
         let zeros = vec![0u8; elements * element_size];
-        let data = TensorData::from_le_bytes(spec.datatype, &zeros).map_err(|e| e.to_string())?;
-        let tensor = Tensor::new(shape, data).map_err(|e| e.to_string())?;
+        let data = TensorData::from_le_bytes(spec.datatype, &zeros)?;
+        let tensor = Tensor::new(shape, data)?;
         inputs.push(NamedTensor::new(spec.name.clone(), tensor));
     }
     let outputs: Vec<String> = signature.outputs.iter().map(|o| o.name.clone()).collect();
     let started = Instant::now();
-    model
-        .infer(inputs, &outputs)
-        .map_err(|e| format!("warm-up inference failed: {e}"))?;
+    model.infer(inputs, &outputs).map_err(LoadError::WarmUp)?;
     Ok(Some(started.elapsed()))
 }

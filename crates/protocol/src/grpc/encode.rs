@@ -1,6 +1,8 @@
 //! An [`InferResponse`] into a `ModelInferResponse`: every output's elements go in
 //! `raw_output_contents` (what tritonclient and perf_analyzer read), in output order.
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use outpost_core::InferResponse;
 
@@ -15,7 +17,7 @@ pub fn encode_model_infer_response(response: InferResponse) -> ModelInferRespons
             name: output.name,
             datatype: output.tensor.datatype().to_string(),
             shape: output.tensor.shape().iter().map(|d| *d as i64).collect(),
-            parameters: Default::default(),
+            parameters: HashMap::default(),
             contents: None,
         });
         raw.push(Bytes::from(output.tensor.data().to_le_bytes()));
@@ -24,7 +26,7 @@ pub fn encode_model_infer_response(response: InferResponse) -> ModelInferRespons
         model_name: response.model_name,
         model_version: response.model_version,
         id: response.id.unwrap_or_default(),
-        parameters: Default::default(),
+        parameters: HashMap::default(),
         outputs,
         raw_output_contents: raw,
     }

@@ -11,7 +11,7 @@ pub use decode::decode_model_infer_request;
 pub use encode::encode_model_infer_response;
 
 /// Generated code for the `inference` package.
-#[allow(clippy::all, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, missing_docs, unreachable_pub)]
 pub mod inference {
     tonic::include_proto!("inference");
 }

@@ -11,6 +11,7 @@ use super::{ServerConfig, SettingOverrides};
 /// `#[command(flatten)]` in the `serve` command.
 #[derive(Debug, Clone, Default)]
 pub struct SettingFlags {
+    /// Each given setting's key and text.
     pub overrides: SettingOverrides,
 }
 

@@ -26,8 +26,10 @@ pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
+    /// Human-readable lines.
     #[default]
     Text,
+    /// One JSON object per line.
     Json,
 }
 
@@ -169,15 +171,25 @@ settings_section! {
         shutdown_timeout_secs: u64 = 30;
     }
     sections {
+        /// `[http]`: the REST front end.
         http: HttpConfig,
+        /// `[grpc]`: the gRPC front end.
         grpc: GrpcConfig,
+        /// `[tls]`: TLS on both listeners.
         tls: TlsConfig,
+        /// `[metrics]`: Prometheus metrics.
         metrics: MetricsConfig,
+        /// `[memory]`: the memory budget.
         memory: MemoryConfig,
+        /// `[model_control]`: loading and unloading models after start.
         model_control: ModelControlConfig,
+        /// `[limits]`: bounds on what one request may ask for.
         limits: LimitsConfig,
+        /// `[inference]`: how requests are executed.
         inference: InferenceConfig,
+        /// `[ort]`: the ONNX Runtime library.
         ort: OrtConfig,
+        /// `[log]`: logging.
         log: LogConfig,
     }
 }
@@ -187,15 +199,26 @@ settings_section! {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SettingOverrides(pub Vec<(String, String)>);
 
+/// Why the configuration could not be used.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// A file named by the configuration could not be read.
     #[error("cannot read configuration file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The TOML file is malformed or has unknown keys.
     #[error("invalid configuration file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, where.
+        message: String,
+    },
+    /// A value is out of range, or settings contradict each other.
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }

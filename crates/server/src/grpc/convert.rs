@@ -96,11 +96,11 @@ pub(super) fn model_config(c: ModelConfiguration) -> pb::ModelConfig {
     }
 }
 
-fn duration(d: DurationTotals) -> Option<pb::StatisticDuration> {
-    Some(pb::StatisticDuration {
+fn duration(d: DurationTotals) -> pb::StatisticDuration {
+    pb::StatisticDuration {
         count: d.count,
         ns: d.ns,
-    })
+    }
 }
 
 pub(super) fn model_statistics(v: VersionStatistics) -> pb::ModelStatistics {
@@ -112,23 +112,23 @@ pub(super) fn model_statistics(v: VersionStatistics) -> pb::ModelStatistics {
         inference_count: s.inference_count,
         execution_count: s.execution_count,
         inference_stats: Some(pb::InferStatistics {
-            success: duration(s.success),
-            fail: duration(s.fail),
-            queue: duration(s.queue),
-            compute_input: duration(s.compute_input),
-            compute_infer: duration(s.compute_infer),
-            compute_output: duration(s.compute_output),
-            cache_hit: duration(DurationTotals::default()),
-            cache_miss: duration(DurationTotals::default()),
+            success: Some(duration(s.success)),
+            fail: Some(duration(s.fail)),
+            queue: Some(duration(s.queue)),
+            compute_input: Some(duration(s.compute_input)),
+            compute_infer: Some(duration(s.compute_infer)),
+            compute_output: Some(duration(s.compute_output)),
+            cache_hit: Some(duration(DurationTotals::default())),
+            cache_miss: Some(duration(DurationTotals::default())),
         }),
         batch_stats: s
             .batches
             .iter()
             .map(|(size, b)| pb::InferBatchStatistics {
                 batch_size: *size,
-                compute_input: duration(b.compute_input),
-                compute_infer: duration(b.compute_infer),
-                compute_output: duration(b.compute_output),
+                compute_input: Some(duration(b.compute_input)),
+                compute_infer: Some(duration(b.compute_infer)),
+                compute_output: Some(duration(b.compute_output)),
             })
             .collect(),
     }

@@ -21,7 +21,9 @@ use crate::tls::TlsIncoming;
 
 /// Where gRPC connections come from.
 pub enum GrpcIncoming {
+    /// Plain TCP connections.
     Plaintext(TcpListener),
+    /// Connections whose TLS handshake finished.
     Tls(TlsIncoming),
 }
 

@@ -33,6 +33,7 @@ pub struct GrpcFrontEnd {
 }
 
 impl GrpcFrontEnd {
+    /// The service over the shared state.
     pub fn new(state: Arc<AppState>) -> GrpcFrontEnd {
         GrpcFrontEnd { state }
     }
@@ -59,14 +60,14 @@ async fn infer(
             Route::GRPC_INFER,
             deadline,
         )
-        .map_err(status)?;
+        .map_err(|e| status(&e))?;
     // The message is in memory already; its room is held until the answer is ready, so bodies
     // in flight stay within the budget.
     let reservation = state
         .engine
         .request_bodies()
         .reserve(request.encoded_len() as u64)
-        .map_err(|e| status(e.into()))?;
+        .map_err(|e| status(&e.into()))?;
     let limits = state.decode_limits;
     let decode = move || {
         let decoded =
@@ -79,7 +80,7 @@ async fn infer(
         .inference
         .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
-        .map_err(status);
+        .map_err(|e| status(&e));
     drop(reservation);
     answer
 }
@@ -142,7 +143,10 @@ impl GrpcInferenceService for GrpcFrontEnd {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: about::NAME.to_string(),
             version: about::VERSION.to_string(),
-            extensions: about::EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+            extensions: about::EXTENSIONS
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
         }))
     }
 
@@ -153,7 +157,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let metadata =
             describe::model_metadata(&self.state.engine.inference, &r.name, version(&r.version))
-                .map_err(status)?;
+                .map_err(|e| status(&e))?;
         Ok(Response::new(convert::model_metadata(metadata)))
     }
 
@@ -213,7 +217,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             .engine
             .inference
             .lookup(&r.name, version(&r.version))
-            .map_err(status)?;
+            .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ModelConfigResponse {
             config: Some(convert::model_config(describe::model_config(&served))),
         }))
@@ -226,7 +230,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let r = request.into_inner();
         let model = (!r.name.is_empty()).then_some(r.name.as_str());
         let stats = describe::statistics(&self.state.engine.inference, model, version(&r.version))
-            .map_err(status)?;
+            .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ModelStatisticsResponse {
             model_stats: stats.into_iter().map(convert::model_statistics).collect(),
         }))
@@ -242,7 +246,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             .control
             .authorized_index(authorization(&request), request.get_ref().ready)
             .await
-            .map_err(status)?;
+            .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryIndexResponse {
             models: index.into_iter().map(convert::index_entry).collect(),
         }))
@@ -258,7 +262,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             .control
             .authorized_load(authorization(&request), name)
             .await
-            .map_err(status)?;
+            .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
     }
 
@@ -272,7 +276,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
             .control
             .authorized_unload(authorization(&request), name)
             .await
-            .map_err(status)?;
+            .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
     }
 }

@@ -8,7 +8,7 @@ use outpost_engine::{EngineError, ErrorKind};
 use tonic::{Code, Status};
 
 /// The status for `error`, with its message.
-pub(super) fn status(error: EngineError) -> Status {
+pub(super) fn status(error: &EngineError) -> Status {
     let code = match error.kind() {
         ErrorKind::InvalidArgument | ErrorKind::UnsupportedMediaType | ErrorKind::TooLarge => {
             Code::InvalidArgument

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Parses a `grpc-timeout` header value: up to eight digits and a unit (`H`, `M`, `S`, `m`, `u`,
 /// `n`), as the gRPC HTTP/2 specification defines it.
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub(super) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
         return None;
     }

@@ -121,8 +121,7 @@ async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, Ap
         .await
         .map_err(|e| bad(format!("invalid multipart form: {e}")))?
     {
-        let is_file =
-            field.file_name().is_some() || matches!(field.name(), Some("image") | Some("file"));
+        let is_file = field.file_name().is_some() || matches!(field.name(), Some("image" | "file"));
         if !is_file {
             continue;
         }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use super::ApiError;
 use outpost_engine::admission::Deadline;
 
-pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+pub(super) const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
 
 /// The deadline `headers` ask for, if any; a malformed value is a 400.
 pub(super) fn request_deadline(

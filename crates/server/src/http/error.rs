@@ -12,13 +12,16 @@ use outpost_protocol::ProtocolError;
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The `error` text of the body.
     pub message: String,
     /// Seconds for a `Retry-After` header (503 when a model is at capacity).
     pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
+    /// An answer with `status` and `message`, without Retry-After.
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,

@@ -31,8 +31,8 @@ fn model_ready_answer(
 ) -> Result<Json<ModelReadyResponse>, ApiError> {
     let served = state.engine.inference.lookup(model, version)?;
     Ok(Json(ModelReadyResponse {
-        name: served.name.clone(),
-        version: Some(served.version.to_string()),
+        name: served.name().to_string(),
+        version: Some(served.version().to_string()),
         ready: true,
     }))
 }

@@ -116,7 +116,7 @@ async fn handle(
         let decoded = match body {
             BodySink::Streaming(decoder) => decoder.finish(),
             BodySink::Chunks(chunks) => {
-                let segments: Vec<&[u8]> = chunks.iter().map(|c| c.as_ref()).collect();
+                let segments: Vec<&[u8]> = chunks.iter().map(std::convert::AsRef::as_ref).collect();
                 decode_infer_request_segments(&segments, json_length, limits)
             }
         }

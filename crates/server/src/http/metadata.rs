@@ -59,38 +59,40 @@ pub(super) async fn model_version_config(
 pub(super) async fn all_statistics(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    statistics(describe::statistics(&state.engine.inference, None, None)?)
+    Ok(statistics(describe::statistics(
+        &state.engine.inference,
+        None,
+        None,
+    )?))
 }
 
 pub(super) async fn model_statistics(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    statistics(describe::statistics(
+    Ok(statistics(describe::statistics(
         &state.engine.inference,
         Some(&model),
         None,
-    )?)
+    )?))
 }
 
 pub(super) async fn model_version_statistics(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    statistics(describe::statistics(
+    Ok(statistics(describe::statistics(
         &state.engine.inference,
         Some(&model),
         Some(&version),
-    )?)
+    )?))
 }
 
-fn statistics(
-    versions: Vec<describe::VersionStatistics>,
-) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(Json(ModelStatisticsResponseJson {
+fn statistics(versions: Vec<describe::VersionStatistics>) -> Json<ModelStatisticsResponseJson> {
+    Json(ModelStatisticsResponseJson {
         model_stats: versions
             .into_iter()
             .map(describe_json::version_statistics)
             .collect(),
-    }))
+    })
 }

@@ -18,23 +18,44 @@ use crate::config::TlsConfig;
 
 pub use incoming::{TlsConnection, TlsIncoming};
 
+/// Why the TLS files could not be used; the server does not start.
 #[derive(Debug, Error)]
 pub enum TlsError {
+    /// A file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A file holds no usable PEM item of the kind expected.
     #[error("{path}: {reason}")]
-    Pem { path: PathBuf, reason: String },
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key does not belong to the certificate, or rustls refuses them.
     #[error("certificate {cert} and key {key} cannot serve together: {source}")]
     Identity {
+        /// The certificate chain file.
         cert: PathBuf,
+        /// The key file.
         key: PathBuf,
+        /// rustls' reason.
         source: rustls::Error,
     },
+    /// The client CA certificates cannot verify clients.
     #[error("client CA file {path}: {reason}")]
-    ClientCa { path: PathBuf, reason: String },
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// rustls refused the configuration.
     #[error("TLS setup failed: {0}")]
     Setup(rustls::Error),
 }
@@ -56,7 +77,9 @@ impl ListenerTls {
 /// Which listeners speak TLS. Both are `None` when no certificate is configured.
 #[derive(Clone, Default)]
 pub struct TlsSetup {
+    /// TLS for the HTTP (and metrics) listener.
     pub http: Option<ListenerTls>,
+    /// TLS for the gRPC listener.
     pub grpc: Option<ListenerTls>,
 }
 

@@ -11,7 +11,7 @@ use rustls::RootCertStore;
 use super::TlsError;
 
 /// The certificates in `path`, in file order.
-pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(super) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let text = read(path)?;
     let certificates = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<Vec<_>, _>>()
@@ -29,7 +29,7 @@ pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Tl
 }
 
 /// The first private key in `path` (PKCS#8, PKCS#1 or SEC1).
-pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(super) fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let text = read(path)?;
     PrivateKeyDer::from_pem_slice(&text).map_err(|e| TlsError::Pem {
         path: path.to_path_buf(),
@@ -41,7 +41,7 @@ pub fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError>
 }
 
 /// The CA certificates in `path` as trust anchors; every one must parse.
-pub fn read_trust_anchors(path: &Path) -> Result<RootCertStore, TlsError> {
+pub(super) fn read_trust_anchors(path: &Path) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for certificate in read_certificates(path)? {
         roots.add(certificate).map_err(|e| TlsError::Pem {

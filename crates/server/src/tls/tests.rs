@@ -41,7 +41,7 @@ impl TestPki {
     /// A certificate and key issued by the CA: (certificate PEM, key PEM).
     fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let names: Vec<String> = names.iter().map(std::string::ToString::to_string).collect();
         let cert = CertificateParams::new(names)
             .unwrap()
             .signed_by(&key, &self.ca)

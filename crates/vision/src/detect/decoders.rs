@@ -11,7 +11,7 @@ use crate::error::VisionError;
 use crate::values::output_f32;
 
 /// What every decoder needs besides its outputs.
-pub struct DecodeContext<'a> {
+pub(super) struct DecodeContext<'a> {
     pub input_width: f32,
     pub input_height: f32,
     pub score_threshold: f32,
@@ -62,7 +62,7 @@ fn rows<'a>(
 }
 
 /// Boxes `[1, N, 4]` (x1, y1, x2, y2) and scores `[1, N, C]`.
-pub fn decoded_boxes(
+pub(super) fn decoded_boxes(
     outputs: &[NamedTensor],
     boxes_output: &str,
     scores_output: &str,
@@ -99,7 +99,7 @@ pub fn decoded_boxes(
 pub struct Anchors(pub Vec<[f32; 4]>);
 
 /// SSD encodings `[1, N, 4]` (ty, tx, th, tw) decoded against `anchors`, scores `[1, N, C]`.
-pub fn ssd(
+pub(super) fn ssd(
     outputs: &[NamedTensor],
     box_output: &str,
     score_output: &str,
@@ -146,7 +146,7 @@ pub fn ssd(
 }
 
 /// YOLOv5 `[1, N, 5 + C]`: centre, size, objectness, class scores (score = objectness x class).
-pub fn yolo_v5(
+pub(super) fn yolo_v5(
     outputs: &[NamedTensor],
     output: &str,
     cx: &DecodeContext<'_>,
@@ -174,7 +174,7 @@ pub fn yolo_v5(
 }
 
 /// YOLOv8 `[1, 4 + C, N]`: one column per box, centre and size then class scores.
-pub fn yolo_v8(
+pub(super) fn yolo_v8(
     outputs: &[NamedTensor],
     output: &str,
     cx: &DecodeContext<'_>,

@@ -18,7 +18,7 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 
 /// Keeps the best-scoring boxes, dropping any that overlaps a kept one (of the same class
 /// unless `class_agnostic`) by more than `iou_threshold`, up to `max` boxes.
-pub fn suppress(
+pub(super) fn suppress(
     mut candidates: Vec<Candidate>,
     iou_threshold: f32,
     class_agnostic: bool,
