@@ -11,6 +11,7 @@ use thiserror::Error;
 /// The committed gate file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct GateFile {
+    /// Every gate, one `[[gate]]` table each.
     #[serde(rename = "gate", default)]
     pub gates: Vec<Gate>,
 }
@@ -31,20 +32,37 @@ pub struct Gate {
     pub why: String,
 }
 
+/// Why the gate file could not be used.
 #[derive(Debug, Error)]
 pub enum GateFileError {
+    /// It could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// Why.
         source: std::io::Error,
     },
+    /// It is not valid TOML of gates.
     #[error("{path} is not a valid gate file: {message}")]
-    Parse { path: String, message: String },
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A gate bounds nothing.
     #[error("{path}: gate '{ratio}' has neither a floor nor a ceiling")]
-    Unbounded { path: String, ratio: String },
+    Unbounded {
+        /// The file.
+        path: String,
+        /// The gate's ratio.
+        ratio: String,
+    },
 }
 
 impl GateFile {
+    /// Reads and checks the gate file at `path`.
     pub fn load(path: &Path) -> Result<GateFile, GateFileError> {
         let text = std::fs::read_to_string(path).map_err(|source| GateFileError::Read {
             path: path.display().to_string(),
@@ -71,11 +89,17 @@ impl GateFile {
 /// What became of one gate in a run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct GateOutcome {
+    /// The ratio gated.
     pub ratio: String,
+    /// Its value in this run, when its scenarios ran.
     pub measured: Option<f64>,
+    /// The lowest value allowed.
     pub floor: Option<f64>,
+    /// The highest value allowed.
     pub ceiling: Option<f64>,
+    /// Whether the value is within the bounds.
     pub passed: bool,
+    /// Why it passed or failed, in words.
     pub reason: String,
 }
 

@@ -38,12 +38,14 @@ fn load_on(
 /// A model loaded with `instances` sessions of `intra_op_threads` threads each.
 pub struct InProcessModel {
     model: Arc<dyn LoadedModel>,
+    /// The ONNX Runtime version loaded.
     pub ort_version: String,
     /// ONNX Runtime's shared CPU arena, when the model runs on it.
     arena: Option<Arc<CpuArena>>,
 }
 
 impl InProcessModel {
+    /// Loads `model_path` on ONNX Runtime with `instances` sessions of `intra_op_threads` threads.
     pub fn load(
         model_path: &Path,
         instances: usize,

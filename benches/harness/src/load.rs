@@ -17,8 +17,11 @@ use crate::stats::Recorder;
 /// One request, sent again and again.
 #[derive(Clone)]
 pub struct RequestTemplate {
+    /// Where it goes.
     pub url: String,
+    /// Its headers.
     pub headers: HeaderMap,
+    /// Its body.
     pub body: Bytes,
 }
 
@@ -29,12 +32,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// counts as "client backlog full".
 const MAX_OUTSTANDING: usize = 1024;
 
+/// Sends requests in closed or open loops from one thread and records their outcomes.
 pub struct LoadGenerator {
     runtime: tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
 impl LoadGenerator {
+    /// A generator with its own runtime and HTTP client.
     pub fn new() -> std::io::Result<LoadGenerator> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

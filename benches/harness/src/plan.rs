@@ -4,18 +4,24 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+/// How long and how widely a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Short runs with gates enforced (CI).
     Smoke,
+    /// Longer runs at more load points (the committed report).
     Full,
 }
 
 /// Durations, client counts and arrival rates of one run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
+    /// The mode.
     pub mode: Mode,
+    /// Warm-up before each scenario is measured.
     pub warmup: Duration,
+    /// Measured time per scenario.
     pub duration: Duration,
     /// Closed-loop scenarios are measured in this many interleaved slices per target (each with
     /// its share of the warm-up and of the duration).
@@ -31,6 +37,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of `mode` on a machine with `cores` CPUs.
     pub fn for_mode(mode: Mode, cores: usize) -> Plan {
         let instances = cores.max(1);
         match mode {

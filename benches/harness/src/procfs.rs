@@ -70,6 +70,7 @@ pub struct UsageSampler {
 }
 
 impl UsageSampler {
+    /// Starts sampling process `pid`'s resident memory (every 20 ms) and its CPU time.
     pub fn start(pid: u32) -> UsageSampler {
         let peak_kib = Arc::new(AtomicU64::new(resident_kib(pid).unwrap_or(0)));
         let stop = Arc::new(AtomicBool::new(false));
@@ -93,6 +94,7 @@ impl UsageSampler {
         }
     }
 
+    /// Stops and answers the peak resident memory and the CPU time used since the start.
     pub fn finish(mut self) -> ProcessUsage {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {

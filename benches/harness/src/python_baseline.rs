@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+/// Why the Python baseline could not run.
 #[derive(Debug, Error)]
 pub enum PythonBaselineError {
+    /// Its virtual environment could not be made.
     #[error("cannot set up the Python baseline's environment: {0}")]
     Setup(String),
+    /// Its server did not start or become ready.
     #[error("cannot start the Python baseline: {0}")]
     Start(String),
 }
@@ -62,6 +65,7 @@ pub fn package_versions(python: &Path) -> String {
 /// The running baseline server; killed on drop.
 pub struct PythonServer {
     child: Child,
+    /// `http://ADDR`.
     pub base_url: String,
 }
 
@@ -119,6 +123,7 @@ impl PythonServer {
         )))
     }
 
+    /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

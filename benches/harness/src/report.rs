@@ -15,21 +15,34 @@ use crate::stats::{LoadShape, ScenarioResult};
 /// Where and with what a run was made.
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {
+    /// When the run started (UTC).
     pub date_utc: String,
+    /// The command line.
     pub command: String,
+    /// The commit measured.
     pub git_commit: String,
+    /// The CPU model.
     pub cpu: String,
+    /// CPUs available.
     pub cores: usize,
+    /// Memory of the machine.
     pub memory_gib: f64,
+    /// The operating system.
     pub os: String,
+    /// The kernel release.
     pub kernel: String,
+    /// Outpost's version.
     pub outpost_version: String,
+    /// The ONNX Runtime version.
     pub onnx_runtime: String,
+    /// The Python baseline's package versions, when it ran.
     pub python_baseline: Option<String>,
+    /// The model served.
     pub model: String,
 }
 
 impl Environment {
+    /// This machine and run, serving `model`.
     pub fn describe(model: &str, onnx_runtime: &str, python: Option<String>) -> Environment {
         let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
         let cpuinfo = read("/proc/cpuinfo");
@@ -84,11 +97,17 @@ fn command_output(program: &str, args: &[&str]) -> String {
 /// The whole report, as written to `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Where and with what.
     pub environment: Environment,
+    /// What was planned.
     pub plan: Plan,
+    /// Every ratio computed.
     pub ratios: BTreeMap<String, f64>,
+    /// What became of each gate.
     pub gates: Vec<GateOutcome>,
+    /// Each server's memory before load.
     pub idle_memory: Vec<IdleMemory>,
+    /// Every scenario's figures.
     pub scenarios: Vec<ScenarioResult>,
 }
 
@@ -119,6 +138,7 @@ fn describe_ratio(name: &str) -> &'static str {
 }
 
 impl Report {
+    /// The report as Markdown (`report.md`), linking the plot `plot_file`.
     pub fn markdown(&self, plot_file: &str) -> String {
         let env = &self.environment;
         let mut md = String::new();

@@ -20,29 +20,41 @@ use crate::ratios;
 use crate::stats::{LoadShape, ProcessUsage, Recorder, ScenarioResult};
 use crate::targets::{camera_request, infer_request, Protocol};
 
+/// Why a run could not be made.
 #[derive(Debug, Error)]
 pub enum RunError {
+    /// The in-process baseline could not load the model.
     #[error("in-process baseline: {0}")]
     InProcess(#[from] outpost_core::BackendError),
+    /// Outpost did not start.
     #[error("outpost: {0}")]
     Outpost(#[from] outpost_testkit::TestServerError),
+    /// The Python baseline did not start.
     #[error(transparent)]
     Python(#[from] python_baseline::PythonBaselineError),
+    /// The camera scenario's inputs could not be used.
     #[error("camera scenario: {0}")]
     Camera(String),
+    /// A file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
 /// What a run is given.
 pub struct RunInputs {
+    /// The repository, where the Python baseline lives.
     pub repo_root: PathBuf,
+    /// The `outpost` binary measured.
     pub outpost_binary: PathBuf,
+    /// The model served.
     pub model_path: PathBuf,
     /// The model's input; renamed to the model's first input.
     pub input: NamedTensor,
+    /// What to measure.
     pub plan: Plan,
+    /// Whether to run the Python baseline.
     pub with_python: bool,
+    /// What the camera scenario sends.
     pub camera: CameraInputs,
 }
 
@@ -51,10 +63,12 @@ pub struct RunInputs {
 pub struct CameraInputs {
     /// The `[preprocess]` and `[postprocess]` sections, as TOML.
     pub sections: String,
+    /// The encoded image.
     pub image: Vec<u8>,
 }
 
 impl CameraInputs {
+    /// The image sections of `config` and the bytes of `image`.
     pub fn read(config: &Path, image: &Path) -> Result<CameraInputs, RunError> {
         let text = std::fs::read_to_string(config)?;
         let table: toml::Table = text
@@ -77,18 +91,25 @@ impl CameraInputs {
 /// Resident memory of a server once loaded and warmed, before load.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IdleMemory {
+    /// The server.
     pub target: String,
+    /// Its resident memory, MiB.
     pub idle_rss_mib: f64,
 }
 
 /// Everything a run measured.
 pub struct RunOutcome {
+    /// Every scenario's figures.
     pub scenarios: Vec<ScenarioResult>,
+    /// Each server's memory before load.
     pub idle_memory: Vec<IdleMemory>,
+    /// The ONNX Runtime version.
     pub ort_version: String,
+    /// The Python baseline's package versions, when it ran.
     pub python_versions: Option<String>,
 }
 
+/// Starts the servers and the in-process baseline, and measures every scenario of the plan.
 pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     let plan = &inputs.plan;
 

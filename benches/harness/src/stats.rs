@@ -23,6 +23,7 @@ impl Default for Recorder {
 }
 
 impl Recorder {
+    /// An empty recorder.
     pub fn new() -> Recorder {
         Recorder {
             latencies: Histogram::new_with_bounds(1, HIGHEST_TRACKED_US, 3)
@@ -31,6 +32,7 @@ impl Recorder {
         }
     }
 
+    /// Counts an answered request that took `latency`.
     pub fn success(&mut self, latency: Duration) {
         let micros = (latency.as_micros() as u64).clamp(1, HIGHEST_TRACKED_US);
         self.latencies.saturating_record(micros);
@@ -41,6 +43,7 @@ impl Recorder {
         *self.errors.entry(cause.into()).or_default() += 1;
     }
 
+    /// Adds `other`'s counts and latencies.
     pub fn merge(&mut self, other: &Recorder) {
         self.latencies
             .add(&other.latencies)
@@ -50,10 +53,12 @@ impl Recorder {
         }
     }
 
+    /// Answered requests.
     pub fn successes(&self) -> u64 {
         self.latencies.len()
     }
 
+    /// Percentiles of the answered requests' latencies.
     pub fn latency(&self) -> LatencySummary {
         let ms = |us: u64| us as f64 / 1000.0;
         LatencySummary {
@@ -65,6 +70,7 @@ impl Recorder {
         }
     }
 
+    /// Failed requests by cause.
     pub fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
     }
@@ -73,10 +79,15 @@ impl Recorder {
 /// Latency percentiles of the successful requests.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
+    /// Median, ms.
     pub p50_ms: f64,
+    /// 90th percentile, ms.
     pub p90_ms: f64,
+    /// 99th percentile, ms.
     pub p99_ms: f64,
+    /// Slowest, ms.
     pub max_ms: f64,
+    /// Mean, ms.
     pub mean_ms: f64,
 }
 
@@ -85,16 +96,24 @@ pub struct LatencySummary {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LoadShape {
     /// A fixed number of clients, each sending its next request when the last one is answered.
-    Closed { concurrency: usize },
+    Closed {
+        /// Clients.
+        concurrency: usize,
+    },
     /// Requests sent at a fixed rate whatever the answers do; latency counts from the planned
     /// send time, so queueing shows.
-    Open { rate_per_s: f64 },
+    Open {
+        /// Requests sent per second.
+        rate_per_s: f64,
+    },
 }
 
 /// Resource use of the serving process over one scenario, read from /proc.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct ProcessUsage {
+    /// Peak resident memory, MiB.
     pub peak_rss_mib: f64,
+    /// CPU time used, seconds.
     pub cpu_seconds: f64,
 }
 
@@ -103,14 +122,23 @@ pub struct ProcessUsage {
 pub struct ScenarioResult {
     /// Unique name, used by ratios: `<target>/<protocol>/<load>`.
     pub name: String,
+    /// The server or baseline measured.
     pub target: String,
+    /// `binary`, `json`, `camera` or `direct`.
     pub protocol: String,
+    /// How load was applied.
     pub load: LoadShape,
+    /// Measured seconds.
     pub duration_s: f64,
+    /// Answered requests.
     pub successes: u64,
+    /// Answered requests per second.
     pub throughput_per_s: f64,
+    /// Latency percentiles.
     pub latency: LatencySummary,
+    /// Failed requests by cause.
     pub errors: BTreeMap<String, u64>,
+    /// The server process's resource use, for servers.
     pub server: Option<ProcessUsage>,
 }
 
@@ -143,6 +171,7 @@ impl ScenarioResult {
         }
     }
 
+    /// Failed requests, all causes.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }

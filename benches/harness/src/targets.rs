@@ -21,6 +21,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The protocol's name in scenario names.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Json => "json",

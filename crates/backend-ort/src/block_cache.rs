@@ -21,7 +21,9 @@ const ALIGNMENT: usize = 64;
 /// Bytes handed out and bytes kept for reuse.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheUsage {
+    /// Bytes in blocks handed out now.
     pub in_use_bytes: u64,
+    /// Bytes in freed blocks kept for reuse.
     pub cached_bytes: u64,
 }
 

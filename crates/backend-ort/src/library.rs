@@ -25,15 +25,20 @@ const SOURCE_TREE_CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cac
 /// A place the library was looked for, and why it was looked for there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibraryCandidate {
+    /// The file looked for.
     pub path: PathBuf,
+    /// Why there (the setting, the environment, the project cache, the system).
     pub source: &'static str,
 }
 
 /// The library that was loaded.
 #[derive(Debug, Clone)]
 pub struct OrtLibrary {
+    /// The file loaded.
     pub path: PathBuf,
+    /// Where it was found.
     pub source: &'static str,
+    /// The library's version.
     pub version: String,
 }
 

@@ -21,6 +21,7 @@ use tract_onnx::prelude::{Framework, InferenceModelExt, TValue, TVec, TypedSimpl
 pub struct TractBackend;
 
 impl TractBackend {
+    /// The tract runtime.
     pub fn new() -> TractBackend {
         TractBackend
     }

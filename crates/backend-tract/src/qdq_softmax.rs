@@ -27,6 +27,7 @@ pub struct RewriteReport {
 }
 
 impl RewriteReport {
+    /// Whether the rewrite changed the graph.
     pub fn changed(&self) -> bool {
         self.dropped_requantization + self.expanded_quantization > 0
     }

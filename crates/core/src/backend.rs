@@ -16,7 +16,9 @@ use crate::tensor::NamedTensor;
 /// The runtimes Outpost can run models on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BackendKind {
+    /// ONNX Runtime.
     Ort,
+    /// tract.
     Tract,
 }
 
@@ -47,8 +49,11 @@ impl fmt::Display for BackendKind {
 /// Everything a backend needs to load one model version.
 #[derive(Debug, Clone)]
 pub struct LoadRequest<'a> {
+    /// The model's name, for logs and errors.
     pub model_name: &'a str,
+    /// The model file.
     pub model_path: &'a Path,
+    /// Its configuration.
     pub config: &'a ModelConfig,
     /// Intra-op threads to use when the model configuration does not set them.
     pub default_intra_op_threads: usize,
@@ -56,6 +61,7 @@ pub struct LoadRequest<'a> {
 
 /// A runtime that can load models.
 pub trait Backend: Send + Sync {
+    /// Which runtime this is.
     fn kind(&self) -> BackendKind;
 
     /// Loads and prepares a model; the result is ready for concurrent [`LoadedModel::infer`] calls.
@@ -85,18 +91,36 @@ pub trait LoadedModel: Send + Sync {
 /// Failures of a runtime.
 #[derive(Debug, Error)]
 pub enum BackendError {
+    /// The runtime's library could not be loaded.
     #[error("the ONNX Runtime library is not usable: {0}")]
     LibraryUnavailable(String),
+    /// A strict execution provider could not be registered.
     #[error("execution provider '{provider}' is not available: {reason}")]
-    ExecutionProviderUnavailable { provider: String, reason: String },
+    ExecutionProviderUnavailable {
+        /// The provider.
+        provider: String,
+        /// Why it is unavailable.
+        reason: String,
+    },
+    /// The model file could not be loaded.
     #[error("cannot load model {path}: {message}")]
-    Load { path: PathBuf, message: String },
-    #[error("model {path} is not supported by {backend}: {message}")]
-    Unsupported {
-        backend: BackendKind,
+    Load {
+        /// The model file.
         path: PathBuf,
+        /// The runtime's reason.
         message: String,
     },
+    /// The model uses something the runtime cannot run.
+    #[error("model {path} is not supported by {backend}: {message}")]
+    Unsupported {
+        /// The runtime.
+        backend: BackendKind,
+        /// The model file.
+        path: PathBuf,
+        /// What it cannot run.
+        message: String,
+    },
+    /// A run of the model failed.
     #[error("inference failed: {0}")]
     Inference(String),
 }

@@ -8,19 +8,33 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A tensor element type as the V2 protocol names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DataType {
+    /// Booleans, one byte each.
     Bool,
+    /// Unsigned 8-bit integers.
     Uint8,
+    /// Unsigned 16-bit integers.
     Uint16,
+    /// Unsigned 32-bit integers.
     Uint32,
+    /// Unsigned 64-bit integers.
     Uint64,
+    /// Signed 8-bit integers.
     Int8,
+    /// Signed 16-bit integers.
     Int16,
+    /// Signed 32-bit integers.
     Int32,
+    /// Signed 64-bit integers.
     Int64,
+    /// IEEE half-precision floats.
     Fp16,
+    /// bfloat16 floats.
     Bf16,
+    /// IEEE single-precision floats.
     Fp32,
+    /// IEEE double-precision floats.
     Fp64,
+    /// Byte strings of any length (text, encoded images).
     Bytes,
 }
 

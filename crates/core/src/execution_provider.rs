@@ -9,14 +9,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// An ONNX Runtime execution provider Outpost knows how to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExecutionProviderKind {
+    /// ONNX Runtime's own CPU kernels.
     Cpu,
+    /// NVIDIA GPUs through CUDA.
     Cuda,
+    /// NVIDIA GPUs through TensorRT.
     TensorRt,
+    /// Intel CPUs, GPUs and NPUs through OpenVINO.
     OpenVino,
+    /// XNNPACK's CPU kernels (ARM and x86).
     Xnnpack,
+    /// Apple's Core ML.
     CoreMl,
+    /// Qualcomm NPUs through QNN.
     Qnn,
+    /// Arm Compute Library.
     Acl,
+    /// AMD GPUs through ROCm.
     Rocm,
 }
 
@@ -67,12 +76,14 @@ impl ExecutionProviderKind {
 /// One entry of a model's `execution_providers` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ExecutionProviderSpec {
+    /// The provider.
     pub kind: ExecutionProviderKind,
     /// `true` for the `-or-cpu` form: when the provider is unavailable, warn and go on.
     pub fallback_to_cpu: bool,
 }
 
 impl ExecutionProviderSpec {
+    /// The CPU provider, strict (the default list).
     pub const CPU: ExecutionProviderSpec = ExecutionProviderSpec {
         kind: ExecutionProviderKind::Cpu,
         fallback_to_cpu: false,

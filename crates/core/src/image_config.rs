@@ -26,8 +26,10 @@ pub enum ResizeMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColorOrder {
+    /// Red, green, blue.
     #[default]
     Rgb,
+    /// Blue, green, red (OpenCV-trained models).
     Bgr,
 }
 
@@ -47,9 +49,12 @@ pub enum PixelLayout {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PixelType {
+    /// 32-bit floats.
     #[default]
     F32,
+    /// Unsigned bytes.
     U8,
+    /// Signed bytes.
     I8,
 }
 
@@ -60,20 +65,29 @@ pub enum PixelType {
 pub struct PreprocessConfig {
     /// The model input the image feeds; the model's only input when left out.
     pub input: Option<String>,
+    /// Width of the model's input in pixels.
     pub width: u32,
+    /// Height of the model's input in pixels.
     pub height: u32,
+    /// How the frame is fitted to that size.
     #[serde(default)]
     pub resize: ResizeMode,
+    /// Channel order.
     #[serde(default)]
     pub color_order: ColorOrder,
+    /// Channels first or last.
     #[serde(default)]
     pub layout: PixelLayout,
+    /// Element type.
     #[serde(default)]
     pub dtype: PixelType,
+    /// Multiplies each pixel value (0..255) first.
     #[serde(default = "one")]
     pub scale: f32,
+    /// Subtracted per channel, after the scale.
     #[serde(default)]
     pub mean: [f32; 3],
+    /// Divides per channel, last.
     #[serde(default = "ones")]
     pub std: [f32; 3],
     /// Grey level of the letterbox padding.
@@ -97,7 +111,9 @@ fn default_fill() -> u8 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PostprocessConfig {
+    /// Class scores: the best classes with their labels.
     Classification(ClassificationConfig),
+    /// Boxes: detections with classes and scores.
     Detection(DetectionConfig),
 }
 
@@ -105,7 +121,9 @@ pub enum PostprocessConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dequantize {
+    /// The quantization scale.
     pub scale: f32,
+    /// The quantized value of zero.
     #[serde(default)]
     pub zero_point: i32,
 }
@@ -119,9 +137,12 @@ pub struct ClassificationConfig {
     /// Apply a softmax (for models that output logits).
     #[serde(default)]
     pub softmax: bool,
+    /// Dequantize integer scores first.
     pub dequantize: Option<Dequantize>,
+    /// Classes to answer, best first.
     #[serde(default = "default_top_k")]
     pub top_k: usize,
+    /// Classes scoring below are left out.
     #[serde(default)]
     pub score_threshold: f32,
     /// Label index of class index 0 (the labels file's line number minus one).
@@ -137,13 +158,18 @@ fn default_top_k() -> usize {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DetectionConfig {
+    /// How the raw outputs become boxes.
     pub decoder: DetectionDecoder,
+    /// Boxes scoring below are dropped before suppression.
     #[serde(default = "default_score_threshold")]
     pub score_threshold: f32,
+    /// Boxes overlapping a better one by more (intersection over union) are suppressed.
     #[serde(default = "default_iou_threshold")]
     pub iou_threshold: f32,
+    /// Whether suppression crosses classes.
     #[serde(default)]
     pub nms: NmsMode,
+    /// Detections to answer at most, best first.
     #[serde(default = "default_max_detections")]
     pub max_detections: usize,
     /// Score columns that are not classes (a background column), never reported.
@@ -170,8 +196,10 @@ fn default_max_detections() -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NmsMode {
+    /// Only boxes of the same class suppress each other.
     #[default]
     PerClass,
+    /// Any overlapping boxes suppress each other.
     ClassAgnostic,
 }
 
@@ -182,7 +210,9 @@ pub enum DetectionDecoder {
     /// Already-decoded corner boxes `[1, N, 4]` (x1, y1, x2, y2) and class scores `[1, N, C]`,
     /// as UltraFace gives them.
     Boxes {
+        /// The boxes output.
         boxes_output: String,
+        /// The scores output.
         scores_output: String,
         /// Coordinates are fractions of the model input (else input pixels).
         #[serde(default = "yes")]
@@ -191,20 +221,25 @@ pub enum DetectionDecoder {
     /// SSD box encodings `[1, N, 4]` (ty, tx, th, tw) against anchors (ycenter, xcenter, h, w),
     /// and class scores `[1, N, C]`.
     Ssd {
+        /// The box encodings output.
         box_output: String,
+        /// The class scores output.
         score_output: String,
         /// `.npy` file of float32 anchors `[N, 4]`, relative to the model directory.
         anchors: PathBuf,
         /// Divisors of ty, tx, th, tw.
         #[serde(default = "ssd_scales")]
         scales: [f32; 4],
+        /// What makes the scores probabilities.
         #[serde(default)]
         score_activation: ScoreActivation,
     },
     /// YOLO heads: v5 `[1, N, 5 + C]` (cx, cy, w, h, objectness, classes) or v8 `[1, 4 + C, N]`
     /// (cx, cy, w, h, classes), coordinates in input pixels.
     Yolo {
+        /// The head's output.
         output: String,
+        /// Its layout.
         version: YoloVersion,
     },
 }
@@ -224,6 +259,7 @@ pub enum ScoreActivation {
     /// The scores are probabilities already.
     #[default]
     None,
+    /// A logistic function per score.
     Sigmoid,
 }
 
@@ -231,7 +267,9 @@ pub enum ScoreActivation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum YoloVersion {
+    /// YOLOv5: `[1, N, 5 + C]` with objectness.
     V5,
+    /// YOLOv8: `[1, 4 + C, N]`, no objectness.
     V8,
 }
 

@@ -33,7 +33,9 @@ pub enum BackendChoice {
     /// ONNX Runtime when its library loads, tract otherwise.
     #[default]
     Auto,
+    /// ONNX Runtime; the load fails without its library.
     Ort,
+    /// tract, the pure-Rust runtime.
     Tract,
 }
 
@@ -78,7 +80,9 @@ impl VersionPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThreadConfig {
+    /// Threads one operator may use.
     pub intra_op: Option<usize>,
+    /// Operators run at once (ONNX Runtime's parallel mode).
     pub inter_op: Option<usize>,
 }
 
@@ -161,7 +165,9 @@ impl DynamicBatchingConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorOverride {
+    /// The input or output it overrides.
     pub name: String,
+    /// Its element type.
     pub datatype: Option<DataType>,
     /// Full shape including any batch dimension; `-1` for a variable dimension.
     pub shape: Option<Vec<i64>>,
@@ -171,13 +177,16 @@ pub struct TensorOverride {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The runtime: `auto`, `ort` or `tract`.
     #[serde(default)]
     pub backend: BackendChoice,
     /// Tried in order; the first entry that is available runs the model.
     #[serde(default = "default_execution_providers")]
     pub execution_providers: Vec<ExecutionProviderSpec>,
+    /// Thread counts.
     #[serde(default)]
     pub threads: ThreadConfig,
+    /// Memory settings of the runtime.
     #[serde(default)]
     pub memory: MemoryConfig,
     /// Run one inference on zero inputs after loading, before the version takes requests.
@@ -190,6 +199,7 @@ pub struct ModelConfig {
     pub max_batch_size: Option<usize>,
     /// Requests joined into one execution; absent: each request runs on its own.
     pub dynamic_batching: Option<DynamicBatchingConfig>,
+    /// Which versions are served.
     #[serde(default)]
     pub version_policy: VersionPolicy,
     /// The model file inside each version directory.
@@ -197,8 +207,10 @@ pub struct ModelConfig {
     pub model_filename: String,
     /// Labels file, one label per line, relative to the model directory.
     pub labels: Option<PathBuf>,
+    /// Overrides of the inputs' metadata.
     #[serde(default)]
     pub inputs: Vec<TensorOverride>,
+    /// Overrides of the outputs' metadata.
     #[serde(default)]
     pub outputs: Vec<TensorOverride>,
     /// How an encoded image becomes the model's input (camera endpoint, BYTES inputs).
@@ -251,17 +263,33 @@ impl Default for ModelConfig {
 /// Why a model configuration could not be used.
 #[derive(Debug, Error)]
 pub enum ModelConfigError {
+    /// `model.toml` (or a file it names) could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// `model.toml` is malformed or has unknown keys.
     #[error("invalid model configuration {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, where.
+        message: String,
+    },
+    /// A value is out of range or contradicts another.
     #[error("invalid model configuration: {0}")]
     Invalid(String),
+    /// An input or output override does not fit the graph.
     #[error("metadata override for '{name}' does not fit the model: {message}")]
-    Override { name: String, message: String },
+    Override {
+        /// The input or output.
+        name: String,
+        /// What does not fit.
+        message: String,
+    },
 }
 
 impl ModelConfig {

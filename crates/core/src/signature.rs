@@ -9,12 +9,16 @@ use crate::request::{InferRequest, InputError};
 /// One input or output as a model declares it. A dimension of `-1` is variable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorSpec {
+    /// The name.
     pub name: String,
+    /// The element type.
     pub datatype: DataType,
+    /// The shape; `-1` for a variable dimension.
     pub shape: Vec<i64>,
 }
 
 impl TensorSpec {
+    /// A spec of `name`, `datatype` and `shape`.
     pub fn new(name: impl Into<String>, datatype: DataType, shape: Vec<i64>) -> TensorSpec {
         TensorSpec {
             name: name.into(),
@@ -42,15 +46,19 @@ impl TensorSpec {
 /// All inputs and outputs of a model, in the model's order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ModelSignature {
+    /// The inputs.
     pub inputs: Vec<TensorSpec>,
+    /// The outputs.
     pub outputs: Vec<TensorSpec>,
 }
 
 impl ModelSignature {
+    /// The input called `name`.
     pub fn input(&self, name: &str) -> Option<&TensorSpec> {
         self.inputs.iter().find(|s| s.name == name)
     }
 
+    /// The output called `name`.
     pub fn output(&self, name: &str) -> Option<&TensorSpec> {
         self.outputs.iter().find(|s| s.name == name)
     }

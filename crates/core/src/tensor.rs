@@ -10,19 +10,33 @@ use crate::spare_capacity::{copy_into_spare, set_written_length};
 /// Row-major element storage, one variant per datatype.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TensorData {
+    /// BOOL elements.
     Bool(Vec<bool>),
+    /// UINT8 elements.
     Uint8(Vec<u8>),
+    /// UINT16 elements.
     Uint16(Vec<u16>),
+    /// UINT32 elements.
     Uint32(Vec<u32>),
+    /// UINT64 elements.
     Uint64(Vec<u64>),
+    /// INT8 elements.
     Int8(Vec<i8>),
+    /// INT16 elements.
     Int16(Vec<i16>),
+    /// INT32 elements.
     Int32(Vec<i32>),
+    /// INT64 elements.
     Int64(Vec<i64>),
+    /// FP16 elements.
     Fp16(Vec<f16>),
+    /// BF16 elements.
     Bf16(Vec<bf16>),
+    /// FP32 elements.
     Fp32(Vec<f32>),
+    /// FP64 elements.
     Fp64(Vec<f64>),
+    /// BYTES elements, each a byte string.
     Bytes(Vec<Vec<u8>>),
 }
 
@@ -232,22 +246,27 @@ impl Tensor {
         Ok(Tensor { shape, data })
     }
 
+    /// Its dimensions.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Its elements, row-major.
     pub fn data(&self) -> &TensorData {
         &self.data
     }
 
+    /// Its elements, taken out.
     pub fn into_data(self) -> TensorData {
         self.data
     }
 
+    /// Its element type.
     pub fn datatype(&self) -> DataType {
         self.data.datatype()
     }
 
+    /// How many elements it has.
     pub fn element_count(&self) -> usize {
         self.data.len()
     }
@@ -261,11 +280,14 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
 /// A tensor with the input or output name it travels under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedTensor {
+    /// The input or output name.
     pub name: String,
+    /// The tensor.
     pub tensor: Tensor,
 }
 
 impl NamedTensor {
+    /// `tensor` under `name`.
     pub fn new(name: impl Into<String>, tensor: Tensor) -> NamedTensor {
         NamedTensor {
             name: name.into(),
@@ -277,20 +299,38 @@ impl NamedTensor {
 /// Why bytes or values could not become a tensor.
 #[derive(Debug, Error, PartialEq)]
 pub enum TensorError {
+    /// The elements do not fill the shape.
     #[error("shape {shape:?} needs {expected} elements but {actual} were given")]
     ElementCount {
+        /// The shape.
         shape: Vec<usize>,
+        /// Elements it needs.
         expected: usize,
+        /// Elements given.
         actual: usize,
     },
+    /// The shape's element count does not fit in `usize`.
     #[error("shape is too large: its element count overflows")]
     ShapeOverflow,
+    /// The bytes end in the middle of an element.
     #[error("{byte_len} bytes is not a whole number of {datatype} elements")]
-    RaggedBytes { datatype: DataType, byte_len: usize },
+    RaggedBytes {
+        /// The element type.
+        datatype: DataType,
+        /// Bytes given.
+        byte_len: usize,
+    },
+    /// A BYTES element claims more bytes than follow.
     #[error("a BYTES element's 4-byte length prefix points past the end of the data")]
     TruncatedBytesElement,
+    /// Fewer bytes arrived than the tensor was declared with.
     #[error("{expected} bytes of tensor data were expected but {received} arrived")]
-    Incomplete { expected: usize, received: usize },
+    Incomplete {
+        /// Bytes declared.
+        expected: usize,
+        /// Bytes that arrived.
+        received: usize,
+    },
 }
 
 #[cfg(test)]

@@ -10,19 +10,36 @@ use crate::tensor::{Tensor, TensorData};
 /// Why tensors could not be joined or split along the batch dimension.
 #[derive(Debug, Error, PartialEq)]
 pub enum BatchError {
+    /// Nothing to join.
     #[error("no tensors to join")]
     Empty,
+    /// A tensor of rank 0.
     #[error("a tensor without dimensions has no batch dimension to join or split along")]
     Scalar,
+    /// The tensors' element types differ.
     #[error("cannot join {first} and {other} tensors")]
-    Datatype { first: DataType, other: DataType },
+    Datatype {
+        /// The first tensor's type.
+        first: DataType,
+        /// A later tensor's type.
+        other: DataType,
+    },
+    /// The tensors' shapes differ beyond the batch dimension.
     #[error("cannot join shapes {first:?} and {other:?}: they differ beyond the batch dimension")]
     Shape {
+        /// The first tensor's shape.
         first: Vec<usize>,
+        /// A later tensor's shape.
         other: Vec<usize>,
     },
+    /// The parts do not add up to the batch.
     #[error("cannot split a batch of {rows} into parts of {parts:?}")]
-    Split { rows: usize, parts: Vec<usize> },
+    Split {
+        /// Rows in the batch.
+        rows: usize,
+        /// Rows asked for, per part.
+        parts: Vec<usize>,
+    },
 }
 
 /// Applies `$body` to the vector inside any variant, binding the variant's constructor to

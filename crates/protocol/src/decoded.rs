@@ -8,6 +8,7 @@ use outpost_core::InferRequest;
 /// Limits applied while decoding, before any tensor memory is allocated.
 #[derive(Debug, Clone, Copy)]
 pub struct DecodeLimits {
+    /// The most elements one tensor may declare.
     pub max_elements_per_tensor: usize,
 }
 
@@ -29,6 +30,7 @@ pub struct OutputEncoding {
 }
 
 impl OutputEncoding {
+    /// Whether `output` is answered as binary data.
     pub fn is_binary(&self, output: &str) -> bool {
         self.per_output
             .get(output)
@@ -40,6 +42,8 @@ impl OutputEncoding {
 /// A decoded request and how to encode its answer.
 #[derive(Debug)]
 pub struct DecodedInfer {
+    /// The request.
     pub request: InferRequest,
+    /// How to encode its answer.
     pub output_encoding: OutputEncoding,
 }

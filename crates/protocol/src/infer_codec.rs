@@ -14,7 +14,9 @@ use crate::rest::{InferResponseJson, OutputTensorJson};
 /// A response body; `json_length` is set when binary tensors follow the JSON.
 #[derive(Debug)]
 pub struct EncodedResponse {
+    /// The body: JSON, then any binary tensors.
     pub body: Vec<u8>,
+    /// The JSON part's length, for `Inference-Header-Content-Length`.
     pub json_length: Option<usize>,
 }
 

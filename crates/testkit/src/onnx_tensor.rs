@@ -29,14 +29,19 @@ struct TensorProto {
     double_data: Vec<f64>,
 }
 
+/// Why a TensorProto file could not be read as a tensor.
 #[derive(Debug, Error)]
 pub enum OnnxTensorError {
+    /// The file could not be read (its path, why).
     #[error("cannot read {0}: {1}")]
     Io(String, std::io::Error),
+    /// The file is no TensorProto.
     #[error("not a TensorProto: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// An ONNX element type Outpost has no datatype for.
     #[error("unsupported ONNX element type {0}")]
     UnsupportedType(i32),
+    /// The data does not fit the dimensions.
     #[error("bad tensor: {0}")]
     Tensor(#[from] outpost_core::TensorError),
 }

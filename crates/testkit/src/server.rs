@@ -10,12 +10,16 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+/// Why a test server did not come up.
 #[derive(Debug, Error)]
 pub enum TestServerError {
+    /// The binary could not be started (its path, why).
     #[error("cannot start {0}: {1}")]
     Spawn(String, std::io::Error),
+    /// It did not print its address in time.
     #[error("server exited or did not announce its address within {0:?}")]
     NoAddress(Duration),
+    /// It did not answer ready in time.
     #[error("server did not become ready within {0:?}")]
     NotReady(Duration),
 }
@@ -23,7 +27,9 @@ pub enum TestServerError {
 /// A running `outpost serve`; killed on drop.
 pub struct TestServer {
     child: Child,
+    /// The HTTP listener's address.
     pub addr: SocketAddr,
+    /// `http://ADDR`.
     pub base_url: String,
     /// The gRPC listener, unless the server was started with gRPC off.
     pub grpc_addr: Option<SocketAddr>,
@@ -49,6 +55,7 @@ impl TestServer {
         TestServer::start_with_env(binary, repository, extra_args, &[])
     }
 
+    /// [`TestServer::start`] with extra environment variables.
     pub fn start_with_env(
         binary: &Path,
         repository: &Path,
@@ -182,6 +189,7 @@ impl TestServer {
         self.child.wait().expect("wait for server")
     }
 
+    /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

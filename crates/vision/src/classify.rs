@@ -12,9 +12,12 @@ use crate::values::output_f32;
 /// One class in the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassScore {
+    /// The class index in the model's output.
     pub index: usize,
+    /// Its label, when the model has a labels file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Its score.
     pub score: f32,
 }
 
@@ -27,6 +30,7 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// A classifier for `config`, checked against the model's `signature`.
     pub fn new(
         config: &ClassificationConfig,
         signature: &ModelSignature,
@@ -56,6 +60,7 @@ impl Classifier {
         })
     }
 
+    /// The output it reads.
     pub fn output_name(&self) -> &str {
         &self.output
     }

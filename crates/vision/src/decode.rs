@@ -30,7 +30,9 @@ impl Default for ImageLimits {
 /// Encoded formats understood.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageFormat {
+    /// JPEG (baseline and progressive).
     Jpeg,
+    /// PNG.
     Png,
 }
 
@@ -60,17 +62,22 @@ impl ImageFormat {
 /// Packed 8-bit RGB pixels, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbImage {
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// `width * height * 3` bytes.
     pub pixels: Vec<u8>,
 }
 
 /// A decoded image and the size of the frame it came from.
 #[derive(Debug, Clone)]
 pub struct DecodedImage {
+    /// The pixels as decoded (reduced, when the decode was).
     pub image: RgbImage,
     /// The frame's size as the file declares it.
     pub original_width: u32,
+    /// The frame's height as the file declares it.
     pub original_height: u32,
     /// 1 for a full decode; 2, 4 or 8 for a DCT-domain reduction.
     pub reduction: u32,
@@ -79,10 +86,13 @@ pub struct DecodedImage {
 /// Whether a JPEG may be decoded at reduced scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeScale {
+    /// Always at full size.
     Full,
     /// The largest reduction that keeps at least this many pixels on each side.
     AtLeast {
+        /// Pixels wide at least.
         width: u32,
+        /// Pixels high at least.
         height: u32,
     },
 }

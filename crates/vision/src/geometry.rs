@@ -8,22 +8,34 @@ use serde::Serialize;
 /// `original = (input - pad) * factor + origin`, clamped to the frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Geometry {
+    /// Letterbox padding on the left, input pixels.
     pub pad_x: f32,
+    /// Letterbox padding on top, input pixels.
     pub pad_y: f32,
+    /// Original pixels per input pixel, across.
     pub factor_x: f32,
+    /// Original pixels per input pixel, down.
     pub factor_y: f32,
+    /// Where the input's left edge lies in the frame (centre crop).
     pub origin_x: f32,
+    /// Where the input's top edge lies in the frame (centre crop).
     pub origin_y: f32,
+    /// The frame's width.
     pub original_width: u32,
+    /// The frame's height.
     pub original_height: u32,
 }
 
 /// A box in original-frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PixelBox {
+    /// Left edge.
     pub x_min: f32,
+    /// Top edge.
     pub y_min: f32,
+    /// Right edge.
     pub x_max: f32,
+    /// Bottom edge.
     pub y_max: f32,
 }
 

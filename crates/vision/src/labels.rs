@@ -10,6 +10,7 @@ pub struct LabelMap {
 }
 
 impl LabelMap {
+    /// Labels where class index `i` is line `i + offset`; no labels when `None`.
     pub fn new(labels: Option<Arc<Vec<String>>>, offset: i64) -> LabelMap {
         LabelMap { labels, offset }
     }

@@ -19,9 +19,13 @@ use crate::preprocess::Preprocessor;
 /// Per-request changes to the model's configured postprocessing and decoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Overrides {
+    /// Instead of the configured `top_k`.
     pub top_k: Option<usize>,
+    /// Instead of the configured score threshold.
     pub score_threshold: Option<f32>,
+    /// Instead of the configured overlap threshold.
     pub iou_threshold: Option<f32>,
+    /// Instead of the configured most detections.
     pub max_detections: Option<usize>,
     /// Decode JPEGs at full size even when a reduced decode would do.
     pub full_decode: bool,
@@ -30,13 +34,19 @@ pub struct Overrides {
 /// A frame ready for the model.
 #[derive(Debug)]
 pub struct PreparedImage {
+    /// The model's input tensor.
     pub input: NamedTensor,
+    /// How input pixels map back to the frame.
     pub geometry: Geometry,
+    /// The frame's width.
     pub original_width: u32,
+    /// The frame's height.
     pub original_height: u32,
     /// 1 for a full decode, else the DCT-domain reduction used.
     pub reduction: u32,
+    /// Time decoding took.
     pub decode_time: Duration,
+    /// Time resizing and packing took.
     pub preprocess_time: Duration,
 }
 
@@ -44,7 +54,9 @@ pub struct PreparedImage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Answer {
+    /// The best classes, best first.
     Classifications(Vec<ClassScore>),
+    /// The boxes found, best first.
     Detections(Vec<Detection>),
 }
 

@@ -9,6 +9,7 @@ use outpost_core::InferResponse;
 use super::inference::model_infer_response::InferOutputTensor;
 use super::inference::ModelInferResponse;
 
+/// The gRPC answer for `response`.
 pub fn encode_model_infer_response(response: InferResponse) -> ModelInferResponse {
     let mut outputs = Vec::with_capacity(response.outputs.len());
     let mut raw = Vec::with_capacity(response.outputs.len());

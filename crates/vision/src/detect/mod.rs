@@ -22,7 +22,9 @@ use crate::labels::LabelMap;
 /// A scored box in model-input pixels, before suppression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// The class index.
     pub class: usize,
+    /// The class's score.
     pub score: f32,
     /// x1, y1, x2, y2.
     pub corners: [f32; 4],
@@ -31,10 +33,14 @@ pub struct Candidate {
 /// One detection in the answer.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Detection {
+    /// The class index in the model's scores.
     pub class_index: usize,
+    /// Its label, when the model has a labels file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Its score.
     pub score: f32,
+    /// The box in the original frame's pixels.
     #[serde(rename = "box")]
     pub bounding_box: PixelBox,
 }
@@ -42,8 +48,11 @@ pub struct Detection {
 /// Per-request changes to the configured thresholds.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DetectionOverrides {
+    /// Instead of the configured score threshold.
     pub score_threshold: Option<f32>,
+    /// Instead of the configured overlap threshold.
     pub iou_threshold: Option<f32>,
+    /// Instead of the configured most detections.
     pub max_detections: Option<usize>,
 }
 
