@@ -107,7 +107,7 @@ impl OrtBackend {
             message,
         };
         // With `cpu_arena`, the session takes its CPU memory from the shared arena; its own
-        // arena stays off either way (see MemoryConfig).
+        // arena stays off either way (see ModelMemoryConfig).
         let shared_arena = request.config.memory.cpu_arena && self.arena.is_some();
         let mut builder = Session::builder(&self.environment)
             .map_err(|e| load_error(format!("cannot create a session builder: {e}")))?;

@@ -89,7 +89,7 @@ pub struct ThreadConfig {
 /// How the runtime may hold memory for a model (`[memory]` in `model.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
+pub struct ModelMemoryConfig {
     /// Take ONNX Runtime's CPU memory (weights, tensors, scratch buffers) from the server's
     /// shared CPU arena: freed buffers are kept for the next run, at most
     /// `ort.cpu_arena_max_kept_bytes` of them, and handed back to the system once the arena has
@@ -102,9 +102,9 @@ pub struct MemoryConfig {
     pub memory_pattern: bool,
 }
 
-impl Default for MemoryConfig {
+impl Default for ModelMemoryConfig {
     fn default() -> Self {
-        MemoryConfig {
+        ModelMemoryConfig {
             cpu_arena: true,
             memory_pattern: true,
         }
@@ -188,7 +188,7 @@ pub struct ModelConfig {
     pub threads: ThreadConfig,
     /// Memory settings of the runtime.
     #[serde(default)]
-    pub memory: MemoryConfig,
+    pub memory: ModelMemoryConfig,
     /// Run one inference on zero inputs after loading, before the version takes requests.
     #[serde(default = "default_warm_up")]
     pub warm_up: bool,
@@ -244,7 +244,7 @@ impl Default for ModelConfig {
             backend: BackendChoice::default(),
             execution_providers: default_execution_providers(),
             threads: ThreadConfig::default(),
-            memory: MemoryConfig::default(),
+            memory: ModelMemoryConfig::default(),
             warm_up: default_warm_up(),
             instances: default_instances(),
             max_batch_size: None,
