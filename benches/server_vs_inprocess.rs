@@ -3,12 +3,13 @@
 //! Runtime against tract, in process, for every fixture model.
 //!
 //! Run: `cargo bench --bench server_vs_inprocess` (options after `--`: `--iterations N`,
-//! `--threads N`, `--no-pin`). The client is sequential and speaks the binary tensor extension over one
+//! `--threads N`, `--no-pin`; `OUTPOST_BIN=PATH` measures another `outpost` binary, such as an
+//! older build, with the same client and baseline). The client is sequential and speaks the binary tensor extension over one
 //! keep-alive connection. The server and the in-process session run on the same CPU(s), the
 //! last `--threads` ones; the client runs on the others. Samples alternate between the two sides one by one so that drift in
 //! the machine's speed hits both. Target: p50(server) / p50(in-process) <= 1.10.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use outpost_backend_ort::OrtBackend;
@@ -282,8 +283,10 @@ fn server_vs_in_process(options: &Options) {
     // OUTPOST_BENCH_SERVER_LOG=outpost_engine=debug,warn shows the server's own timings.
     let log_level =
         std::env::var("OUTPOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string());
+    let binary = std::env::var_os("OUTPOST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_outpost")), PathBuf::from);
     let server = TestServer::start(
-        Path::new(env!("CARGO_BIN_EXE_outpost")),
+        &binary,
         &repo,
         &["--log-level", &log_level],
     )
