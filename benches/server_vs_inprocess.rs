@@ -283,14 +283,12 @@ fn server_vs_in_process(options: &Options) {
     // OUTPOST_BENCH_SERVER_LOG=outpost_engine=debug,warn shows the server's own timings.
     let log_level =
         std::env::var("OUTPOST_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string());
-    let binary = std::env::var_os("OUTPOST_BIN")
-        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_outpost")), PathBuf::from);
-    let server = TestServer::start(
-        &binary,
-        &repo,
-        &["--log-level", &log_level],
-    )
-    .expect("server starts");
+    let binary = std::env::var_os("OUTPOST_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_outpost")),
+        PathBuf::from,
+    );
+    let server =
+        TestServer::start(&binary, &repo, &["--log-level", &log_level]).expect("server starts");
     if let Some(placed) = &placed {
         pin_current_thread(&placed.client);
     }
