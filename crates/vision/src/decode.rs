@@ -7,6 +7,7 @@ use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::VisionError;
+use crate::turbo;
 
 /// Limits applied before decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,18 +155,9 @@ fn decode_jpeg(
     limits: ImageLimits,
     scale: DecodeScale,
 ) -> Result<DecodedImage, VisionError> {
-    let corrupt = |e: jpeg_decoder::Error| VisionError::Corrupt(e.to_string());
-    let mut decoder = jpeg_decoder::Decoder::new(bytes);
-    decoder.read_info().map_err(corrupt)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| VisionError::Corrupt("no JPEG frame header".into()))?;
-    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let header = turbo::read_header(bytes)?;
+    let (width, height) = (header.width, header.height);
     check_pixels(width, height, limits)?;
-    // Four bytes per pixel covers every output format (CMYK is the widest).
-    decoder.set_max_decoding_buffer_size(
-        usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX),
-    );
     let reduction = match scale {
         DecodeScale::Full => 1,
         DecodeScale::AtLeast {
@@ -173,33 +165,17 @@ fn decode_jpeg(
             height: min_h,
         } => jpeg_reduction(width, height, min_w, min_h),
     };
-    if reduction > 1 {
-        let requested_w = width.div_ceil(reduction) as u16;
-        let requested_h = height.div_ceil(reduction) as u16;
-        decoder.scale(requested_w, requested_h).map_err(corrupt)?;
-    }
-    let raw = decoder.decode().map_err(corrupt)?;
-    let info = decoder
-        .info()
-        .ok_or_else(|| VisionError::Corrupt("no JPEG frame header".into()))?;
-    let (out_w, out_h) = (u32::from(info.width), u32::from(info.height));
-    let pixels = match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => raw,
-        jpeg_decoder::PixelFormat::L8 => raw.iter().flat_map(|&l| [l, l, l]).collect(),
-        jpeg_decoder::PixelFormat::L16 => raw
-            .chunks_exact(2)
-            .flat_map(|p| [p[0], p[0], p[0]])
-            .collect(),
-        jpeg_decoder::PixelFormat::CMYK32 => raw
-            .chunks_exact(4)
-            .flat_map(|p| {
-                // Adobe CMYK JPEGs store inverted values: each channel is already 255 - ink.
-                let k = u16::from(p[3]);
-                [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
-            })
-            .collect(),
-    };
-    finish(pixels, out_w, out_h, width, height, reduction)
+    let (out_w, out_h, pixels) = turbo::decode_rgb(bytes, header, reduction, limits.max_pixels)?;
+    Ok(DecodedImage {
+        image: RgbImage {
+            width: out_w,
+            height: out_h,
+            pixels,
+        },
+        original_width: width,
+        original_height: height,
+        reduction,
+    })
 }
 
 fn decode_png(bytes: &[u8], limits: ImageLimits) -> Result<DecodedImage, VisionError> {
@@ -372,5 +348,29 @@ mod tests {
             decode(b"GIF89a....", limits, DecodeScale::Full),
             Err(VisionError::UnsupportedFormat(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod turbo_recovery_tests {
+    use super::*;
+
+    fn photo(name: &str) -> Vec<u8> {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/images");
+        std::fs::read(root.join(name)).unwrap()
+    }
+
+    #[test]
+    fn a_failed_decode_leaves_the_thread_s_decoder_usable() {
+        let limits = ImageLimits::default();
+        let face = photo("face.jpg");
+        let first = decode(&face, limits, DecodeScale::Full);
+        assert!(first.is_ok(), "{:?}", first.err());
+        let truncated = &face[..face.len() / 2];
+        let bad = decode(truncated, limits, DecodeScale::Full);
+        assert!(bad.is_err());
+        let again = decode(&face, limits, DecodeScale::Full);
+        assert!(again.is_ok(), "{:?}", again.err());
     }
 }

@@ -12,6 +12,7 @@ pub mod labels;
 mod npy;
 pub mod pipeline;
 pub mod preprocess;
+mod turbo;
 pub mod values;
 
 pub use decode::{decode, DecodeScale, DecodedImage, ImageFormat, ImageLimits, RgbImage};
