@@ -14,6 +14,7 @@ mode="${1:-smoke}"
 shift || true
 profile="${OUTPOST_PROFILE:-release}"
 scripts/fetch-onnxruntime.sh
+scripts/build-tools.sh
 if [[ $profile == release ]]; then
   cargo build --locked --release -p outpost -p outpost-bench
 else

@@ -16,6 +16,7 @@ stage_background "fetch ONNX Runtime" scripts/fetch-onnxruntime.sh
 stage_background "Python test env" scripts/setup-test-env.sh
 
 stage "cargo fmt" cargo fmt --all -- --check
+stage "build tools (cmake, nasm)" scripts/build-tools.sh
 stage "cargo clippy" cargo clippy --locked --workspace --all-targets --profile "$profile" -- -D warnings
 stage "cargo build ($profile profile)" scripts/build.sh "$profile"
 stage_join "fetch ONNX Runtime"

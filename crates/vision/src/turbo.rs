@@ -140,7 +140,7 @@ impl Decompressor {
                 bytes.len() as tj::size_t,
                 pixels.as_mut_ptr(),
                 i32::try_from(pitch).unwrap_or(i32::MAX),
-                format as i32,
+                format,
             )
         };
         if status != 0 {
