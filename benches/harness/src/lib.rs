@@ -5,6 +5,7 @@
 pub mod gate;
 pub mod inprocess;
 pub mod load;
+pub mod photos;
 pub mod plan;
 pub mod plot;
 pub mod procfs;

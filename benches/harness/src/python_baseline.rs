@@ -76,13 +76,19 @@ impl PythonServer {
         repo_root: &Path,
         model: &Path,
         intra_op_threads: usize,
+        camera_config: Option<&Path>,
     ) -> Result<PythonServer, PythonBaselineError> {
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg(baseline_dir(repo_root).join("server.py"))
             .arg("--model")
             .arg(model)
             .args(["--port", "0", "--intra-op-threads"])
-            .arg(intra_op_threads.to_string())
+            .arg(intra_op_threads.to_string());
+        if let Some(config) = camera_config {
+            command.arg("--camera-config").arg(config);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

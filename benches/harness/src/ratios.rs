@@ -90,7 +90,64 @@ pub fn compute(scenarios: &[ScenarioResult]) -> BTreeMap<String, f64> {
             peak_rss(scenarios, "outpost", false),
         ),
     );
+    for resolution in ["720p", "1080p"] {
+        let pairs = camera_pairs(scenarios, resolution);
+        put(
+            &format!("outpost_vs_python_camera_{resolution}_throughput"),
+            median(
+                pairs
+                    .iter()
+                    .map(|(o, p)| o.throughput_per_s / p.throughput_per_s),
+            ),
+        );
+        put(
+            &format!("python_vs_outpost_camera_{resolution}_p99"),
+            median(
+                pairs
+                    .iter()
+                    .map(|(o, p)| p.latency.p99_ms / o.latency.p99_ms),
+            ),
+        );
+    }
     ratios
+}
+
+/// Outpost's and the Python peer's results for each benchmark photo of `resolution`
+/// (protocols `camera_<photo>_<resolution>`), where both ran and answered.
+pub fn camera_pairs<'a>(
+    scenarios: &'a [ScenarioResult],
+    resolution: &str,
+) -> Vec<(&'a ScenarioResult, &'a ScenarioResult)> {
+    let suffix = format!("_{resolution}");
+    scenarios
+        .iter()
+        .filter(|s| s.target == "outpost")
+        .filter(|s| s.protocol.starts_with("camera_") && s.protocol.ends_with(&suffix))
+        .filter_map(|outpost| {
+            let python = scenarios
+                .iter()
+                .find(|s| s.target == "python" && s.protocol == outpost.protocol)?;
+            (outpost.throughput_per_s > 0.0
+                && python.throughput_per_s > 0.0
+                && outpost.latency.p99_ms > 0.0)
+                .then_some((outpost, python))
+        })
+        .collect()
+}
+
+/// The median of `values`, when there are any.
+fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut values: Vec<f64> = values.collect();
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
 }
 
 #[cfg(test)]
@@ -155,5 +212,35 @@ mod tests {
         // Memory compares the fixed-concurrency runs; the open-loop overload is left out.
         assert_eq!(ratios["python_vs_outpost_peak_rss"], 120.0 / 360.0);
         assert_eq!(peak_rss(&scenarios, "outpost", true), Some(900.0));
+    }
+
+    #[test]
+    fn camera_ratios_are_medians_over_the_photos_of_each_resolution() {
+        let closed = LoadShape::Closed { concurrency: 4 };
+        let mut scenarios = Vec::new();
+        // Outpost at 2x, 3x and 1x the peer's throughput on the 720p photos, with half, a third
+        // and the same p99 (p99 equals p50 in these results).
+        for (photo, outpost_rps, python_rps) in [
+            ("a", 200.0, 100.0),
+            ("b", 300.0, 100.0),
+            ("c", 100.0, 100.0),
+        ] {
+            let protocol = format!("camera_{photo}_720p");
+            scenarios.push(scenario(
+                "outpost",
+                &protocol,
+                closed,
+                outpost_rps,
+                10.0 / outpost_rps * 100.0,
+            ));
+            scenarios.push(scenario("python", &protocol, closed, python_rps, 10.0));
+        }
+        // A 1080p photo the peer did not answer is left out.
+        scenarios.push(scenario("outpost", "camera_a_1080p", closed, 50.0, 5.0));
+        scenarios.push(scenario("python", "camera_a_1080p", closed, 0.0, 0.0));
+        let ratios = compute(&scenarios);
+        assert_eq!(ratios["outpost_vs_python_camera_720p_throughput"], 2.0);
+        assert!((ratios["python_vs_outpost_camera_720p_p99"] - 2.0).abs() < 1e-9);
+        assert!(!ratios.contains_key("outpost_vs_python_camera_1080p_throughput"));
     }
 }

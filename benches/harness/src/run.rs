@@ -13,6 +13,7 @@ use thiserror::Error;
 
 use crate::inprocess::InProcessModel;
 use crate::load::{LoadGenerator, RequestTemplate};
+use crate::photos;
 use crate::plan::Plan;
 use crate::procfs::{resident_kib, UsageSampler};
 use crate::python_baseline::{self, PythonServer};
@@ -137,7 +138,15 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     let python = if inputs.with_python {
         let venv_python = python_baseline::ensure_environment(&inputs.repo_root)?;
         let versions = python_baseline::package_versions(&venv_python);
-        let server = PythonServer::start(&venv_python, &inputs.repo_root, &inputs.model_path, 1)?;
+        let camera_config = dir.path().join("camera.toml");
+        std::fs::write(&camera_config, &inputs.camera.sections)?;
+        let server = PythonServer::start(
+            &venv_python,
+            &inputs.repo_root,
+            &inputs.model_path,
+            1,
+            Some(&camera_config),
+        )?;
         Some((server, versions))
     } else {
         None
@@ -198,6 +207,26 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     );
     let most_clients = plan.binary_concurrency.iter().copied().max().unwrap_or(1);
     scenarios.extend(session.camera_against_binary(outpost.pid(), &camera, &binary, most_clients));
+    if let Some((server, _)) = &python {
+        let photos = photos::make(&inputs.repo_root.join("tests/fixtures/images"))
+            .map_err(|e| RunError::Camera(e.to_string()))?;
+        for photo in &photos {
+            let protocol = format!("camera_{}", photo.name);
+            let sides = [
+                Side {
+                    target: "outpost",
+                    pid: outpost.pid(),
+                    request: camera_request(&outpost.base_url, "bench", &photo.jpeg),
+                },
+                Side {
+                    target: "python",
+                    pid: server.pid(),
+                    request: camera_request(&server.base_url, "bench", &photo.jpeg),
+                },
+            ];
+            scenarios.extend(session.interleaved(&protocol, &sides, CAMERA_CLIENTS));
+        }
+    }
     let saturations: Vec<Option<f64>> = targets
         .iter()
         .map(|t| ratios::saturation(&scenarios, t.name(), Protocol::Binary.name()))
@@ -219,6 +248,18 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
         ort_version,
         python_versions: python.map(|(_, versions)| versions),
     })
+}
+
+/// Clients of the camera benchmark against the Python peer.
+const CAMERA_CLIENTS: usize = 4;
+
+/// One server's side of an interleaved comparison: its name in the results, its process, and
+/// the request sent to it.
+#[derive(Clone)]
+struct Side {
+    target: &'static str,
+    pid: u32,
+    request: RequestTemplate,
 }
 
 /// Something the load is measured against.
@@ -377,10 +418,45 @@ impl Session<'_> {
         binary: &RequestTemplate,
         concurrency: usize,
     ) -> Vec<ScenarioResult> {
+        let sides = [
+            (
+                "camera",
+                Side {
+                    target: "outpost",
+                    pid,
+                    request: camera.clone(),
+                },
+            ),
+            (
+                "binary_paired",
+                Side {
+                    target: "outpost",
+                    pid,
+                    request: binary.clone(),
+                },
+            ),
+        ];
+        self.interleaved_sides(&sides, concurrency)
+    }
+
+    /// The same requests of `protocol` to several servers, in interleaved slices at
+    /// `concurrency` clients. Results: `<target>/<protocol>/cN` for each side.
+    fn interleaved(
+        &self,
+        protocol: &str,
+        sides: &[Side],
+        concurrency: usize,
+    ) -> Vec<ScenarioResult> {
+        let named: Vec<(&str, Side)> = sides.iter().map(|side| (protocol, side.clone())).collect();
+        self.interleaved_sides(&named, concurrency)
+    }
+
+    /// Each side's requests in turn, slice by slice (the order rotating every round), so drift in
+    /// the machine's speed hits every side alike.
+    fn interleaved_sides(&self, sides: &[(&str, Side)], concurrency: usize) -> Vec<ScenarioResult> {
         let rounds = self.plan.rounds.max(1);
         let slice = self.plan.duration / rounds as u32;
         let warmup = self.plan.warmup / rounds as u32;
-        let sides = [("camera", camera), ("binary_paired", binary)];
         let mut totals: Vec<(Recorder, Duration, Option<ProcessUsage>)> = sides
             .iter()
             .map(|_| (Recorder::new(), Duration::ZERO, None))
@@ -388,10 +464,11 @@ impl Session<'_> {
         for round in 0..rounds {
             for step in 0..sides.len() {
                 let index = (step + round) % sides.len();
-                let sampler = UsageSampler::start(pid);
+                let side = &sides[index].1;
+                let sampler = UsageSampler::start(side.pid);
                 let (recorder, elapsed) =
                     self.generator
-                        .closed_loop(sides[index].1, concurrency, warmup, slice);
+                        .closed_loop(&side.request, concurrency, warmup, slice);
                 let usage = sampler.finish();
                 let total = &mut totals[index];
                 total.0.merge(&recorder);
@@ -408,9 +485,9 @@ impl Session<'_> {
         sides
             .iter()
             .zip(totals)
-            .map(|((protocol, _), (recorder, elapsed, usage))| {
+            .map(|((protocol, side), (recorder, elapsed, usage))| {
                 let result = ScenarioResult::from_recorder(
-                    "outpost",
+                    side.target,
                     protocol,
                     LoadShape::Closed { concurrency },
                     &recorder,
