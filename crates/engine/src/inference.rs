@@ -211,10 +211,9 @@ impl InferenceService {
         } = admitted;
         let job = move || -> Result<_, EngineError> {
             let started = Instant::now();
-            let (mut request, context) = decode()?;
+            let (request, context, outputs, samples) =
+                decode_and_check(&served, decode, image_limits)?;
             let decoded = Instant::now();
-            let outputs = check_request(&served, &mut request, image_limits)?;
-            let samples = batch_size(&served, &request);
             let response = InferResponse {
                 outputs: served.model.infer(request.inputs, &outputs)?,
                 model_name: served.name.clone(),
@@ -264,9 +263,8 @@ impl InferenceService {
         let model = served.clone();
         let prepare = move || -> Result<_, EngineError> {
             let started = Instant::now();
-            let (mut request, context) = decode()?;
-            let outputs = check_request(&model, &mut request, image_limits)?;
-            let samples = batch_size(&model, &request);
+            let (request, context, outputs, samples) =
+                decode_and_check(&model, decode, image_limits)?;
             Ok((request, context, outputs, samples, started, Instant::now()))
         };
         let (request, context, outputs, samples, started, decoded) =
@@ -377,6 +375,19 @@ fn batch_size(model: &ServedModel, request: &InferRequest) -> u64 {
         .first()
         .and_then(|input| input.tensor.shape().first())
         .map_or(1, |n| *n as u64)
+}
+
+/// The front end's decoding, then [`check_request`]: the checked request, the front end's
+/// context, the outputs to compute and the request's inferences. Call from an inference thread.
+fn decode_and_check<C>(
+    model: &ServedModel,
+    decode: impl Decode<C>,
+    image_limits: ImageLimits,
+) -> Result<(InferRequest, C, Vec<String>, u64), EngineError> {
+    let (mut request, context) = decode()?;
+    let outputs = check_request(model, &mut request, image_limits)?;
+    let samples = batch_size(model, &request);
+    Ok((request, context, outputs, samples))
 }
 
 /// Turns image inputs into tensors, checks `request` against the model, and answers the

@@ -14,3 +14,8 @@ pub const NAME: &str = "outpost";
 
 /// The server's version in the server metadata.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// [`EXTENSIONS`] as the owned strings both front ends answer with.
+pub fn extensions() -> Vec<String> {
+    EXTENSIONS.iter().map(|e| (*e).to_string()).collect()
+}

@@ -143,10 +143,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         Ok(Response::new(pb::ServerMetadataResponse {
             name: about::NAME.to_string(),
             version: about::VERSION.to_string(),
-            extensions: about::EXTENSIONS
-                .iter()
-                .map(std::string::ToString::to_string)
-                .collect(),
+            extensions: about::extensions(),
         }))
     }
 

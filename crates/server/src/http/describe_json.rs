@@ -20,10 +20,7 @@ pub(super) fn server_metadata() -> ServerMetadata {
     ServerMetadata {
         name: about::NAME.to_string(),
         version: about::VERSION.to_string(),
-        extensions: about::EXTENSIONS
-            .iter()
-            .map(std::string::ToString::to_string)
-            .collect(),
+        extensions: about::extensions(),
     }
 }
 

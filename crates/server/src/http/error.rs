@@ -7,7 +7,6 @@ use axum::Json;
 use outpost_engine::body_memory::BodyMemoryError;
 use outpost_engine::{EngineError, ErrorKind};
 use outpost_protocol::rest::ErrorResponse;
-use outpost_protocol::ProtocolError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -46,12 +45,6 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
-    }
-}
-
-impl From<ProtocolError> for ApiError {
-    fn from(e: ProtocolError) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, e.to_string())
     }
 }
 
