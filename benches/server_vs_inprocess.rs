@@ -174,7 +174,7 @@ fn run_once(model: &dyn LoadedModel, input: &NamedTensor) -> Duration {
         .map(|o| o.name.clone())
         .collect();
     let started = Instant::now();
-    model.infer(vec![named], &outputs).expect("inference");
+    model.infer(&[named], &outputs).expect("inference");
     started.elapsed()
 }
 

@@ -199,11 +199,11 @@ impl LoadedModel for OrtModel {
 
     fn infer(
         &self,
-        inputs: Vec<NamedTensor>,
+        inputs: &[NamedTensor],
         outputs: &[String],
     ) -> Result<Vec<NamedTensor>, BackendError> {
         let mut session = self.sessions.acquire();
-        convert::run(&mut session, &inputs, outputs).map_err(|e| {
+        convert::run(&mut session, inputs, outputs).map_err(|e| {
             tracing::debug!(model = %self.path.display(), error = %e, "onnxruntime run failed");
             e
         })

@@ -109,7 +109,7 @@ impl LoadedModel for TractModel {
 
     fn infer(
         &self,
-        inputs: Vec<NamedTensor>,
+        inputs: &[NamedTensor],
         outputs: &[String],
     ) -> Result<Vec<NamedTensor>, BackendError> {
         // tract takes inputs by position, in the model's order.

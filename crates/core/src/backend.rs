@@ -83,7 +83,7 @@ pub trait LoadedModel: Send + Sync {
     /// outputs to return, in that order.
     fn infer(
         &self,
-        inputs: Vec<NamedTensor>,
+        inputs: &[NamedTensor],
         outputs: &[String],
     ) -> Result<Vec<NamedTensor>, BackendError>;
 }

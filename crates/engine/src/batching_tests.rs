@@ -41,7 +41,7 @@ impl LoadedModel for Doubler {
 
     fn infer(
         &self,
-        inputs: Vec<NamedTensor>,
+        inputs: &[NamedTensor],
         _outputs: &[String],
     ) -> Result<Vec<NamedTensor>, BackendError> {
         let x = &inputs[0].tensor;

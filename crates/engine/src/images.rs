@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_core::{InferRequest, InferResponse, TensorData};
+use outpost_core::{InferRequest, InferResponse, NamedTensor, TensorData};
 use outpost_vision::geometry::Geometry;
 use outpost_vision::preprocess::stack;
 use outpost_vision::{Answer, ImageLimits, Overrides};
@@ -128,6 +128,20 @@ pub fn image_answer(
             postprocess: micros(started.elapsed()),
         },
     })
+}
+
+/// Hands the inputs of a request that has run back to the image pipeline when they are its
+/// input (made by it, or the same tensor sent ready-made): their buffers serve this thread's next
+/// image instead of being freed and mapped again. Call from the inference thread that ran it.
+pub(crate) fn recycle_image_inputs(model: &ServedModel, inputs: Vec<NamedTensor>) {
+    let Some(pipeline) = &model.image else {
+        return;
+    };
+    for input in inputs {
+        if input.name == pipeline.input_name() {
+            outpost_vision::recycle_input(input);
+        }
+    }
 }
 
 /// Replaces an image input sent as BYTES (one encoded image per element) with the tensor the

@@ -17,7 +17,7 @@ use crate::admission::{AdmissionTicket, Deadline};
 use crate::batching::{self, DynamicBatcher, EncodingReply, Pending};
 use crate::error::EngineError;
 use crate::executor::{Executor, ExecutorError, ExecutorLoad};
-use crate::images::expand_image_inputs;
+use crate::images::{expand_image_inputs, recycle_image_inputs};
 use crate::repository::{ModelRepository, ServedModel};
 use crate::request_metrics::Route;
 use crate::statistics::StageTimes;
@@ -215,12 +215,13 @@ impl InferenceService {
                 decode_and_check(&served, decode, image_limits)?;
             let decoded = Instant::now();
             let response = InferResponse {
-                outputs: served.model.infer(request.inputs, &outputs)?,
+                outputs: served.model.infer(&request.inputs, &outputs)?,
                 model_name: served.name.clone(),
                 model_version: served.version.to_string(),
                 id: request.id,
             };
             let inferred = Instant::now();
+            recycle_image_inputs(&served, request.inputs);
             let answer = encode(response, context, inferred - decoded);
             let stages = StageTimes {
                 queue: started.saturating_duration_since(arrived),

@@ -12,9 +12,10 @@ pub mod labels;
 mod npy;
 pub mod pipeline;
 pub mod preprocess;
+mod scratch;
 mod turbo;
 pub mod values;
 
 pub use decode::{decode, DecodeScale, DecodedImage, ImageFormat, ImageLimits, RgbImage};
 pub use error::VisionError;
-pub use pipeline::{Answer, ImagePipeline, Overrides, PreparedImage};
+pub use pipeline::{recycle_input, Answer, ImagePipeline, Overrides, PreparedImage};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_core::{ModelSignature, NamedTensor, PostprocessConfig, PreprocessConfig};
+use outpost_core::{ModelSignature, NamedTensor, PostprocessConfig, PreprocessConfig, TensorData};
 use serde::Serialize;
 
 use crate::classify::{ClassScore, Classifier};
@@ -15,6 +15,7 @@ use crate::error::VisionError;
 use crate::geometry::Geometry;
 use crate::labels::LabelMap;
 use crate::preprocess::Preprocessor;
+use crate::scratch;
 
 /// Per-request changes to the model's configured postprocessing and decoding.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -48,6 +49,17 @@ pub struct PreparedImage {
     pub decode_time: Duration,
     /// Time resizing and packing took.
     pub preprocess_time: Duration,
+}
+
+/// Hands back an input tensor that [`ImagePipeline::prepare`] made, once the model has run: its
+/// buffer is kept for this thread's next image (within a bound; see `scratch.rs`).
+pub fn recycle_input(input: NamedTensor) {
+    match input.tensor.into_data() {
+        TensorData::Fp32(values) => scratch::recycle(values),
+        TensorData::Uint8(values) => scratch::recycle(values),
+        TensorData::Int8(values) => scratch::recycle(values),
+        _ => {}
+    }
 }
 
 /// The postprocessed answer.
@@ -135,7 +147,9 @@ impl ImagePipeline {
         let decode_time = started.elapsed();
         let started = Instant::now();
         let original = (decoded.original_width, decoded.original_height);
-        let (input, geometry) = self.pre.run(&decoded.image, original)?;
+        let prepared = self.pre.run(&decoded.image, original);
+        scratch::recycle(decoded.image.pixels);
+        let (input, geometry) = prepared?;
         Ok(PreparedImage {
             input,
             geometry,

@@ -1,6 +1,7 @@
 //! Turning a decoded frame into the model's input tensor: resize (stretch, letterbox or centre
-//! crop) with a SIMD convolution resizer whose buffers are kept per thread, then one pass that
-//! reorders channels, normalises through a 256-entry table and writes NCHW or NHWC.
+//! crop) with a SIMD convolution resizer whose buffers are kept per thread (as are the resized
+//! pixels' buffers, [`crate::scratch`]), then one pass that reorders channels, normalises through
+//! a 256-entry table and writes NCHW or NHWC.
 
 use std::cell::RefCell;
 
@@ -15,6 +16,7 @@ use outpost_core::{DataType, ModelSignature, NamedTensor, Tensor, TensorData};
 use crate::decode::RgbImage;
 use crate::error::VisionError;
 use crate::geometry::Geometry;
+use crate::scratch;
 
 thread_local! {
     /// Resizer scratch buffers, reused by every request an inference thread handles.
@@ -123,6 +125,7 @@ impl Preprocessor {
     ) -> Result<(NamedTensor, Geometry), VisionError> {
         let (fitted, geometry) = self.fit(image, original)?;
         let data = self.pack(&fitted);
+        scratch::recycle(fitted.pixels);
         let tensor = Tensor::new(self.shape.clone(), data)
             .map_err(|e| VisionError::Config(e.to_string()))?;
         Ok((NamedTensor::new(self.input_name.clone(), tensor), geometry))
@@ -181,12 +184,14 @@ impl Preprocessor {
                 geometry.factor_y = src_h / content_h as f32 * ry;
                 let content = resize_rgb(image, None, content_w, content_h)?;
                 let fill = self.config.letterbox_fill;
-                let mut canvas = vec![fill; in_w as usize * in_h as usize * 3];
+                let mut canvas = scratch::buffer(in_w as usize * in_h as usize * 3);
+                canvas.fill(fill);
                 let row = content_w as usize * 3;
                 for y in 0..content_h as usize {
                     let at = ((y + pad_y as usize) * in_w as usize + pad_x as usize) * 3;
                     canvas[at..at + row].copy_from_slice(&content.pixels[y * row..(y + 1) * row]);
                 }
+                scratch::recycle(content.pixels);
                 RgbImage {
                     width: in_w,
                     height: in_h,
@@ -214,14 +219,14 @@ impl Preprocessor {
         }
     }
 
-    fn arrange<T: Copy + Default>(
+    fn arrange<T: scratch::Element>(
         &self,
         image: &RgbImage,
         pixels: usize,
         value: impl Fn(usize, u8) -> T,
     ) -> Vec<T> {
         let order = &self.order;
-        let mut out = vec![T::default(); pixels * 3];
+        let mut out = scratch::buffer::<T>(pixels * 3);
         match self.config.layout {
             PixelLayout::Nhwc => {
                 for (dst, src) in out.chunks_exact_mut(3).zip(image.pixels.chunks_exact(3)) {
@@ -310,7 +315,7 @@ pub fn resize_rgb(
     let fail = |e: &dyn std::fmt::Display| VisionError::Corrupt(format!("resize failed: {e}"));
     let source = TypedImageRef::<U8x3>::from_buffer(image.width, image.height, &image.pixels)
         .map_err(|e| fail(&e))?;
-    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    let mut pixels = scratch::buffer(width as usize * height as usize * 3);
     let mut target =
         TypedImage::<U8x3>::from_buffer(width, height, &mut pixels).map_err(|e| fail(&e))?;
     let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));

@@ -1,7 +1,8 @@
 //! JPEG decoding with libjpeg-turbo through its TurboJPEG 3 API (built from source with its SIMD
 //! code, NASM on x86-64 and NEON on arm64, and linked statically, so the binary carries no extra
 //! shared library). It decodes in the DCT domain at 1/2, 1/4 or 1/8 scale and writes packed RGB
-//! straight into the output buffer. Each thread keeps one decompressor and reuses it. Warnings
+//! straight into the output buffer, one this thread kept from its last image
+//! ([`crate::scratch`]). Each thread keeps one decompressor and reuses it. Warnings
 //! (a truncated file, corrupt data that the library would paper over with grey) are errors, and
 //! the library itself refuses images over the pixel limit as a second guard behind the header
 //! check.
@@ -12,6 +13,7 @@ use std::ffi::CStr;
 use turbojpeg_sys as tj;
 
 use crate::error::VisionError;
+use crate::scratch;
 
 /// What a JPEG's header says, read before any pixel buffer exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +126,7 @@ impl Decompressor {
         let height = header.height.div_ceil(reduction);
         let channels = if header.ink { 4 } else { 3 };
         let pitch = width as usize * channels;
-        let mut pixels = vec![0u8; pitch * height as usize];
+        let mut pixels = scratch::buffer(pitch * height as usize);
         let format = if header.ink {
             tj::TJPF_TJPF_CMYK
         } else {
@@ -147,7 +149,10 @@ impl Decompressor {
             return Err(self.error());
         }
         if header.ink {
-            pixels = cmyk_to_rgb(&pixels);
+            let cmyk = pixels;
+            pixels = scratch::buffer(cmyk.len() / 4 * 3);
+            cmyk_to_rgb(&cmyk, &mut pixels);
+            scratch::recycle(cmyk);
         }
         Ok((width, height, pixels))
     }
@@ -169,14 +174,15 @@ unsafe fn tj3_init() -> tj::tjhandle {
     unsafe { tj::tj3Init(tj::TJINIT_TJINIT_DECOMPRESS as i32) }
 }
 
-/// Adobe CMYK JPEGs store inverted values: each channel is already 255 - ink.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
-    cmyk.chunks_exact(4)
-        .flat_map(|p| {
-            let k = u16::from(p[3]);
-            [p[0], p[1], p[2]].map(|c| ((u16::from(c) * k) / 255) as u8)
-        })
-        .collect()
+/// Adobe CMYK JPEGs store inverted values: each channel is already 255 - ink. `rgb` holds three
+/// bytes for every four of `cmyk`.
+fn cmyk_to_rgb(cmyk: &[u8], rgb: &mut [u8]) {
+    for (p, out) in cmyk.chunks_exact(4).zip(rgb.chunks_exact_mut(3)) {
+        let k = u16::from(p[3]);
+        for (c, o) in p[..3].iter().zip(out) {
+            *o = ((u16::from(*c) * k) / 255) as u8;
+        }
+    }
 }
 
 thread_local! {

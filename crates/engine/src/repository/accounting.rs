@@ -65,7 +65,7 @@ impl BatchRunner for ServedModel {
         inputs: Vec<NamedTensor>,
         outputs: &[String],
     ) -> Result<Vec<NamedTensor>, BackendError> {
-        self.model.infer(inputs, outputs)
+        self.model.infer(&inputs, outputs)
     }
 
     fn record_execution(&self, batch_size: usize, infer: Duration) {

@@ -34,6 +34,6 @@ pub(super) fn warm_up(
     }
     let outputs: Vec<String> = signature.outputs.iter().map(|o| o.name.clone()).collect();
     let started = Instant::now();
-    model.infer(inputs, &outputs).map_err(LoadError::WarmUp)?;
+    model.infer(&inputs, &outputs).map_err(LoadError::WarmUp)?;
     Ok(Some(started.elapsed()))
 }
