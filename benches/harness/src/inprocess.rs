@@ -1,5 +1,6 @@
 //! The compute-limit baseline: the same model in ONNX Runtime sessions (or tract) inside this
-//! process, driven by plain threads with no protocol, network or server in the way.
+//! process, driven by plain threads with no protocol, network or server in the way; and the same
+//! for the camera path (the server's image pipeline around the model).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use outpost_backend_ort::{CpuArena, CpuArenaSettings, OrtBackend};
 use outpost_backend_tract::TractBackend;
 use outpost_core::model_config::ThreadConfig;
 use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
+use outpost_vision::{ImageLimits, ImagePipeline, Overrides};
 
 use crate::stats::Recorder;
 
@@ -118,38 +120,120 @@ impl InProcessModel {
         duration: Duration,
     ) -> (Recorder, Duration) {
         let outputs = self.output_names();
-        let run = |length: Duration| {
-            let deadline = Instant::now() + length;
-            let started = Instant::now();
-            let recorders: Vec<Recorder> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads.max(1))
-                    .map(|_| {
-                        let (model, outputs) = (&self.model, &outputs);
-                        scope.spawn(move || {
-                            let mut recorder = Recorder::new();
-                            while Instant::now() < deadline {
-                                let began = Instant::now();
-                                match model.infer(std::slice::from_ref(input), outputs) {
-                                    Ok(_) => recorder.success(began.elapsed()),
-                                    Err(e) => recorder.error(format!("inference: {e}")),
-                                }
-                            }
-                            recorder
-                        })
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .map(|w| w.join().unwrap_or_default())
-                    .collect()
-            });
-            let mut total = Recorder::new();
-            for recorder in &recorders {
-                total.merge(recorder);
-            }
-            (total, started.elapsed())
+        let infer = || {
+            self.model
+                .infer(std::slice::from_ref(input), &outputs)
+                .map(|_| ())
+                .map_err(|e| format!("inference: {e}"))
         };
-        run(warmup);
-        run(duration)
+        closed_loop(&infer, threads, warmup, duration)
     }
+
+    /// The camera path on this model: `sections` (`[preprocess]` and `[postprocess]` as TOML)
+    /// made into the server's image pipeline.
+    pub fn camera(&self, sections: &str) -> Result<InProcessCamera, String> {
+        let config: ModelConfig = toml::from_str(sections).map_err(|e| e.to_string())?;
+        let preprocess = config
+            .preprocess
+            .as_ref()
+            .ok_or("the camera sections have no [preprocess]")?;
+        let pipeline = ImagePipeline::new(
+            preprocess,
+            config.postprocess.as_ref(),
+            self.model.signature(),
+            None,
+            Path::new("."),
+        )
+        .map_err(|e| e.to_string())?;
+        let outputs = pipeline
+            .output_names()
+            .unwrap_or_else(|| self.output_names());
+        Ok(InProcessCamera {
+            model: self.model.clone(),
+            pipeline,
+            outputs,
+        })
+    }
+}
+
+/// The camera path without a server: the server's image pipeline (libjpeg-turbo decode, resize,
+/// packing; reading the classes) around the model, called from plain threads. What the camera
+/// endpoint could reach on this machine if the protocol, the network and the load generator
+/// cost nothing.
+pub struct InProcessCamera {
+    model: Arc<dyn LoadedModel>,
+    pipeline: ImagePipeline,
+    outputs: Vec<String>,
+}
+
+impl InProcessCamera {
+    /// One encoded image answered: decoded, preprocessed, run and read as classes.
+    pub fn answer(&self, image: &[u8]) -> Result<(), String> {
+        let prepared = self
+            .pipeline
+            .prepare(image, ImageLimits::default(), false)
+            .map_err(|e| format!("image: {e}"))?;
+        let outputs = self
+            .model
+            .infer(std::slice::from_ref(&prepared.input), &self.outputs)
+            .map_err(|e| format!("inference: {e}"))?;
+        self.pipeline
+            .interpret(&outputs, &prepared.geometry, &Overrides::default())
+            .map_err(|e| format!("postprocess: {e}"))?;
+        outpost_vision::recycle_input(prepared.input);
+        Ok(())
+    }
+
+    /// `threads` threads answer `image` back to back for `warmup`, then for `duration`.
+    pub fn closed_loop(
+        &self,
+        image: &[u8],
+        threads: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> (Recorder, Duration) {
+        closed_loop(&|| self.answer(image), threads, warmup, duration)
+    }
+}
+
+/// `threads` threads call `work` back to back for `warmup`, then for `duration`: the second
+/// period's latencies and its length.
+fn closed_loop(
+    work: &(dyn Fn() -> Result<(), String> + Sync),
+    threads: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> (Recorder, Duration) {
+    let run = |length: Duration| {
+        let deadline = Instant::now() + length;
+        let started = Instant::now();
+        let recorders: Vec<Recorder> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    scope.spawn(move || {
+                        let mut recorder = Recorder::new();
+                        while Instant::now() < deadline {
+                            let began = Instant::now();
+                            match work() {
+                                Ok(()) => recorder.success(began.elapsed()),
+                                Err(e) => recorder.error(e),
+                            }
+                        }
+                        recorder
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_default())
+                .collect()
+        });
+        let mut total = Recorder::new();
+        for recorder in &recorders {
+            total.merge(recorder);
+        }
+        (total, started.elapsed())
+    };
+    run(warmup);
+    run(duration)
 }

@@ -91,46 +91,58 @@ pub fn compute(scenarios: &[ScenarioResult]) -> BTreeMap<String, f64> {
         ),
     );
     for resolution in ["720p", "1080p"] {
-        let pairs = camera_pairs(scenarios, resolution);
+        let throughput = |a: &str, b: &str| {
+            median(
+                camera_pairs(scenarios, resolution, a, b)
+                    .iter()
+                    .map(|(x, y)| x.throughput_per_s / y.throughput_per_s),
+            )
+        };
         put(
             &format!("outpost_vs_python_camera_{resolution}_throughput"),
-            median(
-                pairs
-                    .iter()
-                    .map(|(o, p)| o.throughput_per_s / p.throughput_per_s),
-            ),
+            throughput("outpost", "python"),
         );
         put(
             &format!("python_vs_outpost_camera_{resolution}_p99"),
             median(
-                pairs
+                camera_pairs(scenarios, resolution, "outpost", "python")
                     .iter()
                     .map(|(o, p)| p.latency.p99_ms / o.latency.p99_ms),
             ),
+        );
+        // The ceiling: the camera path without server, protocol or load generator, against
+        // the peer; and how much of it Outpost reaches.
+        put(
+            &format!("inprocess_vs_python_camera_{resolution}_throughput"),
+            throughput("in-process", "python"),
+        );
+        put(
+            &format!("outpost_vs_inprocess_camera_{resolution}_throughput"),
+            throughput("outpost", "in-process"),
         );
     }
     ratios
 }
 
-/// Outpost's and the Python peer's results for each benchmark photo of `resolution`
+/// Two targets' results (`first`, `second`) for each benchmark photo of `resolution`
 /// (protocols `camera_<photo>_<resolution>`), where both ran and answered.
 pub fn camera_pairs<'a>(
     scenarios: &'a [ScenarioResult],
     resolution: &str,
+    first: &str,
+    second: &str,
 ) -> Vec<(&'a ScenarioResult, &'a ScenarioResult)> {
     let suffix = format!("_{resolution}");
+    let answered = |s: &ScenarioResult| s.throughput_per_s > 0.0 && s.latency.p99_ms > 0.0;
     scenarios
         .iter()
-        .filter(|s| s.target == "outpost")
+        .filter(|s| s.target == first)
         .filter(|s| s.protocol.starts_with("camera_") && s.protocol.ends_with(&suffix))
-        .filter_map(|outpost| {
-            let python = scenarios
+        .filter_map(|a| {
+            let b = scenarios
                 .iter()
-                .find(|s| s.target == "python" && s.protocol == outpost.protocol)?;
-            (outpost.throughput_per_s > 0.0
-                && python.throughput_per_s > 0.0
-                && outpost.latency.p99_ms > 0.0)
-                .then_some((outpost, python))
+                .find(|s| s.target == second && s.protocol == a.protocol)?;
+            (answered(a) && answered(b)).then_some((a, b))
         })
         .collect()
 }
@@ -234,6 +246,14 @@ mod tests {
                 10.0 / outpost_rps * 100.0,
             ));
             scenarios.push(scenario("python", &protocol, closed, python_rps, 10.0));
+            let two = LoadShape::Closed { concurrency: 2 };
+            scenarios.push(scenario(
+                "in-process",
+                &protocol,
+                two,
+                4.0 * python_rps,
+                5.0,
+            ));
         }
         // A 1080p photo the peer did not answer is left out.
         scenarios.push(scenario("outpost", "camera_a_1080p", closed, 50.0, 5.0));
@@ -242,5 +262,7 @@ mod tests {
         assert_eq!(ratios["outpost_vs_python_camera_720p_throughput"], 2.0);
         assert!((ratios["python_vs_outpost_camera_720p_p99"] - 2.0).abs() < 1e-9);
         assert!(!ratios.contains_key("outpost_vs_python_camera_1080p_throughput"));
+        assert_eq!(ratios["inprocess_vs_python_camera_720p_throughput"], 4.0);
+        assert_eq!(ratios["outpost_vs_inprocess_camera_720p_throughput"], 0.5);
     }
 }

@@ -130,6 +130,18 @@ fn describe_ratio(name: &str) -> &'static str {
             "Outpost camera endpoint (720p JPEG in, labels out) / binary V2 tensors, same model, throughput at saturation"
         }
         "outpost_json_vs_binary_throughput" => "Outpost JSON / Outpost binary, throughput at saturation",
+        "outpost_vs_python_camera_720p_throughput" | "outpost_vs_python_camera_1080p_throughput" => {
+            "Outpost camera endpoint / the Python + Pillow peer, the same JPEGs at 4 clients, throughput (median over the photos)"
+        }
+        "python_vs_outpost_camera_720p_p99" | "python_vs_outpost_camera_1080p_p99" => {
+            "the Python + Pillow peer / Outpost camera endpoint, p99 latency at 4 clients (median over the photos; above 1: Outpost's is lower)"
+        }
+        "inprocess_vs_python_camera_720p_throughput" | "inprocess_vs_python_camera_1080p_throughput" => {
+            "the camera path in-process (decode, resize, model; no server, protocol or load generator) / the Python peer, throughput: the most the endpoint could reach against the peer on this machine"
+        }
+        "outpost_vs_inprocess_camera_720p_throughput" | "outpost_vs_inprocess_camera_1080p_throughput" => {
+            "Outpost camera endpoint / the camera path in-process, throughput: how much of that ceiling the server keeps"
+        }
         "python_vs_outpost_peak_rss" => {
             "Python baseline / Outpost, peak resident memory under the same fixed-concurrency (closed-loop) load (how many times leaner Outpost is)"
         }

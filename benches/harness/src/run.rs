@@ -11,7 +11,7 @@ use outpost_testkit::fixtures::write_repository;
 use outpost_testkit::TestServer;
 use thiserror::Error;
 
-use crate::inprocess::InProcessModel;
+use crate::inprocess::{InProcessCamera, InProcessModel};
 use crate::load::{LoadGenerator, RequestTemplate};
 use crate::photos;
 use crate::plan::Plan;
@@ -210,18 +210,33 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     if let Some((server, _)) = &python {
         let photos = photos::make(&inputs.repo_root.join("tests/fixtures/images"))
             .map_err(|e| RunError::Camera(e.to_string()))?;
+        let in_process_camera = in_process
+            .camera(&inputs.camera.sections)
+            .map_err(RunError::Camera)?;
         for photo in &photos {
             let protocol = format!("camera_{}", photo.name);
             let sides = [
                 Side {
                     target: "outpost",
-                    pid: outpost.pid(),
-                    request: camera_request(&outpost.base_url, "bench", &photo.jpeg),
+                    driver: Driver::Server {
+                        pid: outpost.pid(),
+                        request: camera_request(&outpost.base_url, "bench", &photo.jpeg),
+                    },
                 },
                 Side {
                     target: "python",
-                    pid: server.pid(),
-                    request: camera_request(&server.base_url, "bench", &photo.jpeg),
+                    driver: Driver::Server {
+                        pid: server.pid(),
+                        request: camera_request(&server.base_url, "bench", &photo.jpeg),
+                    },
+                },
+                Side {
+                    target: "in-process",
+                    driver: Driver::InProcess {
+                        camera: &in_process_camera,
+                        image: &photo.jpeg,
+                        threads: plan.instances,
+                    },
                 },
             ];
             scenarios.extend(session.interleaved(&protocol, &sides, CAMERA_CLIENTS));
@@ -253,13 +268,24 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
 /// Clients of the camera benchmark against the Python peer.
 const CAMERA_CLIENTS: usize = 4;
 
-/// One server's side of an interleaved comparison: its name in the results, its process, and
-/// the request sent to it.
+/// One side of an interleaved comparison: its name in the results and how its load is made.
 #[derive(Clone)]
-struct Side {
+struct Side<'a> {
     target: &'static str,
-    pid: u32,
-    request: RequestTemplate,
+    driver: Driver<'a>,
+}
+
+/// How a side's slices are driven.
+#[derive(Clone)]
+enum Driver<'a> {
+    /// The load generator sends `request` to the server process `pid`.
+    Server { pid: u32, request: RequestTemplate },
+    /// `threads` threads answer `image` through the camera path in this process.
+    InProcess {
+        camera: &'a InProcessCamera,
+        image: &'a [u8],
+        threads: usize,
+    },
 }
 
 /// Something the load is measured against.
@@ -423,76 +449,108 @@ impl Session<'_> {
                 "camera",
                 Side {
                     target: "outpost",
-                    pid,
-                    request: camera.clone(),
+                    driver: Driver::Server {
+                        pid,
+                        request: camera.clone(),
+                    },
                 },
             ),
             (
                 "binary_paired",
                 Side {
                     target: "outpost",
-                    pid,
-                    request: binary.clone(),
+                    driver: Driver::Server {
+                        pid,
+                        request: binary.clone(),
+                    },
                 },
             ),
         ];
         self.interleaved_sides(&sides, concurrency)
     }
 
-    /// The same requests of `protocol` to several servers, in interleaved slices at
-    /// `concurrency` clients. Results: `<target>/<protocol>/cN` for each side.
+    /// The same requests of `protocol` to several servers (and the in-process path), in
+    /// interleaved slices at `concurrency` clients (in-process: its threads). Results:
+    /// `<target>/<protocol>/cN` for each side.
     fn interleaved(
         &self,
         protocol: &str,
-        sides: &[Side],
+        sides: &[Side<'_>],
         concurrency: usize,
     ) -> Vec<ScenarioResult> {
-        let named: Vec<(&str, Side)> = sides.iter().map(|side| (protocol, side.clone())).collect();
+        let named: Vec<(&str, Side<'_>)> =
+            sides.iter().map(|side| (protocol, side.clone())).collect();
         self.interleaved_sides(&named, concurrency)
     }
 
     /// Each side's requests in turn, slice by slice (the order rotating every round), so drift in
     /// the machine's speed hits every side alike.
-    fn interleaved_sides(&self, sides: &[(&str, Side)], concurrency: usize) -> Vec<ScenarioResult> {
+    fn interleaved_sides(
+        &self,
+        sides: &[(&str, Side<'_>)],
+        concurrency: usize,
+    ) -> Vec<ScenarioResult> {
         let rounds = self.plan.rounds.max(1);
         let slice = self.plan.duration / rounds as u32;
         let warmup = self.plan.warmup / rounds as u32;
-        let mut totals: Vec<(Recorder, Duration, Option<ProcessUsage>)> = sides
+        let mut totals: Vec<Accumulated> = sides
             .iter()
-            .map(|_| (Recorder::new(), Duration::ZERO, None))
+            .map(|_| Accumulated {
+                recorder: Recorder::new(),
+                elapsed: Duration::ZERO,
+                usage: None,
+            })
             .collect();
         for round in 0..rounds {
             for step in 0..sides.len() {
                 let index = (step + round) % sides.len();
-                let side = &sides[index].1;
-                let sampler = UsageSampler::start(side.pid);
-                let (recorder, elapsed) =
-                    self.generator
-                        .closed_loop(&side.request, concurrency, warmup, slice);
-                let usage = sampler.finish();
+                let (recorder, elapsed, usage) = match &sides[index].1.driver {
+                    Driver::Server { pid, request } => {
+                        let sampler = UsageSampler::start(*pid);
+                        let (recorder, elapsed) =
+                            self.generator
+                                .closed_loop(request, concurrency, warmup, slice);
+                        (recorder, elapsed, Some(sampler.finish()))
+                    }
+                    Driver::InProcess {
+                        camera,
+                        image,
+                        threads,
+                    } => {
+                        let (recorder, elapsed) =
+                            camera.closed_loop(image, *threads, warmup, slice);
+                        (recorder, elapsed, None)
+                    }
+                };
                 let total = &mut totals[index];
-                total.0.merge(&recorder);
-                total.1 += elapsed;
-                total.2 = Some(match total.2 {
-                    Some(seen) => ProcessUsage {
-                        peak_rss_mib: seen.peak_rss_mib.max(usage.peak_rss_mib),
-                        cpu_seconds: seen.cpu_seconds + usage.cpu_seconds,
-                    },
-                    None => usage,
-                });
+                total.recorder.merge(&recorder);
+                total.elapsed += elapsed;
+                total.usage = match (total.usage, usage) {
+                    (Some(seen), Some(now)) => Some(ProcessUsage {
+                        peak_rss_mib: seen.peak_rss_mib.max(now.peak_rss_mib),
+                        cpu_seconds: seen.cpu_seconds + now.cpu_seconds,
+                    }),
+                    (seen, now) => seen.or(now),
+                };
             }
         }
         sides
             .iter()
             .zip(totals)
-            .map(|((protocol, side), (recorder, elapsed, usage))| {
+            .map(|((protocol, side), total)| {
+                let clients = match side.driver {
+                    Driver::Server { .. } => concurrency,
+                    Driver::InProcess { threads, .. } => threads,
+                };
                 let result = ScenarioResult::from_recorder(
                     side.target,
                     protocol,
-                    LoadShape::Closed { concurrency },
-                    &recorder,
-                    elapsed,
-                    usage,
+                    LoadShape::Closed {
+                        concurrency: clients,
+                    },
+                    &total.recorder,
+                    total.elapsed,
+                    total.usage,
                 );
                 report_progress(&result);
                 result

@@ -130,7 +130,11 @@ mod tests {
         assert_eq!(again.len(), 800);
         recycle(again);
         let grown = buffer::<u8>(1000);
-        assert_eq!(grown.len(), 1000, "a truncated buffer grows back to the length asked");
+        assert_eq!(
+            grown.len(),
+            1000,
+            "a truncated buffer grows back to the length asked"
+        );
         recycle(grown);
     }
 
@@ -162,11 +166,23 @@ mod tests {
             recycle(vec![0u8; 3000]);
             assert_eq!(kept_bytes(), 4000, "a larger one replaces the smallest");
             recycle(vec![0f32; 250]);
-            assert_eq!(kept_bytes(), 5000, "other types count towards the same bound");
+            assert_eq!(
+                kept_bytes(),
+                5000,
+                "other types count towards the same bound"
+            );
             recycle(vec![0u8; KEPT_BYTES_PER_THREAD - 3000]);
-            assert_eq!(kept_bytes(), 5000, "one that would pass the byte bound is freed");
+            assert_eq!(
+                kept_bytes(),
+                5000,
+                "one that would pass the byte bound is freed"
+            );
             recycle(vec![0u8; KEPT_BYTES_PER_THREAD - 4000]);
-            assert_eq!(kept_bytes(), KEPT_BYTES_PER_THREAD, "it fits once the smallest goes");
+            assert_eq!(
+                kept_bytes(),
+                KEPT_BYTES_PER_THREAD,
+                "it fits once the smallest goes"
+            );
             let taken = buffer::<u8>(10);
             assert_eq!(kept_bytes(), KEPT_BYTES_PER_THREAD - 3000);
             drop(taken);
