@@ -13,7 +13,7 @@ use outpost_bench::gate::{self, GateFile};
 use outpost_bench::plan::{Mode, Plan};
 use outpost_bench::report::{Environment, Report};
 use outpost_bench::run::{self, RunInputs};
-use outpost_bench::{plot, ratios};
+use outpost_bench::{photos, plot, ratios};
 use outpost_core::NamedTensor;
 
 #[derive(Parser, Debug)]
@@ -58,6 +58,10 @@ struct Args {
     /// Measure nothing: redraw `latency-vs-throughput.svg` in DIR from DIR/report.json.
     #[arg(long, value_name = "DIR")]
     replot: Option<PathBuf>,
+    /// Measure nothing: write the camera benchmark's photos into DIR as `<photo>.jpg`
+    /// (benches/decode_vs_tjbench.sh decodes them).
+    #[arg(long, value_name = "DIR")]
+    write_photos: Option<PathBuf>,
 }
 
 const PLOT_FILE: &str = "latency-vs-throughput.svg";
@@ -82,6 +86,18 @@ fn replot(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes the camera benchmark's photos into `dir`.
+fn write_photos(root: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for photo in photos::make(&root.join("tests/fixtures/images"))? {
+        let path = dir.join(format!("{}.jpg", photo.name));
+        std::fs::write(&path, &photo.jpeg)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     // Before any thread starts. The Python baseline and the server inherit the opt-out.
     outpost_backend_ort::telemetry::opt_out();
@@ -90,6 +106,9 @@ fn main() -> anyhow::Result<()> {
         return replot(dir);
     }
     let root = run::repo_root().canonicalize().context("repository root")?;
+    if let Some(dir) = &args.write_photos {
+        return write_photos(&root, dir);
+    }
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut plan = Plan::for_mode(args.mode, cores);
     if let Some(instances) = args.instances {
