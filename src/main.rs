@@ -1,4 +1,5 @@
-//! The `outpost` command line: `outpost serve` runs the model server.
+//! The `outpost` command line: `outpost serve` runs the model server; `outpost bundle` packs
+//! and inspects model bundles.
 //!
 //! Every `serve` flag is a setting of the server configuration and can also be given as its
 //! `OUTPOST_*` environment variable; both override the TOML file named by `--config` (see
@@ -11,6 +12,8 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use outpost_server::config::flags::SettingFlags;
 use outpost_server::ServerConfig;
+
+mod bundle_cli;
 
 #[derive(Parser)]
 #[command(
@@ -27,6 +30,9 @@ struct Cli {
 enum Command {
     /// Serve the models of a model repository over the Open Inference Protocol.
     Serve(ServeArgs),
+    /// Model bundles: pack one model version with its golden cases, or check one.
+    #[command(subcommand)]
+    Bundle(bundle_cli::BundleCommand),
 }
 
 #[derive(Args)]
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Bundle(command) => bundle_cli::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
