@@ -1,5 +1,5 @@
 //! The `outpost` command line: `outpost serve` runs the model server; `outpost bundle` packs
-//! and inspects model bundles.
+//! and inspects model bundles; `outpost repo` signs them into a TUF repository.
 //!
 //! Every `serve` flag is a setting of the server configuration and can also be given as its
 //! `OUTPOST_*` environment variable; both override the TOML file named by `--config` (see
@@ -14,6 +14,7 @@ use outpost_server::config::flags::SettingFlags;
 use outpost_server::ServerConfig;
 
 mod bundle_cli;
+mod repo_cli;
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +34,9 @@ enum Command {
     /// Model bundles: pack one model version with its golden cases, or check one.
     #[command(subcommand)]
     Bundle(bundle_cli::BundleCommand),
+    /// A signed (TUF) repository of bundles: init, publish, refresh.
+    #[command(subcommand)]
+    Repo(repo_cli::RepoCommand),
 }
 
 #[derive(Args)]
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
         Command::Bundle(command) => bundle_cli::run(&command),
+        Command::Repo(command) => repo_cli::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

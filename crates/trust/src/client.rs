@@ -1,0 +1,128 @@
+//! The device's side: a repository read through tough from the trusted root it was given. The
+//! load checks every signature and threshold, each role's expiry, that no version went back
+//! from what this device saw before (kept in a datastore folder, with the latest time seen, so
+//! a clock stepped back is noticed), that snapshot and targets belong together, and the sizes
+//! of the metadata. Bundles are then read only as the signed targets list them: a file longer
+//! than its signed length is cut off, and one whose sha256 differs is refused.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tough::{Repository, RepositoryLoader, TargetName};
+use url::Url;
+
+use crate::error::TrustError;
+use crate::publisher::CUSTOM_FIELD;
+
+/// A repository whose metadata checked out against the trusted root.
+#[derive(Debug)]
+pub struct TrustedRepository {
+    repository: Repository,
+}
+
+/// A bundle the repository offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleTarget {
+    /// The target's name.
+    pub name: TargetName,
+    /// The model it installs.
+    pub model: String,
+    /// The version it installs.
+    pub version: u64,
+    /// Its signed length in bytes.
+    pub length: u64,
+}
+
+impl TrustedRepository {
+    /// Loads the repository at `metadata_url` / `targets_url` from `trusted_root` (root.json's
+    /// bytes), remembering what it saw in `datastore`.
+    pub async fn load(
+        trusted_root: &[u8],
+        metadata_url: Url,
+        targets_url: Url,
+        datastore: &Path,
+    ) -> Result<TrustedRepository, TrustError> {
+        let repository = RepositoryLoader::new(&trusted_root, metadata_url, targets_url)
+            .datastore(datastore)
+            .load()
+            .await
+            .map_err(TrustError::tuf("loading the repository"))?;
+        Ok(TrustedRepository { repository })
+    }
+
+    /// [`TrustedRepository::load`] for a repository folder (`metadata/`, `targets/`).
+    pub async fn load_dir(
+        trusted_root: &[u8],
+        repo_dir: &Path,
+        datastore: &Path,
+    ) -> Result<TrustedRepository, TrustError> {
+        let metadata = crate::publisher::dir_url(&repo_dir.join("metadata"))?;
+        let targets = crate::publisher::dir_url(&repo_dir.join("targets"))?;
+        TrustedRepository::load(trusted_root, metadata, targets, datastore).await
+    }
+
+    /// The versions of the signed roles: targets, snapshot, timestamp.
+    pub fn versions(&self) -> [u64; 3] {
+        [
+            self.repository.targets().signed.version.get(),
+            self.repository.snapshot().signed.version.get(),
+            self.repository.timestamp().signed.version.get(),
+        ]
+    }
+
+    /// Every bundle the signed targets list (targets without Outpost's custom field are not
+    /// bundles and are left out).
+    pub fn bundles(&self) -> Vec<BundleTarget> {
+        self.repository
+            .all_targets()
+            .filter_map(|(name, target)| {
+                let custom = target.custom.get(CUSTOM_FIELD)?;
+                Some(BundleTarget {
+                    name: name.clone(),
+                    model: custom.get("model")?.as_str()?.to_string(),
+                    version: custom.get("version")?.as_u64()?,
+                    length: target.length,
+                })
+            })
+            .collect()
+    }
+
+    /// Downloads the target `name` into `dest`, checked against its signed length and sha256
+    /// as it streams; written to `dest.partial` and renamed only once it checked out.
+    pub async fn download(&self, name: &TargetName, dest: &Path) -> Result<(), TrustError> {
+        let partial = dest.with_extension("partial");
+        let result = self.download_to(name, &partial).await.and_then(|()| {
+            std::fs::rename(&partial, dest)
+                .map_err(TrustError::io(format!("renaming into {}", dest.display())))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        result
+    }
+
+    async fn download_to(&self, name: &TargetName, path: &Path) -> Result<(), TrustError> {
+        let stream = self
+            .repository
+            .read_target(name)
+            .await
+            .map_err(TrustError::tuf(format!("reading {}", name.raw())))?
+            .ok_or_else(|| TrustError::Repository(format!("no target named {}", name.raw())))?;
+        let mut file = tokio::fs::File::create(path)
+            .await
+            .map_err(TrustError::io(format!("creating {}", path.display())))?;
+        // The stream checks the signed length as it goes and the sha256 at its end: an error
+        // from it means the bytes were refused.
+        let mut stream = std::pin::pin!(stream);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(TrustError::tuf(format!("downloading {}", name.raw())))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(TrustError::io(format!("writing {}", path.display())))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(TrustError::io(format!("syncing {}", path.display())))
+    }
+}

@@ -1,0 +1,258 @@
+//! The publisher's side: `init` makes the keys and a root of trust, `publish` signs a bundle in
+//! as a target, `refresh` re-signs before the short-lived roles expire. The repository is a
+//! folder in TUF's layout with consistent snapshots: `metadata/` (`1.root.json`,
+//! `N.targets.json`, `N.snapshot.json`, `timestamp.json`) and `targets/`
+//! (`<sha256>.<name>`), ready to be copied to object storage as it is. Each signing bumps the
+//! version of targets, snapshot and timestamp, so clients that saw the old ones take the new.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use tough::editor::signed::PathExists;
+use tough::editor::RepositoryEditor;
+use tough::key_source::KeySource;
+use tough::schema::{RoleKeys, RoleType, Root, Target};
+use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
+
+use crate::error::TrustError;
+use crate::keys::{self, key_path, ROLES};
+
+/// How long each role's signature stays valid after signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiries {
+    /// root.json (re-signed only by a new root).
+    pub root: SignedDuration,
+    /// targets.json.
+    pub targets: SignedDuration,
+    /// snapshot.json.
+    pub snapshot: SignedDuration,
+    /// timestamp.json: the shortest, so a device notices a frozen repository soon.
+    pub timestamp: SignedDuration,
+}
+
+impl Default for Expiries {
+    fn default() -> Self {
+        let days = |n: i64| SignedDuration::from_hours(24 * n);
+        Expiries {
+            root: days(365),
+            targets: days(90),
+            snapshot: days(7),
+            timestamp: days(1),
+        }
+    }
+}
+
+/// A bundle repository's publisher: its keys folder and its repository folder.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    keys_dir: PathBuf,
+    repo_dir: PathBuf,
+}
+
+/// The custom field of a bundle target: the model and version it installs.
+pub const CUSTOM_FIELD: &str = "outpost";
+
+impl Publisher {
+    /// The publisher of the repository in `repo_dir`, signing with the keys in `keys_dir`.
+    pub fn new(keys_dir: &Path, repo_dir: &Path) -> Publisher {
+        Publisher {
+            keys_dir: keys_dir.to_path_buf(),
+            repo_dir: repo_dir.to_path_buf(),
+        }
+    }
+
+    /// The metadata folder.
+    pub fn metadata_dir(&self) -> PathBuf {
+        self.repo_dir.join("metadata")
+    }
+
+    /// The targets folder.
+    pub fn targets_dir(&self) -> PathBuf {
+        self.repo_dir.join("targets")
+    }
+
+    /// The root of trust devices are given (`--trusted-root`).
+    pub fn root_path(&self) -> PathBuf {
+        self.metadata_dir().join("1.root.json")
+    }
+
+    /// Makes a key per role, a root that trusts them (threshold 1 each, consistent snapshots),
+    /// and a first, empty set of targets, snapshot and timestamp. Refuses to touch existing keys.
+    pub async fn init(&self, expiries: &Expiries) -> Result<(), TrustError> {
+        keys::generate_all(&self.keys_dir)?;
+        let mut root = Root {
+            spec_version: "1.0.0".to_string(),
+            consistent_snapshot: true,
+            version: NonZeroU64::MIN,
+            expires: expires_in(expiries.root),
+            keys: HashMap::new(),
+            roles: HashMap::new(),
+            _extra: HashMap::new(),
+        };
+        for role in ROLES {
+            let key = keys::public_key(&key_path(&self.keys_dir, role)).await?;
+            let id = key
+                .key_id()
+                .map_err(|e| TrustError::Repository(format!("the {role} key's id: {e}")))?;
+            root.roles.insert(
+                role,
+                RoleKeys {
+                    keyids: vec![id.clone()],
+                    threshold: NonZeroU64::MIN,
+                    _extra: HashMap::new(),
+                },
+            );
+            root.keys.insert(id, key);
+        }
+        let root_key = [keys::source(&key_path(&self.keys_dir, RoleType::Root))];
+        let signed = tough::editor::signed::SignedRole::new(
+            root.clone(),
+            &tough::schema::KeyHolder::Root(root),
+            &root_key,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .await
+        .map_err(TrustError::tuf("signing root.json"))?;
+        signed
+            .write(self.metadata_dir(), true)
+            .await
+            .map_err(TrustError::tuf("writing root.json"))?;
+        let editor = RepositoryEditor::new(self.root_path())
+            .await
+            .map_err(TrustError::tuf("reading root.json"))?;
+        self.sign_and_write(editor, [NonZeroU64::MIN; 3], expiries)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks `bundle`, adds it as the target `<model>-<version>.bundle` (replacing one of that
+    /// name), signs and writes the repository. Answers the target's name.
+    pub async fn publish(
+        &self,
+        bundle: &Path,
+        expiries: &Expiries,
+    ) -> Result<TargetName, TrustError> {
+        let file = std::fs::File::open(bundle)
+            .map_err(TrustError::io(format!("opening {}", bundle.display())))?;
+        let manifest = outpost_bundle::read::verify(
+            std::io::BufReader::new(file),
+            &outpost_bundle::Limits::default(),
+        )?;
+        let name = TargetName::new(format!("{}-{}.bundle", manifest.name, manifest.version))
+            .map_err(TrustError::tuf("naming the target"))?;
+        let mut target = Target::from_path(bundle)
+            .await
+            .map_err(|e| TrustError::Repository(format!("hashing {}: {e}", bundle.display())))?;
+        target.custom.insert(
+            CUSTOM_FIELD.to_string(),
+            json!({ "model": manifest.name, "version": manifest.version }),
+        );
+        let (mut editor, versions) = self.edit().await?;
+        editor
+            .add_target(name.clone(), target)
+            .map_err(TrustError::tuf("adding the target"))?;
+        let signed = self.sign_and_write(editor, versions, expiries).await?;
+        signed
+            .copy_target(
+                bundle,
+                &self.targets_dir(),
+                PathExists::Replace,
+                Some(&name),
+            )
+            .await
+            .map_err(TrustError::tuf("copying the bundle into targets/"))?;
+        Ok(name)
+    }
+
+    /// Signs new targets, snapshot and timestamp with nothing else changed, pushing their
+    /// expiry forward.
+    pub async fn refresh(&self, expiries: &Expiries) -> Result<(), TrustError> {
+        let (editor, versions) = self.edit().await?;
+        self.sign_and_write(editor, versions, expiries).await?;
+        Ok(())
+    }
+
+    /// An editor over the current repository (read with its signatures checked but its expiry
+    /// not enforced, so that an expired repository can be refreshed) and the next versions of
+    /// targets, snapshot and timestamp.
+    async fn edit(&self) -> Result<(RepositoryEditor, [NonZeroU64; 3]), TrustError> {
+        let root = std::fs::read(self.root_path()).map_err(TrustError::io(format!(
+            "reading {}",
+            self.root_path().display()
+        )))?;
+        let repository = RepositoryLoader::new(
+            &root,
+            dir_url(&self.metadata_dir())?,
+            dir_url(&self.targets_dir())?,
+        )
+        .expiration_enforcement(ExpirationEnforcement::Unsafe)
+        .load()
+        .await
+        .map_err(TrustError::tuf("reading the repository"))?;
+        let next = |v: NonZeroU64| v.saturating_add(1);
+        let versions = [
+            next(repository.targets().signed.version),
+            next(repository.snapshot().signed.version),
+            next(repository.timestamp().signed.version),
+        ];
+        let editor = RepositoryEditor::from_repo(self.root_path(), repository)
+            .await
+            .map_err(TrustError::tuf("editing the repository"))?;
+        Ok((editor, versions))
+    }
+
+    /// Signs targets, snapshot and timestamp at `versions` and writes the metadata.
+    async fn sign_and_write(
+        &self,
+        mut editor: RepositoryEditor,
+        [targets, snapshot, timestamp]: [NonZeroU64; 3],
+        expiries: &Expiries,
+    ) -> Result<tough::editor::signed::SignedRepository, TrustError> {
+        editor
+            .targets_version(targets)
+            .map_err(TrustError::tuf("setting targets' version"))?;
+        editor
+            .targets_expires(expires_in(expiries.targets))
+            .map_err(TrustError::tuf("setting targets' expiry"))?;
+        editor
+            .snapshot_version(snapshot)
+            .snapshot_expires(expires_in(expiries.snapshot))
+            .timestamp_version(timestamp)
+            .timestamp_expires(expires_in(expiries.timestamp));
+        let keys: Vec<Box<dyn KeySource>> =
+            [RoleType::Targets, RoleType::Snapshot, RoleType::Timestamp]
+                .into_iter()
+                .map(|role| keys::source(&key_path(&self.keys_dir, role)))
+                .collect();
+        let signed = editor
+            .sign(&keys)
+            .await
+            .map_err(TrustError::tuf("signing the repository"))?;
+        std::fs::create_dir_all(self.targets_dir()).map_err(TrustError::io(format!(
+            "creating {}",
+            self.targets_dir().display()
+        )))?;
+        signed
+            .write(self.metadata_dir())
+            .await
+            .map_err(TrustError::tuf("writing the metadata"))?;
+        Ok(signed)
+    }
+}
+
+fn expires_in(duration: SignedDuration) -> Timestamp {
+    Timestamp::now()
+        .checked_add(duration)
+        .unwrap_or(Timestamp::MAX)
+}
+
+/// A `file://` URL for a folder, ending in '/'.
+pub(crate) fn dir_url(dir: &Path) -> Result<url::Url, TrustError> {
+    let absolute =
+        std::path::absolute(dir).map_err(TrustError::io(format!("resolving {}", dir.display())))?;
+    url::Url::from_directory_path(&absolute)
+        .map_err(|()| TrustError::Repository(format!("{} is not a usable path", dir.display())))
+}

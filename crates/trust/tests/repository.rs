@@ -1,0 +1,184 @@
+//! A repository made by `Publisher` and read by `TrustedRepository`, both through tough: what
+//! was published is what a device downloads, and tampered, expired or rolled-back metadata and
+//! tampered bundles are refused.
+
+use std::path::{Path, PathBuf};
+
+use jiff::SignedDuration;
+use outpost_bundle::{create, BundleSource};
+use outpost_trust::{Expiries, Publisher, TrustedRepository};
+
+/// A bundle of a tiny model at `version`, written into `dir`.
+fn bundle(dir: &Path, version: u64) -> PathBuf {
+    let model = dir.join(format!("model-{version}"));
+    std::fs::create_dir_all(model.join(version.to_string())).unwrap();
+    std::fs::write(
+        model.join(version.to_string()).join("model.onnx"),
+        format!("weights of version {version}"),
+    )
+    .unwrap();
+    let path = dir.join(format!("m-{version}.bundle"));
+    let mut out = std::fs::File::create(&path).unwrap();
+    create(
+        &BundleSource {
+            model_dir: &model,
+            name: "m",
+            version,
+            golden_dir: None,
+            min_server_version: "0.1.0",
+        },
+        &mut out,
+    )
+    .unwrap();
+    path
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    publisher: Publisher,
+}
+
+impl Fixture {
+    async fn new(expiries: &Expiries) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let publisher = Publisher::new(&dir.path().join("keys"), &dir.path().join("repo"));
+        publisher.init(expiries).await.unwrap();
+        Fixture { dir, publisher }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    async fn load(&self, datastore: &str) -> Result<TrustedRepository, outpost_trust::TrustError> {
+        let root = std::fs::read(self.publisher.root_path()).unwrap();
+        let datastore = self.path(datastore);
+        std::fs::create_dir_all(&datastore).unwrap();
+        TrustedRepository::load_dir(&root, &self.path("repo"), &datastore).await
+    }
+}
+
+#[tokio::test]
+async fn a_published_bundle_downloads_as_it_was_published() {
+    let f = Fixture::new(&Expiries::default()).await;
+    assert!(f.load("device").await.unwrap().bundles().is_empty());
+    let first = bundle(f.dir.path(), 1);
+    let name = f
+        .publisher
+        .publish(&first, &Expiries::default())
+        .await
+        .unwrap();
+    assert_eq!(name.raw(), "m-1.bundle");
+    f.publisher
+        .publish(&bundle(f.dir.path(), 2), &Expiries::default())
+        .await
+        .unwrap();
+
+    let repository = f.load("device").await.unwrap();
+    let mut offered: Vec<(String, u64)> = repository
+        .bundles()
+        .into_iter()
+        .map(|b| (b.model, b.version))
+        .collect();
+    offered.sort();
+    assert_eq!(offered, [("m".to_string(), 1), ("m".to_string(), 2)]);
+    let dest = f.path("downloaded.bundle");
+    repository.download(&name, &dest).await.unwrap();
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(&first).unwrap()
+    );
+    assert_eq!(repository.versions(), [3, 3, 3], "init, then two publishes");
+}
+
+/// The file holding target `name` in the repository's targets/ folder.
+fn target_file(f: &Fixture, name: &str) -> PathBuf {
+    std::fs::read_dir(f.path("repo/targets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().ends_with(name))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tampered_and_lengthened_bundles_are_refused() {
+    let f = Fixture::new(&Expiries::default()).await;
+    let name = f
+        .publisher
+        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .await
+        .unwrap();
+    let stored = target_file(&f, "m-1.bundle");
+    let original = std::fs::read(&stored).unwrap();
+    let repository = f.load("device").await.unwrap();
+
+    let mut changed = original.clone();
+    changed[600] ^= 0x01;
+    std::fs::write(&stored, &changed).unwrap();
+    let dest = f.path("out.bundle");
+    assert!(repository.download(&name, &dest).await.is_err());
+    assert!(!dest.exists() && !f.path("out.partial").exists());
+
+    let mut longer = original.clone();
+    longer.extend_from_slice(&[0u8; 4096]);
+    std::fs::write(&stored, &longer).unwrap();
+    assert!(repository.download(&name, &dest).await.is_err());
+    assert!(!dest.exists());
+}
+
+#[tokio::test]
+async fn tampered_metadata_is_refused() {
+    let f = Fixture::new(&Expiries::default()).await;
+    f.publisher
+        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .await
+        .unwrap();
+    let targets = f.path("repo/metadata/2.targets.json");
+    let text = std::fs::read_to_string(&targets).unwrap();
+    std::fs::write(&targets, text.replace("\"m\"", "\"n\"")).unwrap();
+    let error = f.load("device").await.unwrap_err().to_string();
+    assert!(!error.is_empty());
+}
+
+#[tokio::test]
+async fn expired_metadata_is_refused_until_refreshed() {
+    let expired = Expiries {
+        timestamp: SignedDuration::from_secs(-3600),
+        ..Expiries::default()
+    };
+    let f = Fixture::new(&expired).await;
+    let error = f.load("device").await.unwrap_err().to_string();
+    assert!(error.to_lowercase().contains("expire"), "{error}");
+    f.publisher.refresh(&Expiries::default()).await.unwrap();
+    f.load("device").await.unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn metadata_older_than_what_the_device_saw_is_refused() {
+    let f = Fixture::new(&Expiries::default()).await;
+    f.publisher
+        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .await
+        .unwrap();
+    copy_dir(&f.path("repo/metadata"), &f.path("old-metadata"));
+    f.publisher
+        .publish(&bundle(f.dir.path(), 2), &Expiries::default())
+        .await
+        .unwrap();
+    assert_eq!(f.load("device").await.unwrap().bundles().len(), 2);
+    // The repository is put back to what it was before the second publish (an attacker
+    // replaying old, validly signed metadata): the device refuses it; a new device would not
+    // know better.
+    std::fs::remove_dir_all(f.path("repo/metadata")).unwrap();
+    copy_dir(&f.path("old-metadata"), &f.path("repo/metadata"));
+    assert!(f.load("device").await.is_err());
+    assert_eq!(f.load("new-device").await.unwrap().bundles().len(), 1);
+}

@@ -1,0 +1,95 @@
+//! `outpost repo init|publish|refresh`: the publisher's side of a bundle repository, a folder
+//! in TUF's layout signed with ed25519 key files (crates/trust does the work).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use outpost_trust::{Expiries, Publisher};
+
+/// A signed repository of model bundles.
+#[derive(Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Make the signing keys and the repository's root of trust (metadata/1.root.json, which
+    /// devices are given as --trusted-root).
+    Init(RepoArgs),
+    /// Add a bundle as a signed target (replacing one of the same model and version).
+    Publish {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The bundle file (`outpost bundle create`).
+        bundle: PathBuf,
+    },
+    /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire.
+    Refresh(RepoArgs),
+}
+
+/// Where the repository and its keys are, and how long signatures last.
+#[derive(Args)]
+pub(crate) struct RepoArgs {
+    /// Folder of the signing keys (one ed25519 PKCS#8 file per role, mode 0600).
+    #[arg(long)]
+    keys: PathBuf,
+    /// The repository folder (metadata/ and targets/), to be copied to object storage as it is.
+    #[arg(long)]
+    repo: PathBuf,
+    /// Days root.json stays valid (init only).
+    #[arg(long, default_value_t = 365)]
+    root_expiry_days: u32,
+    /// Days targets.json stays valid after each signing.
+    #[arg(long, default_value_t = 90)]
+    targets_expiry_days: u32,
+    /// Days snapshot.json stays valid after each signing.
+    #[arg(long, default_value_t = 7)]
+    snapshot_expiry_days: u32,
+    /// Days timestamp.json stays valid after each signing (devices stop installing once it
+    /// lapses: refresh more often than this).
+    #[arg(long, default_value_t = 1)]
+    timestamp_expiry_days: u32,
+}
+
+impl RepoArgs {
+    fn publisher(&self) -> Publisher {
+        Publisher::new(&self.keys, &self.repo)
+    }
+
+    fn expiries(&self) -> Expiries {
+        let days = |n: u32| jiff::SignedDuration::from_hours(24 * i64::from(n));
+        Expiries {
+            root: days(self.root_expiry_days),
+            targets: days(self.targets_expiry_days),
+            snapshot: days(self.snapshot_expiry_days),
+            timestamp: days(self.timestamp_expiry_days),
+        }
+    }
+}
+
+/// Runs a repository command.
+pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            RepoCommand::Init(args) => {
+                let publisher = args.publisher();
+                publisher.init(&args.expiries()).await?;
+                println!(
+                    "keys in {}; give devices {} as their trusted root",
+                    args.keys.display(),
+                    publisher.root_path().display()
+                );
+            }
+            RepoCommand::Publish { repo, bundle } => {
+                let name = repo.publisher().publish(bundle, &repo.expiries()).await?;
+                println!("published {} in {}", name.raw(), repo.repo.display());
+            }
+            RepoCommand::Refresh(args) => {
+                args.publisher().refresh(&args.expiries()).await?;
+                println!("re-signed {}", args.repo.display());
+            }
+        }
+        Ok(())
+    })
+}
