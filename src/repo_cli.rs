@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use outpost_trust::{Expiries, Publisher};
+use outpost_trust::{Expiries, Publisher, TrustedRepository};
 
 /// A signed repository of model bundles.
 #[derive(Subcommand)]
@@ -22,6 +22,20 @@ pub(crate) enum RepoCommand {
     },
     /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire.
     Refresh(RepoArgs),
+    /// Read a repository as a device does, from its trusted root, and list the bundles it
+    /// offers; fails on any signature, threshold, expiry or consistency error.
+    Check(CheckArgs),
+}
+
+/// `outpost repo check`.
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// The root of trust (the repository's 1.root.json, as devices are given it).
+    #[arg(long)]
+    trusted_root: PathBuf,
+    /// The repository folder (metadata/ and targets/).
+    #[arg(long)]
+    repo: PathBuf,
 }
 
 /// Where the repository and its keys are, and how long signatures last.
@@ -89,7 +103,33 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
                 args.publisher().refresh(&args.expiries()).await?;
                 println!("re-signed {}", args.repo.display());
             }
+            RepoCommand::Check(args) => check(args).await?,
         }
         Ok(())
     })
+}
+
+/// Loads the repository from the trusted root (with a datastore of its own, as a device that
+/// never saw it before) and lists its bundles.
+async fn check(args: &CheckArgs) -> anyhow::Result<()> {
+    let root = std::fs::read(&args.trusted_root)
+        .with_context(|| format!("reading {}", args.trusted_root.display()))?;
+    let datastore = tempfile::tempdir().context("making a datastore folder")?;
+    let repository = TrustedRepository::load_dir(&root, &args.repo, datastore.path())
+        .await
+        .with_context(|| format!("{} is not trusted", args.repo.display()))?;
+    let [targets, snapshot, timestamp] = repository.versions();
+    println!("verified: targets v{targets}, snapshot v{snapshot}, timestamp v{timestamp}");
+    let mut bundles = repository.bundles();
+    bundles.sort_by(|a, b| (&a.model, a.version).cmp(&(&b.model, b.version)));
+    for bundle in bundles {
+        println!(
+            "{} {} {} ({} bytes)",
+            bundle.model,
+            bundle.version,
+            bundle.name.raw(),
+            bundle.length
+        );
+    }
+    Ok(())
 }
