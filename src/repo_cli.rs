@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
 use outpost_trust::{Expiries, Publisher, TrustedRepository};
 
 /// A signed repository of model bundles.
@@ -33,9 +34,11 @@ pub(crate) struct CheckArgs {
     /// The root of trust (the repository's 1.root.json, as devices are given it).
     #[arg(long)]
     trusted_root: PathBuf,
-    /// The repository folder (metadata/ and targets/).
+    /// The repository: a folder or an s3://, gs://, az://, http(s):// or file:// URL of the
+    /// folder holding metadata/ and targets/ (credentials and endpoints from the environment,
+    /// e.g. AWS_ENDPOINT_URL).
     #[arg(long)]
-    repo: PathBuf,
+    repo: String,
 }
 
 /// Where the repository and its keys are, and how long signatures last.
@@ -115,9 +118,17 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let root = std::fs::read(&args.trusted_root)
         .with_context(|| format!("reading {}", args.trusted_root.display()))?;
     let datastore = tempfile::tempdir().context("making a datastore folder")?;
-    let repository = TrustedRepository::load_dir(&root, &args.repo, datastore.path())
-        .await
-        .with_context(|| format!("{} is not trusted", args.repo.display()))?;
+    let location = RepositoryLocation::open(&args.repo, &StorageSettings::default())?;
+    let (metadata, targets) = (location.join("metadata/"), location.join("targets/"));
+    let repository = TrustedRepository::load(
+        &root,
+        metadata,
+        targets,
+        datastore.path(),
+        StoreTransport::new(location),
+    )
+    .await
+    .with_context(|| format!("{} is not trusted", args.repo))?;
     let [targets, snapshot, timestamp] = repository.versions();
     println!("verified: targets v{targets}, snapshot v{snapshot}, timestamp v{timestamp}");
     let mut bundles = repository.bundles();

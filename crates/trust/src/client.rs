@@ -36,14 +36,19 @@ pub struct BundleTarget {
 
 impl TrustedRepository {
     /// Loads the repository at `metadata_url` / `targets_url` from `trusted_root` (root.json's
-    /// bytes), remembering what it saw in `datastore`.
-    pub async fn load(
+    /// bytes) through `transport`, remembering what it saw in `datastore`.
+    pub async fn load<T>(
         trusted_root: &[u8],
         metadata_url: Url,
         targets_url: Url,
         datastore: &Path,
-    ) -> Result<TrustedRepository, TrustError> {
+        transport: T,
+    ) -> Result<TrustedRepository, TrustError>
+    where
+        T: tough::Transport + Send + Sync + 'static,
+    {
         let repository = RepositoryLoader::new(&trusted_root, metadata_url, targets_url)
+            .transport(transport)
             .datastore(datastore)
             .load()
             .await
@@ -59,7 +64,14 @@ impl TrustedRepository {
     ) -> Result<TrustedRepository, TrustError> {
         let metadata = crate::publisher::dir_url(&repo_dir.join("metadata"))?;
         let targets = crate::publisher::dir_url(&repo_dir.join("targets"))?;
-        TrustedRepository::load(trusted_root, metadata, targets, datastore).await
+        TrustedRepository::load(
+            trusted_root,
+            metadata,
+            targets,
+            datastore,
+            tough::FilesystemTransport,
+        )
+        .await
     }
 
     /// The versions of the signed roles: targets, snapshot, timestamp.

@@ -1,0 +1,13 @@
+//! Object storage for Outpost's bundle repository: a repository URL (`s3://`, `gs://`, `az://`,
+//! `http(s)://`, `file://`) opened with `object_store`, with explicit connect and request
+//! timeouts and a short retry budget ([`StorageSettings`]; object_store's own default retries for
+//! up to three minutes, and a device must notice it is offline sooner), and served to `tough` as
+//! its [`tough::Transport`] ([`StoreTransport`]).
+
+pub mod location;
+pub mod settings;
+pub mod transport;
+
+pub use location::{RepositoryLocation, StorageError};
+pub use settings::StorageSettings;
+pub use transport::StoreTransport;

@@ -1,0 +1,185 @@
+//! A repository URL opened as an object store and the path of the repository inside it. Cloud
+//! credentials and endpoints come from the environment, as each cloud's tools take them
+//! (`AWS_*`, `GOOGLE_*`, `AZURE_*`; e.g. `AWS_ENDPOINT_URL` and `AWS_ALLOW_HTTP=true` for an
+//! S3-compatible server on a local network). S3 requests are path-style unless
+//! `AWS_VIRTUAL_HOSTED_STYLE_REQUEST=true`.
+
+use std::sync::Arc;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as S3Key};
+use object_store::azure::{AzureConfigKey as AzureKey, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey as GcsKey};
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, ObjectStore, RetryConfig};
+use thiserror::Error;
+use url::Url;
+
+use crate::settings::StorageSettings;
+
+/// Why a repository URL could not be opened.
+#[derive(Debug, Error)]
+pub enum StorageError {
+    /// The URL does not parse or names no supported store.
+    #[error("repository URL '{url}': {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// object_store refused the configuration.
+    #[error("cannot open {url}: {source}")]
+    Open {
+        /// The URL.
+        url: String,
+        /// object_store's error.
+        source: object_store::Error,
+    },
+}
+
+/// An opened repository: the store and the folder of the repository in it.
+#[derive(Debug, Clone)]
+pub struct RepositoryLocation {
+    /// The URL as given, ending in '/'.
+    pub url: Url,
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The repository's folder inside the store (empty for its root).
+    pub prefix: Path,
+}
+
+impl RepositoryLocation {
+    /// Opens `url` with `settings`. A local path without a scheme is taken as a folder.
+    pub fn open(url: &str, settings: &StorageSettings) -> Result<RepositoryLocation, StorageError> {
+        let bad = |reason: String| StorageError::Url {
+            url: url.to_string(),
+            reason,
+        };
+        let mut parsed = match Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let absolute = std::path::absolute(url).map_err(|e| bad(e.to_string()))?;
+                Url::from_directory_path(absolute).map_err(|()| bad("not a usable path".into()))?
+            }
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        if !parsed.path().ends_with('/') {
+            let path = format!("{}/", parsed.path());
+            parsed.set_path(&path);
+        }
+        // The cloud builders take their client settings from the environment too (such as
+        // AWS_ALLOW_HTTP); the timeouts are set key by key so as not to replace those.
+        let connect = format!("{}ms", settings.connect_timeout.as_millis());
+        let request = format!("{}ms", settings.request_timeout.as_millis());
+        let client = ClientOptions::new()
+            .with_connect_timeout(settings.connect_timeout)
+            .with_timeout(settings.request_timeout);
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: settings.max_retries,
+            retry_timeout: settings.retry_timeout,
+        };
+        let opened = |result: Result<Arc<dyn ObjectStore>, object_store::Error>| {
+            result.map_err(|source| StorageError::Open {
+                url: url.to_string(),
+                source,
+            })
+        };
+        let bucket_prefix = || Path::from(parsed.path().trim_matches('/'));
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
+            "s3" => (
+                opened(
+                    AmazonS3Builder::from_env()
+                        .with_url(parsed.as_str())
+                        .with_config(S3Key::Client(ClientConfigKey::ConnectTimeout), &connect)
+                        .with_config(S3Key::Client(ClientConfigKey::Timeout), &request)
+                        .with_retry(retry)
+                        .build()
+                        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                )?,
+                bucket_prefix(),
+            ),
+            "gs" => (
+                opened(
+                    GoogleCloudStorageBuilder::from_env()
+                        .with_url(parsed.as_str())
+                        .with_config(GcsKey::Client(ClientConfigKey::ConnectTimeout), &connect)
+                        .with_config(GcsKey::Client(ClientConfigKey::Timeout), &request)
+                        .with_retry(retry)
+                        .build()
+                        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                )?,
+                bucket_prefix(),
+            ),
+            "az" | "azure" | "abfs" | "abfss" => (
+                opened(
+                    MicrosoftAzureBuilder::from_env()
+                        .with_url(parsed.as_str())
+                        .with_config(AzureKey::Client(ClientConfigKey::ConnectTimeout), &connect)
+                        .with_config(AzureKey::Client(ClientConfigKey::Timeout), &request)
+                        .with_retry(retry)
+                        .build()
+                        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                )?,
+                bucket_prefix(),
+            ),
+            "http" | "https" => {
+                let mut origin = parsed.clone();
+                origin.set_path("/");
+                (
+                    opened(
+                        HttpBuilder::new()
+                            .with_url(origin.as_str())
+                            .with_client_options(client)
+                            .with_retry(retry)
+                            .build()
+                            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                    )?,
+                    bucket_prefix(),
+                )
+            }
+            "file" => {
+                let folder = parsed
+                    .to_file_path()
+                    .map_err(|()| bad("not a local path".into()))?;
+                (
+                    opened(
+                        LocalFileSystem::new_with_prefix(&folder)
+                            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                    )?,
+                    Path::default(),
+                )
+            }
+            other => {
+                return Err(bad(format!(
+                    "unsupported scheme '{other}' (s3, gs, az, http, https, file)"
+                )))
+            }
+        };
+        Ok(RepositoryLocation {
+            url: parsed,
+            store,
+            prefix,
+        })
+    }
+
+    /// The URL of `child` (a folder, e.g. `metadata/`) inside the repository.
+    pub fn join(&self, child: &str) -> Url {
+        self.url.join(child).unwrap_or_else(|_| self.url.clone())
+    }
+
+    /// The store path of `url`, which must lie inside the repository.
+    pub fn path_of(&self, url: &Url) -> Option<Path> {
+        let relative = url.path().strip_prefix(self.url.path())?;
+        let mut path = self.prefix.clone();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            if part == "." || part == ".." {
+                return None;
+            }
+            path = path.join(part);
+        }
+        Some(path)
+    }
+}
