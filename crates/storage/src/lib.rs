@@ -2,8 +2,10 @@
 //! `http(s)://`, `file://`) opened with `object_store`, with explicit connect and request
 //! timeouts and a short retry budget ([`StorageSettings`]; object_store's own default retries for
 //! up to three minutes, and a device must notice it is offline sooner), and served to `tough` as
-//! its [`tough::Transport`] ([`StoreTransport`]).
+//! its [`tough::Transport`] ([`StoreTransport`]); bundles download resumably and verified
+//! ([`download`]).
 
+pub mod download;
 pub mod location;
 pub mod settings;
 pub mod transport;

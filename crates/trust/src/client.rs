@@ -32,6 +32,8 @@ pub struct BundleTarget {
     pub version: u64,
     /// Its signed length in bytes.
     pub length: u64,
+    /// Its signed sha256.
+    pub sha256: [u8; 32],
 }
 
 impl TrustedRepository {
@@ -83,8 +85,8 @@ impl TrustedRepository {
         ]
     }
 
-    /// Every bundle the signed targets list (targets without Outpost's custom field are not
-    /// bundles and are left out).
+    /// Every bundle the signed targets list (targets without Outpost's custom field, or without
+    /// a 32-byte sha256, are not bundles and are left out).
     pub fn bundles(&self) -> Vec<BundleTarget> {
         self.repository
             .all_targets()
@@ -95,6 +97,7 @@ impl TrustedRepository {
                     model: custom.get("model")?.as_str()?.to_string(),
                     version: custom.get("version")?.as_u64()?,
                     length: target.length,
+                    sha256: <[u8; 32]>::try_from(target.hashes.sha256.as_ref()).ok()?,
                 })
             })
             .collect()

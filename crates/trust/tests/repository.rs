@@ -33,6 +33,11 @@ fn bundle(dir: &Path, version: u64) -> PathBuf {
     path
 }
 
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     publisher: Publisher,
@@ -82,6 +87,14 @@ async fn a_published_bundle_downloads_as_it_was_published() {
         .collect();
     offered.sort();
     assert_eq!(offered, [("m".to_string(), 1), ("m".to_string(), 2)]);
+    let signed = repository
+        .bundles()
+        .into_iter()
+        .find(|b| b.version == 1)
+        .unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    assert_eq!(signed.length, bytes.len() as u64);
+    assert_eq!(signed.sha256.to_vec(), sha256(&bytes));
     let dest = f.path("downloaded.bundle");
     repository.download(&name, &dest).await.unwrap();
     assert_eq!(
