@@ -47,9 +47,14 @@ pub(crate) struct RepoArgs {
     /// Folder of the signing keys (one ed25519 PKCS#8 file per role, mode 0600).
     #[arg(long)]
     keys: PathBuf,
-    /// The repository folder (metadata/ and targets/), to be copied to object storage as it is.
+    /// The repository folder (metadata/ and targets/), the publisher's copy.
     #[arg(long)]
     repo: PathBuf,
+    /// After signing, copy the repository folder to this URL (s3://, gs://, az://, file:// or a
+    /// folder): bundles first, timestamp.json last. Credentials and endpoints from the
+    /// environment.
+    #[arg(long)]
+    upload: Option<String>,
     /// Days root.json stays valid (init only).
     #[arg(long, default_value_t = 365)]
     root_expiry_days: u32,
@@ -108,6 +113,12 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
             }
             RepoCommand::Check(args) => check(args).await?,
         }
+        if let RepoCommand::Init(args)
+        | RepoCommand::Publish { repo: args, .. }
+        | RepoCommand::Refresh(args) = command
+        {
+            upload(args).await?;
+        }
         Ok(())
     })
 }
@@ -142,5 +153,21 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
             bundle.length
         );
     }
+    Ok(())
+}
+
+/// Copies the repository folder to `--upload`, when given.
+async fn upload(args: &RepoArgs) -> anyhow::Result<()> {
+    let Some(url) = &args.upload else {
+        return Ok(());
+    };
+    let location = RepositoryLocation::open(url, &StorageSettings::default())?;
+    let sent = outpost_storage::upload::upload_repository(&args.repo, &location)
+        .await
+        .with_context(|| format!("uploading to {url}"))?;
+    println!(
+        "uploaded {} files ({} bytes) to {url}; {} bundles were there already",
+        sent.files, sent.bytes, sent.skipped
+    );
     Ok(())
 }

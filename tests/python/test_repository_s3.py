@@ -1,5 +1,6 @@
-"""The bundle repository over S3: a repository made with `outpost repo init` and `publish`,
-uploaded to moto's S3 server (started here on a free loopback port), is read by
+"""The bundle repository over S3: a repository made with `outpost repo init` and `publish`
+and uploaded by them (`--upload s3://...`) to moto's S3 server (started here on a free
+loopback port), is read by
 `outpost repo check --repo s3://...` as a device reads it, through object_store; a tampered
 object is refused, and an unreachable endpoint fails within the storage timeouts instead of
 retrying for minutes.
@@ -63,24 +64,20 @@ def s3_env(endpoint):
     }
 
 
-def published_repository(tmp_path: pathlib.Path) -> pathlib.Path:
+def published_repository(tmp_path: pathlib.Path, upload=None, env=None) -> pathlib.Path:
     keys, repo, bundle = tmp_path / "keys", tmp_path / "repo", tmp_path / "m.bundle"
     flags = ["--keys", str(keys), "--repo", str(repo)]
+    if upload:
+        flags += ["--upload", upload]
     for args in (
         ["repo", "init", *flags],
         ["bundle", "create", str(ROOT / "models" / "mobilenet_v2_int8"),
          "--name", "mobilenet_v2_int8", "--version", "1", "-o", str(bundle)],
         ["repo", "publish", *flags, str(bundle)],
     ):
-        done = outpost(*args)
+        done = outpost(*args, env=env)
         assert done.returncode == 0, done.stderr
     return repo
-
-
-def upload(client, repo: pathlib.Path, prefix: str) -> None:
-    for path in sorted(repo.rglob("*")):
-        if path.is_file():
-            client.upload_file(str(path), BUCKET, f"{prefix}/{path.relative_to(repo)}")
 
 
 def check(repo: pathlib.Path, url: str, env):
@@ -90,10 +87,12 @@ def check(repo: pathlib.Path, url: str, env):
     )
 
 
-def test_a_repository_in_s3_is_verified_and_lists_its_bundles(s3, tmp_path):
+def test_a_repository_uploaded_to_s3_is_verified_and_lists_its_bundles(s3, tmp_path):
     endpoint, client = s3
-    repo = published_repository(tmp_path)
-    upload(client, repo, "fleet")
+    repo = published_repository(tmp_path, f"s3://{BUCKET}/fleet", s3_env(endpoint))
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"])
+    assert "fleet/metadata/timestamp.json" in keys
+    assert any(k.startswith("fleet/targets/") and k.endswith(".mobilenet_v2_int8-1.bundle") for k in keys)
     checked = check(repo, f"s3://{BUCKET}/fleet", s3_env(endpoint))
     assert checked.returncode == 0, checked.stderr
     assert "mobilenet_v2_int8 1 mobilenet_v2_int8-1.bundle" in checked.stdout, checked.stdout

@@ -3,12 +3,14 @@
 //! timeouts and a short retry budget ([`StorageSettings`]; object_store's own default retries for
 //! up to three minutes, and a device must notice it is offline sooner), and served to `tough` as
 //! its [`tough::Transport`] ([`StoreTransport`]); bundles download resumably and verified
-//! ([`download`]).
+//! ([`download`]); a publisher's repository folder is copied up in a consistent order
+//! ([`upload`]).
 
 pub mod download;
 pub mod location;
 pub mod settings;
 pub mod transport;
+pub mod upload;
 
 pub use location::{RepositoryLocation, StorageError};
 pub use settings::StorageSettings;

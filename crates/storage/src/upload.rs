@@ -1,0 +1,134 @@
+//! Copying a local repository folder to its object store, in the order that keeps readers
+//! consistent: bundles (`targets/`) first, then the versioned metadata (`N.targets.json`,
+//! `N.snapshot.json`, `N.root.json`), and `timestamp.json`, which points at all of them, last.
+//! A reader that sees the new timestamp finds everything it names; one that sees the old still
+//! finds the old files, which are never removed here. Target files already in the store (their
+//! names carry their sha256) are not sent again.
+
+use std::path::Path as FsPath;
+
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::download::DownloadError;
+use crate::location::RepositoryLocation;
+
+/// What an upload sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Uploaded {
+    /// Files sent.
+    pub files: usize,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Target files already in the store, not sent again.
+    pub skipped: usize,
+}
+
+/// Copies the repository folder `local` (`metadata/`, `targets/`) to `location`.
+pub async fn upload_repository(
+    local: &FsPath,
+    location: &RepositoryLocation,
+) -> Result<Uploaded, DownloadError> {
+    let mut uploaded = Uploaded::default();
+    for name in list(&local.join("targets"))? {
+        let remote = location.prefix.clone().join("targets").join(name.as_str());
+        if location.store.head(&remote).await.is_ok() {
+            uploaded.skipped += 1;
+            continue;
+        }
+        uploaded.bytes += put_file(&local.join("targets").join(&name), remote, location).await?;
+        uploaded.files += 1;
+    }
+    let mut metadata = list(&local.join("metadata"))?;
+    // Versioned files first, the timestamp last.
+    metadata.sort_by_key(|name| name == "timestamp.json");
+    for name in metadata {
+        let remote = location.prefix.clone().join("metadata").join(name.as_str());
+        uploaded.bytes += put_file(&local.join("metadata").join(&name), remote, location).await?;
+        uploaded.files += 1;
+    }
+    Ok(uploaded)
+}
+
+/// The file names in `dir`, sorted.
+fn list(dir: &FsPath) -> Result<Vec<String>, DownloadError> {
+    let context = || format!("listing {}", dir.display());
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|source| DownloadError::Io {
+        context: context(),
+        source,
+    })? {
+        let entry = entry.map_err(|source| DownloadError::Io {
+            context: context(),
+            source,
+        })?;
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Streams one file to `remote` (multipart when large); answers its size.
+async fn put_file(
+    file: &FsPath,
+    remote: Path,
+    location: &RepositoryLocation,
+) -> Result<u64, DownloadError> {
+    let io = |source| DownloadError::Io {
+        context: format!("uploading {} to {remote}", file.display()),
+        source,
+    };
+    let mut source = tokio::fs::File::open(file).await.map_err(io)?;
+    let mut writer = BufWriter::new(location.store.clone(), remote.clone());
+    let size = tokio::io::copy(&mut source, &mut writer)
+        .await
+        .map_err(io)?;
+    writer.shutdown().await.map_err(io)?;
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn every_file_goes_up_and_bundles_already_there_are_not_sent_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path();
+        std::fs::create_dir_all(local.join("metadata")).unwrap();
+        std::fs::create_dir_all(local.join("targets")).unwrap();
+        for name in [
+            "1.root.json",
+            "2.targets.json",
+            "2.snapshot.json",
+            "timestamp.json",
+        ] {
+            std::fs::write(local.join("metadata").join(name), name).unwrap();
+        }
+        std::fs::write(local.join("targets/abc.m-1.bundle"), vec![7u8; 100_000]).unwrap();
+        let location = RepositoryLocation {
+            url: url::Url::parse("s3://bucket/fleet/").unwrap(),
+            store: Arc::new(InMemory::new()),
+            prefix: Path::from("fleet"),
+        };
+        let first = upload_repository(local, &location).await.unwrap();
+        assert_eq!((first.files, first.skipped), (5, 0));
+        let bundle = location
+            .store
+            .get(&Path::from("fleet/targets/abc.m-1.bundle"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bundle.len(), 100_000);
+        let again = upload_repository(local, &location).await.unwrap();
+        assert_eq!((again.files, again.skipped), (4, 1));
+    }
+}
