@@ -2,9 +2,11 @@
 # Decode time per camera benchmark photo: Outpost's JPEG decode (libjpeg-turbo through
 # crates/vision, at the scale the server picks for a 224x224 model; the median of 400 decodes)
 # against libjpeg-turbo's own tjbench (Debian's libjpeg-turbo-progs) on the same file at the same
-# scale, into RGB. Each side is measured three times, alternating, and its fastest measurement
-# kept, so that a moment of noise on a shared machine does not decide. Fails when Outpost takes
-# more than 1.15x tjbench's time on any photo.
+# scale, into RGB. Each side is measured five times, alternating, each time in a new process, and
+# its fastest measurement kept: the same decode in different processes on this machine differs
+# by up to 25 % (both Outpost's and tjbench's; it is not address layout, which repeats with ASLR
+# off), and one slow process must not decide. Fails when Outpost takes more than 1.15x
+# tjbench's time on any photo.
 #
 #   benches/decode_vs_tjbench.sh [BUILD_DIR]   # default target/ci, as scripts/build.sh leaves it
 #
@@ -40,7 +42,7 @@ mkdir -p "$(dirname "$report")"
 failed=0
 for photo in "$photos"/*.jpg; do
   ours="" fps=""
-  for _ in 1 2 3; do
+  for _ in 1 2 3 4 5; do
     IFS=$'\t' read -r _ scale measured < <("$build/examples/decode_time" "$photo")
     ours="$(awk -v a="$measured" -v b="${ours:-$measured}" 'BEGIN { print (a < b ? a : b) }')"
     rate="$(tjbench "$photo" -scale "$scale" -rgb -benchtime 1 -warmup 0.5 |
