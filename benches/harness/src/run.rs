@@ -321,6 +321,30 @@ struct Accumulated {
     usage: Option<ProcessUsage>,
 }
 
+impl Accumulated {
+    fn new() -> Accumulated {
+        Accumulated {
+            recorder: Recorder::new(),
+            elapsed: Duration::ZERO,
+            usage: None,
+        }
+    }
+
+    /// Adds one slice: its latencies, its length, and its process usage (peak of the peaks, sum
+    /// of the CPU time).
+    fn add(&mut self, recorder: &Recorder, elapsed: Duration, usage: Option<ProcessUsage>) {
+        self.recorder.merge(recorder);
+        self.elapsed += elapsed;
+        self.usage = match (self.usage, usage) {
+            (Some(seen), Some(now)) => Some(ProcessUsage {
+                peak_rss_mib: seen.peak_rss_mib.max(now.peak_rss_mib),
+                cpu_seconds: seen.cpu_seconds + now.cpu_seconds,
+            }),
+            (seen, now) => seen.or(now),
+        };
+    }
+}
+
 /// Runs scenarios by the plan.
 struct Session<'a> {
     plan: &'a Plan,
@@ -352,14 +376,8 @@ impl Session<'_> {
         let rounds = plan.rounds.max(1);
         let slice = plan.duration / rounds as u32;
         let warmup = plan.warmup / rounds as u32;
-        let mut totals: Vec<Accumulated> = participants
-            .iter()
-            .map(|_| Accumulated {
-                recorder: Recorder::new(),
-                elapsed: Duration::ZERO,
-                usage: None,
-            })
-            .collect();
+        let mut totals: Vec<Accumulated> =
+            participants.iter().map(|_| Accumulated::new()).collect();
         for round in 0..rounds {
             for step in 0..participants.len() {
                 let index = (step + round) % participants.len();
@@ -369,16 +387,7 @@ impl Session<'_> {
                 };
                 let (recorder, elapsed, usage) =
                     self.closed_slice(participants[index], protocol, clients, warmup, slice);
-                let total = &mut totals[index];
-                total.recorder.merge(&recorder);
-                total.elapsed += elapsed;
-                total.usage = match (total.usage, usage) {
-                    (Some(a), Some(b)) => Some(ProcessUsage {
-                        peak_rss_mib: a.peak_rss_mib.max(b.peak_rss_mib),
-                        cpu_seconds: a.cpu_seconds + b.cpu_seconds,
-                    }),
-                    (a, b) => a.or(b),
-                };
+                totals[index].add(&recorder, elapsed, usage);
             }
         }
         participants
@@ -493,14 +502,7 @@ impl Session<'_> {
         let rounds = self.plan.rounds.max(1);
         let slice = self.plan.duration / rounds as u32;
         let warmup = self.plan.warmup / rounds as u32;
-        let mut totals: Vec<Accumulated> = sides
-            .iter()
-            .map(|_| Accumulated {
-                recorder: Recorder::new(),
-                elapsed: Duration::ZERO,
-                usage: None,
-            })
-            .collect();
+        let mut totals: Vec<Accumulated> = sides.iter().map(|_| Accumulated::new()).collect();
         for round in 0..rounds {
             for step in 0..sides.len() {
                 let index = (step + round) % sides.len();
@@ -522,16 +524,7 @@ impl Session<'_> {
                         (recorder, elapsed, None)
                     }
                 };
-                let total = &mut totals[index];
-                total.recorder.merge(&recorder);
-                total.elapsed += elapsed;
-                total.usage = match (total.usage, usage) {
-                    (Some(seen), Some(now)) => Some(ProcessUsage {
-                        peak_rss_mib: seen.peak_rss_mib.max(now.peak_rss_mib),
-                        cpu_seconds: seen.cpu_seconds + now.cpu_seconds,
-                    }),
-                    (seen, now) => seen.or(now),
-                };
+                totals[index].add(&recorder, elapsed, usage);
             }
         }
         sides

@@ -36,10 +36,10 @@ pub struct Downloaded {
     pub restarted: bool,
 }
 
-/// Why a download failed. The partial file stays for the next attempt unless the content was
-/// refused.
+/// Why a transfer (a download, or an upload in [`crate::upload`]) failed. A download's partial
+/// file stays for the next attempt unless the content was refused.
 #[derive(Debug, Error)]
-pub enum DownloadError {
+pub enum TransferError {
     /// The store failed or could not be reached.
     #[error("fetching {path}: {source}")]
     Store {
@@ -74,8 +74,8 @@ pub enum DownloadError {
     },
 }
 
-fn io(context: String) -> impl FnOnce(std::io::Error) -> DownloadError {
-    move |source| DownloadError::Io { context, source }
+fn io(context: String) -> impl FnOnce(std::io::Error) -> TransferError {
+    move |source| TransferError::Io { context, source }
 }
 
 fn with_suffix(dest: &FsPath, suffix: &str) -> PathBuf {
@@ -92,7 +92,7 @@ pub async fn download(
     dest: &FsPath,
     expected: &Expected,
     bytes_per_second: Option<u64>,
-) -> Result<Downloaded, DownloadError> {
+) -> Result<Downloaded, TransferError> {
     let partial = with_suffix(dest, ".partial");
     let etag_file = with_suffix(dest, ".partial.etag");
     let on_disk = tokio::fs::metadata(&partial).await.map(|m| m.len()).ok();
@@ -123,7 +123,7 @@ pub async fn download(
                 (offset, etag, restarted) = (0, None, true);
             }
             Err(source) => {
-                return Err(DownloadError::Store {
+                return Err(TransferError::Store {
                     path: path.to_string(),
                     source,
                 })
@@ -153,7 +153,7 @@ pub async fn download(
             let Some(chunk) = stream.next().await else {
                 break;
             };
-            let chunk = chunk.map_err(|source| DownloadError::Store {
+            let chunk = chunk.map_err(|source| TransferError::Store {
                 path: path.to_string(),
                 source,
             })?;
@@ -177,7 +177,7 @@ pub async fn download(
             .map_err(io(format!("syncing {}", partial.display())))?;
     }
     if offset < expected.length {
-        return Err(DownloadError::Short {
+        return Err(TransferError::Short {
             path: path.to_string(),
             got: offset,
             expected: expected.length,
@@ -185,7 +185,7 @@ pub async fn download(
     }
     if <[u8; 32]>::from(hasher.finalize()) != expected.sha256 {
         discard(&partial, &etag_file).await;
-        return Err(DownloadError::HashMismatch {
+        return Err(TransferError::HashMismatch {
             path: path.to_string(),
         });
     }
@@ -205,7 +205,7 @@ async fn discard(partial: &FsPath, etag_file: &FsPath) {
     let _ = tokio::fs::remove_file(etag_file).await;
 }
 
-async fn write_synced(path: &FsPath, bytes: &[u8]) -> Result<(), DownloadError> {
+async fn write_synced(path: &FsPath, bytes: &[u8]) -> Result<(), TransferError> {
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(io(format!("creating {}", path.display())))?;
@@ -217,7 +217,7 @@ async fn write_synced(path: &FsPath, bytes: &[u8]) -> Result<(), DownloadError> 
         .map_err(io(format!("syncing {}", path.display())))
 }
 
-async fn hash_file(path: &FsPath, hasher: &mut Sha256) -> Result<(), DownloadError> {
+async fn hash_file(path: &FsPath, hasher: &mut Sha256) -> Result<(), TransferError> {
     let mut file = tokio::fs::File::open(path)
         .await
         .map_err(io(format!("reading {}", path.display())))?;
@@ -335,7 +335,7 @@ mod tests {
         let error = download(&store, &path, &dest, &expected(&bytes), None)
             .await
             .unwrap_err();
-        assert!(matches!(error, DownloadError::HashMismatch { .. }));
+        assert!(matches!(error, TransferError::HashMismatch { .. }));
         assert!(!dest.exists());
         assert!(!with_suffix(&dest, ".partial").exists());
     }
@@ -349,7 +349,7 @@ mod tests {
         let error = download(&store, &path, &dest, &expected(&bytes), None)
             .await
             .unwrap_err();
-        assert!(matches!(error, DownloadError::Short { got: 6_000, .. }));
+        assert!(matches!(error, TransferError::Short { got: 6_000, .. }));
         assert_eq!(
             std::fs::metadata(with_suffix(&dest, ".partial"))
                 .unwrap()

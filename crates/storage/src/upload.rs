@@ -12,7 +12,7 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 use tokio::io::AsyncWriteExt;
 
-use crate::download::DownloadError;
+use crate::download::TransferError;
 use crate::location::RepositoryLocation;
 
 /// What an upload sent.
@@ -30,7 +30,7 @@ pub struct Uploaded {
 pub async fn upload_repository(
     local: &FsPath,
     location: &RepositoryLocation,
-) -> Result<Uploaded, DownloadError> {
+) -> Result<Uploaded, TransferError> {
     let mut uploaded = Uploaded::default();
     for name in list(&local.join("targets"))? {
         let remote = location.prefix.clone().join("targets").join(name.as_str());
@@ -53,14 +53,14 @@ pub async fn upload_repository(
 }
 
 /// The file names in `dir`, sorted.
-fn list(dir: &FsPath) -> Result<Vec<String>, DownloadError> {
+fn list(dir: &FsPath) -> Result<Vec<String>, TransferError> {
     let context = || format!("listing {}", dir.display());
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|source| DownloadError::Io {
+    for entry in std::fs::read_dir(dir).map_err(|source| TransferError::Io {
         context: context(),
         source,
     })? {
-        let entry = entry.map_err(|source| DownloadError::Io {
+        let entry = entry.map_err(|source| TransferError::Io {
             context: context(),
             source,
         })?;
@@ -77,8 +77,8 @@ async fn put_file(
     file: &FsPath,
     remote: Path,
     location: &RepositoryLocation,
-) -> Result<u64, DownloadError> {
-    let io = |source| DownloadError::Io {
+) -> Result<u64, TransferError> {
+    let io = |source| TransferError::Io {
         context: format!("uploading {} to {remote}", file.display()),
         source,
     };
