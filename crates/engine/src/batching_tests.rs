@@ -96,6 +96,8 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         name: "double".into(),
         error: None,
         versions: BTreeMap::from([(1, VersionState::Ready(Arc::new(served)))]),
+        default_version: None,
+        candidates: std::collections::BTreeSet::new(),
     });
     let service = InferenceService::new(repository, 1, ImageLimits::default(), 1).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -31,7 +31,8 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// A control request without the control token (401, UNAUTHENTICATED).
     Unauthenticated,
-    /// Model control is off (403, FAILED_PRECONDITION).
+    /// Model control is off, or the request conflicts with the model's state, as unloading
+    /// its default version would (403, FAILED_PRECONDITION).
     FailedPrecondition,
     /// The server or the model failed (500, INTERNAL).
     Internal,
@@ -100,6 +101,33 @@ pub enum ControlError {
     /// The repository directory could not be read.
     #[error("model repository: {0}")]
     Repository(String),
+    /// The model directory has no directory for that version.
+    #[error("model '{model}' has no version directory {version}")]
+    NoVersionDirectory {
+        /// The model's name.
+        model: String,
+        /// The version asked for.
+        version: u64,
+    },
+    /// That version of the model is not loaded.
+    #[error("version {version} of model '{model}' is not loaded")]
+    VersionNotLoaded {
+        /// The model's name.
+        model: String,
+        /// The version asked for.
+        version: u64,
+    },
+    /// The version takes the model's unversioned requests, so it cannot be unloaded.
+    #[error("version {version} of '{model}' is the default version; make another version the default before unloading it")]
+    VersionIsDefault {
+        /// The model's name.
+        model: String,
+        /// The version.
+        version: u64,
+    },
+    /// A load or unload parameter that is unknown or has the wrong type.
+    #[error("{0}")]
+    BadParameter(String),
 }
 
 /// Why the engine did not do what it was asked.
@@ -171,10 +199,13 @@ impl EngineError {
             EngineError::Control(control) => match control {
                 ControlError::Unauthorized => ErrorKind::Unauthenticated,
                 ControlError::Disabled(_) => ErrorKind::FailedPrecondition,
-                ControlError::BadName(_) | ControlError::LoadFailed { .. } => {
-                    ErrorKind::InvalidArgument
-                }
-                ControlError::UnknownModel(_) => ErrorKind::NotFound,
+                ControlError::BadName(_)
+                | ControlError::LoadFailed { .. }
+                | ControlError::BadParameter(_) => ErrorKind::InvalidArgument,
+                ControlError::UnknownModel(_)
+                | ControlError::NoVersionDirectory { .. }
+                | ControlError::VersionNotLoaded { .. } => ErrorKind::NotFound,
+                ControlError::VersionIsDefault { .. } => ErrorKind::FailedPrecondition,
                 ControlError::Repository(_) => ErrorKind::Internal,
             },
             EngineError::BadRequest(_)

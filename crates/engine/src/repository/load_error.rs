@@ -31,6 +31,22 @@ pub enum LoadError {
         /// The versions present.
         present: Vec<u64>,
     },
+    /// `serving.toml` cannot be read or is invalid.
+    #[error("{path}: {reason}")]
+    ServingFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `serving.toml` names a version the directory lacks.
+    #[error("serving.toml makes version {version} the default, but there is no version directory {version} (present: {present:?})")]
+    DefaultVersionMissing {
+        /// The version named.
+        version: u64,
+        /// The versions present.
+        present: Vec<u64>,
+    },
     /// The labels file is named by a path that could leave the model directory.
     #[error("labels file '{0}' must be a relative path inside the model directory")]
     LabelsOutsideModel(PathBuf),

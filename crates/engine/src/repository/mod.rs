@@ -3,14 +3,19 @@
 //!
 //! A model or version that fails to load stays listed with its reason, so metadata and ready
 //! requests can say why, while every other model keeps serving.
+//!
+//! Unversioned requests go to a model's *default* version: the one promoted (or named by
+//! `serving.toml`) when there is one, else the highest ready version that is not a
+//! *candidate*. Candidates are versions loaded to be checked: reachable by explicit version only.
 
 mod accounting;
 mod load_error;
 pub(crate) mod scan;
 pub(crate) mod served_model;
+pub mod serving_file;
 mod warm_up;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 
 use crate::error::LookupError;
@@ -36,6 +41,11 @@ pub struct ModelEntry {
     pub error: Option<Arc<LoadError>>,
     /// Each version the policy selected, and how its load went.
     pub versions: BTreeMap<u64, VersionState>,
+    /// The version unversioned requests go to, when one was promoted or named in
+    /// `serving.toml`; otherwise they go to the highest ready version that is not a candidate.
+    pub default_version: Option<u64>,
+    /// Versions loaded to be checked, reachable by explicit version only.
+    pub candidates: BTreeSet<u64>,
 }
 
 impl ModelEntry {
@@ -47,15 +57,63 @@ impl ModelEntry {
         })
     }
 
-    /// The highest version that is ready.
-    fn latest_ready(&self) -> Option<&Arc<ServedModel>> {
-        self.ready().next_back()
+    /// An entry that records why the model directory as a whole could not be used.
+    pub(crate) fn failed(name: &str, error: LoadError) -> ModelEntry {
+        ModelEntry {
+            name: name.to_string(),
+            error: Some(Arc::new(error)),
+            versions: BTreeMap::new(),
+            default_version: None,
+            candidates: BTreeSet::new(),
+        }
+    }
+
+    /// The version unversioned requests go to: the default when one is set, else the highest
+    /// ready version that is not a candidate. `None` when no version fits.
+    pub fn default_target(&self) -> Option<u64> {
+        match self.default_version {
+            Some(version) => Some(version),
+            None => self
+                .ready()
+                .rev()
+                .map(|m| m.version)
+                .find(|v| !self.candidates.contains(v)),
+        }
+    }
+
+    /// The ready version unversioned requests go to.
+    fn default_ready(&self) -> Option<&Arc<ServedModel>> {
+        match self.versions.get(&self.default_target()?)? {
+            VersionState::Ready(m) => Some(m),
+            VersionState::Failed(_) => None,
+        }
+    }
+
+    /// True when every version loaded is a candidate: the model is being checked and does not
+    /// serve unversioned requests yet.
+    pub fn only_candidates(&self) -> bool {
+        self.error.is_none()
+            && !self.versions.is_empty()
+            && self.default_version.is_none()
+            && self.versions.keys().all(|v| self.candidates.contains(v))
     }
 
     /// Why no version is ready.
     pub fn unavailable_reason(&self) -> String {
         if let Some(e) = &self.error {
             return e.to_string();
+        }
+        if self.only_candidates() {
+            let candidates: Vec<String> = self.candidates.iter().map(u64::to_string).collect();
+            return format!(
+                "no version takes unversioned requests yet: candidate version {} can be asked for by number",
+                candidates.join(", ")
+            );
+        }
+        if let Some(version) = self.default_version {
+            if let Some(VersionState::Failed(reason)) = self.versions.get(&version) {
+                return format!("default version {version}: {reason}");
+            }
         }
         let failures: Vec<String> = self
             .versions
@@ -88,6 +146,25 @@ impl ModelRepository {
     /// An empty repository.
     pub fn new() -> ModelRepository {
         ModelRepository::default()
+    }
+
+    /// Changes the entry for `name` (absent: `None`) under the write lock, so a request sees it
+    /// either before or after, never half changed; `change` returns the new entry (or `None`
+    /// to remove it) and a result for the caller.
+    pub fn update<T>(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<ModelEntry>) -> (Option<ModelEntry>, T),
+    ) -> T {
+        let mut models = self
+            .models
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (entry, result) = change(models.remove(name));
+        if let Some(entry) = entry {
+            models.insert(name.to_string(), entry);
+        }
+        result
     }
 
     /// Adds or replaces a model; requests already holding a replaced version finish on it.
@@ -130,7 +207,7 @@ impl ModelRepository {
             .ok_or_else(|| LookupError::UnknownModel(name.to_string()))
     }
 
-    /// The model to serve for `name` and an optional version (latest ready when absent).
+    /// The model to serve for `name` and an optional version (the default when absent).
     /// Runs on every request: it looks under the read lock and clones only the `Arc`.
     pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, LookupError> {
         let models = self
@@ -142,7 +219,7 @@ impl ModelRepository {
             .ok_or_else(|| LookupError::UnknownModel(name.to_string()))?;
         match version {
             None => entry
-                .latest_ready()
+                .default_ready()
                 .cloned()
                 .ok_or_else(|| LookupError::Unavailable {
                     model: name.to_string(),
@@ -168,8 +245,11 @@ impl ModelRepository {
         }
     }
 
-    /// True when every known model has a ready version.
+    /// True when every known model has a ready default version (models that so far have only
+    /// candidates do not count: they are being checked, and serve nothing unversioned yet).
     pub fn all_ready(&self) -> bool {
-        self.entries().iter().all(|e| e.latest_ready().is_some())
+        self.entries()
+            .iter()
+            .all(|e| e.default_ready().is_some() || e.only_candidates())
     }
 }

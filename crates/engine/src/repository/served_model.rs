@@ -1,8 +1,12 @@
 //! Loading one model directory: its configuration, labels and each selected version, on the
 //! backend its configuration chooses. The result is a [`ModelEntry`] that records failures
 //! instead of returning them, so one broken model never stops the others.
+//!
+//! A version directory may hold a `model.toml` of its own (as versions installed from bundles
+//! do): that version then uses it, and its labels and other side files, from the version
+//! directory, instead of the model directory's.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,11 +15,12 @@ use outpost_core::{
     BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
 };
 
-use outpost_core::model_config::stays_inside_model_dir;
+use outpost_core::model_config::{stays_inside_model_dir, MODEL_CONFIG_FILE};
 use outpost_vision::ImagePipeline;
 
 use super::load_error::LoadError;
 use super::scan::FoundModel;
+use super::serving_file;
 use super::{ModelEntry, VersionState};
 use crate::admission::Admission;
 use crate::backends::Backends;
@@ -110,11 +115,7 @@ impl ServedModel {
 
 fn failed_entry(found: &FoundModel, error: LoadError) -> ModelEntry {
     tracing::error!(model = %found.name, %error, "model not loaded");
-    ModelEntry {
-        name: found.name.clone(),
-        error: Some(Arc::new(error)),
-        versions: BTreeMap::new(),
-    }
+    ModelEntry::failed(&found.name, error)
 }
 
 /// Reads a labels file that must lie inside the model directory.
@@ -133,7 +134,8 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, LoadError> {
     })
 }
 
-/// Loads every version the model's policy selects.
+/// Loads every version the model's policy selects, or only the default version when
+/// `serving.toml` names one.
 pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
     let config = match ModelConfig::load_from_dir(&found.dir) {
         Ok(c) => c,
@@ -146,7 +148,21 @@ pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> Model
         };
         return failed_entry(found, error);
     }
-    let selected = config.version_policy.select(&found.versions);
+    let default_version = match serving_file::default_version(&found.dir) {
+        Ok(v) => v,
+        Err(e) => return failed_entry(found, e),
+    };
+    let selected = match default_version {
+        Some(version) if !found.versions.contains(&version) => {
+            let error = LoadError::DefaultVersionMissing {
+                version,
+                present: found.versions.clone(),
+            };
+            return failed_entry(found, error);
+        }
+        Some(version) => vec![version],
+        None => config.version_policy.select(&found.versions),
+    };
     if selected.is_empty() {
         let error = LoadError::NoVersionSelected {
             policy: config.version_policy.clone(),
@@ -154,24 +170,12 @@ pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> Model
         };
         return failed_entry(found, error);
     }
-    let labels = match config
-        .labels
-        .as_deref()
-        .map(|f| load_labels(&found.dir, f))
-        .transpose()
-    {
-        Ok(l) => l,
-        Err(e) => return failed_entry(found, e),
-    };
     let versions = selected
         .into_iter()
         .map(|version| {
-            let state = match load_version(found, version, &config, labels.clone(), context) {
+            let state = match load_one_version(found, version, &config, context) {
                 Ok(model) => VersionState::Ready(Arc::new(model)),
-                Err(reason) => {
-                    tracing::error!(model = %found.name, version, %reason, "model version failed to load");
-                    VersionState::Failed(Arc::new(reason))
-                }
+                Err(reason) => VersionState::Failed(Arc::new(reason)),
             };
             (version, state)
         })
@@ -183,16 +187,46 @@ pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> Model
         name: found.name.clone(),
         error: None,
         versions,
+        default_version,
+        candidates: BTreeSet::new(),
     }
+}
+
+/// Loads one version with its own `model.toml` when its directory has one, else with
+/// `model_config` (the model directory's); side files come from the same directory as the
+/// configuration.
+pub(crate) fn load_one_version(
+    found: &FoundModel,
+    version: u64,
+    model_config: &ModelConfig,
+    context: &LoadContext<'_>,
+) -> Result<ServedModel, LoadError> {
+    let version_dir = found.dir.join(version.to_string());
+    let result = if version_dir.join(MODEL_CONFIG_FILE).is_file() {
+        ModelConfig::load_from_dir(&version_dir)
+            .map_err(LoadError::from)
+            .and_then(|config| load_version(found, version, &config, &version_dir, context))
+    } else {
+        load_version(found, version, model_config, &found.dir, context)
+    };
+    if let Err(reason) = &result {
+        tracing::error!(model = %found.name, version, %reason, "model version failed to load");
+    }
+    result
 }
 
 fn load_version(
     found: &FoundModel,
     version: u64,
     config: &ModelConfig,
-    labels: Option<Labels>,
+    config_dir: &Path,
     context: &LoadContext<'_>,
 ) -> Result<ServedModel, LoadError> {
+    let labels = config
+        .labels
+        .as_deref()
+        .map(|f| load_labels(config_dir, f))
+        .transpose()?;
     let backends = context.backends;
     let defaults = context.defaults;
     let path = found
@@ -241,7 +275,7 @@ fn load_version(
             config.postprocess.as_ref(),
             &signature,
             labels.as_ref().map(|l| l.labels.clone()),
-            &found.dir,
+            config_dir,
         )?),
     };
     let load_duration = started.elapsed();

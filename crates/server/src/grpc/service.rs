@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use outpost_engine::admission::Deadline;
 use outpost_engine::describe;
+use outpost_engine::model_control::{LoadTarget, ParameterValue, UnloadTarget};
 use outpost_engine::request_metrics::Route;
 use outpost_engine::EngineError;
 
@@ -253,11 +254,15 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
+        let control = &self.state.engine.control;
+        control
+            .authorize(authorization(&request))
+            .map_err(|e| status(&EngineError::from(e)))?;
         let name = request.get_ref().model_name.clone();
-        self.state
-            .engine
-            .control
-            .authorized_load(authorization(&request), name)
+        let target = LoadTarget::from_parameters(control_parameters(&request.get_ref().parameters))
+            .map_err(|e| status(&EngineError::from(e)))?;
+        control
+            .authorized_load(authorization(&request), name, target)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
@@ -267,15 +272,43 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
+        let control = &self.state.engine.control;
+        control
+            .authorize(authorization(&request))
+            .map_err(|e| status(&EngineError::from(e)))?;
         let name = request.get_ref().model_name.clone();
-        self.state
-            .engine
-            .control
-            .authorized_unload(authorization(&request), name)
+        let target =
+            UnloadTarget::from_parameters(control_parameters(&request.get_ref().parameters))
+                .map_err(|e| status(&EngineError::from(e)))?;
+        control
+            .authorized_unload(authorization(&request), name, target)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))
     }
+}
+
+/// A load or unload request's parameters, as the engine reads them (bytes become a string when
+/// they are UTF-8, and are otherwise refused as the unknown value they are).
+fn control_parameters(
+    parameters: &std::collections::HashMap<String, pb::ModelRepositoryParameter>,
+) -> Vec<(String, ParameterValue)> {
+    use pb::model_repository_parameter::ParameterChoice;
+    parameters
+        .iter()
+        .map(|(name, p)| {
+            let value = match &p.parameter_choice {
+                Some(ParameterChoice::BoolParam(b)) => ParameterValue::Bool(*b),
+                Some(ParameterChoice::Int64Param(i)) => ParameterValue::Int(*i),
+                Some(ParameterChoice::StringParam(s)) => ParameterValue::String(s.clone()),
+                Some(ParameterChoice::BytesParam(b)) => {
+                    ParameterValue::String(String::from_utf8_lossy(b).into_owned())
+                }
+                None => ParameterValue::String(String::new()),
+            };
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// The call's `authorization` metadata, if it has a readable one.

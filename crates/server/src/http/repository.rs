@@ -1,6 +1,8 @@
 //! Triton's model repository extension over REST: `POST /v2/repository/index` and
-//! `POST /v2/repository/models/{m}/load|unload`. Every one needs the bearer token when one is
-//! configured; load and unload also need `model_control.mode = explicit`.
+//! `POST /v2/repository/models/{m}/load|unload`, whose body may carry `{"parameters": {...}}`
+//! to load, promote or unload one version (see `outpost_engine::model_control::LoadTarget`).
+//! Every one needs the bearer token when one is configured; load and unload also need
+//! `model_control.mode = explicit`.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
-use outpost_engine::model_control::IndexEntry;
+use outpost_engine::model_control::{IndexEntry, LoadTarget, ParameterValue, UnloadTarget};
 use outpost_engine::EngineError;
 use outpost_protocol::rest::RepositoryIndexEntryJson;
 use serde::Deserialize;
@@ -67,16 +69,57 @@ pub(super) async fn index(
     Ok(Json(index.into_iter().map(index_entry).collect()))
 }
 
+/// The body of a load or unload request: optional, with optional parameters.
+#[derive(Debug, Default, Deserialize)]
+struct ControlRequest {
+    #[serde(default)]
+    parameters: serde_json::Map<String, Value>,
+}
+
+/// The parameters of a load or unload body, as the engine reads them.
+fn control_parameters(body: &[u8]) -> Result<Vec<(String, ParameterValue)>, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let request: ControlRequest =
+        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON request: {e}")))?;
+    request
+        .parameters
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Value::Bool(b) => ParameterValue::Bool(b),
+                Value::String(s) => ParameterValue::String(s),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => ParameterValue::Int(i),
+                    None => return Err(bad(format!("parameter '{name}' must be an integer"))),
+                },
+                other => {
+                    return Err(bad(format!(
+                        "parameter '{name}' must be a boolean, integer or string, not {other}"
+                    )))
+                }
+            };
+            Ok((name, value))
+        })
+        .collect()
+}
+
 pub(super) async fn load(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
     headers: HeaderMap,
-    _body: Bytes,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .engine
-        .control
-        .authorized_load(authorization(&headers), model)
+    let control = &state.engine.control;
+    control
+        .authorize(authorization(&headers))
+        .map_err(EngineError::from)?;
+    let target =
+        LoadTarget::from_parameters(control_parameters(&body)?).map_err(EngineError::from)?;
+    control
+        .authorized_load(authorization(&headers), model, target)
         .await?;
     Ok(Json(json!({})))
 }
@@ -85,12 +128,16 @@ pub(super) async fn unload(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
     headers: HeaderMap,
-    _body: Bytes,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    state
-        .engine
-        .control
-        .authorized_unload(authorization(&headers), model)
+    let control = &state.engine.control;
+    control
+        .authorize(authorization(&headers))
+        .map_err(EngineError::from)?;
+    let target =
+        UnloadTarget::from_parameters(control_parameters(&body)?).map_err(EngineError::from)?;
+    control
+        .authorized_unload(authorization(&headers), model, target)
         .await?;
     Ok(Json(json!({})))
 }

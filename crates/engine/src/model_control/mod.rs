@@ -5,7 +5,13 @@
 //! control endpoints require when one is configured, and the repository index.
 //!
 //! A reload that leaves a model with no ready version keeps the previous versions serving and
-//! reports the failure.
+//! reports the failure. Versions can also be loaded, made the default and unloaded one at a
+//! time ([`versions`], asked for by the requests' parameters: [`parameters`]).
+
+mod parameters;
+mod versions;
+
+pub use parameters::{LoadTarget, ParameterValue, UnloadTarget};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -156,16 +162,18 @@ impl ModelControl {
     /// evicting idle models when allowed.
     fn load_entry(&self, found: &FoundModel) -> crate::repository::ModelEntry {
         let evict_one_idle = |keep: &str| self.evict_one_idle(keep);
-        served_model::load_model(
-            found,
-            &LoadContext {
-                backends: &self.backends,
-                defaults: self.defaults,
-                budget: &self.budget,
-                evict_one_idle: &evict_one_idle,
-                metrics: &self.metrics,
-            },
-        )
+        served_model::load_model(found, &self.load_context(&evict_one_idle))
+    }
+
+    /// What a load needs, with `evict_one_idle` to make room.
+    fn load_context<'a>(&'a self, evict_one_idle: &'a dyn Fn(&str) -> bool) -> LoadContext<'a> {
+        LoadContext {
+            backends: &self.backends,
+            defaults: self.defaults,
+            budget: &self.budget,
+            evict_one_idle,
+            metrics: &self.metrics,
+        }
     }
 
     /// The control mode.
@@ -384,28 +392,39 @@ impl ModelControl {
             .await
     }
 
-    /// Loads (or reloads) model `name` for a caller presenting `authorization`, in explicit
-    /// mode only, off the async runtime.
+    /// Loads (or reloads) model `name`, or one version of it, for a caller presenting
+    /// `authorization`, in explicit mode only, off the async runtime.
     pub async fn authorized_load(
         self: &Arc<Self>,
         authorization: Option<&str>,
         name: String,
+        target: LoadTarget,
     ) -> Result<(), EngineError> {
         self.authorize(authorization)?;
         self.check_explicit()?;
-        self.off_runtime(move |control| control.load(&name)).await
+        self.off_runtime(move |control| match target {
+            LoadTarget::Model => control.load(&name),
+            LoadTarget::Candidate(version) => control.load_version(&name, version, false),
+            LoadTarget::Default(version) => control.load_version(&name, version, true),
+        })
+        .await
     }
 
-    /// Unloads model `name` for a caller presenting `authorization`, in explicit mode only, off
-    /// the async runtime.
+    /// Unloads model `name`, or one version of it, for a caller presenting `authorization`, in
+    /// explicit mode only, off the async runtime.
     pub async fn authorized_unload(
         self: &Arc<Self>,
         authorization: Option<&str>,
         name: String,
+        target: UnloadTarget,
     ) -> Result<(), EngineError> {
         self.authorize(authorization)?;
         self.check_explicit()?;
-        self.off_runtime(move |control| control.unload(&name)).await
+        self.off_runtime(move |control| match target {
+            UnloadTarget::Model => control.unload(&name),
+            UnloadTarget::Version(version) => control.unload_version(&name, version),
+        })
+        .await
     }
 
     /// Runs `action` (which reads the repository from disk, or loads models) on the blocking
@@ -468,7 +487,11 @@ impl ModelControl {
                         name: entry.name.clone(),
                         version: Some(*version),
                         state: ModelState::Ready,
-                        reason: String::new(),
+                        reason: if entry.candidates.contains(version) {
+                            "candidate: reachable by explicit version only".to_string()
+                        } else {
+                            String::new()
+                        },
                     }),
                     VersionState::Failed(reason) if !ready_only => {
                         index.push(unavailable(&entry.name, Some(*version), reason.to_string()));
