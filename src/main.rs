@@ -1,5 +1,6 @@
-//! The `outpost` command line: `outpost serve` runs the model server; `outpost bundle` packs
-//! and inspects model bundles; `outpost repo` signs them into a TUF repository.
+//! The `outpost` command line: `outpost serve` runs the model server; `outpost agent` keeps its
+//! models current from a signed repository; `outpost bundle` packs and inspects model bundles;
+//! `outpost repo` signs them into a TUF repository.
 //!
 //! Every `serve` flag is a setting of the server configuration and can also be given as its
 //! `OUTPOST_*` environment variable; both override the TOML file named by `--config` (see
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use outpost_server::config::flags::SettingFlags;
 use outpost_server::ServerConfig;
 
+mod agent_cli;
 mod bundle_cli;
 mod repo_cli;
 
@@ -31,6 +33,9 @@ struct Cli {
 enum Command {
     /// Serve the models of a model repository over the Open Inference Protocol.
     Serve(ServeArgs),
+    /// Keep the server's models current from a signed bundle repository: install, check,
+    /// promote, watch, roll back.
+    Agent(agent_cli::AgentArgs),
     /// Model bundles: pack one model version with its golden cases, or check one.
     #[command(subcommand)]
     Bundle(bundle_cli::BundleCommand),
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Agent(args) => agent_cli::run(&args),
         Command::Bundle(command) => bundle_cli::run(&command),
         Command::Repo(command) => repo_cli::run(&command),
     };

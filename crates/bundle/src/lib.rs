@@ -15,6 +15,7 @@ pub mod golden;
 mod hashing;
 pub mod limits;
 pub mod manifest;
+pub mod onnx_tensor;
 pub mod read;
 
 pub use create::{create, BundleSource};
@@ -22,3 +23,4 @@ pub use error::BundleError;
 pub use golden::{GoldenCase, GoldenCases, GoldenCheck};
 pub use limits::Limits;
 pub use manifest::{FileEntry, Manifest, Part};
+pub use onnx_tensor::{read_tensor_file, OnnxTensorError};

@@ -6,6 +6,9 @@
 //! flag's text ([`Section::set`]), and the list of settings ([`Section::settings`]) that the
 //! documentation is checked against.
 
+pub mod flags;
+pub mod logging;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 

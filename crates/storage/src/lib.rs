@@ -6,6 +6,7 @@
 //! ([`download`]); a publisher's repository folder is copied up in a consistent order
 //! ([`upload`]).
 
+pub mod conditional;
 pub mod download;
 pub mod location;
 pub mod settings;

@@ -5,10 +5,9 @@
 
 pub mod cpu;
 pub mod fixtures;
-pub mod onnx_tensor;
 pub mod server;
 pub mod v2_body;
 
-pub use onnx_tensor::{read_tensor_file, OnnxTensorError};
+pub use outpost_bundle::onnx_tensor::{self, read_tensor_file, OnnxTensorError};
 pub use server::{TestServer, TestServerError};
 pub use v2_body::binary_infer_body;

@@ -85,6 +85,20 @@ impl TrustedRepository {
         ]
     }
 
+    /// The earliest expiry of the four signed roles: after it the metadata must be read and
+    /// checked again (and is refused if nothing newer was published).
+    pub fn earliest_expiry(&self) -> jiff::Timestamp {
+        [
+            self.repository.root().signed.expires,
+            self.repository.targets().signed.expires,
+            self.repository.snapshot().signed.expires,
+            self.repository.timestamp().signed.expires,
+        ]
+        .into_iter()
+        .min()
+        .unwrap_or_default()
+    }
+
     /// Every bundle the signed targets list (targets without Outpost's custom field, or without
     /// a 32-byte sha256, are not bundles and are left out).
     pub fn bundles(&self) -> Vec<BundleTarget> {

@@ -39,6 +39,49 @@ pub enum TrustError {
 }
 
 impl TrustError {
+    /// What kind of failure this is, as a short stable word for metrics and status reports:
+    /// `unreachable` (the repository could not be read: offline, timeouts, missing files),
+    /// `expired`, `signature` (a bad signature, a key root does not name, too few signatures),
+    /// `rollback` (a version lower than one seen before), `mix_and_match` (metadata that does
+    /// not belong together), `hash` (content that does not match its signed hash), `length`
+    /// (more data than declared), `clock` (the system time went back behind the last time
+    /// seen), `local` (this device's files), or `other`.
+    pub fn reason(&self) -> &'static str {
+        use tough::error::Error as E;
+        let TrustError::Tuf { source, .. } = self else {
+            return match self {
+                TrustError::Io { .. } | TrustError::Key { .. } => "local",
+                _ => "other",
+            };
+        };
+        match source.as_ref() {
+            E::Transport { .. } | E::MetaMissing { .. } => "unreachable",
+            E::ExpiredMetadata { .. } => "expired",
+            E::VerifyMetadata { .. }
+            | E::VerifyRoleMetadata { .. }
+            | E::VerifyTrustedMetadata { .. }
+            | E::KeysNotFoundInRoot { .. }
+            | E::NoRoleKeysinRoot { .. } => "signature",
+            E::OlderMetadata { .. }
+            | E::OlderSnapshotInTimestamp { .. }
+            | E::SnapshotRoleRollback { .. } => "rollback",
+            E::VersionMismatch { .. }
+            | E::SnapshotRoleMissing { .. }
+            | E::SnapshotTargetsMetaMissing { .. }
+            | E::MissingSnapshotMeta { .. }
+            | E::TimestampMetaLength { .. } => "mix_and_match",
+            E::HashMismatch { .. } => "hash",
+            E::MaxSizeExceeded { .. } => "length",
+            E::SystemTimeSteppedBackward { .. } => "clock",
+            E::DatastoreInit { .. }
+            | E::DatastoreCreate { .. }
+            | E::DatastoreOpen { .. }
+            | E::DatastoreRemove { .. }
+            | E::DatastoreSerialize { .. } => "local",
+            _ => "other",
+        }
+    }
+
     pub(crate) fn tuf(
         context: impl Into<String>,
     ) -> impl FnOnce(tough::error::Error) -> TrustError {

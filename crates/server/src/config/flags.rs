@@ -1,79 +1,25 @@
-//! The settings as command-line flags: one `--flag` per setting that declares one, each also read
-//! from its `OUTPOST_*` environment variable (a flag wins over its variable), with the declared
-//! doc and default as its help. Values are checked as the setting's type reads them.
+//! The server's settings as command-line flags and `OUTPOST_*` variables
+//! ([`outpost_settings::flags`] over [`ServerConfig`]).
 
-use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
-use outpost_settings::{Section, Setting};
+use outpost_settings::flags::SettingFlags as Flags;
 
-use super::{ServerConfig, SettingOverrides};
+use super::ServerConfig;
 
-/// The settings given on the command line or in the environment, for
+/// The server's settings given on the command line or in the environment, for
 /// `#[command(flatten)]` in the `serve` command.
-#[derive(Debug, Clone, Default)]
-pub struct SettingFlags {
-    /// Each given setting's key and text.
-    pub overrides: SettingOverrides,
-}
-
-/// Every setting that has a flag, with that flag.
-fn flagged_settings() -> impl Iterator<Item = (&'static str, Setting)> {
-    ServerConfig::settings()
-        .into_iter()
-        .filter_map(|setting| Some((setting.flag?, setting)))
-}
-
-fn argument(flag: &'static str, setting: &Setting) -> Arg {
-    let check = setting.check;
-    let mut arg = Arg::new(flag)
-        .long(flag)
-        .num_args(1)
-        .value_name("VALUE")
-        .help(format!(
-            "{} [default: {}]",
-            setting.summary(),
-            setting.default
-        ))
-        .value_parser(move |text: &str| check(text).map(|()| text.to_string()));
-    if let Some(env) = setting.env() {
-        arg = arg.env(env);
-    }
-    arg
-}
-
-impl Args for SettingFlags {
-    fn augment_args(command: Command) -> Command {
-        flagged_settings().fold(command, |command, (flag, setting)| {
-            command.arg(argument(flag, &setting))
-        })
-    }
-
-    fn augment_args_for_update(command: Command) -> Command {
-        Self::augment_args(command)
-    }
-}
-
-impl FromArgMatches for SettingFlags {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let given = flagged_settings()
-            .filter_map(|(flag, setting)| {
-                let text = matches.get_one::<String>(flag)?;
-                Some((setting.key, text.clone()))
-            })
-            .collect();
-        Ok(SettingFlags {
-            overrides: SettingOverrides(given),
-        })
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Self::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
+pub type SettingFlags = Flags<ServerConfig>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Args, Command, FromArgMatches};
+    use outpost_settings::{Section, Setting};
+
+    fn flagged_settings() -> impl Iterator<Item = (&'static str, Setting)> {
+        ServerConfig::settings()
+            .into_iter()
+            .filter_map(|setting| Some((setting.flag?, setting)))
+    }
 
     fn parse(args: &[&str]) -> Result<SettingFlags, clap::Error> {
         let command = SettingFlags::augment_args(Command::new("serve").no_binary_name(true));

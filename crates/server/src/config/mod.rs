@@ -10,8 +10,7 @@ pub mod flags;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use outpost_settings::{settings_section, Section};
-use serde::{Deserialize, Serialize};
+use outpost_settings::settings_section;
 use thiserror::Error;
 
 pub use outpost_engine::config::{
@@ -21,41 +20,6 @@ pub use outpost_engine::config::{
 /// The environment variable holding the control token itself. Environment only, never a flag
 /// or the file, so it stays out of process listings and configuration files.
 pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
-
-/// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
-impl std::str::FromStr for LogFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "unknown log format '{other}' (expected text or json)"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for LogFormat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        })
-    }
-}
-
-outpost_settings::setting_value_from_str!(LogFormat);
 
 const ANY_ADDRESS: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
@@ -148,18 +112,6 @@ impl TlsConfig {
 }
 
 settings_section! {
-    /// `[log]`.
-    #[derive(Debug)]
-    pub struct LogConfig {
-        /// Log format: text or json lines on standard error.
-        format: LogFormat = LogFormat::Text, flag "log-format";
-        /// A tracing filter, e.g. info or outpost_engine=debug,info; RUST_LOG overrides it. The
-        /// default keeps ONNX Runtime's own chatter (ort) at warnings.
-        level: String = "info,ort=warn".to_string(), flag "log-level";
-    }
-}
-
-settings_section! {
     /// The whole server configuration.
     #[derive(Debug)]
     pub struct ServerConfig {
@@ -194,10 +146,8 @@ settings_section! {
     }
 }
 
-/// Settings given as flags or `OUTPOST_*` variables: each setting's key and text, applied over
-/// the file in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SettingOverrides(pub Vec<(String, String)>);
+pub use outpost_settings::flags::SettingOverrides;
+pub use outpost_settings::logging::{LogConfig, LogFormat};
 
 /// Why the configuration could not be used.
 #[derive(Debug, Error)]
@@ -280,11 +230,7 @@ impl ServerConfig {
     }
 
     fn apply(&mut self, overrides: &SettingOverrides) -> Result<(), ConfigError> {
-        for (key, text) in &overrides.0 {
-            self.set(key, text)
-                .map_err(|message| ConfigError::Invalid(format!("{key} = '{text}': {message}")))?;
-        }
-        Ok(())
+        overrides.apply_to(self).map_err(ConfigError::Invalid)
     }
 
     fn check(&self) -> Result<(), ConfigError> {

@@ -1,5 +1,6 @@
-//! Reading serialized `onnx.TensorProto` files, the reference tensors of the ONNX model zoo
-//! layout, into Outpost tensors. Only the fields such files use are decoded.
+//! Reading serialized `onnx.TensorProto` files (the reference tensors of the ONNX model zoo
+//! layout, and the tensors of golden cases) into Outpost tensors. Only the fields such files use
+//! are decoded.
 
 use std::path::Path;
 

@@ -1,0 +1,275 @@
+//! The agent's configuration: one typed structure read from a TOML file, then overridden by
+//! `OUTPOST_*` environment variables and command-line flags (flags win), each setting declared
+//! once below with its type, default, doc and flag, as the server's are. docs/agent.md is
+//! checked against these declarations by a test.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use outpost_settings::flags::SettingOverrides;
+use outpost_settings::logging::LogConfig;
+use outpost_settings::settings_section;
+use outpost_storage::StorageSettings;
+use thiserror::Error;
+
+/// The environment variable holding the server's control token, as the server reads it.
+pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
+
+settings_section! {
+    /// `[repository]`: the signed bundle repository and how it is reached.
+    #[derive(Debug)]
+    pub struct RepositoryConfig {
+        /// Repository URL: s3://bucket/prefix, gs://, az://, http(s)://, file:// or a folder.
+        url: String = String::new(), flag "repository";
+        /// The TUF root.json this device trusts (the publisher's metadata/1.root.json).
+        trusted_root: PathBuf = PathBuf::from("root.json"), flag "trusted-root";
+        /// Seconds between checks for new bundles while all is well.
+        poll_interval_secs: u64 = 60, flag "poll-interval-secs";
+        /// Longest wait between retries while the repository cannot be reached (exponential
+        /// backoff from the poll interval, with jitter).
+        max_backoff_secs: u64 = 900;
+        /// Longest wait for a connection to the repository.
+        connect_timeout_secs: u64 = 5;
+        /// Longest wait for one request to the repository; a stalled transfer is abandoned
+        /// after it and resumed on the next attempt.
+        request_timeout_secs: u64 = 30, flag "request-timeout-secs";
+        /// Retries of a failed request within one attempt.
+        max_retries: usize = 2;
+        /// Download at most this many bytes per second (none: no cap).
+        bandwidth_bytes_per_sec: Option<u64> = None, flag "bandwidth-bytes-per-sec";
+    }
+}
+
+settings_section! {
+    /// `[server]`: the Outpost server the agent installs for, reached only through its public
+    /// API. It must run with `model_control.mode = explicit`.
+    #[derive(Debug)]
+    pub struct ServerLinkConfig {
+        /// The server's HTTP address.
+        url: String = "http://127.0.0.1:8000".to_string(), flag "server";
+        /// The server's Prometheus endpoint, when it is on its own port.
+        metrics_url: Option<String> = None, flag "server-metrics", shown "<server>/metrics";
+        /// A file whose first line is the server's control token (OUTPOST_CONTROL_TOKEN, when
+        /// set, wins).
+        control_token_file: Option<PathBuf> = None, flag "control-token-file";
+        /// Longest wait for one request to the server (loading a model takes a while).
+        request_timeout_secs: u64 = 120;
+    }
+}
+
+settings_section! {
+    /// `[watch]`: how a promoted version is watched before it counts as good.
+    #[derive(Debug)]
+    pub struct WatchConfig {
+        /// Seconds a promoted version is watched; 0 skips the watch.
+        window_secs: u64 = 300, flag "watch-window-secs";
+        /// Seconds between looks at the server's statistics during the watch.
+        sample_secs: u64 = 5;
+        /// Requests the new version must have answered before its figures are judged.
+        min_requests: u64 = 20, flag "watch-min-requests";
+        /// Roll back when the new version's failed share of requests exceeds the previous
+        /// version's by more than this many percentage points.
+        max_error_rate_increase_percent: u32 = 2;
+        /// Roll back when the new version's p99 latency exceeds the previous version's by more
+        /// than this many percent.
+        max_p99_increase_percent: u32 = 50;
+    }
+}
+
+settings_section! {
+    /// `[status]`: the agent's own `GET /status` and `GET /metrics`.
+    #[derive(Debug)]
+    pub struct StatusConfig {
+        /// Address to bind the status listener to.
+        host: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), flag "status-host";
+        /// Port of the status listener; 0 picks a free port (printed on standard output).
+        port: u16 = 9100, flag "status-port";
+    }
+}
+
+settings_section! {
+    /// The whole agent configuration.
+    #[derive(Debug)]
+    pub struct AgentConfig {
+        /// The model repository the server serves from; versions are installed here.
+        model_repository: PathBuf = PathBuf::from("models"), flag "model-repository";
+        /// Where the agent keeps its state, downloads and TUF metadata (same filesystem as the
+        /// model repository is best: nothing is copied between them).
+        state_dir: Option<PathBuf> = None, flag "state-dir", shown "<model_repository>/.outpost-agent";
+        /// Seconds to let the step in progress finish after SIGTERM before it is abandoned
+        /// (an abandoned step is resumed or undone at the next start).
+        shutdown_timeout_secs: u64 = 20;
+    }
+    sections {
+        /// `[repository]`: the signed bundle repository.
+        repository: RepositoryConfig,
+        /// `[server]`: the server the agent installs for.
+        server: ServerLinkConfig,
+        /// `[watch]`: watching a promoted version.
+        watch: WatchConfig,
+        /// `[status]`: the agent's status listener.
+        status: StatusConfig,
+        /// `[log]`: logging.
+        log: LogConfig,
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is malformed or has unknown keys.
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is missing, out of range, or contradicts another.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl AgentConfig {
+    /// The file's values (or the defaults) with `overrides` applied, checked.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &SettingOverrides,
+    ) -> Result<AgentConfig, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => AgentConfig::default(),
+        };
+        overrides
+            .apply_to(&mut config)
+            .map_err(ConfigError::Invalid)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.repository.url.trim().is_empty() {
+            return invalid("repository.url (--repository) is required");
+        }
+        if self.repository.poll_interval_secs == 0 || self.repository.max_backoff_secs == 0 {
+            return invalid("repository.poll_interval_secs and max_backoff_secs must be positive");
+        }
+        if self.repository.connect_timeout_secs == 0 || self.repository.request_timeout_secs == 0 {
+            return invalid("repository timeouts must be positive");
+        }
+        if self.repository.bandwidth_bytes_per_sec == Some(0) {
+            return invalid("repository.bandwidth_bytes_per_sec must be positive when set");
+        }
+        if self.watch.sample_secs == 0 || self.server.request_timeout_secs == 0 {
+            return invalid("watch.sample_secs and server.request_timeout_secs must be positive");
+        }
+        Ok(())
+    }
+
+    /// The state folder.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| self.model_repository.join(".outpost-agent"))
+    }
+
+    /// How the repository is reached.
+    pub fn storage_settings(&self) -> StorageSettings {
+        let r = &self.repository;
+        StorageSettings {
+            connect_timeout: Duration::from_secs(r.connect_timeout_secs),
+            request_timeout: Duration::from_secs(r.request_timeout_secs),
+            max_retries: r.max_retries,
+            retry_timeout: Duration::from_secs(r.request_timeout_secs),
+        }
+    }
+
+    /// The server's control token: OUTPOST_CONTROL_TOKEN's, else the first line of
+    /// `server.control_token_file`, else none.
+    pub fn control_token(&self) -> Result<Option<String>, ConfigError> {
+        if let Some(token) = std::env::var(CONTROL_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        {
+            return Ok(Some(token.trim().to_string()));
+        }
+        let Some(path) = &self.server.control_token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = text.lines().next().unwrap_or("").trim().to_string();
+        if token.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "server.control_token_file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overrides(pairs: &[(&str, &str)]) -> SettingOverrides {
+        SettingOverrides(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_repository_is_required_and_flags_win() {
+        assert!(AgentConfig::load(None, &overrides(&[])).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "model_repository = '/srv/models'\n[repository]\nurl = 's3://a/b'\npoll_interval_secs = 30\n",
+        )
+        .unwrap();
+        let config = AgentConfig::load(
+            Some(&file),
+            &overrides(&[("repository.poll_interval_secs", "5")]),
+        )
+        .unwrap();
+        assert_eq!(config.repository.poll_interval_secs, 5);
+        assert_eq!(config.repository.url, "s3://a/b");
+        assert_eq!(
+            config.state_dir(),
+            PathBuf::from("/srv/models/.outpost-agent")
+        );
+        std::fs::write(&file, "[repository]\nurl = 's3://a/b'\nurll = 1\n").unwrap();
+        assert!(AgentConfig::load(Some(&file), &overrides(&[])).is_err());
+        let zero = overrides(&[
+            ("repository.url", "file:///r"),
+            ("repository.poll_interval_secs", "0"),
+        ]);
+        assert!(AgentConfig::load(None, &zero).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! `outpost agent`: keeps a device's models current from a signed repository in object
+//! storage, and never leaves the device without a working model. It reads the repository with
+//! standard TUF ([`fetch`], through `outpost-trust` and `outpost-storage`), installs bundles
+//! beside the server ([`install`]), checks each new version as a candidate against its golden
+//! cases through the server's public API ([`golden`], [`server_api`]), promotes it, watches it
+//! and rolls it back when it does worse than the version before ([`watch`], [`updater`]), keeps
+//! its state durably ([`state`], [`durable`]), and reports on `/status` and `/metrics`
+//! ([`status`], [`metrics`]). [`run`] ties them together; [`config`] declares its settings.
+
+pub mod config;
+pub mod durable;
+pub mod error;
+pub mod fetch;
+pub mod golden;
+pub mod install;
+pub mod metrics;
+pub mod run;
+pub mod server_api;
+pub mod state;
+pub mod status;
+pub mod updater;
+pub mod watch;
+
+pub use config::AgentConfig;
+pub use error::AgentError;
+pub use run::run;

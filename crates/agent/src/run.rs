@@ -1,0 +1,170 @@
+//! Running the agent: the state folder, the status listener, then checks forever, every poll
+//! interval while all is well and with exponential backoff and jitter while they fail (the
+//! server keeps serving what is installed meanwhile). A shutdown request lets the step in
+//! progress finish for a while, then abandons it; every step can be resumed or undone at the
+//! next start.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::AgentConfig;
+use crate::error::AgentError;
+use crate::fetch::RepositoryWatch;
+use crate::install::Installer;
+use crate::metrics::AgentMetrics;
+use crate::server_api::ServerApi;
+use crate::state::StateFile;
+use crate::status::{router, SharedStatus};
+use crate::updater::{Updater, UpdaterParts};
+
+/// The wait before the next check after `failures` failed checks in a row: the poll interval
+/// doubled per failure up to the cap, then a random part of it taken off (up to half), so a
+/// fleet that lost its link does not come back all at once.
+pub fn next_delay(poll: Duration, cap: Duration, failures: u32) -> Duration {
+    let doubled = poll.saturating_mul(2u32.saturating_pow(failures.min(20)));
+    let delay = doubled.min(cap.max(poll));
+    if failures == 0 {
+        return delay;
+    }
+    delay.mul_f64(1.0 - fastrand::f64() * 0.5)
+}
+
+fn private_dir(path: &std::path::Path) -> Result<(), AgentError> {
+    std::fs::create_dir_all(path)
+        .map_err(AgentError::io(format!("creating {}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(AgentError::io(format!("restricting {}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Runs the agent with `config` until `shutdown` completes. `on_listening` is told the status
+/// listener's address once it is bound.
+pub async fn run(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), AgentError> {
+    let state_dir = config.state_dir();
+    private_dir(&state_dir)?;
+    let datastore = state_dir.join("tuf");
+    private_dir(&datastore)?;
+    let downloads = state_dir.join("downloads");
+    private_dir(&downloads)?;
+    let trusted_root =
+        std::fs::read(&config.repository.trusted_root).map_err(AgentError::io(format!(
+            "reading the trusted root {}",
+            config.repository.trusted_root.display()
+        )))?;
+    let token = config.control_token()?;
+    let api = ServerApi::new(
+        &config.server.url,
+        config.server.metrics_url.as_deref(),
+        token,
+        Duration::from_secs(config.server.request_timeout_secs),
+    )?;
+    let repository = RepositoryWatch::new(
+        &config.repository.url,
+        &config.storage_settings(),
+        trusted_root,
+        datastore,
+    )?;
+    let installer = Installer::new(config.model_repository.clone(), state_dir.join("golden"));
+    let state = StateFile::open(&state_dir)?;
+    let status = SharedStatus::default();
+    let metrics = AgentMetrics::default();
+
+    let address = SocketAddr::new(config.status.host, config.status.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(AgentError::io(format!(
+            "binding the status listener to {address}"
+        )))?;
+    let bound = listener
+        .local_addr()
+        .map_err(AgentError::io("reading the status listener's address"))?;
+    let app = router(status.clone(), metrics.clone());
+    let listener_task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(%error, "status listener failed");
+        }
+    });
+    on_listening(bound);
+
+    let poll = Duration::from_secs(config.repository.poll_interval_secs);
+    let cap = Duration::from_secs(config.repository.max_backoff_secs);
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let mut updater = Updater::new(UpdaterParts {
+        config,
+        api,
+        installer,
+        repository,
+        state,
+        downloads,
+        status,
+        metrics,
+    });
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    let mut first = true;
+    loop {
+        let resume_first = std::mem::replace(&mut first, false);
+        let work = async {
+            if resume_first {
+                if let Err(error) = updater.resume().await {
+                    tracing::warn!(%error, "resuming the update in progress failed; retrying with the next check");
+                }
+            }
+            updater.check().await
+        };
+        tokio::pin!(work);
+        let outcome = tokio::select! {
+            outcome = &mut work => outcome,
+            () = &mut shutdown => {
+                tracing::info!(grace_secs = grace.as_secs(), "shutting down: letting the step in progress finish");
+                if tokio::time::timeout(grace, &mut work).await.is_err() {
+                    tracing::warn!("step abandoned; it is resumed or undone at the next start");
+                }
+                break;
+            }
+        };
+        match outcome {
+            Ok(()) => failures = 0,
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, reason = error.reason(), failures, "check failed");
+            }
+        }
+        let delay = next_delay(poll, cap, failures);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = &mut shutdown => break,
+        }
+    }
+    listener_task.abort();
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let poll = Duration::from_secs(10);
+        let cap = Duration::from_secs(300);
+        assert_eq!(next_delay(poll, cap, 0), poll);
+        for failures in 1..30 {
+            let delay = next_delay(poll, cap, failures);
+            let full = poll
+                .saturating_mul(2u32.saturating_pow(failures.min(20)))
+                .min(cap);
+            assert!(delay <= full && delay >= full / 2, "{failures}: {delay:?}");
+        }
+    }
+}

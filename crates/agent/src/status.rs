@@ -1,0 +1,139 @@
+//! The agent's status listener: `GET /status` (JSON: the agent's state word, its last check,
+//! last success and last error, and per model the active, candidate and last good versions,
+//! the step of the update in progress, refused bundles and the last event) and `GET /metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::metrics::AgentMetrics;
+use crate::state::ModelRecord;
+
+/// What the agent is doing or why it is held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentCondition {
+    /// Starting.
+    #[default]
+    Starting,
+    /// Waiting for the next check; all is well.
+    Idle,
+    /// Checking the repository or installing.
+    Working,
+    /// The repository cannot be reached; serving what is installed, retrying with backoff.
+    Offline,
+    /// The repository's metadata expired: nothing is installed until it is refreshed.
+    MetadataExpired,
+    /// The system clock is behind the latest time seen: nothing is installed until it is sane.
+    ClockBehind,
+    /// The repository's metadata was refused (signature, rollback, mix-and-match...).
+    Untrusted,
+    /// The last check failed for another reason (the server, this device).
+    Failing,
+}
+
+/// The report `GET /status` answers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StatusReport {
+    /// What the agent is doing.
+    pub state: AgentCondition,
+    /// When the last check began (RFC 3339).
+    pub last_check: Option<String>,
+    /// When a check last reached and verified the repository.
+    pub last_success: Option<String>,
+    /// The last error, if the last check failed.
+    pub last_error: Option<String>,
+    /// The reason word of the last error.
+    pub last_error_reason: Option<&'static str>,
+    /// Targets, snapshot and timestamp versions last verified.
+    pub repository_versions: Option<[u64; 3]>,
+    /// Per model.
+    pub models: BTreeMap<String, ModelStatus>,
+}
+
+/// One model in the report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModelStatus {
+    /// The default version the agent set.
+    pub active: Option<u64>,
+    /// The version being installed or checked.
+    pub candidate: Option<u64>,
+    /// The step the update reached.
+    pub step: Option<String>,
+    /// The version a failed watch goes back to.
+    pub last_good: Option<u64>,
+    /// The record as saved.
+    #[serde(flatten)]
+    pub record: ModelRecord,
+}
+
+impl ModelStatus {
+    /// The status of a saved record.
+    pub fn of(record: &ModelRecord) -> ModelStatus {
+        ModelStatus {
+            active: record.active,
+            candidate: record.update.as_ref().map(|u| u.version),
+            step: record.update.as_ref().map(|u| {
+                serde_json::to_value(&u.step)
+                    .ok()
+                    .and_then(|v| v["step"].as_str().map(str::to_string))
+                    .unwrap_or_default()
+            }),
+            last_good: record.last_good,
+            record: record.clone(),
+        }
+    }
+}
+
+/// The report, shared between the agent and the listener.
+pub type SharedStatus = Arc<Mutex<StatusReport>>;
+
+#[derive(Clone)]
+struct ListenerState {
+    status: SharedStatus,
+    metrics: AgentMetrics,
+}
+
+async fn status(State(state): State<ListenerState>) -> Json<StatusReport> {
+    let report = state
+        .status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    Json(report)
+}
+
+async fn metrics(State(state): State<ListenerState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        "no such endpoint: /status and /metrics are served here",
+    )
+}
+
+/// The status listener's routes.
+pub fn router(status_report: SharedStatus, agent_metrics: AgentMetrics) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(ListenerState {
+            status: status_report,
+            metrics: agent_metrics,
+        })
+}

@@ -1,0 +1,102 @@
+//! The settings as command-line flags: one `--flag` per setting of a [`Section`] that declares
+//! one, each also read from its `OUTPOST_*` environment variable (a flag wins over its
+//! variable), with the declared doc and default as its help. Values are checked as the
+//! setting's type reads them.
+
+use std::marker::PhantomData;
+
+use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
+
+use crate::{Section, Setting};
+
+/// Settings given as flags or `OUTPOST_*` variables: each setting's key and text, applied over
+/// the file in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingOverrides(pub Vec<(String, String)>);
+
+impl SettingOverrides {
+    /// Sets each given setting of `section`, in order; the error names the setting and value.
+    pub fn apply_to<S: Section>(&self, section: &mut S) -> Result<(), String> {
+        for (key, text) in &self.0 {
+            section
+                .set(key, text)
+                .map_err(|message| format!("{key} = '{text}': {message}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The settings of section `S` given on the command line or in the environment, for
+/// `#[command(flatten)]` in a command.
+#[derive(Debug, Clone)]
+pub struct SettingFlags<S> {
+    /// Each given setting's key and text.
+    pub overrides: SettingOverrides,
+    section: PhantomData<fn() -> S>,
+}
+
+impl<S> Default for SettingFlags<S> {
+    fn default() -> Self {
+        SettingFlags {
+            overrides: SettingOverrides::default(),
+            section: PhantomData,
+        }
+    }
+}
+
+/// Every setting of `S` that has a flag, with that flag.
+fn flagged_settings<S: Section>() -> impl Iterator<Item = (&'static str, Setting)> {
+    S::settings()
+        .into_iter()
+        .filter_map(|setting| Some((setting.flag?, setting)))
+}
+
+fn argument(flag: &'static str, setting: &Setting) -> Arg {
+    let check = setting.check;
+    let mut arg = Arg::new(flag)
+        .long(flag)
+        .num_args(1)
+        .value_name("VALUE")
+        .help(format!(
+            "{} [default: {}]",
+            setting.summary(),
+            setting.default
+        ))
+        .value_parser(move |text: &str| check(text).map(|()| text.to_string()));
+    if let Some(env) = setting.env() {
+        arg = arg.env(env);
+    }
+    arg
+}
+
+impl<S: Section> Args for SettingFlags<S> {
+    fn augment_args(command: Command) -> Command {
+        flagged_settings::<S>().fold(command, |command, (flag, setting)| {
+            command.arg(argument(flag, &setting))
+        })
+    }
+
+    fn augment_args_for_update(command: Command) -> Command {
+        Self::augment_args(command)
+    }
+}
+
+impl<S: Section> FromArgMatches for SettingFlags<S> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let given = flagged_settings::<S>()
+            .filter_map(|(flag, setting)| {
+                let text = matches.get_one::<String>(flag)?;
+                Some((setting.key, text.clone()))
+            })
+            .collect();
+        Ok(SettingFlags {
+            overrides: SettingOverrides(given),
+            section: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}

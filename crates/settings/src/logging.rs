@@ -1,0 +1,52 @@
+//! The `[log]` section shared by Outpost's commands: line format and filter.
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings_section;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format '{other}' (expected text or json)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+crate::setting_value_from_str!(LogFormat);
+
+settings_section! {
+    /// `[log]`.
+    #[derive(Debug)]
+    pub struct LogConfig {
+        /// Log format: text or json lines on standard error.
+        format: LogFormat = LogFormat::Text, flag "log-format";
+        /// A tracing filter, e.g. info or outpost_engine=debug,info; RUST_LOG overrides it. The
+        /// default keeps ONNX Runtime's own chatter (ort) at warnings.
+        level: String = "info,ort=warn".to_string(), flag "log-level";
+    }
+}

@@ -1,0 +1,122 @@
+"""Helpers for the agent tests: model folders and golden cases for the bundles, a signed
+repository uploaded to moto's S3 server, the agent process, and its /status."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+from conftest import ROOT
+from test_repository_s3 import outpost, s3_env
+
+FIXTURES = ROOT / "tests" / "fixtures"
+MODEL = "classifier"
+TOKEN = "agent-test-control-token"
+CONFIGS = {
+    "int8": (ROOT / "models" / "mobilenet_v2_int8" / "model.toml", ROOT / "models" / "mobilenet_v2_int8" / "1" / "model.onnx"),
+    "float": (FIXTURES / "configs" / "mobilenet_v2_1.0_224_float32.toml", FIXTURES / "models" / "mobilenet_v2_1.0_224_float32.onnx"),
+    "uint8_nhwc": (FIXTURES / "configs" / "mobilenet_v2_1.0_224_quant_uint8_nhwc_qdq.toml", FIXTURES / "models" / "mobilenet_v2_1.0_224_quant_uint8_nhwc_qdq.onnx"),
+}
+
+
+def model_folder(root: pathlib.Path, kind: str, version: int) -> pathlib.Path:
+    """A model folder in repository layout holding `version` of the `kind` model."""
+    config, onnx = CONFIGS[kind]
+    folder = root / f"{kind}-{version}"
+    (folder / str(version)).mkdir(parents=True)
+    shutil.copy(config, folder / "model.toml")
+    shutil.copy(ROOT / "models" / "mobilenet_v2_int8" / "labels.txt", folder / "labels.txt")
+    shutil.copy(onnx, folder / str(version) / "model.onnx")
+    return folder
+
+
+def golden_folder(root: pathlib.Path, name: str, top_label: str, tensor_case: bool = False) -> pathlib.Path:
+    """Golden cases: chelsea.png must come out as `top_label`; with `tensor_case`, also the
+    int8 model's reference tensors."""
+    folder = root / f"golden-{name}"
+    folder.mkdir()
+    shutil.copy(FIXTURES / "images" / "chelsea.png", folder / "chelsea.png")
+    cases = f'[[case]]\nname = "chelsea"\nimage = "chelsea.png"\ntop_label = "{top_label}"\nmin_score = 0.2\n'
+    if tensor_case:
+        data = FIXTURES / "models" / "mobilenet_v2_1.0_224_int8_qdq.test_data" / "test_data_set_0"
+        shutil.copy(data / "input_0.pb", folder / "input_0.pb")
+        shutil.copy(data / "output_0.pb", folder / "output_0.pb")
+        cases += '\n[[case]]\nname = "reference tensors"\ninputs = { input = "input_0.pb" }\noutputs = { probabilities = "output_0.pb" }\ntolerance = 0.02\n'
+    (folder / "cases.toml").write_text(cases)
+    return folder
+
+
+class Publisher:
+    """A publisher's keys and repository, uploaded to S3 after each signing."""
+
+    def __init__(self, root: pathlib.Path, endpoint: str, upload_url: str):
+        self.root = root
+        self.env = s3_env(endpoint)
+        self.flags = ["--keys", str(root / "keys"), "--repo", str(root / "repo"), "--upload", upload_url]
+        self.run("repo", "init", *self.flags)
+
+    def run(self, *args):
+        done = outpost(*args, env=self.env)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    @property
+    def trusted_root(self) -> pathlib.Path:
+        return self.root / "repo" / "metadata" / "1.root.json"
+
+    def publish(self, kind: str, version: int, golden: pathlib.Path) -> pathlib.Path:
+        folder = model_folder(self.root / "sources", kind, version)
+        bundle = self.root / f"{MODEL}-{version}.bundle"
+        self.run("bundle", "create", str(folder), "--name", MODEL, "--version", str(version),
+                 "--golden", str(golden), "-o", str(bundle))
+        self.run("repo", "publish", *self.flags, str(bundle))
+        return bundle
+
+
+def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text=""):
+    """Starts `outpost agent` with its status listener on a free port; returns the process and
+    the status base URL."""
+    config = tmp_path / "agent.toml"
+    config.write_text(config_text)
+    binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
+    process = subprocess.Popen(
+        [binary, "agent", "--config", str(config),
+         "--repository", repository_url, "--trusted-root", str(trusted_root),
+         "--model-repository", str(model_repository), "--server", server_url,
+         "--status-host", "127.0.0.1", "--status-port", "0"],
+        stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
+        env={**os.environ, **env},
+    )
+    for line in process.stdout:
+        if line.startswith("outpost-agent: status listening on "):
+            return process, "http://" + line.strip().rsplit(" ", 1)[1]
+    process.kill()
+    raise RuntimeError("the agent did not announce its status address")
+
+
+def status(status_url):
+    with urllib.request.urlopen(f"{status_url}/status", timeout=5) as response:
+        return json.load(response)
+
+
+def wait_for(status_url, predicate, what, limit_s=120.0):
+    """Polls /status until `predicate(report)` holds; fails with the last report."""
+    deadline = time.monotonic() + limit_s
+    report = None
+    while time.monotonic() < deadline:
+        try:
+            report = status(status_url)
+            if predicate(report):
+                return report
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last status: {json.dumps(report, indent=1)}")
+
+
+def model_status(report, model=MODEL):
+    return report.get("models", {}).get(model, {})

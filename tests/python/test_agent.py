@@ -1,0 +1,156 @@
+"""`outpost agent` end to end, against the real binaries and moto's S3 server: signed bundles
+published with `outpost repo publish --upload s3://...` reach a server that shares its model
+repository with the agent. Version 1 installs on an empty device; version 2 is checked as a
+candidate and promoted while four clients send requests, with no failed request and no answer
+from version 1 after the switch; version 3 fails its golden cases and never takes unversioned
+traffic; version 4 passes its golden cases but fails the clients' requests once promoted, and
+is rolled back to version 2 within its watch window. /status and /metrics say what happened."""
+
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+
+from agent_support import (MODEL, TOKEN, Publisher, golden_folder, model_status, start_agent,
+                           status, wait_for)
+from conftest import start_outpost, stop_outpost
+from test_clients import reference_input
+from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
+
+
+class Load:
+    """Four clients sending unversioned requests in a loop; every answer recorded as
+    (start, end, model_version or error text)."""
+
+    def __init__(self, url, clients=4):
+        self.url = url
+        self.results = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.threads = [threading.Thread(target=self.client) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def client(self):
+        client = httpclient.InferenceServerClient(url=self.url, network_timeout=60)
+        data = reference_input()
+        inp = httpclient.InferInput("input", list(data.shape), "FP32")
+        inp.set_data_from_numpy(data, binary_data=True)
+        while self.running:
+            start = time.monotonic()
+            try:
+                result = client.infer(MODEL, [inp])
+                assert int(np.argmax(result.as_numpy("probabilities"))) == 286
+                outcome = result.get_response()["model_version"]
+            except Exception as error:  # recorded and judged by the test
+                outcome = f"error: {error}"
+            with self.lock:
+                self.results.append((start, time.monotonic(), outcome))
+
+    def stop(self):
+        self.running = False
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return list(self.results)
+
+
+@pytest.fixture
+def device(tmp_path, s3):  # noqa: F811
+    endpoint, _ = s3
+    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/fleet")
+    models = tmp_path / "models"
+    models.mkdir()
+    server, addresses = start_outpost(
+        models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN}
+    )
+    agent, status_url = start_agent(
+        tmp_path, f"s3://{BUCKET}/fleet", publisher.trusted_root, models,
+        addresses["base_url"], {**publisher.env, "OUTPOST_CONTROL_TOKEN": TOKEN},
+        "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 2\n"
+        "[watch]\nwindow_secs = 8\nsample_secs = 1\nmin_requests = 20\n"
+        "max_p99_increase_percent = 1000\n",
+    )
+    yield publisher, models, addresses, status_url
+    agent.terminate()
+    assert agent.wait(timeout=30) == 0
+    stop_outpost(server)
+
+
+def settled(version):
+    return lambda r: model_status(r).get("active") == version and model_status(r).get("candidate") is None
+
+
+def test_install_promote_reject_and_roll_back(device, tmp_path):
+    publisher, models, addresses, status_url = device
+    golden_ok = golden_folder(tmp_path, "ok", "Egyptian cat", tensor_case=True)
+    golden_ok_image = golden_folder(tmp_path, "ok-image", "Egyptian cat")
+    golden_wrong = golden_folder(tmp_path, "wrong", "tabby")
+
+    # Version 1 on an empty device.
+    publisher.publish("int8", 1, golden_ok)
+    report = wait_for(status_url, settled(1), "version 1 to be installed")
+    assert model_status(report)["last_good"] == 1
+    assert (models / MODEL / "serving.toml").read_text().strip().endswith("default_version = 1")
+
+    # Version 2 under load: checked as a candidate, promoted with no failed request.
+    load = Load(addresses["url"])
+    try:
+        time.sleep(1.0)
+        publisher.publish("float", 2, golden_ok_image)
+        wait_for(status_url, settled(2), "version 2 to be promoted and watched")
+        time.sleep(1.0)
+    finally:
+        results = load.stop()
+    failures = [r for r in results if r[2].startswith("error")]
+    assert not failures, failures[:3]
+    versions = [r[2] for r in results]
+    assert "1" in versions and "2" in versions, set(versions)
+    first_v2_end = min(end for _, end, v in results if v == "2")
+    late_v1 = [r for r in results if r[2] == "1" and r[0] > first_v2_end]
+    assert not late_v1, f"{len(late_v1)} answers from version 1 after the switch"
+    assert not (models / MODEL / "1").exists(), "version 1 leaves the disk once version 2 passed its watch"
+
+    # Version 3 fails its golden cases: never the default, removed, refused with the reason.
+    load = Load(addresses["url"], clients=2)
+    try:
+        publisher.publish("float", 3, golden_wrong)
+        report = wait_for(
+            status_url, lambda r: any(x["version"] == 3 for x in model_status(r).get("rejected", [])),
+            "version 3 to be refused")
+    finally:
+        results = load.stop()
+    assert {r[2] for r in results} == {"2"}, {r[2] for r in results}
+    rejection = [x for x in model_status(report)["rejected"] if x["version"] == 3][0]
+    assert "golden case 'chelsea' failed" in rejection["reason"] and "tabby" in rejection["reason"]
+    assert model_status(report)["active"] == 2
+    assert not (models / MODEL / "3").exists()
+
+    # Version 4 passes its golden cases (camera endpoint) but fails the clients' FP32 NCHW
+    # requests once promoted: rolled back to version 2 within the watch window.
+    load = Load(addresses["url"])
+    try:
+        publisher.publish("uint8_nhwc", 4, golden_ok_image)
+        report = wait_for(
+            status_url, lambda r: any(x["version"] == 4 for x in model_status(r).get("rejected", [])),
+            "version 4 to be rolled back")
+        time.sleep(0.5)
+    finally:
+        results = load.stop()
+    rejection = [x for x in model_status(report)["rejected"] if x["version"] == 4][0]
+    assert rejection["reason"].startswith("rolled back") and "failed" in rejection["reason"], rejection
+    assert model_status(report)["active"] == 2 and model_status(report)["last_good"] == 2
+    assert "4" in {r[2] for r in results if not r[2].startswith("error")} or any(
+        r[2].startswith("error") for r in results), "version 4 took traffic before the rollback"
+    assert results[-1][2] == "2"
+    assert not (models / MODEL / "4").exists()
+    assert (models / MODEL / "serving.toml").read_text().strip().endswith("default_version = 2")
+
+    with urllib.request.urlopen(f"{status_url}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'outpost_agent_installs_total{outcome="promoted"} 2' in metrics
+    assert 'outpost_agent_installs_total{outcome="rejected"} 2' in metrics
+    assert "outpost_agent_rollbacks_total 1" in metrics
+    assert status(status_url)["state"] in ("idle", "working")
