@@ -1,7 +1,8 @@
-//! The engine stays free of wire protocols and transports: its dependency tree (normal
-//! dependencies, as `cargo tree` resolves them from the lock file) has no HTTP, gRPC, protobuf or
-//! TLS crate, no Outpost protocol crate and no concrete runtime. Front ends and runtimes attach
-//! to it from the outside.
+//! Layering by dependency trees (normal dependencies, as `cargo tree` resolves them from the
+//! lock file). The engine stays free of wire protocols and transports: no HTTP, gRPC, protobuf
+//! or TLS crate, no Outpost protocol crate and no concrete runtime; front ends and runtimes
+//! attach to it from the outside. The agent reaches the server only through its public API: no
+//! server, engine, protocol or runtime crate in its tree.
 
 use std::process::Command;
 
@@ -72,4 +73,25 @@ fn the_check_sees_the_server_s_transports() {
             "{expected} in {names:?}"
         );
     }
+}
+
+#[test]
+fn the_agent_reaches_the_server_only_through_its_api() {
+    let names = dependency_names("outpost-agent");
+    assert!(names.iter().any(|n| n == "outpost-trust"), "{names:?}");
+    let server_side = [
+        "outpost-engine",
+        "outpost-server",
+        "outpost-protocol",
+        "outpost-vision",
+        "outpost-backend-ort",
+        "outpost-backend-tract",
+        "ort",
+        "tract-onnx",
+    ];
+    let found: Vec<&String> = names
+        .iter()
+        .filter(|n| server_side.contains(&n.as_str()))
+        .collect();
+    assert!(found.is_empty(), "outpost-agent depends on {found:?}");
 }

@@ -21,7 +21,7 @@ settings_section! {
     #[derive(Debug)]
     pub struct RepositoryConfig {
         /// Repository URL: s3://bucket/prefix, gs://, az://, http(s)://, file:// or a folder.
-        url: String = String::new(), flag "repository";
+        url: String = String::new(), flag "repository", shown "required";
         /// The TUF root.json this device trusts (the publisher's metadata/1.root.json).
         trusted_root: PathBuf = PathBuf::from("root.json"), flag "trusted-root";
         /// Seconds between checks for new bundles while all is well.
@@ -33,7 +33,7 @@ settings_section! {
         connect_timeout_secs: u64 = 5;
         /// Longest wait for one request to the repository; a stalled transfer is abandoned
         /// after it and resumed on the next attempt.
-        request_timeout_secs: u64 = 30, flag "request-timeout-secs";
+        request_timeout_secs: u64 = 30, flag "repository-timeout-secs";
         /// Retries of a failed request within one attempt.
         max_retries: usize = 2;
         /// Download at most this many bytes per second (none: no cap).

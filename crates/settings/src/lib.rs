@@ -6,6 +6,7 @@
 //! flag's text ([`Section::set`]), and the list of settings ([`Section::settings`]) that the
 //! documentation is checked against.
 
+pub mod docs;
 pub mod flags;
 pub mod logging;
 
