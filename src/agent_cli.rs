@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use outpost_agent::AgentConfig;
+use outpost_agent::{AgentConfig, RunMode};
 use outpost_settings::flags::SettingFlags;
 
 #[derive(Args)]
@@ -14,6 +14,10 @@ pub(crate) struct AgentArgs {
     /// TOML configuration file.
     #[arg(long, env = "OUTPOST_AGENT_CONFIG")]
     config: Option<PathBuf>,
+    /// Finish what a previous run left, check the repository once, install what it offers,
+    /// and exit: 0 when the check succeeded, 1 with the reason when it did not.
+    #[arg(long)]
+    once: bool,
     /// Every setting that has a flag (see docs/agent.md).
     #[command(flatten)]
     settings: SettingFlags<AgentConfig>,
@@ -54,8 +58,19 @@ pub(crate) fn run(args: &AgentArgs) -> anyhow::Result<()> {
         .max_blocking_threads(2)
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(outpost_agent::run(config, shutdown_signal(), |address| {
-        println!("outpost-agent: status listening on {address}");
-    }))?;
-    Ok(())
+    let mode = if args.once {
+        RunMode::Once
+    } else {
+        RunMode::Forever
+    };
+    runtime
+        .block_on(outpost_agent::run(
+            config,
+            mode,
+            shutdown_signal(),
+            |address| {
+                println!("outpost-agent: status listening on {address}");
+            },
+        ))
+        .map_err(|error| anyhow::anyhow!("{error} (reason: {})", error.reason()))
 }

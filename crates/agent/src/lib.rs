@@ -23,4 +23,4 @@ pub mod watch;
 
 pub use config::AgentConfig;
 pub use error::AgentError;
-pub use run::run;
+pub use run::{run, RunMode};

@@ -42,10 +42,21 @@ fn private_dir(path: &std::path::Path) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Runs the agent with `config` until `shutdown` completes. `on_listening` is told the status
-/// listener's address once it is bound.
+/// Whether the agent keeps going or checks once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    /// Check every poll interval until shut down, serving `/status` and `/metrics`.
+    Forever,
+    /// Finish what a previous run left, check once, and return that check's result (for cron
+    /// jobs, provisioning and tests); no status listener.
+    Once,
+}
+
+/// Runs the agent with `config` until `shutdown` completes (or once, by `mode`).
+/// `on_listening` is told the status listener's address once it is bound.
 pub async fn run(
     config: AgentConfig,
+    mode: RunMode,
     shutdown: impl Future<Output = ()>,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), AgentError> {
@@ -77,6 +88,20 @@ pub async fn run(
     let state = StateFile::open(&state_dir)?;
     let status = SharedStatus::default();
     let metrics = AgentMetrics::default();
+    if mode == RunMode::Once {
+        let mut updater = Updater::new(UpdaterParts {
+            config,
+            api,
+            installer,
+            repository,
+            state,
+            downloads,
+            status,
+            metrics,
+        });
+        updater.resume().await?;
+        return updater.check().await;
+    }
 
     let address = SocketAddr::new(config.status.host, config.status.port);
     let listener = tokio::net::TcpListener::bind(address)

@@ -38,6 +38,20 @@ pub enum TrustError {
     Repository(String),
 }
 
+/// `hash` or `length` when a failure of that kind is among the causes of `error`.
+fn content_failure(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        match current.downcast_ref::<tough::error::Error>() {
+            Some(tough::error::Error::HashMismatch { .. }) => return Some("hash"),
+            Some(tough::error::Error::MaxSizeExceeded { .. }) => return Some("length"),
+            _ => {}
+        }
+        cause = current.source();
+    }
+    None
+}
+
 impl TrustError {
     /// What kind of failure this is, as a short stable word for metrics and status reports:
     /// `unreachable` (the repository could not be read: offline, timeouts, missing files),
@@ -55,7 +69,13 @@ impl TrustError {
             };
         };
         match source.as_ref() {
-            E::Transport { .. } | E::MetaMissing { .. } => "unreachable",
+            // A file read through the transport that failed its signed hash or length carries
+            // that failure inside the transport error.
+            E::Transport { .. } => match content_failure(source.as_ref()) {
+                Some(reason) => reason,
+                None => "unreachable",
+            },
+            E::MetaMissing { .. } => "unreachable",
             E::ExpiredMetadata { .. } => "expired",
             E::VerifyMetadata { .. }
             | E::VerifyRoleMetadata { .. }
