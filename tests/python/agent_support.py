@@ -7,10 +7,15 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
+import numpy as np
+import tritonclient.http as httpclient
+
 from conftest import ROOT
+from test_clients import reference_input
 from test_repository_s3 import outpost, s3_env
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -51,13 +56,20 @@ def golden_folder(root: pathlib.Path, name: str, top_label: str, tensor_case: bo
 
 
 class Publisher:
-    """A publisher's keys and repository, uploaded to S3 after each signing."""
+    """A publisher's keys and repository folder, uploaded after each signing when `endpoint`
+    and `upload_url` name an S3 server and a place on it."""
 
-    def __init__(self, root: pathlib.Path, endpoint: str, upload_url: str):
+    def __init__(self, root: pathlib.Path, endpoint: str = None, upload_url: str = None):
         self.root = root
-        self.env = s3_env(endpoint)
-        self.flags = ["--keys", str(root / "keys"), "--repo", str(root / "repo"), "--upload", upload_url]
+        self.env = s3_env(endpoint) if endpoint else {}
+        self.flags = ["--keys", str(root / "keys"), "--repo", str(root / "repo")]
+        if upload_url:
+            self.flags += ["--upload", upload_url]
         self.run("repo", "init", *self.flags)
+
+    @property
+    def repo(self) -> pathlib.Path:
+        return self.root / "repo"
 
     def run(self, *args):
         done = outpost(*args, env=self.env)
@@ -77,7 +89,43 @@ class Publisher:
         return bundle
 
 
-def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text=""):
+class Load:
+    """Clients sending unversioned requests for MODEL in a loop; every answer recorded as
+    (start, end, model_version or error text). A wrong answer counts as an error."""
+
+    def __init__(self, url, clients=4):
+        self.url = url
+        self.results = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.threads = [threading.Thread(target=self.client) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def client(self):
+        client = httpclient.InferenceServerClient(url=self.url, network_timeout=60)
+        data = reference_input()
+        inp = httpclient.InferInput("input", list(data.shape), "FP32")
+        inp.set_data_from_numpy(data, binary_data=True)
+        while self.running:
+            start = time.monotonic()
+            try:
+                result = client.infer(MODEL, [inp])
+                assert int(np.argmax(result.as_numpy("probabilities"))) == 286
+                outcome = result.get_response()["model_version"]
+            except Exception as error:  # recorded and judged by the test
+                outcome = f"error: {error}"
+            with self.lock:
+                self.results.append((start, time.monotonic(), outcome))
+
+    def stop(self):
+        self.running = False
+        for thread in self.threads:
+            thread.join(timeout=60)
+        return list(self.results)
+
+
+def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text="", extra=()):
     """Starts `outpost agent` with its status listener on a free port; returns the process and
     the status base URL."""
     config = tmp_path / "agent.toml"
@@ -87,7 +135,7 @@ def start_agent(tmp_path, repository_url, trusted_root, model_repository, server
         [binary, "agent", "--config", str(config),
          "--repository", repository_url, "--trusted-root", str(trusted_root),
          "--model-repository", str(model_repository), "--server", server_url,
-         "--status-host", "127.0.0.1", "--status-port", "0"],
+         "--status-host", "127.0.0.1", "--status-port", "0", *extra],
         stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
         env={**os.environ, **env},
     )

@@ -6,55 +6,15 @@ from version 1 after the switch; version 3 fails its golden cases and never take
 traffic; version 4 passes its golden cases but fails the clients' requests once promoted, and
 is rolled back to version 2 within its watch window. /status and /metrics say what happened."""
 
-import threading
 import time
 import urllib.request
 
-import numpy as np
 import pytest
-import tritonclient.http as httpclient
 
-from agent_support import (MODEL, TOKEN, Publisher, golden_folder, model_status, start_agent,
-                           status, wait_for)
+from agent_support import (MODEL, TOKEN, Load, Publisher, golden_folder, model_status,
+                           start_agent, status, wait_for)
 from conftest import start_outpost, stop_outpost
-from test_clients import reference_input
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
-
-
-class Load:
-    """Four clients sending unversioned requests in a loop; every answer recorded as
-    (start, end, model_version or error text)."""
-
-    def __init__(self, url, clients=4):
-        self.url = url
-        self.results = []
-        self.lock = threading.Lock()
-        self.running = True
-        self.threads = [threading.Thread(target=self.client) for _ in range(clients)]
-        for thread in self.threads:
-            thread.start()
-
-    def client(self):
-        client = httpclient.InferenceServerClient(url=self.url, network_timeout=60)
-        data = reference_input()
-        inp = httpclient.InferInput("input", list(data.shape), "FP32")
-        inp.set_data_from_numpy(data, binary_data=True)
-        while self.running:
-            start = time.monotonic()
-            try:
-                result = client.infer(MODEL, [inp])
-                assert int(np.argmax(result.as_numpy("probabilities"))) == 286
-                outcome = result.get_response()["model_version"]
-            except Exception as error:  # recorded and judged by the test
-                outcome = f"error: {error}"
-            with self.lock:
-                self.results.append((start, time.monotonic(), outcome))
-
-    def stop(self):
-        self.running = False
-        for thread in self.threads:
-            thread.join(timeout=60)
-        return list(self.results)
 
 
 @pytest.fixture
