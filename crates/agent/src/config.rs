@@ -31,9 +31,12 @@ settings_section! {
         max_backoff_secs: u64 = 900;
         /// Longest wait for a connection to the repository.
         connect_timeout_secs: u64 = 5;
-        /// Longest wait for one request to the repository; a stalled transfer is abandoned
-        /// after it and resumed on the next attempt.
-        request_timeout_secs: u64 = 30, flag "repository-timeout-secs";
+        /// Longest a whole request to the repository may take, body included; a download cut
+        /// by it continues from where it stopped.
+        request_timeout_secs: u64 = 600;
+        /// Longest wait for the next bytes from the repository: a stalled transfer is
+        /// abandoned after it and resumed at the next attempt.
+        stall_timeout_secs: u64 = 30, flag "repository-stall-timeout-secs";
         /// Retries of a failed request within one attempt.
         max_retries: usize = 2;
         /// Download at most this many bytes per second (none: no cap).
@@ -198,8 +201,9 @@ impl AgentConfig {
         StorageSettings {
             connect_timeout: Duration::from_secs(r.connect_timeout_secs),
             request_timeout: Duration::from_secs(r.request_timeout_secs),
+            stall_timeout: Duration::from_secs(r.stall_timeout_secs),
             max_retries: r.max_retries,
-            retry_timeout: Duration::from_secs(r.request_timeout_secs),
+            retry_timeout: Duration::from_secs(r.stall_timeout_secs),
         }
     }
 

@@ -73,9 +73,11 @@ impl RepositoryLocation {
         // AWS_ALLOW_HTTP); the timeouts are set key by key so as not to replace those.
         let connect = format!("{}ms", settings.connect_timeout.as_millis());
         let request = format!("{}ms", settings.request_timeout.as_millis());
+        let stall = format!("{}ms", settings.stall_timeout.as_millis());
         let client = ClientOptions::new()
             .with_connect_timeout(settings.connect_timeout)
-            .with_timeout(settings.request_timeout);
+            .with_timeout(settings.request_timeout)
+            .with_read_timeout(settings.stall_timeout);
         let retry = RetryConfig {
             backoff: BackoffConfig::default(),
             max_retries: settings.max_retries,
@@ -95,6 +97,7 @@ impl RepositoryLocation {
                         .with_url(parsed.as_str())
                         .with_config(S3Key::Client(ClientConfigKey::ConnectTimeout), &connect)
                         .with_config(S3Key::Client(ClientConfigKey::Timeout), &request)
+                        .with_config(S3Key::Client(ClientConfigKey::ReadTimeout), &stall)
                         .with_retry(retry)
                         .build()
                         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
@@ -107,6 +110,7 @@ impl RepositoryLocation {
                         .with_url(parsed.as_str())
                         .with_config(GcsKey::Client(ClientConfigKey::ConnectTimeout), &connect)
                         .with_config(GcsKey::Client(ClientConfigKey::Timeout), &request)
+                        .with_config(GcsKey::Client(ClientConfigKey::ReadTimeout), &stall)
                         .with_retry(retry)
                         .build()
                         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
@@ -119,6 +123,7 @@ impl RepositoryLocation {
                         .with_url(parsed.as_str())
                         .with_config(AzureKey::Client(ClientConfigKey::ConnectTimeout), &connect)
                         .with_config(AzureKey::Client(ClientConfigKey::Timeout), &request)
+                        .with_config(AzureKey::Client(ClientConfigKey::ReadTimeout), &stall)
                         .with_retry(retry)
                         .build()
                         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),

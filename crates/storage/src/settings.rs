@@ -7,8 +7,11 @@ use std::time::Duration;
 pub struct StorageSettings {
     /// Longest wait for a connection.
     pub connect_timeout: Duration,
-    /// Longest wait for a whole request, body included.
+    /// Longest a whole request may take, body included (a long download cut by it continues
+    /// with the next request, from where it stopped).
     pub request_timeout: Duration,
+    /// Longest wait for the next bytes of an answer: a stalled transfer is abandoned after it.
+    pub stall_timeout: Duration,
     /// Retries of a failed request (0: none).
     pub max_retries: usize,
     /// No retry starts later than this after the first attempt.
@@ -19,7 +22,8 @@ impl Default for StorageSettings {
     fn default() -> Self {
         StorageSettings {
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(600),
+            stall_timeout: Duration::from_secs(30),
             max_retries: 2,
             retry_timeout: Duration::from_secs(15),
         }
