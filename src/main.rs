@@ -16,6 +16,7 @@ use outpost_server::ServerConfig;
 
 mod agent_cli;
 mod bundle_cli;
+mod progress_bar;
 mod repo_cli;
 
 #[derive(Parser)]

@@ -24,7 +24,9 @@ pub(crate) enum RepoCommand {
     /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire.
     Refresh(RepoArgs),
     /// Read a repository as a device does, from its trusted root, and list the bundles it
-    /// offers; fails on any signature, threshold, expiry or consistency error.
+    /// offers; fails on any signature, threshold, expiry or consistency error. With
+    /// --download, also fetch the newest bundle of each model, verified, into a folder (to
+    /// carry to a device that has no link).
     Check(CheckArgs),
 }
 
@@ -39,6 +41,10 @@ pub(crate) struct CheckArgs {
     /// e.g. AWS_ENDPOINT_URL).
     #[arg(long)]
     repo: String,
+    /// Fetch the newest bundle of each model into this folder, checked against its signed
+    /// length and sha256 (resuming a partial file left there).
+    #[arg(long)]
+    download: Option<PathBuf>,
 }
 
 /// Where the repository and its keys are, and how long signatures last.
@@ -136,7 +142,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         metadata,
         targets,
         datastore.path(),
-        StoreTransport::new(location),
+        StoreTransport::new(location.clone()),
     )
     .await
     .with_context(|| format!("{} is not trusted", args.repo))?;
@@ -144,7 +150,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     println!("verified: targets v{targets}, snapshot v{snapshot}, timestamp v{timestamp}");
     let mut bundles = repository.bundles();
     bundles.sort_by(|a, b| (&a.model, a.version).cmp(&(&b.model, b.version)));
-    for bundle in bundles {
+    for bundle in &bundles {
         println!(
             "{} {} {} ({} bytes)",
             bundle.model,
@@ -152,6 +158,47 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
             bundle.name.raw(),
             bundle.length
         );
+    }
+    if let Some(folder) = &args.download {
+        download_newest(&location, &bundles, folder).await?;
+    }
+    Ok(())
+}
+
+/// Fetches the newest of `bundles` (sorted by model, then version) for each model into
+/// `folder`, verified.
+async fn download_newest(
+    location: &RepositoryLocation,
+    bundles: &[outpost_trust::BundleTarget],
+    folder: &std::path::Path,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let newest = bundles
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| bundles.get(i + 1).is_none_or(|next| next.model != b.model))
+        .map(|(_, b)| b);
+    for bundle in newest {
+        let dest = folder.join(bundle.name.raw());
+        let path = location
+            .path_of(&location.join(&bundle.repository_path()))
+            .context("the target's path leaves the repository")?;
+        let expected = outpost_storage::download::Expected {
+            length: bundle.length,
+            sha256: bundle.sha256,
+        };
+        let bar = crate::progress_bar::TransferBar::new(bundle.name.raw());
+        outpost_storage::download::download(
+            location.store.as_ref(),
+            &path,
+            &dest,
+            &expected,
+            None,
+            &bar,
+        )
+        .await
+        .with_context(|| format!("downloading {}", bundle.name.raw()))?;
+        println!("downloaded {} (verified)", dest.display());
     }
     Ok(())
 }
@@ -162,7 +209,8 @@ async fn upload(args: &RepoArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     let location = RepositoryLocation::open(url, &StorageSettings::default())?;
-    let sent = outpost_storage::upload::upload_repository(&args.repo, &location)
+    let bar = crate::progress_bar::TransferBar::new(format!("uploading to {url}"));
+    let sent = outpost_storage::upload::upload_repository(&args.repo, &location, &bar)
         .await
         .with_context(|| format!("uploading to {url}"))?;
     println!(

@@ -125,7 +125,8 @@ class Load:
         return list(self.results)
 
 
-def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text="", extra=()):
+def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text="", extra=(),
+                preexec_fn=None):
     """Starts `outpost agent` with its status listener on a free port; returns the process and
     the status base URL."""
     config = tmp_path / "agent.toml"
@@ -137,7 +138,7 @@ def start_agent(tmp_path, repository_url, trusted_root, model_repository, server
          "--model-repository", str(model_repository), "--server", server_url,
          "--status-host", "127.0.0.1", "--status-port", "0", *extra],
         stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
-        env={**os.environ, **env},
+        env={**os.environ, **env}, preexec_fn=preexec_fn,
     )
     for line in process.stdout:
         if line.startswith("outpost-agent: status listening on "):

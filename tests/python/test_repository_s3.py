@@ -8,15 +8,13 @@ retrying for minutes.
 
 import os
 import pathlib
-import re
 import subprocess
-import sys
 import time
 
-import boto3
 import pytest
 
 from conftest import ROOT
+from moto_s3 import MotoS3
 
 BUCKET = "models"
 
@@ -31,27 +29,11 @@ def outpost(*args, env=None):
 
 @pytest.fixture
 def s3():
-    """moto's S3 server on a free port: its endpoint, and a client for it."""
-    server = pathlib.Path(sys.executable).parent / "moto_server"
-    process = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    endpoint = None
-    for line in process.stderr:
-        found = re.search(r"Running on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            endpoint = found.group(1)
-            break
-    assert endpoint, "moto_server did not start"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield endpoint, client
-    process.terminate()
-    process.wait(timeout=10)
+    """moto's S3 server on a free port with the bucket made: its endpoint, and a client for it."""
+    server = MotoS3()
+    server.client.create_bucket(Bucket=BUCKET)
+    yield server.endpoint, server.client
+    server.stop()
 
 
 def s3_env(endpoint):

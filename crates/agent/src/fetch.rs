@@ -110,7 +110,7 @@ impl RepositoryWatch {
         dest: &Path,
         bytes_per_second: Option<u64>,
     ) -> Result<Downloaded, AgentError> {
-        let name = format!("targets/{}.{}", hex(&bundle.sha256), bundle.name.raw());
+        let name = bundle.repository_path();
         let path = self
             .location
             .path_of(&self.location.join(&name))
@@ -127,6 +127,7 @@ impl RepositoryWatch {
             dest,
             &expected,
             bytes_per_second,
+            &outpost_storage::NoProgress,
         )
         .await?)
     }

@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::progress::Progress;
+
 /// What the downloaded file must be (from signed metadata).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
@@ -85,13 +87,37 @@ fn with_suffix(dest: &FsPath, suffix: &str) -> PathBuf {
 }
 
 /// Downloads `path` from `store` into `dest` as the module says, at most `bytes_per_second`
-/// when given.
+/// when given, telling `progress` as bytes arrive.
 pub async fn download(
     store: &dyn ObjectStore,
     path: &Path,
     dest: &FsPath,
     expected: &Expected,
     bytes_per_second: Option<u64>,
+    progress: &dyn Progress,
+) -> Result<Downloaded, TransferError> {
+    let result = download_inner(store, path, dest, expected, bytes_per_second, progress).await;
+    progress.finish();
+    if let Err(TransferError::Io { source, .. }) = &result {
+        // A full disk keeps nothing: the partial file could not be finished here anyway.
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            discard(
+                &with_suffix(dest, ".partial"),
+                &with_suffix(dest, ".partial.etag"),
+            )
+            .await;
+        }
+    }
+    result
+}
+
+async fn download_inner(
+    store: &dyn ObjectStore,
+    path: &Path,
+    dest: &FsPath,
+    expected: &Expected,
+    bytes_per_second: Option<u64>,
+    progress: &dyn Progress,
 ) -> Result<Downloaded, TransferError> {
     let partial = with_suffix(dest, ".partial");
     let etag_file = with_suffix(dest, ".partial.etag");
@@ -148,6 +174,7 @@ pub async fn download(
             .await
             .map_err(io(format!("opening {}", partial.display())))?;
         let started = Instant::now();
+        progress.start(expected.length, offset);
         let mut stream = result.into_stream();
         while offset < expected.length {
             let Some(chunk) = stream.next().await else {
@@ -165,6 +192,7 @@ pub async fn download(
                 .map_err(io(format!("writing {}", partial.display())))?;
             offset += take.len() as u64;
             transferred += take.len() as u64;
+            progress.advance(take.len() as u64);
             if let Some(rate) = bytes_per_second.filter(|r| *r > 0) {
                 let due = Duration::from_secs_f64(transferred as f64 / rate as f64);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
@@ -267,9 +295,16 @@ mod tests {
         let (store, path) = store_with(&bytes).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let done = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap();
+        let done = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap();
         assert_eq!(done.transferred, 300_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
         assert!(!with_suffix(&dest, ".partial").exists());
@@ -285,9 +320,16 @@ mod tests {
         let etag = store.head(&path).await.unwrap().e_tag.unwrap();
         std::fs::write(with_suffix(&dest, ".partial"), &bytes[..120_000]).unwrap();
         std::fs::write(with_suffix(&dest, ".partial.etag"), etag).unwrap();
-        let done = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap();
+        let done = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap();
         assert_eq!((done.resumed_from, done.transferred), (120_000, 180_000));
         assert!(!done.restarted);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
@@ -301,9 +343,16 @@ mod tests {
         let dest = dir.path().join("m.bundle");
         std::fs::write(with_suffix(&dest, ".partial"), b"stale bytes").unwrap();
         std::fs::write(with_suffix(&dest, ".partial.etag"), "\"some-older-etag\"").unwrap();
-        let done = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap();
+        let done = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap();
         assert!(done.restarted);
         assert_eq!(done.transferred, 50_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
@@ -317,9 +366,16 @@ mod tests {
         let (store, path) = store_with(&longer).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let done = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap();
+        let done = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap();
         assert_eq!(done.transferred, 40_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     }
@@ -332,9 +388,16 @@ mod tests {
         let (store, path) = store_with(&other).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let error = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap_err();
+        let error = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, TransferError::HashMismatch { .. }));
         assert!(!dest.exists());
         assert!(!with_suffix(&dest, ".partial").exists());
@@ -346,9 +409,16 @@ mod tests {
         let (store, path) = store_with(&bytes[..6_000]).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let error = download(&store, &path, &dest, &expected(&bytes), None)
-            .await
-            .unwrap_err();
+        let error = download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(error, TransferError::Short { got: 6_000, .. }));
         assert_eq!(
             std::fs::metadata(with_suffix(&dest, ".partial"))
@@ -365,9 +435,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
         let started = Instant::now();
-        download(&store, &path, &dest, &expected(&bytes), Some(256 * 1024))
-            .await
-            .unwrap();
+        download(
+            &store,
+            &path,
+            &dest,
+            &expected(&bytes),
+            Some(256 * 1024),
+            &crate::NoProgress,
+        )
+        .await
+        .unwrap();
         // 64 KiB at 256 KiB/s: at least a quarter of a second.
         assert!(started.elapsed() >= Duration::from_millis(240));
     }

@@ -9,10 +9,12 @@
 pub mod conditional;
 pub mod download;
 pub mod location;
+pub mod progress;
 pub mod settings;
 pub mod transport;
 pub mod upload;
 
 pub use location::{RepositoryLocation, StorageError};
+pub use progress::{NoProgress, Progress};
 pub use settings::StorageSettings;
 pub use transport::StoreTransport;

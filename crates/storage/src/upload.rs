@@ -10,10 +10,11 @@ use std::path::Path as FsPath;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::download::TransferError;
 use crate::location::RepositoryLocation;
+use crate::progress::Progress;
 
 /// What an upload sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,30 +27,45 @@ pub struct Uploaded {
     pub skipped: usize,
 }
 
-/// Copies the repository folder `local` (`metadata/`, `targets/`) to `location`.
+/// Copies the repository folder `local` (`metadata/`, `targets/`) to `location`, telling
+/// `progress` as bytes go up.
 pub async fn upload_repository(
     local: &FsPath,
     location: &RepositoryLocation,
+    progress: &dyn Progress,
 ) -> Result<Uploaded, TransferError> {
     let mut uploaded = Uploaded::default();
+    // What goes up, in order: bundles not in the store yet, then the metadata, timestamp last.
+    let mut sends = Vec::new();
     for name in list(&local.join("targets"))? {
         let remote = location.prefix.clone().join("targets").join(name.as_str());
         if location.store.head(&remote).await.is_ok() {
             uploaded.skipped += 1;
             continue;
         }
-        uploaded.bytes += put_file(&local.join("targets").join(&name), remote, location).await?;
-        uploaded.files += 1;
+        sends.push((local.join("targets").join(&name), remote));
     }
     let mut metadata = list(&local.join("metadata"))?;
-    // Versioned files first, the timestamp last.
     metadata.sort_by_key(|name| name == "timestamp.json");
     for name in metadata {
         let remote = location.prefix.clone().join("metadata").join(name.as_str());
-        uploaded.bytes += put_file(&local.join("metadata").join(&name), remote, location).await?;
-        uploaded.files += 1;
+        sends.push((local.join("metadata").join(&name), remote));
     }
-    Ok(uploaded)
+    let total = sends
+        .iter()
+        .map(|(file, _)| std::fs::metadata(file).map_or(0, |m| m.len()))
+        .sum();
+    progress.start(total, 0);
+    let result = async {
+        for (file, remote) in sends {
+            uploaded.bytes += put_file(&file, remote, location, progress).await?;
+            uploaded.files += 1;
+        }
+        Ok(uploaded)
+    }
+    .await;
+    progress.finish();
+    result
 }
 
 /// The file names in `dir`, sorted.
@@ -77,6 +93,7 @@ async fn put_file(
     file: &FsPath,
     remote: Path,
     location: &RepositoryLocation,
+    progress: &dyn Progress,
 ) -> Result<u64, TransferError> {
     let io = |source| TransferError::Io {
         context: format!("uploading {} to {remote}", file.display()),
@@ -84,9 +101,17 @@ async fn put_file(
     };
     let mut source = tokio::fs::File::open(file).await.map_err(io)?;
     let mut writer = BufWriter::new(location.store.clone(), remote.clone());
-    let size = tokio::io::copy(&mut source, &mut writer)
-        .await
-        .map_err(io)?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0;
+    loop {
+        let n = source.read(&mut buffer).await.map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        writer.write_all(&buffer[..n]).await.map_err(io)?;
+        size += n as u64;
+        progress.advance(n as u64);
+    }
     writer.shutdown().await.map_err(io)?;
     Ok(size)
 }
@@ -117,7 +142,9 @@ mod tests {
             store: Arc::new(InMemory::new()),
             prefix: Path::from("fleet"),
         };
-        let first = upload_repository(local, &location).await.unwrap();
+        let first = upload_repository(local, &location, &crate::NoProgress)
+            .await
+            .unwrap();
         assert_eq!((first.files, first.skipped), (5, 0));
         let bundle = location
             .store
@@ -128,7 +155,9 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(bundle.len(), 100_000);
-        let again = upload_repository(local, &location).await.unwrap();
+        let again = upload_repository(local, &location, &crate::NoProgress)
+            .await
+            .unwrap();
         assert_eq!((again.files, again.skipped), (4, 1));
     }
 }

@@ -36,6 +36,15 @@ pub struct BundleTarget {
     pub sha256: [u8; 32],
 }
 
+impl BundleTarget {
+    /// Where the target's file lies inside the repository: `targets/<sha256>.<name>`, as
+    /// consistent snapshots name target files.
+    pub fn repository_path(&self) -> String {
+        let hash: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
+        format!("targets/{hash}.{}", self.name.raw())
+    }
+}
+
 impl TrustedRepository {
     /// Loads the repository at `metadata_url` / `targets_url` from `trusted_root` (root.json's
     /// bytes) through `transport`, remembering what it saw in `datastore`.
