@@ -61,7 +61,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // Before any other thread exists: environment changes race with threads reading it.
     outpost_server::runtimes::prepare_process(&config.ort);
     outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
-    outpost_server::logging::init(&config.log);
+    outpost_settings::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
     let limits = outpost_engine::container::ContainerLimits::detect();
     let runtime = tokio::runtime::Builder::new_multi_thread()

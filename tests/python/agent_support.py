@@ -127,13 +127,16 @@ class Load:
 
 def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text="", extra=(),
                 preexec_fn=None):
-    """Starts `outpost agent` with its status listener on a free port; returns the process and
-    the status base URL."""
+    """Starts `outpost agent` (or the lean `outpost-agent` when $OUTPOST_AGENT_BIN names it) with
+    its status listener on a free port; returns the process and the status base URL."""
     config = tmp_path / "agent.toml"
     config.write_text(config_text)
-    binary = os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
+    if os.environ.get("OUTPOST_AGENT_BIN"):
+        command = [os.environ["OUTPOST_AGENT_BIN"]]
+    else:
+        command = [os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost")), "agent"]
     process = subprocess.Popen(
-        [binary, "agent", "--config", str(config),
+        [*command, "--config", str(config),
          "--repository", repository_url, "--trusted-root", str(trusted_root),
          "--model-repository", str(model_repository), "--server", server_url,
          "--status-host", "127.0.0.1", "--status-port", "0", *extra],

@@ -5,8 +5,10 @@
 //! cases through the server's public API ([`golden`], [`server_api`]), promotes it, watches it
 //! and rolls it back when it does worse than the version before ([`watch`], [`updater`]), keeps
 //! its state durably ([`state`], [`durable`]), and reports on `/status` and `/metrics`
-//! ([`status`], [`metrics`]). [`run`] ties them together; [`config`] declares its settings.
+//! ([`status`], [`metrics`]). [`run`] ties them together; [`config`] declares its settings;
+//! [`cli`] is its command line, for `outpost agent` and the lean `outpost-agent` binary.
 
+pub mod cli;
 pub mod config;
 pub mod durable;
 pub mod error;

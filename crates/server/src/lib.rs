@@ -6,14 +6,13 @@
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
 //! what they share; [`tls`] puts either behind rustls; [`runtimes`] probes the runtimes compiled in;
-//! [`logging`] sets up tracing; [`serve`]
-//! wires them together and runs until SIGTERM or SIGINT.
+//! [`serve`] wires them together and runs until SIGTERM or SIGINT (logging is set up by
+//! `outpost_settings::logging`, shared with the agent).
 
 pub mod about;
 pub mod config;
 pub mod grpc;
 pub mod http;
-pub mod logging;
 pub mod runtimes;
 pub mod serve;
 pub mod state;

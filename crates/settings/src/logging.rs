@@ -1,6 +1,11 @@
-//! The `[log]` section shared by Outpost's commands: line format and filter.
+//! The `[log]` section shared by Outpost's commands (line format and filter) and the
+//! structured logging it sets up: text or JSON lines on standard error, filtered by the
+//! configured level or `RUST_LOG`.
+
+use std::io::IsTerminal;
 
 use serde::{Deserialize, Serialize};
+use tracing_subscriber::EnvFilter;
 
 use crate::settings_section;
 
@@ -49,4 +54,19 @@ settings_section! {
         /// default keeps ONNX Runtime's own chatter (ort) at warnings.
         level: String = "info,ort=warn".to_string(), flag "log-level";
     }
+}
+
+/// Installs the global subscriber. Calling it twice leaves the first one in place.
+pub fn init(config: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
