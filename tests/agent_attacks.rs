@@ -15,12 +15,16 @@ use std::process::Command;
 
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use outpost_bundle::{FileEntry, Manifest};
-use outpost_testkit::server::outpost_binary;
 use outpost_testkit::TestServer;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const MODEL: &str = "classifier";
+
+/// The binary under test, as cargo built it for this profile.
+fn outpost_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_outpost"))
+}
 const TOKEN: &str = "attack-test-token";
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,5 +1,6 @@
 //! `outpost repo init`, `publish` and `refresh` as a publisher runs them, checked by reading the
-//! repository the way a device does (outpost-trust's client, through tough).
+//! repository the way a device does (outpost-trust's client, through tough), and `repo check
+//! --download`, which fetches a verified copy of the newest bundle.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,4 +75,25 @@ fn a_published_bundle_is_offered_to_devices_and_refresh_moves_the_versions_on() 
         .status()
         .unwrap();
     assert!(!again.success());
+
+    // A verified copy of the newest bundle, for a device without a link.
+    let carried = dir.path().join("carried");
+    let check = Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["repo", "check", "--trusted-root"])
+        .arg(repo.join("metadata/1.root.json"))
+        .arg("--repo")
+        .arg(&repo)
+        .arg("--download")
+        .arg(&carried)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert_eq!(
+        std::fs::read(carried.join("mobilenet_v2_int8-1.bundle")).unwrap(),
+        std::fs::read(&bundle).unwrap()
+    );
 }

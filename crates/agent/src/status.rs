@@ -57,17 +57,14 @@ pub struct StatusReport {
     pub models: BTreeMap<String, ModelStatus>,
 }
 
-/// One model in the report.
+/// One model in the report: the saved record (active and last good versions, the update in
+/// progress, refusals, last event) with the update's version and step spelled out.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ModelStatus {
-    /// The default version the agent set.
-    pub active: Option<u64>,
     /// The version being installed or checked.
     pub candidate: Option<u64>,
     /// The step the update reached.
     pub step: Option<String>,
-    /// The version a failed watch goes back to.
-    pub last_good: Option<u64>,
     /// The record as saved.
     #[serde(flatten)]
     pub record: ModelRecord,
@@ -77,7 +74,6 @@ impl ModelStatus {
     /// The status of a saved record.
     pub fn of(record: &ModelRecord) -> ModelStatus {
         ModelStatus {
-            active: record.active,
             candidate: record.update.as_ref().map(|u| u.version),
             step: record.update.as_ref().map(|u| {
                 serde_json::to_value(&u.step)
@@ -85,7 +81,6 @@ impl ModelStatus {
                     .and_then(|v| v["step"].as_str().map(str::to_string))
                     .unwrap_or_default()
             }),
-            last_good: record.last_good,
             record: record.clone(),
         }
     }
