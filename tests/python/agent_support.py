@@ -172,3 +172,56 @@ def wait_for(status_url, predicate, what, limit_s=120.0):
 
 def model_status(report, model=MODEL):
     return report.get("models", {}).get(model, {})
+
+
+class ProxiedDevice:
+    """A device behind the fault proxy: moto's S3 server with a publisher uploading to it, a
+    server in explicit mode on an empty model repository, and agents that reach S3 only through
+    the proxy. `start(config_text)` starts one and answers its status URL."""
+
+    def __init__(self, tmp_path, endpoint, bucket):
+        from conftest import start_outpost
+        from fault_proxy import FaultProxy
+
+        host, port = endpoint.removeprefix("http://").split(":")
+        self.tmp_path = tmp_path
+        self.url = f"s3://{bucket}/fleet"
+        self.proxy = FaultProxy(host, int(port))
+        self.publisher = Publisher(tmp_path / "publisher", endpoint, self.url)
+        self.models = tmp_path / "models"
+        self.models.mkdir()
+        self.server, self.addresses = start_outpost(
+            self.models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN})
+        self.agents = []
+
+    def start(self, config_text):
+        env = {**self.publisher.env, "AWS_ENDPOINT_URL": f"http://{self.proxy.address}",
+               "OUTPOST_CONTROL_TOKEN": TOKEN}
+        process, status_url = start_agent(self.tmp_path, self.url, self.publisher.trusted_root,
+                                          self.models, self.addresses["base_url"], env, config_text)
+        self.agents.append(process)
+        return status_url
+
+    def close(self):
+        from conftest import stop_outpost
+
+        for process in self.agents:
+            if process.poll() is None:
+                process.terminate()
+                assert process.wait(timeout=30) == 0
+        stop_outpost(self.server)
+        self.proxy.close()
+
+
+def installed(version):
+    """A /status predicate: `version` is active and no update is under way."""
+    return lambda r: model_status(r).get("active") == version and model_status(r).get("candidate") is None
+
+
+def agent_metric(status_url, name):
+    """One series of the agent's /metrics, 0 when absent."""
+    with urllib.request.urlopen(f"{status_url}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0

@@ -5,14 +5,11 @@ from what is on disk); a transfer that stalls is abandoned after the stall timeo
 a slow but steady link is not mistaken for a stall."""
 
 import os
-import urllib.request
 
 import pytest
 
-from agent_support import (MODEL, TOKEN, Publisher, golden_folder, model_status, start_agent,
+from agent_support import (MODEL, ProxiedDevice, agent_metric, golden_folder, installed,
                            wait_for)
-from conftest import start_outpost, stop_outpost
-from fault_proxy import FaultProxy
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
 MB = 1 << 20
@@ -31,46 +28,15 @@ def twenty_megabyte_bundle(publisher, golden, version):
     return bundle.stat().st_size
 
 
+BASE_CONFIG = "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n"
+
+
 @pytest.fixture
 def flaky(tmp_path, s3):  # noqa: F811
-    endpoint, _ = s3
-    host, port = endpoint.removeprefix("http://").split(":")
-    proxy = FaultProxy(host, int(port))
-    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/fleet")
-    models = tmp_path / "models"
-    models.mkdir()
-    server, addresses = start_outpost(
-        models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN})
-    agents = []
-
-    def start(config=""):
-        env = {**publisher.env, "AWS_ENDPOINT_URL": f"http://{proxy.address}",
-               "OUTPOST_CONTROL_TOKEN": TOKEN}
-        process, status_url = start_agent(
-            tmp_path, f"s3://{BUCKET}/fleet", publisher.trusted_root, models,
-            addresses["base_url"], env,
-            "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 1\n" + config)
-        agents.append(process)
-        return status_url
-
-    yield publisher, proxy, start, tmp_path
-    for process in agents:
-        process.terminate()
-        assert process.wait(timeout=30) == 0
-    stop_outpost(server)
-    proxy.close()
-
-
-def installed(version):
-    return lambda r: model_status(r).get("active") == version and model_status(r).get("candidate") is None
-
-
-def agent_metric(status_url, name):
-    with urllib.request.urlopen(f"{status_url}/metrics", timeout=5) as response:
-        for line in response.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    return 0.0
+    device = ProxiedDevice(tmp_path, s3[0], BUCKET)
+    yield (device.publisher, device.proxy,
+           lambda config="": device.start(BASE_CONFIG + config), tmp_path)
+    device.close()
 
 
 def test_five_cuts_during_a_20_mb_bundle_cost_at_most_1_2_times_its_size(flaky):

@@ -9,11 +9,8 @@ import time
 
 import pytest
 
-from agent_support import (MODEL, TOKEN, Load, Publisher, golden_folder, model_status,
-                           start_agent, status, wait_for)
-from conftest import start_outpost, stop_outpost
-from fault_proxy import FaultProxy
-from test_agent_network import agent_metric
+from agent_support import (MODEL, Load, ProxiedDevice, agent_metric, golden_folder, installed,
+                           model_status, status, wait_for)
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
 CONFIG = "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 4\nconnect_timeout_secs = 1\nstall_timeout_secs = 1\n[watch]\nwindow_secs = 0\n"
@@ -21,34 +18,10 @@ CONFIG = "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 4\nconnect_ti
 
 @pytest.fixture
 def device(tmp_path, s3):  # noqa: F811
-    endpoint, _ = s3
-    host, port = endpoint.removeprefix("http://").split(":")
-    proxy = FaultProxy(host, int(port))
-    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/fleet")
-    models = tmp_path / "models"
-    models.mkdir()
-    server, addresses = start_outpost(
-        models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN})
-    agents = []
-
-    def start():
-        env = {**publisher.env, "AWS_ENDPOINT_URL": f"http://{proxy.address}", "OUTPOST_CONTROL_TOKEN": TOKEN}
-        process, status_url = start_agent(tmp_path, f"s3://{BUCKET}/fleet", publisher.trusted_root,
-                                          models, addresses["base_url"], env, CONFIG)
-        agents.append(process)
-        return status_url
-
-    yield publisher, proxy, start, addresses, models, tmp_path
-    for process in agents:
-        if process.poll() is None:
-            process.terminate()
-            assert process.wait(timeout=30) == 0
-    stop_outpost(server)
-    proxy.close()
-
-
-def installed(version):
-    return lambda r: model_status(r).get("active") == version and model_status(r).get("candidate") is None
+    device = ProxiedDevice(tmp_path, s3[0], BUCKET)
+    yield (device.publisher, device.proxy, lambda: device.start(CONFIG), device.addresses,
+           device.models, tmp_path)
+    device.close()
 
 
 def test_offline_the_device_keeps_serving_and_backs_off(device):

@@ -11,7 +11,6 @@ use outpost_settings::flags::SettingOverrides;
 use outpost_settings::logging::LogConfig;
 use outpost_settings::settings_section;
 use outpost_storage::StorageSettings;
-use thiserror::Error;
 
 /// The environment variable holding the server's control token, as the server reads it.
 pub const CONTROL_TOKEN_ENV: &str = "OUTPOST_CONTROL_TOKEN";
@@ -118,29 +117,7 @@ settings_section! {
     }
 }
 
-/// Why the configuration could not be used.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML file is malformed or has unknown keys.
-    #[error("invalid configuration file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A value is missing, out of range, or contradicts another.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
+pub use outpost_settings::ConfigError;
 
 impl AgentConfig {
     /// The file's values (or the defaults) with `overrides` applied, checked.
@@ -148,22 +125,7 @@ impl AgentConfig {
         file: Option<&Path>,
         overrides: &SettingOverrides,
     ) -> Result<AgentConfig, ConfigError> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?
-            }
-            None => AgentConfig::default(),
-        };
-        overrides
-            .apply_to(&mut config)
-            .map_err(ConfigError::Invalid)?;
+        let config: AgentConfig = outpost_settings::file::load(file, overrides)?;
         config.check()?;
         Ok(config)
     }
@@ -210,27 +172,11 @@ impl AgentConfig {
     /// The server's control token: OUTPOST_CONTROL_TOKEN's, else the first line of
     /// `server.control_token_file`, else none.
     pub fn control_token(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(token) = std::env::var(CONTROL_TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-        {
-            return Ok(Some(token.trim().to_string()));
-        }
-        let Some(path) = &self.server.control_token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let token = text.lines().next().unwrap_or("").trim().to_string();
-        if token.is_empty() {
-            return Err(ConfigError::Invalid(format!(
-                "server.control_token_file {} is empty",
-                path.display()
-            )));
-        }
-        Ok(Some(token))
+        outpost_settings::file::secret(
+            CONTROL_TOKEN_ENV,
+            self.server.control_token_file.as_deref(),
+            "server.control_token_file",
+        )
     }
 }
 

@@ -88,22 +88,25 @@ pub async fn run(
     let state = StateFile::open(&state_dir)?;
     let status = SharedStatus::default();
     let metrics = AgentMetrics::default();
+    let address = SocketAddr::new(config.status.host, config.status.port);
+    let poll = Duration::from_secs(config.repository.poll_interval_secs);
+    let cap = Duration::from_secs(config.repository.max_backoff_secs);
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let mut updater = Updater::new(UpdaterParts {
+        config,
+        api,
+        installer,
+        repository,
+        state,
+        downloads,
+        status: status.clone(),
+        metrics: metrics.clone(),
+    });
     if mode == RunMode::Once {
-        let mut updater = Updater::new(UpdaterParts {
-            config,
-            api,
-            installer,
-            repository,
-            state,
-            downloads,
-            status,
-            metrics,
-        });
         updater.resume().await?;
         return updater.check().await;
     }
 
-    let address = SocketAddr::new(config.status.host, config.status.port);
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(AgentError::io(format!(
@@ -120,19 +123,6 @@ pub async fn run(
     });
     on_listening(bound);
 
-    let poll = Duration::from_secs(config.repository.poll_interval_secs);
-    let cap = Duration::from_secs(config.repository.max_backoff_secs);
-    let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    let mut updater = Updater::new(UpdaterParts {
-        config,
-        api,
-        installer,
-        repository,
-        state,
-        downloads,
-        status,
-        metrics,
-    });
     tokio::pin!(shutdown);
     let mut failures = 0u32;
     let mut first = true;

@@ -7,8 +7,11 @@
 //! documentation is checked against.
 
 pub mod docs;
+pub mod file;
 pub mod flags;
 pub mod logging;
+
+pub use file::ConfigError;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

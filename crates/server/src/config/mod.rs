@@ -11,7 +11,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use outpost_settings::settings_section;
-use thiserror::Error;
 
 pub use outpost_engine::config::{
     ControlMode, InferenceConfig, LimitsConfig, MemoryConfig, ModelControlConfig, OrtConfig,
@@ -149,70 +148,22 @@ settings_section! {
 pub use outpost_settings::flags::SettingOverrides;
 pub use outpost_settings::logging::{LogConfig, LogFormat};
 
-/// Why the configuration could not be used.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    /// A file named by the configuration could not be read.
-    #[error("cannot read configuration file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TOML file is malformed or has unknown keys.
-    #[error("invalid configuration file {path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, where.
-        message: String,
-    },
-    /// A value is out of range, or settings contradict each other.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
+pub use outpost_settings::ConfigError;
 
 /// The token the control endpoints require, if any: `OUTPOST_CONTROL_TOKEN`'s, else the first
 /// line of `model_control.token_file`.
 pub fn resolve_control_token(config: &ModelControlConfig) -> Result<Option<String>, ConfigError> {
-    let from_env = std::env::var(CONTROL_TOKEN_ENV).ok();
-    if let Some(token) = from_env.filter(|t| !t.trim().is_empty()) {
-        return Ok(Some(token));
-    }
-    let Some(path) = &config.token_file else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    let token = text.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() {
-        return Err(ConfigError::Invalid(format!(
-            "model_control.token_file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(Some(token))
+    outpost_settings::file::secret(
+        CONTROL_TOKEN_ENV,
+        config.token_file.as_deref(),
+        "model_control.token_file",
+    )
 }
 
 impl ServerConfig {
-    /// Reads a TOML configuration file.
-    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        ServerConfig::from_toml(&text, path)
-    }
-
     /// Parses TOML text; `path` only names the source in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        outpost_settings::file::parse_toml(text, path)
     }
 
     /// The file's values (or the defaults without a file) with `overrides` applied, checked.
@@ -220,15 +171,12 @@ impl ServerConfig {
         file: Option<&Path>,
         overrides: &SettingOverrides,
     ) -> Result<ServerConfig, ConfigError> {
-        let mut config = match file {
-            Some(path) => ServerConfig::from_file(path)?,
-            None => ServerConfig::default(),
-        };
-        config.apply(overrides)?;
+        let config: ServerConfig = outpost_settings::file::load(file, overrides)?;
         config.check()?;
         Ok(config)
     }
 
+    #[cfg(test)]
     fn apply(&mut self, overrides: &SettingOverrides) -> Result<(), ConfigError> {
         overrides.apply_to(self).map_err(ConfigError::Invalid)
     }
