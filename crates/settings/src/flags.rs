@@ -15,6 +15,16 @@ use crate::{Section, Setting};
 pub struct SettingOverrides(pub Vec<(String, String)>);
 
 impl SettingOverrides {
+    /// Overrides from `(key, text)` pairs, as flags would give them.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> SettingOverrides {
+        SettingOverrides(
+            pairs
+                .iter()
+                .map(|(key, text)| (key.to_string(), text.to_string()))
+                .collect(),
+        )
+    }
+
     /// Sets each given setting of `section`, in order; the error names the setting and value.
     pub fn apply_to<S: Section>(&self, section: &mut S) -> Result<(), String> {
         for (key, text) in &self.0 {

@@ -285,6 +285,24 @@ mod tests {
         (store, path)
     }
 
+    /// Downloads `path` into `dest`, expecting `bytes`, uncapped.
+    async fn fetch(
+        store: &InMemory,
+        path: &Path,
+        dest: &FsPath,
+        bytes: &[u8],
+    ) -> Result<Downloaded, TransferError> {
+        download(
+            store,
+            path,
+            dest,
+            &expected(bytes),
+            None,
+            &crate::NoProgress,
+        )
+        .await
+    }
+
     fn content(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 % 251) as u8).collect()
     }
@@ -295,16 +313,7 @@ mod tests {
         let (store, path) = store_with(&bytes).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let done = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap();
+        let done = fetch(&store, &path, &dest, &bytes).await.unwrap();
         assert_eq!(done.transferred, 300_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
         assert!(!with_suffix(&dest, ".partial").exists());
@@ -320,16 +329,7 @@ mod tests {
         let etag = store.head(&path).await.unwrap().e_tag.unwrap();
         std::fs::write(with_suffix(&dest, ".partial"), &bytes[..120_000]).unwrap();
         std::fs::write(with_suffix(&dest, ".partial.etag"), etag).unwrap();
-        let done = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap();
+        let done = fetch(&store, &path, &dest, &bytes).await.unwrap();
         assert_eq!((done.resumed_from, done.transferred), (120_000, 180_000));
         assert!(!done.restarted);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
@@ -343,16 +343,7 @@ mod tests {
         let dest = dir.path().join("m.bundle");
         std::fs::write(with_suffix(&dest, ".partial"), b"stale bytes").unwrap();
         std::fs::write(with_suffix(&dest, ".partial.etag"), "\"some-older-etag\"").unwrap();
-        let done = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap();
+        let done = fetch(&store, &path, &dest, &bytes).await.unwrap();
         assert!(done.restarted);
         assert_eq!(done.transferred, 50_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
@@ -366,16 +357,7 @@ mod tests {
         let (store, path) = store_with(&longer).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let done = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap();
+        let done = fetch(&store, &path, &dest, &bytes).await.unwrap();
         assert_eq!(done.transferred, 40_000);
         assert_eq!(std::fs::read(&dest).unwrap(), bytes);
     }
@@ -388,16 +370,7 @@ mod tests {
         let (store, path) = store_with(&other).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let error = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let error = fetch(&store, &path, &dest, &bytes).await.unwrap_err();
         assert!(matches!(error, TransferError::HashMismatch { .. }));
         assert!(!dest.exists());
         assert!(!with_suffix(&dest, ".partial").exists());
@@ -409,16 +382,7 @@ mod tests {
         let (store, path) = store_with(&bytes[..6_000]).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let error = download(
-            &store,
-            &path,
-            &dest,
-            &expected(&bytes),
-            None,
-            &crate::NoProgress,
-        )
-        .await
-        .unwrap_err();
+        let error = fetch(&store, &path, &dest, &bytes).await.unwrap_err();
         assert!(matches!(error, TransferError::Short { got: 6_000, .. }));
         assert_eq!(
             std::fs::metadata(with_suffix(&dest, ".partial"))

@@ -224,12 +224,7 @@ mod tests {
     use super::*;
 
     fn overrides(pairs: &[(&str, &str)]) -> SettingOverrides {
-        SettingOverrides(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        SettingOverrides::from_pairs(pairs)
     }
 
     #[test]
