@@ -43,9 +43,19 @@ pub enum AgentError {
         /// The latest time seen.
         latest: String,
     },
-    /// The server refused or failed a request, or could not be reached.
+    /// The server could not be reached, or its answer could not be read.
     #[error("server: {0}")]
     Server(String),
+    /// The server answered a request with an error status.
+    #[error("server: {what}: {status}: {message}")]
+    Refused {
+        /// The request.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The answer's `error` field, or its text.
+        message: String,
+    },
 }
 
 impl AgentError {
@@ -78,7 +88,7 @@ impl AgentError {
             }
             AgentError::Transfer(_) | AgentError::Storage(_) => "unreachable",
             AgentError::Bundle(_) => "bundle",
-            AgentError::Server(_) => "server",
+            AgentError::Server(_) | AgentError::Refused { .. } => "server",
             AgentError::ClockBehind { .. } => "clock",
             AgentError::Config(_) => "other",
         }

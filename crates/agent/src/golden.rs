@@ -69,9 +69,12 @@ async fn run_case(
                 .map_err(AgentError::io(format!("reading golden image {image}")))?;
             let answer = match api.image(model, version, bytes).await {
                 Ok(answer) => answer,
-                Err(AgentError::Server(message)) if is_request_refusal(&message) => {
-                    return Ok(Some(message))
-                }
+                Err(
+                    refusal @ AgentError::Refused {
+                        status: 400 | 413 | 415,
+                        ..
+                    },
+                ) => return Ok(Some(refusal.to_string())),
                 Err(e) => return Err(e),
             };
             Ok(check_top_class(
@@ -106,9 +109,12 @@ async fn run_case(
             let body = json!({ "inputs": request_inputs, "outputs": requested });
             let answer = match api.infer(model, version, &body).await {
                 Ok(answer) => answer,
-                Err(AgentError::Server(message)) if is_request_refusal(&message) => {
-                    return Ok(Some(message))
-                }
+                Err(
+                    refusal @ AgentError::Refused {
+                        status: 400 | 413 | 415,
+                        ..
+                    },
+                ) => return Ok(Some(refusal.to_string())),
                 Err(e) => return Err(e),
             };
             for (name, file) in outputs {
@@ -120,12 +126,6 @@ async fn run_case(
             Ok(None)
         }
     }
-}
-
-/// An answer that says the request does not suit the version (4xx), as opposed to a server
-/// that could not be reached or failed.
-fn is_request_refusal(message: &str) -> bool {
-    ["400 ", "413 ", "415 "].iter().any(|s| message.contains(s))
 }
 
 fn read_golden_tensor(dir: &Path, file: &str) -> Result<Tensor, AgentError> {

@@ -65,7 +65,11 @@ impl ServerApi {
             .ok()
             .and_then(|v| v.get("error")?.as_str().map(str::to_string))
             .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
-        AgentError::Server(format!("{what}: {status}: {message}"))
+        AgentError::Refused {
+            what: what.to_string(),
+            status: status.as_u16(),
+            message,
+        }
     }
 
     async fn control(
@@ -115,7 +119,7 @@ impl ServerApi {
             .control("unload", model, json!({ "version": version }))
             .await
         {
-            Err(AgentError::Server(message)) if message.contains("404") => Ok(()),
+            Err(AgentError::Refused { status: 404, .. }) => Ok(()),
             other => other,
         }
     }

@@ -40,6 +40,20 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The step's name, as the state file and `/status` write it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Downloading => "downloading",
+            Step::Installing => "installing",
+            Step::Checking => "checking",
+            Step::Promoting => "promoting",
+            Step::Watching { .. } => "watching",
+            Step::RollingBack { .. } => "rolling_back",
+        }
+    }
+}
+
 /// An update in progress.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Update {
@@ -205,6 +219,10 @@ mod tests {
         });
         record.reject(4, &"cd".repeat(32), "golden case 'cat' failed");
         file.save().unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+        let step = Step::Watching { until: 99 };
+        assert_eq!(saved["models"]["resnet"]["update"]["step"], step.name());
         let again = StateFile::open(dir.path()).unwrap();
         assert_eq!(again.state, file.state);
         assert!(again.state.models["resnet"].was_rejected(&"cd".repeat(32)));

@@ -64,7 +64,7 @@ pub struct ModelStatus {
     /// The version being installed or checked.
     pub candidate: Option<u64>,
     /// The step the update reached.
-    pub step: Option<String>,
+    pub step: Option<&'static str>,
     /// The record as saved.
     #[serde(flatten)]
     pub record: ModelRecord,
@@ -75,12 +75,7 @@ impl ModelStatus {
     pub fn of(record: &ModelRecord) -> ModelStatus {
         ModelStatus {
             candidate: record.update.as_ref().map(|u| u.version),
-            step: record.update.as_ref().map(|u| {
-                serde_json::to_value(&u.step)
-                    .ok()
-                    .and_then(|v| v["step"].as_str().map(str::to_string))
-                    .unwrap_or_default()
-            }),
+            step: record.update.as_ref().map(|u| u.step.name()),
             record: record.clone(),
         }
     }

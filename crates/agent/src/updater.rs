@@ -334,8 +334,9 @@ impl Updater {
                 Err(error) => {
                     let message = error.to_string();
                     self.state.model(model).event(format_args!(
-                        "version {} at step {:?}: {message} (will retry)",
-                        update.version, update.step
+                        "version {} at step {}: {message} (will retry)",
+                        update.version,
+                        update.step.name()
                     ));
                     self.save()?;
                     return Err(error);
@@ -421,9 +422,9 @@ impl Updater {
         }
         match self.api.load_candidate(model, version).await {
             Ok(()) => {}
-            Err(AgentError::Server(message)) if message.contains("400 ") => {
+            Err(refusal @ AgentError::Refused { status: 400, .. }) => {
                 return Err(AgentError::Bundle(format!(
-                    "the server cannot load it: {message}"
+                    "the server cannot load it: {refusal}"
                 )));
             }
             Err(other) => return Err(other),
@@ -460,7 +461,7 @@ impl Updater {
 
     async fn watch(&mut self, model: &str, update: &Update, until: i64) -> Result<(), AgentError> {
         let version = update.version;
-        let previous = self.state.model(model).last_good.filter(|v| *v != version);
+        let previous = self.previous_good(model, version);
         let watch = &self.config.watch;
         let bounds = WatchBounds {
             min_requests: watch.min_requests,
@@ -518,7 +519,7 @@ impl Updater {
         reason: &str,
     ) -> Result<(), AgentError> {
         let version = update.version;
-        let previous = self.state.model(model).last_good.filter(|v| *v != version);
+        let previous = self.previous_good(model, version);
         let Some(previous) = previous else {
             let record = self.state.model(model);
             record.update = None;
@@ -531,16 +532,14 @@ impl Updater {
         self.installer.write_default(model, previous)?;
         self.api.unload_version(model, version).await?;
         self.installer.remove_version(model, version)?;
-        let record = self.state.model(model);
-        record.active = Some(previous);
-        record.reject(version, &update.sha256, &format!("rolled back: {reason}"));
-        record.update = None;
-        record.event(format_args!(
-            "rolled back from version {version} to {previous}: {reason}"
-        ));
+        self.state.model(model).active = Some(previous);
         self.metrics.rollback();
-        self.metrics.install("rejected");
-        self.save()
+        self.record_refusal(
+            model,
+            update,
+            &format!("rolled back: {reason}"),
+            format!("rolled back from version {version} to {previous}: {reason}"),
+        )
     }
 
     /// Refuses the bundle of `update` for good: the candidate leaves the server and the disk.
@@ -560,10 +559,32 @@ impl Updater {
             self.installer.remove_version(model, version)?;
         }
         self.remove_download(&update.sha256);
+        self.record_refusal(
+            model,
+            update,
+            reason,
+            format!("version {version} refused: {reason}"),
+        )
+    }
+
+    /// The last known good version of `model` other than `version`: where a failing `version`
+    /// goes back to, and what it is compared with.
+    fn previous_good(&mut self, model: &str, version: u64) -> Option<u64> {
+        self.state.model(model).last_good.filter(|v| *v != version)
+    }
+
+    /// Ends `update` with its bundle refused for good, for `reason`, recording `event`.
+    fn record_refusal(
+        &mut self,
+        model: &str,
+        update: &Update,
+        reason: &str,
+        event: String,
+    ) -> Result<(), AgentError> {
         let record = self.state.model(model);
-        record.reject(version, &update.sha256, reason);
+        record.reject(update.version, &update.sha256, reason);
         record.update = None;
-        record.event(format_args!("version {version} refused: {reason}"));
+        record.event(event);
         self.metrics.install("rejected");
         self.save()
     }
