@@ -15,6 +15,11 @@ import urllib.request
 
 import pytest
 
+# gRPC's fork handlers start threads in every forked child, and a child with threads cannot
+# enter another mount namespace (setns fails with EINVAL): the full-disk test's servers must.
+# Read when grpc is first imported, which is after this file.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 

@@ -95,6 +95,9 @@ class FaultProxy:
                 data = server.recv(16384)
                 if not data:
                     break
+                # An answer that was already on its way when the switch went on is held too.
+                while self.blackhole and self.running:
+                    time.sleep(0.05)
                 while data:
                     allowed, action = self._next_step(len(data))
                     self._send(client, data[:allowed])

@@ -155,7 +155,7 @@ def test_a_request_past_its_deadline_gets_504_and_never_runs(small_server):
     )
     successes = lambda s: value(
         s, "outpost_inference_requests_total", model=MODEL, version="1",
-        protocol="http", endpoint="infer", status="success",
+        protocol="http", endpoint="infer", status="success", served_by="local",
     )
     assert expired(after) - expired(before) == 1
     assert successes(after) == successes(before), "the expired request did not run"

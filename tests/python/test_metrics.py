@@ -54,6 +54,7 @@ def requests_count(samples, protocol, endpoint, status):
     return value(
         samples, "outpost_inference_requests_total",
         model=MODEL, version="1", protocol=protocol, endpoint=endpoint, status=status,
+        served_by="none" if status == "failure" else "local",
     )
 
 
@@ -90,7 +91,7 @@ def test_requests_are_counted_per_protocol_endpoint_and_outcome(server):
     assert delta("http", "image", "success") == 1
     latency = lambda s, protocol: value(
         s, "outpost_inference_request_duration_seconds_count",
-        model=MODEL, version="1", protocol=protocol, endpoint="infer",
+        model=MODEL, version="1", protocol=protocol, endpoint="infer", served_by="local",
     )
     assert latency(after, "http") - latency(before, "http") == 2
     assert latency(after, "grpc") - latency(before, "grpc") == 1

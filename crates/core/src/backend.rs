@@ -20,6 +20,8 @@ pub enum BackendKind {
     Ort,
     /// tract.
     Tract,
+    /// No local runtime: the model's upstream answers (`policy = "upstream_only"`).
+    Upstream,
 }
 
 impl BackendKind {
@@ -28,6 +30,7 @@ impl BackendKind {
         match self {
             BackendKind::Ort => "onnxruntime",
             BackendKind::Tract => "tract",
+            BackendKind::Upstream => "upstream",
         }
     }
 
@@ -36,6 +39,7 @@ impl BackendKind {
         match self {
             BackendKind::Ort => "onnxruntime_onnx",
             BackendKind::Tract => "tract_onnx",
+            BackendKind::Upstream => "upstream",
         }
     }
 }

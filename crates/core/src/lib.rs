@@ -16,14 +16,16 @@ mod spare_capacity;
 pub mod tensor;
 pub mod tensor_batch;
 pub mod tensor_fill;
+pub mod upstream;
 
 pub use backend::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel};
 pub use datatype::DataType;
 pub use execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
 pub use image_config::{PostprocessConfig, PreprocessConfig};
 pub use model_config::{BackendChoice, ModelConfig, ModelConfigError, VersionPolicy};
-pub use request::{InferRequest, InferResponse, InputError};
+pub use request::{InferRequest, InferResponse, InputError, ServedBy};
 pub use signature::{ModelSignature, TensorSpec};
 pub use tensor::{NamedTensor, Tensor, TensorData, TensorError};
 pub use tensor_batch::BatchError;
 pub use tensor_fill::TensorFiller;
+pub use upstream::{RemoteConnector, RemoteError, RemoteModel, UpstreamConfig, UpstreamPolicy};

@@ -13,6 +13,7 @@ use crate::datatype::DataType;
 use crate::execution_provider::ExecutionProviderSpec;
 use crate::image_config::{PostprocessConfig, PreprocessConfig};
 use crate::signature::{ModelSignature, TensorSpec};
+use crate::upstream::{UpstreamConfig, UpstreamPolicy};
 
 /// The file name looked for in each model directory.
 pub const MODEL_CONFIG_FILE: &str = "model.toml";
@@ -217,6 +218,8 @@ pub struct ModelConfig {
     pub preprocess: Option<PreprocessConfig>,
     /// What the outputs mean: classification or detection.
     pub postprocess: Option<PostprocessConfig>,
+    /// A remote V2 endpoint that may answer instead of, or besides, the local model.
+    pub upstream: Option<UpstreamConfig>,
 }
 
 fn default_execution_providers() -> Vec<ExecutionProviderSpec> {
@@ -256,6 +259,7 @@ impl Default for ModelConfig {
             outputs: Vec::new(),
             preprocess: None,
             postprocess: None,
+            upstream: None,
         }
     }
 }
@@ -337,6 +341,13 @@ impl ModelConfig {
         {
             return Err(ModelConfigError::Invalid(problem));
         }
+        if let Some(problem) = self
+            .upstream
+            .as_ref()
+            .and_then(|u| u.problems().into_iter().next())
+        {
+            return Err(ModelConfigError::Invalid(problem));
+        }
         if let VersionPolicy::Latest(0) = self.version_policy {
             return Err(ModelConfigError::Invalid(
                 "version_policy latest must be at least 1".into(),
@@ -375,6 +386,43 @@ impl ModelConfig {
         apply_to(&mut signature.inputs, &self.inputs, "input")?;
         apply_to(&mut signature.outputs, &self.outputs, "output")?;
         Ok(signature)
+    }
+
+    /// The signature a model without a local graph declares in full: every `[[inputs]]` and
+    /// `[[outputs]]` entry with its datatype and shape (a model answered by its upstream only).
+    pub fn declared_signature(&self) -> Result<ModelSignature, ModelConfigError> {
+        let declared = |overrides: &[TensorOverride], kind: &str| {
+            if overrides.is_empty() {
+                return Err(ModelConfigError::Invalid(format!(
+                    "a model answered by its upstream only declares its {kind}s: [[{kind}s]] with name, datatype and shape"
+                )));
+            }
+            overrides
+                .iter()
+                .map(|o| match (o.datatype, &o.shape) {
+                    (Some(datatype), Some(shape)) => {
+                        Ok(TensorSpec::new(o.name.clone(), datatype, shape.clone()))
+                    }
+                    _ => Err(ModelConfigError::Override {
+                        name: o.name.clone(),
+                        message: format!(
+                            "a model answered by its upstream only gives each {kind}'s datatype and shape"
+                        ),
+                    }),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(ModelSignature {
+            inputs: declared(&self.inputs, "input")?,
+            outputs: declared(&self.outputs, "output")?,
+        })
+    }
+
+    /// Whether the model has no local graph: its upstream answers every request.
+    pub fn upstream_only(&self) -> bool {
+        self.upstream
+            .as_ref()
+            .is_some_and(|u| u.policy == UpstreamPolicy::UpstreamOnly)
     }
 
     /// The batch limit for a model with this signature: the configured one, or Triton's default

@@ -28,6 +28,8 @@ pub struct InferResponse {
     pub id: Option<String>,
     /// The output tensors asked for, in the order asked.
     pub outputs: Vec<NamedTensor>,
+    /// Who answered: the local model or its upstream.
+    pub served_by: ServedBy,
 }
 
 /// A request that does not fit the model it was sent to.
@@ -89,3 +91,27 @@ pub enum InputError {
         expected: Vec<String>,
     },
 }
+
+/// Who answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum ServedBy {
+    /// The model on this server.
+    #[default]
+    Local,
+    /// The model's upstream.
+    Upstream,
+}
+
+impl ServedBy {
+    /// `local` or `upstream`: the `Outpost-Served-By` header, the response parameter and the
+    /// metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServedBy::Local => "local",
+            ServedBy::Upstream => "upstream",
+        }
+    }
+}
+
+/// The response parameter (V2 REST and gRPC) that says who answered.
+pub const SERVED_BY_PARAMETER: &str = "outpost_served_by";

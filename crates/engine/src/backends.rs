@@ -82,6 +82,7 @@ impl Backends {
         match chosen {
             BackendKind::Ort => "ONNX Runtime library loaded",
             BackendKind::Tract => "ONNX Runtime library not available, using tract",
+            BackendKind::Upstream => "answered by its upstream only",
         }
     }
 }

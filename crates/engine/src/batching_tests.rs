@@ -90,6 +90,7 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
             max_queue_delay,
         ))),
         metrics: RequestMetrics::default(),
+        upstream: None,
     };
     let repository = Arc::new(ModelRepository::new());
     repository.insert(ModelEntry {

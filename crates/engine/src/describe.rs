@@ -81,7 +81,9 @@ pub struct ModelConfiguration {
     pub instance_count: usize,
     /// Its dynamic batching, when on.
     pub dynamic_batching: Option<BatchingDescription>,
-    /// The execution provider and the intra-op thread count, as Triton's string parameters.
+    /// The execution provider and the intra-op thread count, as Triton's string parameters; with
+    /// an upstream, also `upstream` (where), `upstream_policy` and `upstream_circuit` (`closed`,
+    /// `half_open` or `open`).
     pub parameters: BTreeMap<String, String>,
 }
 
@@ -141,13 +143,26 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
     let on_gpu = ["CUDA", "Tensorrt", "ROCM"]
         .iter()
         .any(|p| provider.starts_with(p));
-    let parameters = BTreeMap::from([
+    let mut parameters = BTreeMap::from([
         ("execution_providers".to_string(), provider.to_string()),
         (
             "intra_op_thread_count".to_string(),
             served.model.intra_op_threads().to_string(),
         ),
     ]);
+    if let Some(upstream) = &served.upstream {
+        parameters.extend([
+            ("upstream".to_string(), upstream.endpoint().to_string()),
+            (
+                "upstream_policy".to_string(),
+                upstream.config.policy.as_str().to_string(),
+            ),
+            (
+                "upstream_circuit".to_string(),
+                upstream.circuit().as_str().to_string(),
+            ),
+        ]);
+    }
     ModelConfiguration {
         name: served.name.clone(),
         platform: served.backend.platform(),

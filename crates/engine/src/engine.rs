@@ -18,6 +18,8 @@ use crate::metrics::{LiveSources, Metrics};
 use crate::model_control::{ModelControl, ModelControlParts};
 use crate::repository::{LoadDefaults, ModelRepository};
 use crate::request_metrics::RequestMetrics;
+use crate::upstream::{UpstreamCollector, Upstreams};
+use outpost_core::RemoteConnector;
 
 /// What the engine is built from.
 pub struct EngineSettings {
@@ -35,6 +37,9 @@ pub struct EngineSettings {
     pub inference: InferenceConfig,
     /// Whether to keep the Prometheus registry.
     pub metrics_enabled: bool,
+    /// Makes the clients of models' upstreams (`[upstream]` in model.toml); without one, a
+    /// model with an upstream fails to load.
+    pub upstream_connector: Option<Arc<dyn RemoteConnector>>,
 }
 
 /// The engine: everything the front ends call.
@@ -70,6 +75,7 @@ impl Engine {
         let cpus = container.cpus();
         let repository = Arc::new(ModelRepository::new());
         let request_metrics = RequestMetrics::default();
+        let upstreams = Arc::new(Upstreams::new(settings.upstream_connector));
         let inference = InferenceService::new(
             repository.clone(),
             settings.inference.max_concurrent_requests(cpus),
@@ -90,6 +96,7 @@ impl Engine {
                     request_bodies: budget.bodies().clone(),
                     ort_arena: backends.ort_arena(),
                 },
+                UpstreamCollector(upstreams.clone()),
             )
         });
         let control = Arc::new(ModelControl::new(ModelControlParts {
@@ -105,6 +112,7 @@ impl Engine {
             repository,
             token: settings.control_token,
             metrics: request_metrics,
+            upstreams,
         }));
         let poll_interval =
             (settings.control_mode == ControlMode::Poll).then_some(settings.poll_interval);

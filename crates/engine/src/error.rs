@@ -173,6 +173,16 @@ pub enum EngineError {
     /// The request's deadline passed while it waited.
     #[error("the request's deadline passed before it could run")]
     DeadlineExceeded,
+    /// The model answers through its upstream only, and the upstream did not answer.
+    #[error("model '{model}' is answered by its upstream {upstream} only, which is unreachable: {reason}")]
+    UpstreamUnavailable {
+        /// The model's name.
+        model: String,
+        /// The upstream.
+        upstream: String,
+        /// Why: the upstream's error, or its open circuit.
+        reason: String,
+    },
     /// A fault of the server (a panic in a request's work, a batch that could not be split).
     #[error("internal error: {0}")]
     Internal(String),
@@ -224,7 +234,9 @@ impl EngineError {
             }
             EngineError::BodyMemory(BodyMemoryError::Full { .. })
             | EngineError::Overloaded { .. } => ErrorKind::Overloaded,
-            EngineError::ShuttingDown => ErrorKind::Unavailable,
+            EngineError::ShuttingDown | EngineError::UpstreamUnavailable { .. } => {
+                ErrorKind::Unavailable
+            }
             EngineError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
             EngineError::Backend(_) | EngineError::Internal(_) => ErrorKind::Internal,
         }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_core::{InferRequest, InferResponse, NamedTensor, TensorData};
+use outpost_core::{InferRequest, InferResponse, NamedTensor, ServedBy, TensorData};
 use outpost_vision::geometry::Geometry;
 use outpost_vision::preprocess::stack;
 use outpost_vision::{Answer, ImageLimits, Overrides};
@@ -28,6 +28,13 @@ pub struct ImageAnswer {
     pub answer: Answer,
     /// Where the time went.
     pub timing_us: ImageStageTimes,
+    /// Who answered: the local model or its upstream (`local`, `upstream`).
+    #[serde(serialize_with = "served_by_name")]
+    pub served_by: ServedBy,
+}
+
+fn served_by_name<S: serde::Serializer>(served_by: &ServedBy, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(served_by.as_str())
 }
 
 /// The frame as received and how it was decoded.
@@ -119,6 +126,7 @@ pub fn image_answer(
     Ok(ImageAnswer {
         model_name: response.model_name,
         model_version: response.model_version,
+        served_by: response.served_by,
         image: context.facts,
         answer,
         timing_us: ImageStageTimes {

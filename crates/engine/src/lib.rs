@@ -8,6 +8,7 @@
 //! - [`body_memory`] (room for request bodies), [`error`] ([`EngineError`] and its kinds),
 //!   [`backends`] (which runtimes are usable);
 //! - [`batching`] (dynamic batching), [`memory`] (the memory budget models load within);
+//! - [`upstream`] (models' remote V2 endpoints and their circuits);
 //! - [`repository`] (what is loaded: models, versions, failures, and the one place their work is
 //!   counted);
 //! - [`images`] (images as model inputs and outputs), [`model_control`] (load, unload, evict,
@@ -36,6 +37,7 @@ pub mod process_memory;
 pub mod repository;
 pub mod request_metrics;
 pub mod statistics;
+pub mod upstream;
 
 #[cfg(test)]
 mod batching_tests;

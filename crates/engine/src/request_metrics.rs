@@ -1,8 +1,11 @@
 //! Per-request metrics, recorded by the shared inference path and the camera path: request
 //! counts by outcome, end-to-end latency, time queued for an executor slot, and batch sizes, per
-//! model, version, protocol and endpoint.
+//! model, version, protocol and endpoint, and for answers, who answered (`served_by`: `local` or
+//! `upstream`; `none` for failures).
 
 use std::time::Duration;
+
+use outpost_core::ServedBy;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -45,6 +48,7 @@ struct OutcomeLabels {
     protocol: &'static str,
     endpoint: &'static str,
     status: &'static str,
+    served_by: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,6 +66,7 @@ struct RouteLabels {
     version: String,
     protocol: &'static str,
     endpoint: &'static str,
+    served_by: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,16 +117,18 @@ impl RequestMetrics {
         model: &str,
         version: u64,
         route: Route,
+        served_by: ServedBy,
         total: Duration,
         queue: Duration,
     ) {
-        self.count(model, version, route, "success");
+        self.count(model, version, route, "success", served_by.as_str());
         self.latency
             .get_or_create(&RouteLabels {
                 model: model.to_string(),
                 version: version.to_string(),
                 protocol: route.protocol,
                 endpoint: route.endpoint,
+                served_by: served_by.as_str(),
             })
             .observe(total.as_secs_f64());
         let labels = VersionLabels {
@@ -147,7 +154,7 @@ impl RequestMetrics {
 
     /// A request for a model version that failed (bad input, inference error).
     pub fn record_failure(&self, model: &str, version: u64, route: Route) {
-        self.count(model, version, route, "failure");
+        self.count(model, version, route, "failure", "none");
     }
 
     /// A request turned away without running: `reason` is `queue_full` or `deadline_exceeded`.
@@ -163,7 +170,14 @@ impl RequestMetrics {
             .inc();
     }
 
-    fn count(&self, model: &str, version: u64, route: Route, status: &'static str) {
+    fn count(
+        &self,
+        model: &str,
+        version: u64,
+        route: Route,
+        status: &'static str,
+        served_by: &'static str,
+    ) {
         self.requests
             .get_or_create(&OutcomeLabels {
                 model: model.to_string(),
@@ -171,6 +185,7 @@ impl RequestMetrics {
                 protocol: route.protocol,
                 endpoint: route.endpoint,
                 status,
+                served_by,
             })
             .inc();
     }

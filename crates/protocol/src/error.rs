@@ -6,6 +6,9 @@ use thiserror::Error;
 /// What is wrong with a request body.
 #[derive(Debug, Error, PartialEq)]
 pub enum ProtocolError {
+    /// A remote server's answer that is not a V2 inference answer.
+    #[error("malformed answer: {0}")]
+    BadResponse(String),
     /// The JSON (or its JSON header) does not parse as a request.
     #[error("malformed JSON request: {0}")]
     MalformedJson(String),

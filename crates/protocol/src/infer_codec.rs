@@ -1,6 +1,7 @@
 //! Decoding an infer request body into an [`outpost_core::InferRequest`] and encoding an [`InferResponse`]
 //! into a body, JSON or JSON-plus-binary.
 
+use outpost_core::request::SERVED_BY_PARAMETER;
 use outpost_core::{InferResponse, TensorData};
 use serde_json::{Map, Value};
 
@@ -86,7 +87,10 @@ pub fn encode_infer_response(
         model_name: response.model_name.clone(),
         model_version: Some(response.model_version.clone()),
         id: response.id.clone(),
-        parameters: None,
+        parameters: Some(Map::from_iter([(
+            SERVED_BY_PARAMETER.to_string(),
+            Value::from(response.served_by.as_str()),
+        )])),
         outputs,
     };
     let mut body = serde_json::to_vec(&header).expect("response JSON has only string keys");
@@ -257,6 +261,7 @@ mod tests {
                     Tensor::new(vec![1], TensorData::Int64(vec![9])).unwrap(),
                 ),
             ],
+            served_by: outpost_core::ServedBy::Local,
         };
         let json_only = encode_infer_response(&response, &OutputEncoding::default());
         assert!(json_only.json_length.is_none());

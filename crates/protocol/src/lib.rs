@@ -5,9 +5,11 @@
 //! extension (`Inference-Header-Content-Length`, decoded whole or while the body arrives), plus
 //! the JSON shapes of the metadata, config and health answers. [`grpc`] holds the gRPC messages
 //! and service generated from `proto/inference.proto` and their codec. It knows nothing about
-//! models or servers.
+//! models or servers. [`client_codec`] and [`grpc::client`] are the other side, for forwarding a
+//! request to a remote V2 server.
 
 mod binary;
+pub mod client_codec;
 mod decoded;
 mod error;
 pub mod grpc;

@@ -210,6 +210,7 @@ async fn start_engine(
         limits: config.limits.clone(),
         inference: config.inference.clone(),
         metrics_enabled: config.metrics.enabled,
+        upstream_connector: Some(Arc::new(outpost_upstream::V2Connector)),
     };
     Engine::new(settings, limits, budget, backends).map_err(ServeError::Executor)
 }

@@ -83,6 +83,7 @@ where
                 model_version,
                 id,
                 outputs: executed.outputs,
+                served_by: outpost_core::ServedBy::Local,
             };
             let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 encode(response, context, executed.finished - executed.started)

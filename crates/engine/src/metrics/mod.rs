@@ -8,6 +8,7 @@ mod live;
 use prometheus_client::registry::Registry;
 
 use crate::request_metrics::RequestMetrics;
+use crate::upstream::UpstreamCollector;
 pub(crate) use live::LiveSources;
 
 /// Everything `/metrics` reports.
@@ -20,10 +21,15 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 impl Metrics {
     /// A registry with what the request paths record and what `live` reads on each scrape.
-    pub fn new(requests: &RequestMetrics, live: LiveSources) -> Metrics {
+    pub fn new(
+        requests: &RequestMetrics,
+        live: LiveSources,
+        upstreams: UpstreamCollector,
+    ) -> Metrics {
         let mut registry = Registry::default();
         requests.register(&mut registry);
         registry.register_collector(Box::new(live));
+        registry.register_collector(Box::new(upstreams));
         Metrics { registry }
     }
 

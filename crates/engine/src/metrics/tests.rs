@@ -12,6 +12,8 @@ use crate::container::ContainerLimits;
 use crate::executor::Executor;
 use crate::repository::ModelRepository;
 use crate::request_metrics::{RequestMetrics, Route};
+use crate::upstream::Upstreams;
+use outpost_core::ServedBy;
 
 fn limited_container(dir: &std::path::Path) -> ContainerLimits {
     std::fs::write(dir.join("cgroup.controllers"), "cpu memory\n").unwrap();
@@ -39,23 +41,46 @@ fn requests_and_live_values_are_exposed() {
             request_bodies: bodies.clone(),
             ort_arena: None,
         },
+        UpstreamCollector(Arc::new(Upstreams::new(None))),
     );
     let ms = Duration::from_millis;
-    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(3), ms(1));
+    requests.record_success(
+        "mobilenet",
+        2,
+        Route::GRPC_INFER,
+        ServedBy::Local,
+        ms(3),
+        ms(1),
+    );
     requests.record_execution("mobilenet", 2, 1);
-    requests.record_success("mobilenet", 2, Route::GRPC_INFER, ms(300), ms(0));
+    requests.record_success(
+        "mobilenet",
+        2,
+        Route::GRPC_INFER,
+        ServedBy::Upstream,
+        ms(300),
+        ms(0),
+    );
     requests.record_execution("mobilenet", 2, 4);
     requests.record_failure("mobilenet", 2, Route::HTTP_INFER);
-    requests.record_success("mobilenet", 2, Route::HTTP_IMAGE, ms(12), ms(0));
+    requests.record_success(
+        "mobilenet",
+        2,
+        Route::HTTP_IMAGE,
+        ServedBy::Local,
+        ms(12),
+        ms(0),
+    );
     requests.record_execution("mobilenet", 2, 1);
 
     let text = metrics.render();
     for line in [
-        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="grpc",endpoint="infer",status="success"} 2"#,
-        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="http",endpoint="infer",status="failure"} 1"#,
-        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="http",endpoint="image",status="success"} 1"#,
-        r#"outpost_inference_request_duration_seconds_count{model="mobilenet",version="2",protocol="grpc",endpoint="infer"} 2"#,
-        r#"outpost_inference_request_duration_seconds_bucket{le="0.004",model="mobilenet",version="2",protocol="grpc",endpoint="infer"} 1"#,
+        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="grpc",endpoint="infer",status="success",served_by="local"} 1"#,
+        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="grpc",endpoint="infer",status="success",served_by="upstream"} 1"#,
+        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="http",endpoint="infer",status="failure",served_by="none"} 1"#,
+        r#"outpost_inference_requests_total{model="mobilenet",version="2",protocol="http",endpoint="image",status="success",served_by="local"} 1"#,
+        r#"outpost_inference_request_duration_seconds_count{model="mobilenet",version="2",protocol="grpc",endpoint="infer",served_by="upstream"} 1"#,
+        r#"outpost_inference_request_duration_seconds_bucket{le="0.004",model="mobilenet",version="2",protocol="grpc",endpoint="infer",served_by="local"} 1"#,
         r#"outpost_inference_batch_size_bucket{le="2.0",model="mobilenet",version="2"} 2"#,
         r#"outpost_inference_batch_size_count{model="mobilenet",version="2"} 3"#,
         "outpost_inference_threads 3",

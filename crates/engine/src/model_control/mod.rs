@@ -26,6 +26,7 @@ use crate::process_memory::return_freed_memory;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
 use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository, VersionState};
 use crate::request_metrics::RequestMetrics;
+use crate::upstream::Upstreams;
 
 /// Whether a model (or one of its versions) serves, in the repository index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,8 @@ pub struct ModelControl {
     token: Option<String>,
     /// Given to each loaded version, which records its requests there.
     metrics: RequestMetrics,
+    /// Clients and circuits of models' upstreams.
+    upstreams: Arc<Upstreams>,
     /// One load or unload at a time; also guards the fingerprints.
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
 }
@@ -130,6 +133,8 @@ pub struct ModelControlParts {
     pub token: Option<String>,
     /// Where each loaded version records its requests.
     pub metrics: RequestMetrics,
+    /// Clients and circuits of models' upstreams.
+    pub upstreams: Arc<Upstreams>,
 }
 
 impl ModelControl {
@@ -144,6 +149,7 @@ impl ModelControl {
             repository,
             token,
             metrics,
+            upstreams,
         } = parts;
         ModelControl {
             mode,
@@ -154,6 +160,7 @@ impl ModelControl {
             repository,
             token,
             metrics,
+            upstreams,
             loaded_from: Mutex::new(HashMap::new()),
         }
     }
@@ -173,6 +180,7 @@ impl ModelControl {
             budget: &self.budget,
             evict_one_idle,
             metrics: &self.metrics,
+            upstreams: &self.upstreams,
         }
     }
 
@@ -539,6 +547,7 @@ mod tests {
             repository: Arc::new(ModelRepository::new()),
             token: token.map(str::to_string),
             metrics: RequestMetrics::default(),
+            upstreams: Arc::new(Upstreams::new(None)),
         })
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_core::{BackendError, NamedTensor};
+use outpost_core::{BackendError, NamedTensor, ServedBy};
 
 use super::ServedModel;
 use crate::batching::BatchRunner;
@@ -16,14 +16,29 @@ impl ServedModel {
     /// An answered request of `samples` inferences that took `total` from arrival, spent as
     /// `stages`. Its execution is counted apart ([`ServedModel::record_execution`]), since one
     /// execution may answer several requests.
-    pub fn record_request(&self, route: Route, total: Duration, stages: StageTimes, samples: u64) {
+    /// `served_by` says whether the local model or the upstream answered.
+    pub fn record_request(
+        &self,
+        route: Route,
+        served_by: ServedBy,
+        total: Duration,
+        stages: StageTimes,
+        samples: u64,
+    ) {
         self.stats.record_request(total, stages, samples);
-        self.metrics
-            .record_success(&self.name, self.version, route, total, stages.queue);
+        self.metrics.record_success(
+            &self.name,
+            self.version,
+            route,
+            served_by,
+            total,
+            stages.queue,
+        );
         tracing::debug!(
             model = %self.name,
             front_end = route.protocol,
             endpoint = route.endpoint,
+            served_by = served_by.as_str(),
             queue_us = stages.queue.as_micros() as u64,
             decode_us = stages.input.as_micros() as u64,
             infer_us = stages.infer.as_micros() as u64,

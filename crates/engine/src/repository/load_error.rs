@@ -47,6 +47,9 @@ pub enum LoadError {
         /// The versions present.
         present: Vec<u64>,
     },
+    /// The model's `[upstream]` could not be set up.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// The labels file is named by a path that could leave the model directory.
     #[error("labels file '{0}' must be a relative path inside the model directory")]
     LabelsOutsideModel(PathBuf),

@@ -29,6 +29,7 @@ use crate::memory::MemoryBudget;
 use crate::process_memory::{resident_bytes, return_freed_memory};
 use crate::request_metrics::RequestMetrics;
 use crate::statistics::ModelStatistics;
+use crate::upstream::{ModelUpstream, Upstreams};
 
 /// What every model version gets unless its configuration says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct LoadContext<'a> {
     pub evict_one_idle: &'a dyn Fn(&str) -> bool,
     /// Where the loaded versions record their requests.
     pub metrics: &'a RequestMetrics,
+    /// Makes the clients of models' upstreams.
+    pub upstreams: &'a Upstreams,
 }
 
 /// A labels file attached to a model.
@@ -94,6 +97,8 @@ pub struct ServedModel {
     pub(crate) stats: ModelStatistics,
     /// Where this version's requests are counted for Prometheus (see `accounting.rs`).
     pub(crate) metrics: RequestMetrics,
+    /// The remote endpoint that may answer instead of, or besides, the local model.
+    pub(crate) upstream: Option<ModelUpstream>,
 }
 
 impl ServedModel {
@@ -110,6 +115,36 @@ impl ServedModel {
     /// The execution provider the model runs on (`CPUExecutionProvider`, `tract`, ...).
     pub fn execution_provider(&self) -> &str {
         self.model.execution_provider()
+    }
+}
+
+/// The local side of a model answered by its upstream only: its declared signature, and no
+/// graph to run.
+struct NoLocalModel {
+    signature: ModelSignature,
+}
+
+impl LoadedModel for NoLocalModel {
+    fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    fn execution_provider(&self) -> &str {
+        "upstream"
+    }
+
+    fn intra_op_threads(&self) -> usize {
+        0
+    }
+
+    fn infer(
+        &self,
+        _inputs: &[outpost_core::NamedTensor],
+        _outputs: &[String],
+    ) -> Result<Vec<outpost_core::NamedTensor>, outpost_core::BackendError> {
+        Err(outpost_core::BackendError::Inference(
+            "this model has no local graph; its upstream answers".into(),
+        ))
     }
 }
 
@@ -141,6 +176,12 @@ pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> Model
         Ok(c) => c,
         Err(e) => return failed_entry(found, e.into()),
     };
+    let mut found = found.clone();
+    if found.versions.is_empty() && config.upstream_only() {
+        // Nothing local to version: the upstream's answers are served as version 1.
+        found.versions = vec![1];
+    }
+    let found = &found;
     if found.versions.is_empty() {
         let error = LoadError::NoVersions {
             dir: found.dir.clone(),
@@ -229,27 +270,37 @@ fn load_version(
         .transpose()?;
     let backends = context.backends;
     let defaults = context.defaults;
-    let path = found
-        .dir
-        .join(version.to_string())
-        .join(&config.model_filename);
-    if !path.is_file() {
-        return Err(LoadError::MissingModelFile(path));
-    }
-    let backend = backends
-        .choose(config.backend)
-        .map_err(LoadError::NoRuntime)?;
-    context.budget.make_room(&found.name, &path, &mut || {
-        (context.evict_one_idle)(&found.name)
-    })?;
+    let upstream = context
+        .upstreams
+        .attach(config.upstream.as_ref(), &found.name)
+        .map_err(LoadError::Upstream)?;
     let resident_before = resident_bytes();
     let started = Instant::now();
-    let loaded = backend.load(&LoadRequest {
-        model_name: &found.name,
-        model_path: &path,
-        config,
-        default_intra_op_threads: defaults.intra_op_threads,
-    })?;
+    let (backend, loaded): (BackendKind, Box<dyn LoadedModel>) = if config.upstream_only() {
+        let signature = config.declared_signature()?;
+        (BackendKind::Upstream, Box::new(NoLocalModel { signature }))
+    } else {
+        let path = found
+            .dir
+            .join(version.to_string())
+            .join(&config.model_filename);
+        if !path.is_file() {
+            return Err(LoadError::MissingModelFile(path));
+        }
+        let backend = backends
+            .choose(config.backend)
+            .map_err(LoadError::NoRuntime)?;
+        context.budget.make_room(&found.name, &path, &mut || {
+            (context.evict_one_idle)(&found.name)
+        })?;
+        let loaded = backend.load(&LoadRequest {
+            model_name: &found.name,
+            model_path: &path,
+            config,
+            default_intra_op_threads: defaults.intra_op_threads,
+        })?;
+        (backend.kind(), loaded)
+    };
     let signature = config.apply_overrides(loaded.signature().clone())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
     let batcher = config
@@ -260,7 +311,7 @@ fn load_version(
                 batching.max_queue_delay(),
             ))
         });
-    let warmed_in = if config.warm_up {
+    let warmed_in = if config.warm_up && backend != BackendKind::Upstream {
         super::warm_up::warm_up(loaded.as_ref(), &signature)?
     } else {
         None
@@ -286,15 +337,17 @@ fn load_version(
         return_freed_memory();
         return Err(error.into());
     }
-    let chosen_by = if config.backend == BackendChoice::Auto {
-        backends.auto_reason(backend.kind())
+    let chosen_by = if backend == BackendKind::Upstream {
+        "answered by its upstream only"
+    } else if config.backend == BackendChoice::Auto {
+        backends.auto_reason(backend)
     } else {
         "set in model.toml"
     };
     tracing::info!(
         model = %found.name,
         version,
-        backend = %backend.kind(),
+        backend = %backend,
         backend_chosen_by = chosen_by,
         execution_provider = loaded.execution_provider(),
         intra_op_threads = loaded.intra_op_threads(),
@@ -308,7 +361,7 @@ fn load_version(
     Ok(ServedModel {
         name: found.name.clone(),
         version,
-        backend: backend.kind(),
+        backend,
         config: config.clone(),
         signature,
         max_batch_size,
@@ -321,5 +374,6 @@ fn load_version(
         resident_bytes: took,
         batcher,
         metrics: context.metrics.clone(),
+        upstream,
     })
 }

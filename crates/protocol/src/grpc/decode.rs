@@ -126,7 +126,7 @@ fn narrow<S: Copy + std::fmt::Display, T: TryFrom<S>>(
 }
 
 /// The elements of `datatype` held in its typed field; the other fields must be empty.
-fn from_contents(
+pub(super) fn from_contents(
     name: &str,
     datatype: DataType,
     contents: InferTensorContents,

@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
+use outpost_core::request::SERVED_BY_PARAMETER;
 use outpost_core::InferResponse;
+
+use super::inference::infer_parameter::ParameterChoice;
+use super::inference::InferParameter;
 
 use super::inference::model_infer_response::InferOutputTensor;
 use super::inference::ModelInferResponse;
@@ -27,7 +31,14 @@ pub fn encode_model_infer_response(response: InferResponse) -> ModelInferRespons
         model_name: response.model_name,
         model_version: response.model_version,
         id: response.id.unwrap_or_default(),
-        parameters: HashMap::default(),
+        parameters: HashMap::from([(
+            SERVED_BY_PARAMETER.to_string(),
+            InferParameter {
+                parameter_choice: Some(ParameterChoice::StringParam(
+                    response.served_by.as_str().to_string(),
+                )),
+            },
+        )]),
         outputs,
         raw_output_contents: raw,
     }
@@ -46,7 +57,13 @@ mod tests {
             model_version: "3".into(),
             id: Some("frame-7".into()),
             outputs: vec![NamedTensor::new("p", tensor)],
+            served_by: outpost_core::ServedBy::Upstream,
         });
+        let served_by = &encoded.parameters["outpost_served_by"];
+        assert_eq!(
+            served_by.parameter_choice,
+            Some(ParameterChoice::StringParam("upstream".into()))
+        );
         assert_eq!(encoded.model_version, "3");
         assert_eq!(encoded.id, "frame-7");
         assert_eq!(encoded.outputs[0].datatype, "FP32");

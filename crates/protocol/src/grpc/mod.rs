@@ -2,8 +2,9 @@
 //! `proto/inference.proto` ([`inference`]), and the codec between `ModelInferRequest` /
 //! `ModelInferResponse` and the protocol-neutral [`outpost_core::InferRequest`] /
 //! [`outpost_core::InferResponse`]. The checks on tensor headers are the ones the REST decoder
-//! applies.
+//! applies. [`client`] is the other side, for forwarding a request to a remote V2 server.
 
+pub mod client;
 mod decode;
 mod encode;
 

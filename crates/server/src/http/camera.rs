@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::body::{declared_length, read_body, reserve_body};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, SERVED_BY_HEADER};
 use outpost_engine::body_memory::BodyReservation;
 use outpost_engine::camera::answer_image;
 use outpost_engine::request_metrics::Route;
@@ -208,7 +208,10 @@ async fn handle(
         reduction = answer.image.decode_reduction,
         "image request"
     );
-    Ok(Json(answer).into_response())
+    let served_by = HeaderValue::from_static(answer.served_by.as_str());
+    let mut response = Json(answer).into_response();
+    response.headers_mut().insert(SERVED_BY_HEADER, served_by);
+    Ok(response)
 }
 
 pub(super) async fn image(

@@ -21,7 +21,7 @@ use outpost_protocol::{
 use super::body::{declared_length, read_body, reserve_body, BodyTarget};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, SERVED_BY_HEADER};
 use outpost_engine::request_metrics::Route;
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
@@ -124,9 +124,12 @@ async fn handle(
         Ok((decoded.request, decoded.output_encoding))
     };
     let encode = |response: InferResponse, encoding: OutputEncoding, _| {
-        encode_infer_response(&response, &encoding)
+        (
+            encode_infer_response(&response, &encoding),
+            response.served_by,
+        )
     };
-    let encoded = state
+    let (encoded, served_by) = state
         .engine
         .inference
         .infer(admitted, arrived, Route::HTTP_INFER, decode, encode)
@@ -134,6 +137,10 @@ async fn handle(
     drop(reservation);
     let mut response = Response::new(Body::from(encoded.body));
     let headers = response.headers_mut();
+    headers.insert(
+        SERVED_BY_HEADER,
+        HeaderValue::from_static(served_by.as_str()),
+    );
     match encoded.json_length {
         Some(len) => {
             headers.insert(

@@ -24,6 +24,9 @@ use axum::Router;
 
 pub use error::ApiError;
 
+/// The header on every inference answer that says who answered: `local` or `upstream`.
+pub const SERVED_BY_HEADER: &str = "outpost-served-by";
+
 pub use crate::state::AppState;
 
 /// All REST routes; `/metrics` too when `with_metrics`.

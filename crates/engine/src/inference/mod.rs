@@ -1,7 +1,8 @@
 //! The one request path into a model, shared by every front end and every kind of request (V2
 //! REST and gRPC, BYTES image inputs, the camera endpoint): find the model and admit the request
 //! (or turn it away at once when the model's queue is full), decide where it is answered
-//! ([`Placement`]), wait for an executor slot (off the async runtime, under a bound on concurrent
+//! ([`Placement`]: the local model, alone or batched, or the model's upstream, see
+//! [`with_upstream`]), wait for an executor slot (off the async runtime, under a bound on concurrent
 //! executions, no longer than the request's deadline), let the front end decode its request,
 //! check it against the model's signature, run it alone or in a dynamic batch, let the front end
 //! encode the answer, and record the request once in the model's statistics and the metrics
@@ -10,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_core::{InferRequest, InferResponse};
+use outpost_core::{InferRequest, InferResponse, ServedBy};
 use outpost_vision::ImageLimits;
 
 use crate::admission::{AdmissionTicket, Deadline};
@@ -21,6 +22,8 @@ use crate::images::{expand_image_inputs, recycle_image_inputs};
 use crate::repository::{ModelRepository, ServedModel};
 use crate::request_metrics::Route;
 use crate::statistics::StageTimes;
+
+mod with_upstream;
 
 /// Shared state of the inference path.
 pub struct InferenceService {
@@ -52,13 +55,17 @@ enum Placement {
     Local,
     /// By the local model, in a batch formed by the version's dynamic batcher.
     LocalBatched(Arc<DynamicBatcher>),
+    /// By the model's upstream or the local model, as its policy says
+    /// ([`with_upstream`]).
+    WithUpstream,
 }
 
 impl Placement {
     fn of(served: &ServedModel) -> Placement {
-        match &served.batcher {
-            Some(batcher) => Placement::LocalBatched(batcher.clone()),
-            None => Placement::Local,
+        match (&served.upstream, &served.batcher) {
+            (Some(_), _) => Placement::WithUpstream,
+            (None, Some(batcher)) => Placement::LocalBatched(batcher.clone()),
+            (None, None) => Placement::Local,
         }
     }
 }
@@ -172,6 +179,10 @@ impl InferenceService {
                 self.run_batched(admitted, batcher, arrived, decode, encode)
                     .await
             }
+            Placement::WithUpstream => {
+                self.run_with_upstream(admitted, arrived, decode, encode)
+                    .await
+            }
         };
         match answered {
             Ok(Answered {
@@ -179,8 +190,9 @@ impl InferenceService {
                 total,
                 stages,
                 samples,
+                served_by,
             }) => {
-                served.record_request(route, total, stages, samples);
+                served.record_request(route, served_by, total, stages, samples);
                 Ok(answer)
             }
             Err(error) => {
@@ -219,6 +231,7 @@ impl InferenceService {
                 model_name: served.name.clone(),
                 model_version: served.version.to_string(),
                 id: request.id,
+                served_by: ServedBy::Local,
             };
             let inferred = Instant::now();
             recycle_image_inputs(&served, request.inputs);
@@ -235,6 +248,7 @@ impl InferenceService {
                 total: arrived.elapsed(),
                 stages,
                 samples,
+                served_by: ServedBy::Local,
             })
         };
         self.run_admitted(ticket, deadline, job).await
@@ -301,6 +315,7 @@ impl InferenceService {
             total: encoded.encoded.saturating_duration_since(arrived),
             answer: encoded.answer,
             samples,
+            served_by: ServedBy::Local,
         })
     }
 
@@ -351,6 +366,7 @@ struct Answered<T> {
     total: Duration,
     stages: StageTimes,
     samples: u64,
+    served_by: ServedBy,
 }
 
 /// Waits for `work`, but no later than `deadline`: [`EngineError::DeadlineExceeded`] then.
