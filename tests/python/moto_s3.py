@@ -15,10 +15,11 @@ REQUEST_LINE = re.compile(r'"(GET|HEAD|PUT|POST|DELETE) (\S+) HTTP/[\d.]+" (\d{3
 
 
 class MotoS3:
-    def __init__(self):
+    def __init__(self, port=0):
+        """On `port` (a free one when 0: a test may hold a port for a server that is down)."""
         server = pathlib.Path(sys.executable).parent / "moto_server"
         self.process = subprocess.Popen(
-            [str(server), "-H", "127.0.0.1", "-p", "0"],
+            [str(server), "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         self.endpoint = None

@@ -220,6 +220,22 @@ pub struct ModelConfig {
     pub postprocess: Option<PostprocessConfig>,
     /// A remote V2 endpoint that may answer instead of, or besides, the local model.
     pub upstream: Option<UpstreamConfig>,
+    /// What of each answered request goes to the outbox, to be forwarded.
+    #[serde(default)]
+    pub forward: ForwardMode,
+}
+
+/// What of each answered request is kept in the outbox and forwarded (`forward` in model.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardMode {
+    /// Nothing.
+    #[default]
+    None,
+    /// Who answered and the outputs (classes or boxes for the camera endpoint).
+    Results,
+    /// The results and the request's inputs (the photo, for the camera endpoint).
+    ResultsAndInputs,
 }
 
 fn default_execution_providers() -> Vec<ExecutionProviderSpec> {
@@ -260,6 +276,7 @@ impl Default for ModelConfig {
             preprocess: None,
             postprocess: None,
             upstream: None,
+            forward: ForwardMode::None,
         }
     }
 }

@@ -100,7 +100,7 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         default_version: None,
         candidates: std::collections::BTreeSet::new(),
     });
-    let service = InferenceService::new(repository, 1, ImageLimits::default(), 1).unwrap();
+    let service = InferenceService::new(repository, 1, ImageLimits::default(), 1, None).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()

@@ -19,7 +19,8 @@ use crate::model_control::{ModelControl, ModelControlParts};
 use crate::repository::{LoadDefaults, ModelRepository};
 use crate::request_metrics::RequestMetrics;
 use crate::upstream::{UpstreamCollector, Upstreams};
-use outpost_core::RemoteConnector;
+use outpost_core::{RecordSink, RemoteConnector};
+use prometheus_client::collector::Collector;
 
 /// What the engine is built from.
 pub struct EngineSettings {
@@ -40,6 +41,11 @@ pub struct EngineSettings {
     /// Makes the clients of models' upstreams (`[upstream]` in model.toml); without one, a
     /// model with an upstream fails to load.
     pub upstream_connector: Option<Arc<dyn RemoteConnector>>,
+    /// Where answers of models with `forward` set are recorded; without one, such a model
+    /// fails to load.
+    pub outbox: Option<Arc<dyn RecordSink>>,
+    /// What `/metrics` shows besides the engine's own (the outbox's figures).
+    pub extra_metrics: Vec<Box<dyn Collector>>,
 }
 
 /// The engine: everything the front ends call.
@@ -84,6 +90,7 @@ impl Engine {
                 max_pixels: settings.limits.max_image_pixels,
             },
             settings.inference.retry_after_secs,
+            settings.outbox.clone(),
         )?;
         let metrics = settings.metrics_enabled.then(|| {
             Metrics::new(
@@ -97,6 +104,7 @@ impl Engine {
                     ort_arena: backends.ort_arena(),
                 },
                 UpstreamCollector(upstreams.clone()),
+                settings.extra_metrics,
             )
         });
         let control = Arc::new(ModelControl::new(ModelControlParts {
@@ -113,6 +121,7 @@ impl Engine {
             token: settings.control_token,
             metrics: request_metrics,
             upstreams,
+            outbox_open: settings.outbox.is_some(),
         }));
         let poll_interval =
             (settings.control_mode == ControlMode::Poll).then_some(settings.poll_interval);

@@ -28,6 +28,7 @@ pub mod describe;
 pub mod engine;
 pub mod error;
 mod executor;
+mod forward;
 pub mod images;
 pub mod inference;
 pub mod memory;

@@ -2,6 +2,10 @@
 //! addresses, load the repository in the background (readiness turns true when done), serve until
 //! SIGTERM or SIGINT, then let in-flight requests finish within the configured grace period.
 
+use outpost_core::RecordSink;
+use outpost_outbox::metrics::OutboxCollector;
+use outpost_outbox::Outbox;
+use prometheus_client::collector::Collector;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,6 +54,9 @@ pub enum ServeError {
     /// A listener failed.
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The outbox could not be opened, or its destination cannot be used.
+    #[error(transparent)]
+    Outbox(#[from] outpost_outbox::OutboxError),
 }
 
 /// Runs the server with `config` until a shutdown signal; thread pools size from `limits`.
@@ -61,7 +68,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
     }
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
-    let engine = start_engine(&config, &limits).await?;
+    let (engine, outbox_handle) = start_engine(&config, &limits).await?;
     let listeners = Listeners::bind(&config, &tls).await?;
     let state = Arc::new(AppState {
         engine,
@@ -74,6 +81,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
         shutting_down: AtomicBool::new(false),
     });
     tokio::spawn(load_repository(state.clone()));
+    let state_outbox = outbox_handle;
     let Listeners {
         http: listener,
         grpc: grpc_listener,
@@ -127,6 +135,9 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace period; exiting anyway");
         }
     }
+    if let Some(outbox) = state_outbox {
+        outbox.close();
+    }
     tracing::info!("server stopped");
     Ok(())
 }
@@ -174,11 +185,12 @@ impl Listeners {
     }
 }
 
-/// Probes the runtimes within the memory budget and builds the engine (no model loaded yet).
+/// Opens the outbox (starting its forwarder), probes the runtimes within the memory budget and
+/// builds the engine (no model loaded yet).
 async fn start_engine(
     config: &ServerConfig,
     limits: &ContainerLimits,
-) -> Result<Engine, ServeError> {
+) -> Result<(Engine, Option<Arc<Outbox>>), ServeError> {
     // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
     // of this function from loading ONNX Runtime with its telemetry on by accident.
     crate::runtimes::prepare_process(&config.ort);
@@ -202,6 +214,10 @@ async fn start_engine(
         evict_idle_models = config.memory.evict_idle_models,
         "memory budget for models"
     );
+    let outbox = Outbox::open(&config.outbox)?;
+    if let Some(outbox) = &outbox {
+        outbox.spawn_forwarder(&config.outbox)?;
+    }
     let settings = EngineSettings {
         model_repository: config.model_repository.clone(),
         control_mode: config.model_control.mode,
@@ -211,8 +227,14 @@ async fn start_engine(
         inference: config.inference.clone(),
         metrics_enabled: config.metrics.enabled,
         upstream_connector: Some(Arc::new(outpost_upstream::V2Connector)),
+        extra_metrics: outbox
+            .iter()
+            .map(|o| Box::new(OutboxCollector(o.clone())) as Box<dyn Collector>)
+            .collect(),
+        outbox: outbox.clone().map(|o| o as Arc<dyn RecordSink>),
     };
-    Engine::new(settings, limits, budget, backends).map_err(ServeError::Executor)
+    let engine = Engine::new(settings, limits, budget, backends).map_err(ServeError::Executor)?;
+    Ok((engine, outbox))
 }
 
 /// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` completes.

@@ -11,13 +11,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_core::{InferRequest, InferResponse, ServedBy};
+use outpost_core::{ForwardMode, InferRequest, InferResponse, RecordSink, ServedBy};
 use outpost_vision::ImageLimits;
 
 use crate::admission::{AdmissionTicket, Deadline};
 use crate::batching::{self, DynamicBatcher, EncodingReply, Pending};
 use crate::error::EngineError;
 use crate::executor::{Executor, ExecutorError, ExecutorLoad};
+use crate::forward;
 use crate::images::{expand_image_inputs, recycle_image_inputs};
 use crate::repository::{ModelRepository, ServedModel};
 use crate::request_metrics::Route;
@@ -28,6 +29,8 @@ mod with_upstream;
 /// Shared state of the inference path.
 pub struct InferenceService {
     repository: Arc<ModelRepository>,
+    /// Where answers of models with `forward` set are recorded.
+    outbox: Option<Arc<dyn RecordSink>>,
     executor: Executor,
     image_limits: ImageLimits,
     retry_after_secs: u64,
@@ -87,9 +90,11 @@ impl InferenceService {
         max_concurrent: usize,
         image_limits: ImageLimits,
         retry_after_secs: u64,
+        outbox: Option<Arc<dyn RecordSink>>,
     ) -> std::io::Result<InferenceService> {
         Ok(InferenceService {
             repository,
+            outbox,
             executor: Executor::start(max_concurrent)?,
             image_limits,
             retry_after_secs,
@@ -139,6 +144,11 @@ impl InferenceService {
         self.image_limits
     }
 
+    /// The outbox, when store-and-forward is on.
+    pub fn outbox(&self) -> Option<&Arc<dyn RecordSink>> {
+        self.outbox.as_ref()
+    }
+
     /// The models being served.
     pub fn repository(&self) -> &Arc<ModelRepository> {
         &self.repository
@@ -160,7 +170,47 @@ impl InferenceService {
     /// received the request; `route` names its front end in the metrics and the debug log. A
     /// request whose deadline passes while it waits is answered with
     /// [`EngineError::DeadlineExceeded`] and never runs.
+    ///
+    /// For a model with `forward` set, the answer's record (see [`crate::forward`]) is on disk
+    /// in the outbox before the answer is returned (camera answers are recorded by
+    /// [`crate::camera`], with their classes or boxes).
     pub async fn infer<C, T>(
+        &self,
+        admitted: Admitted,
+        arrived: Instant,
+        route: Route,
+        decode: impl Decode<C>,
+        encode: impl Encode<C, T>,
+    ) -> Result<T, EngineError>
+    where
+        C: Send + 'static,
+        T: Send + 'static,
+    {
+        let mode = admitted.served.config.forward;
+        let outbox = match &self.outbox {
+            Some(outbox) if mode != ForwardMode::None && route != Route::HTTP_IMAGE => outbox,
+            _ => return self.place(admitted, arrived, route, decode, encode).await,
+        };
+        let with_inputs = mode == ForwardMode::ResultsAndInputs;
+        let decode = move || {
+            let (request, context) = decode()?;
+            let inputs = with_inputs.then(|| forward::inputs(&request.inputs));
+            Ok((request, (context, inputs)))
+        };
+        let encode = move |response: InferResponse, (context, inputs): (C, _), took| {
+            let at_ms = forward::now_ms();
+            let record = forward::record(&response, at_ms, inputs);
+            (encode(response, context, took), (record, at_ms))
+        };
+        let (answer, (record, at_ms)) =
+            self.place(admitted, arrived, route, decode, encode).await?;
+        outbox.append(record, at_ms).await;
+        Ok(answer)
+    }
+
+    /// [`InferenceService::infer`] without the outbox: where the request is answered, and its
+    /// accounting.
+    async fn place<C, T>(
         &self,
         admitted: Admitted,
         arrived: Instant,
@@ -436,6 +486,7 @@ mod tests {
             1,
             ImageLimits::default(),
             1,
+            None,
         )
         .unwrap()
     }

@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use crate::request_metrics::RequestMetrics;
 use crate::upstream::UpstreamCollector;
 pub(crate) use live::LiveSources;
+use prometheus_client::collector::Collector;
 
 /// Everything `/metrics` reports.
 pub struct Metrics {
@@ -20,16 +21,21 @@ pub struct Metrics {
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 impl Metrics {
-    /// A registry with what the request paths record and what `live` reads on each scrape.
+    /// A registry with what the request paths record, what `live` reads on each scrape, the
+    /// upstreams' circuits, and `extra` collectors (the outbox's).
     pub fn new(
         requests: &RequestMetrics,
         live: LiveSources,
         upstreams: UpstreamCollector,
+        extra: Vec<Box<dyn Collector>>,
     ) -> Metrics {
         let mut registry = Registry::default();
         requests.register(&mut registry);
         registry.register_collector(Box::new(live));
         registry.register_collector(Box::new(upstreams));
+        for collector in extra {
+            registry.register_collector(collector);
+        }
         Metrics { registry }
     }
 

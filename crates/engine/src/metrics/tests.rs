@@ -42,6 +42,7 @@ fn requests_and_live_values_are_exposed() {
             ort_arena: None,
         },
         UpstreamCollector(Arc::new(Upstreams::new(None))),
+        Vec::new(),
     );
     let ms = Duration::from_millis;
     requests.record_success(

@@ -111,6 +111,8 @@ pub struct ModelControl {
     metrics: RequestMetrics,
     /// Clients and circuits of models' upstreams.
     upstreams: Arc<Upstreams>,
+    /// Whether the outbox is open (models with `forward` need it).
+    outbox_open: bool,
     /// One load or unload at a time; also guards the fingerprints.
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
 }
@@ -135,6 +137,8 @@ pub struct ModelControlParts {
     pub metrics: RequestMetrics,
     /// Clients and circuits of models' upstreams.
     pub upstreams: Arc<Upstreams>,
+    /// Whether the outbox is open (models with `forward` need it).
+    pub outbox_open: bool,
 }
 
 impl ModelControl {
@@ -150,6 +154,7 @@ impl ModelControl {
             token,
             metrics,
             upstreams,
+            outbox_open,
         } = parts;
         ModelControl {
             mode,
@@ -161,6 +166,7 @@ impl ModelControl {
             token,
             metrics,
             upstreams,
+            outbox_open,
             loaded_from: Mutex::new(HashMap::new()),
         }
     }
@@ -181,6 +187,7 @@ impl ModelControl {
             evict_one_idle,
             metrics: &self.metrics,
             upstreams: &self.upstreams,
+            outbox_open: self.outbox_open,
         }
     }
 
@@ -548,6 +555,7 @@ mod tests {
             token: token.map(str::to_string),
             metrics: RequestMetrics::default(),
             upstreams: Arc::new(Upstreams::new(None)),
+            outbox_open: false,
         })
     }
 

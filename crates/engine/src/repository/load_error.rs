@@ -47,6 +47,9 @@ pub enum LoadError {
         /// The versions present.
         present: Vec<u64>,
     },
+    /// The model sets `forward` but the server has no outbox.
+    #[error("forward is set but the server has no outbox: set outbox.path (and outbox.destination) in the server configuration")]
+    NoOutbox,
     /// The model's `[upstream]` could not be set up.
     #[error("upstream: {0}")]
     Upstream(String),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use outpost_core::{
-    BackendChoice, BackendKind, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
+    BackendChoice, BackendKind, ForwardMode, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
 };
 
 use outpost_core::model_config::{stays_inside_model_dir, MODEL_CONFIG_FILE};
@@ -56,6 +56,8 @@ pub struct LoadContext<'a> {
     pub metrics: &'a RequestMetrics,
     /// Makes the clients of models' upstreams.
     pub upstreams: &'a Upstreams,
+    /// Whether the outbox is open (models with `forward` need it).
+    pub outbox_open: bool,
 }
 
 /// A labels file attached to a model.
@@ -270,6 +272,9 @@ fn load_version(
         .transpose()?;
     let backends = context.backends;
     let defaults = context.defaults;
+    if config.forward != ForwardMode::None && !context.outbox_open {
+        return Err(LoadError::NoOutbox);
+    }
     let upstream = context
         .upstreams
         .attach(config.upstream.as_ref(), &found.name)

@@ -142,9 +142,12 @@ settings_section! {
         ort: OrtConfig,
         /// `[log]`: logging.
         log: LogConfig,
+        /// `[outbox]`: store-and-forward of answered requests.
+        outbox: OutboxConfig,
     }
 }
 
+pub use outpost_outbox::OutboxConfig;
 pub use outpost_settings::flags::SettingOverrides;
 pub use outpost_settings::logging::{LogConfig, LogFormat};
 
@@ -193,6 +196,9 @@ impl ServerConfig {
             ));
         }
         self.tls.check()?;
+        if let Some(problem) = self.outbox.problems() {
+            return Err(ConfigError::Invalid(problem));
+        }
         if self.model_control.poll_interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "model_control.poll_interval_secs must be positive".into(),

@@ -1,0 +1,196 @@
+//! Outpost's store-and-forward outbox. Answered requests of models with `forward` set are
+//! appended as JSON records ([`Outbox::append`]) to a durable SQLite store
+//! ([`store::OutboxStore`]) by one writer thread that commits whatever has arrived in one
+//! transaction (group commit: one sync to disk for many requests); `append` returns once the
+//! record is on disk. A forwarder task ([`forward`]) uploads batches to object storage or an
+//! HTTP endpoint as `<prefix>/<device>/<date>/<first-seq>-<last-seq>.jsonl.zst` and removes
+//! them only once the upload is confirmed; keys are fixed before the upload, so a retried upload
+//! never makes a second copy. Over its bounds the outbox drops the oldest records and counts
+//! them ([`metrics`]).
+
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod metrics;
+pub mod store;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+pub use config::OutboxConfig;
+pub use error::OutboxError;
+use store::{OutboxStore, Record};
+
+/// Records taken in one transaction at most.
+const GROUP_COMMIT_MAX: usize = 1024;
+
+struct Pending {
+    record: Record,
+    done: tokio::sync::oneshot::Sender<bool>,
+}
+
+impl outpost_core::RecordSink for Outbox {
+    fn append(
+        &self,
+        json: String,
+        at_ms: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Outbox::append(self, json, at_ms))
+    }
+}
+
+/// Counts kept while the server runs (the backlog itself is read from the store).
+#[derive(Debug, Default)]
+pub struct OutboxCounts {
+    /// Records dropped to keep the bounds.
+    pub dropped_over_bounds: AtomicU64,
+    /// Records that could not be written (the disk is full or failing).
+    pub dropped_unwritten: AtomicU64,
+    /// Records uploaded and removed.
+    pub uploaded_records: AtomicU64,
+    /// Batches uploaded.
+    pub uploaded_batches: AtomicU64,
+    /// Uploads that failed.
+    pub upload_failures: AtomicU64,
+    /// When the last upload succeeded (seconds since the Unix epoch; 0 before the first).
+    pub last_upload_unix: AtomicU64,
+}
+
+/// The outbox: its store, its writer thread and its counts.
+pub struct Outbox {
+    sender: Mutex<Option<mpsc::Sender<Pending>>>,
+    store: Arc<Mutex<OutboxStore>>,
+    counts: Arc<OutboxCounts>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
+    }
+}
+
+fn lock(store: &Mutex<OutboxStore>) -> MutexGuard<'_, OutboxStore> {
+    // Every store operation is one SQLite transaction; a panic cannot leave it half done.
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `at_ms` (milliseconds since the Unix epoch) as an RFC 3339 time in UTC.
+pub fn timestamp(at_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(at_ms).map_or_else(|_| at_ms.to_string(), |t| t.to_string())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+impl Outbox {
+    /// Opens the outbox `config` describes and starts its writer; `None` when no path is set.
+    pub fn open(config: &OutboxConfig) -> Result<Option<Arc<Outbox>>, OutboxError> {
+        let Some(path) = &config.path else {
+            return Ok(None);
+        };
+        let store = Arc::new(Mutex::new(OutboxStore::open(path, config.bounds())?));
+        let counts = Arc::new(OutboxCounts::default());
+        let (sender, receiver) = mpsc::channel();
+        let writer_store = store.clone();
+        let writer_counts = counts.clone();
+        std::thread::Builder::new()
+            .name("outbox-writer".into())
+            .spawn(move || write_loop(&receiver, &writer_store, &writer_counts))
+            .map_err(|source| OutboxError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let backlog = lock(&store).backlog()?;
+        tracing::info!(
+            path = %path.display(),
+            records = backlog.records,
+            bytes = backlog.bytes,
+            max_bytes = config.max_bytes,
+            "outbox open"
+        );
+        Ok(Some(Arc::new(Outbox {
+            sender: Mutex::new(Some(sender)),
+            store,
+            counts,
+        })))
+    }
+
+    /// Appends one record (a JSON object answered at `at_ms`); returns once it is on disk.
+    /// A record that cannot be written is counted as dropped and logged: the answer it
+    /// describes still goes out.
+    pub async fn append(&self, json: String, at_ms: i64) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        let sent = self
+            .sender
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|s| {
+                s.send(Pending {
+                    record: Record { at_ms, json },
+                    done,
+                })
+                .is_ok()
+            });
+        if !sent || !written.await.unwrap_or(false) {
+            self.counts
+                .dropped_unwritten
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The counts kept while the server runs.
+    pub fn counts(&self) -> &Arc<OutboxCounts> {
+        &self.counts
+    }
+
+    /// Stops taking records; the writer finishes those already sent and exits.
+    pub fn close(&self) {
+        self.sender
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+    }
+}
+
+/// The writer thread: takes what has arrived (up to [`GROUP_COMMIT_MAX`]), writes it in one
+/// transaction, then answers each record's caller.
+fn write_loop(
+    receiver: &mpsc::Receiver<Pending>,
+    store: &Mutex<OutboxStore>,
+    counts: &OutboxCounts,
+) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match receiver.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (records, callers): (Vec<Record>, Vec<_>) =
+            group.into_iter().map(|p| (p.record, p.done)).unzip();
+        let written = match lock(store).append(&records, now_ms()) {
+            Ok(dropped) => {
+                if dropped > 0 {
+                    counts
+                        .dropped_over_bounds
+                        .fetch_add(dropped, Ordering::Relaxed);
+                    tracing::warn!(dropped, "outbox over its bounds: oldest records dropped");
+                }
+                true
+            }
+            Err(error) => {
+                tracing::error!(%error, records = records.len(), "outbox records not written");
+                false
+            }
+        };
+        for caller in callers {
+            let _ = caller.send(written);
+        }
+    }
+}
