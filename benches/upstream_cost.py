@@ -6,7 +6,7 @@ perf_analyzer (gRPC), in interleaved rounds, with the bundled classifier served 
   synchronous=FULL, group commit) before it goes out;
 - `open_circuit`: `prefer_upstream` with an upstream that refuses connections, its circuit open.
 
-Passes when the forwarding model's throughput at saturation (concurrency 4) is at least
+Passes when the forwarding model's throughput at saturation (concurrency 8) is at least
 `--min-forward-ratio` of the local model's, and the open-circuit model's p50 at concurrency 1
 is within `--max-p50-gap-ms` of the local model's (each the median over the rounds of the
 figures paired within a round). Prints a
@@ -74,7 +74,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("binary", nargs="?", default=str(ROOT / "target" / "release" / "outpost"))
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4,
+    parser.add_argument("--concurrency", type=int, default=8,
                         help="clients for the throughput at saturation")
     parser.add_argument("--interval-ms", type=int, default=1500)
     parser.add_argument("--min-forward-ratio", type=float, default=0.95)

@@ -213,3 +213,44 @@ def test_prefer_local_escalates_unsure_answers_while_online(tmp_path):
         stop_outpost(edge)
         stop_outpost(cloud)
         proxy.close()
+
+
+def test_upstreams_over_grpc_and_over_tls_with_a_private_ca(tmp_path):
+    """grpc://, and https:// and grpcs:// to a cloud whose certificate only `ca_file` vouches
+    for, with a credential from the environment; an upstream whose CA is not trusted fails over
+    to the local model."""
+    from test_tls import make_pki, tls_context
+
+    pki = make_pki(tmp_path, "cloud")
+    stranger = make_pki(tmp_path, "stranger")
+    plain_repo, tls_repo, edge_repo = tmp_path / "plain", tmp_path / "tls", tmp_path / "edge"
+    model_folder(plain_repo, "classifier", 2)
+    model_folder(tls_repo, "classifier", 2)
+    plain, plain_addresses = start_outpost(plain_repo)
+    secure, secure_addresses = start_outpost(
+        tls_repo, "--tls-cert", pki["server_cert"], "--tls-key", pki["server_key"],
+        tls_context=tls_context(pki))
+    common = {"model": "classifier", "policy": "prefer_upstream", "timeout_ms": 2000}
+    model_folder(edge_repo, "over_grpc", 1,
+                 {**common, "url": f"grpc://{plain_addresses['grpc_url']}"})
+    model_folder(edge_repo, "over_https", 1,
+                 {**common, "url": f"https://{secure_addresses['url']}", "ca_file": pki["ca"],
+                  "auth_env": "CLOUD_TOKEN"})
+    model_folder(edge_repo, "over_grpcs", 1,
+                 {**common, "url": f"grpcs://{secure_addresses['grpc_url']}",
+                  "ca_file": pki["ca"], "auth_env": "CLOUD_TOKEN"})
+    model_folder(edge_repo, "untrusted", 1,
+                 {**common, "url": f"https://{secure_addresses['url']}",
+                  "ca_file": stranger["ca"]})
+    edge, addresses = start_outpost(edge_repo, env={"CLOUD_TOKEN": "Bearer edge-7"})
+    try:
+        for model in ("over_grpc", "over_https", "over_grpcs"):
+            status, served_by, answer, _ = infer(addresses["base_url"], model)
+            assert (status, served_by, answer["model_version"]) == (200, "upstream", "2"), model
+            assert classify(addresses["base_url"], model, "chelsea.png")["served_by"] == "upstream"
+        status, served_by, answer, _ = infer(addresses["base_url"], "untrusted")
+        assert (status, served_by, answer["model_version"]) == (200, "local", "1")
+    finally:
+        stop_outpost(edge)
+        stop_outpost(secure)
+        stop_outpost(plain)
