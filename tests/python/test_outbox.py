@@ -13,7 +13,6 @@ import shutil
 import signal
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -21,7 +20,7 @@ import zstandard
 
 from conftest import ROOT, start_outpost, stop_outpost
 from moto_s3 import MotoS3
-from test_metrics import scrape, value
+from test_metrics import scrape, value, wait_until
 from test_repository_s3 import s3_env
 
 MODEL = "adder"
@@ -95,16 +94,6 @@ def send(base_url, pending, answered, kill_after=None, process=None):
         thread.join()
 
 
-def wait_for(read, predicate, what, seconds=60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        now = read()
-        if predicate(now):
-            return now
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: {read()}")
-
-
 def test_every_record_arrives_once_across_kills_and_an_outage(tmp_path):
     port = free_port()
     models = repository(tmp_path)
@@ -134,10 +123,10 @@ def test_every_record_arrives_once_across_kills_and_an_outage(tmp_path):
         # The uplink comes back: everything in the outbox is uploaded, then removed.
         moto = MotoS3(port=port)
         moto.client.create_bucket(Bucket="results")
-        wait_for(lambda: scrape(addresses["base_url"])[0],
-                 lambda s: value(s, "outpost_outbox_backlog_records") == 0
-                 and value(s, "outpost_outbox_uploaded_records_total") > 0,
-                 "the outbox to empty", seconds=120)
+        wait_until(lambda: scrape(addresses["base_url"])[0],
+                   lambda s: value(s, "outpost_outbox_backlog_records") == 0
+                   and value(s, "outpost_outbox_uploaded_records_total") > 0,
+                   "the outbox to empty", seconds=120)
 
         seen, seqs = [], []
         listing = moto.client.list_objects_v2(Bucket="results", Prefix="site-a/")

@@ -40,6 +40,20 @@ pub struct PixelBox {
 }
 
 impl Geometry {
+    /// Model-input pixels are the frame's own: a `width` x `height` frame used as it is.
+    pub fn identity(width: u32, height: u32) -> Geometry {
+        Geometry {
+            pad_x: 0.0,
+            pad_y: 0.0,
+            factor_x: 1.0,
+            factor_y: 1.0,
+            origin_x: 0.0,
+            origin_y: 0.0,
+            original_width: width,
+            original_height: height,
+        }
+    }
+
     /// The box `(x1, y1, x2, y2)` in model-input pixels, in original-frame pixels.
     pub fn to_original(&self, x1: f32, y1: f32, x2: f32, y2: f32) -> PixelBox {
         let (w, h) = (self.original_width as f32, self.original_height as f32);

@@ -141,16 +141,7 @@ impl Preprocessor {
         let (src_w, src_h) = (image.width as f32, image.height as f32);
         // Original-frame pixels per decoded pixel (the JPEG reduction, if any).
         let (rx, ry) = (original.0 as f32 / src_w, original.1 as f32 / src_h);
-        let mut geometry = Geometry {
-            pad_x: 0.0,
-            pad_y: 0.0,
-            factor_x: 1.0,
-            factor_y: 1.0,
-            origin_x: 0.0,
-            origin_y: 0.0,
-            original_width: original.0,
-            original_height: original.1,
-        };
+        let mut geometry = Geometry::identity(original.0, original.1);
         let fitted = match self.config.resize {
             ResizeMode::Stretch => {
                 geometry.factor_x = src_w / in_w as f32 * rx;

@@ -222,16 +222,7 @@ pub(crate) fn top_score(
 ) -> Option<f32> {
     if let Some(pipeline) = served.image.as_ref().filter(|p| p.has_postprocess()) {
         if samples == 1 {
-            let geometry = Geometry {
-                pad_x: 0.0,
-                pad_y: 0.0,
-                factor_x: 1.0,
-                factor_y: 1.0,
-                origin_x: 0.0,
-                origin_y: 0.0,
-                original_width: u32::MAX,
-                original_height: u32::MAX,
-            };
+            let geometry = Geometry::identity(u32::MAX, u32::MAX);
             let overrides = Overrides {
                 top_k: Some(1),
                 score_threshold: Some(0.0),
