@@ -73,6 +73,9 @@ impl Outbox {
         };
         let location = RepositoryLocation::open(url, &StorageSettings::default())
             .map_err(|e| OutboxError::Destination(e.to_string()))?;
+        // A password in the URL (https://user:secret@host/) is never logged.
+        let mut shown = location.url.clone();
+        let _ = shown.set_password(None);
         let destination = Destination {
             store: location.store,
             prefix: location.prefix,
@@ -82,7 +85,7 @@ impl Outbox {
         let limits = (config.batch_max_records, config.batch_max_bytes);
         let idle = Duration::from_secs(config.upload_interval_secs);
         let retry_max = Duration::from_secs(config.retry_max_secs);
-        tracing::info!(destination = %url, device = %destination.device, "outbox forwarding");
+        tracing::info!(destination = %shown, device = %destination.device, "outbox forwarding");
         tokio::spawn(async move {
             outbox.forward(&destination, limits, idle, retry_max).await;
         });
