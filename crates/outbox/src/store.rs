@@ -102,8 +102,9 @@ impl OutboxStore {
         let page_size: u64 = connection
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(&e)?;
-        // The write-ahead log is checkpointed and cut back to at most a quarter of the bound.
-        let wal_pages = (bounds.max_bytes / 4 / page_size).max(16);
+        // The write-ahead log is folded into the database every 4 MiB (SQLite's default: short,
+        // frequent checkpoints rather than long stalls), and at most every quarter of the bound.
+        let wal_pages = (bounds.max_bytes / 4 / page_size).clamp(16, 1000);
         connection
             .execute_batch(&format!(
                 "PRAGMA wal_autocheckpoint = {wal_pages};
