@@ -225,6 +225,9 @@ def test_upstreams_over_grpc_and_over_tls_with_a_private_ca(tmp_path):
     stranger = make_pki(tmp_path, "stranger")
     plain_repo, tls_repo, edge_repo = tmp_path / "plain", tmp_path / "tls", tmp_path / "edge"
     model_folder(plain_repo, "classifier", 2)
+    # The same graph without an image pipeline: it cannot take a photo.
+    (plain_repo / "bare" / "2").mkdir(parents=True)
+    shutil.copy(SOURCE / "1" / "model.onnx", plain_repo / "bare" / "2" / "model.onnx")
     model_folder(tls_repo, "classifier", 2)
     plain, plain_addresses = start_outpost(plain_repo)
     secure, secure_addresses = start_outpost(
@@ -242,6 +245,12 @@ def test_upstreams_over_grpc_and_over_tls_with_a_private_ca(tmp_path):
     model_folder(edge_repo, "untrusted", 1,
                  {**common, "url": f"https://{secure_addresses['url']}",
                   "ca_file": stranger["ca"]})
+    plain_url = f"http://{plain_addresses['url']}"
+    model_folder(edge_repo, "photo_upstream", 1,
+                 {**common, "url": plain_url, "camera_sends": "image"})
+    model_folder(edge_repo, "tensor_to_bare", 1, {**common, "url": plain_url, "model": "bare"})
+    model_folder(edge_repo, "photo_to_bare", 1,
+                 {**common, "url": plain_url, "model": "bare", "camera_sends": "image"})
     edge, addresses = start_outpost(edge_repo, env={"CLOUD_TOKEN": "Bearer edge-7"})
     try:
         for model in ("over_grpc", "over_https", "over_grpcs"):
@@ -250,6 +259,16 @@ def test_upstreams_over_grpc_and_over_tls_with_a_private_ca(tmp_path):
             assert classify(addresses["base_url"], model, "chelsea.png")["served_by"] == "upstream"
         status, served_by, answer, _ = infer(addresses["base_url"], "untrusted")
         assert (status, served_by, answer["model_version"]) == (200, "local", "1")
+
+        # camera_sends = "image": the photo goes upstream (a remote model without an image
+        # pipeline cannot take it, and the local model answers); by default the tensor goes.
+        base = addresses["base_url"]
+        local = classify(base, "photo_upstream", "chelsea.png")
+        assert (local["served_by"], local["model_version"]) == ("upstream", "2")
+        assert classify(base, "tensor_to_bare", "chelsea.png")["served_by"] == "upstream"
+        refused = classify(base, "photo_to_bare", "chelsea.png")
+        assert (refused["served_by"], refused["model_version"]) == ("local", "1")
+        assert refused["classifications"][0]["label"] == local["classifications"][0]["label"]
     finally:
         stop_outpost(edge)
         stop_outpost(secure)

@@ -30,4 +30,6 @@ pub use signature::{ModelSignature, TensorSpec};
 pub use tensor::{NamedTensor, Tensor, TensorData, TensorError};
 pub use tensor_batch::BatchError;
 pub use tensor_fill::TensorFiller;
-pub use upstream::{RemoteConnector, RemoteError, RemoteModel, UpstreamConfig, UpstreamPolicy};
+pub use upstream::{
+    CameraSends, RemoteConnector, RemoteError, RemoteModel, UpstreamConfig, UpstreamPolicy,
+};

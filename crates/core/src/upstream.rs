@@ -80,6 +80,22 @@ pub struct UpstreamConfig {
     /// answer half-opens it.
     #[serde(default = "default_probe_interval_ms")]
     pub probe_interval_ms: u64,
+    /// What the camera endpoint sends the upstream: the preprocessed tensor, or the photo.
+    #[serde(default)]
+    pub camera_sends: CameraSends,
+}
+
+/// What the camera endpoint sends a model's upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraSends {
+    /// The input tensor the local `[preprocess]` made: the remote model needs no image
+    /// pipeline, and the photo's bytes never leave the device.
+    #[default]
+    Tensor,
+    /// The photo as it came, as a BYTES image input: the remote model preprocesses it itself
+    /// (its own `[preprocess]`, or Triton's ensemble); often fewer bytes than the tensor.
+    Image,
 }
 
 // The credential is never shown: only where it comes from.
@@ -98,6 +114,7 @@ impl std::fmt::Debug for UpstreamConfig {
             .field("ca_file", &self.ca_file)
             .field("failures_to_open", &self.failures_to_open)
             .field("probe_interval_ms", &self.probe_interval_ms)
+            .field("camera_sends", &self.camera_sends)
             .finish()
     }
 }

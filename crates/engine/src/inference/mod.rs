@@ -189,7 +189,11 @@ impl InferenceService {
         let mode = admitted.served.config.forward;
         let outbox = match &self.outbox {
             Some(outbox) if mode != ForwardMode::None && route != Route::HTTP_IMAGE => outbox,
-            _ => return self.place(admitted, arrived, route, decode, encode).await,
+            _ => {
+                return self
+                    .place(admitted, arrived, route, None, decode, encode)
+                    .await
+            }
         };
         let with_inputs = mode == ForwardMode::ResultsAndInputs;
         let decode = move || {
@@ -202,19 +206,22 @@ impl InferenceService {
             let record = forward::record(&response, at_ms, inputs);
             (encode(response, context, took), (record, at_ms))
         };
-        let (answer, (record, at_ms)) =
-            self.place(admitted, arrived, route, decode, encode).await?;
+        let (answer, (record, at_ms)) = self
+            .place(admitted, arrived, route, None, decode, encode)
+            .await?;
         outbox.append(record, at_ms).await;
         Ok(answer)
     }
 
     /// [`InferenceService::infer`] without the outbox: where the request is answered, and its
-    /// accounting.
-    async fn place<C, T>(
+    /// accounting. `upstream_form`, when given, is what the model's upstream is sent instead
+    /// of the decoded request (the camera endpoint's photo).
+    pub(crate) async fn place<C, T>(
         &self,
         admitted: Admitted,
         arrived: Instant,
         route: Route,
+        upstream_form: Option<InferRequest>,
         decode: impl Decode<C>,
         encode: impl Encode<C, T>,
     ) -> Result<T, EngineError>
@@ -230,7 +237,7 @@ impl InferenceService {
                     .await
             }
             Placement::WithUpstream => {
-                self.run_with_upstream(admitted, arrived, decode, encode)
+                self.run_with_upstream(admitted, arrived, upstream_form, decode, encode)
                     .await
             }
         };

@@ -16,7 +16,7 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_core::{InferResponse, NamedTensor, ServedBy, UpstreamPolicy};
+use outpost_core::{InferRequest, InferResponse, NamedTensor, ServedBy, UpstreamPolicy};
 use outpost_vision::geometry::Geometry;
 use outpost_vision::values::to_f32;
 use outpost_vision::{Answer, Overrides};
@@ -33,6 +33,7 @@ impl InferenceService {
         &self,
         admitted: Admitted,
         arrived: Instant,
+        upstream_form: Option<InferRequest>,
         decode: impl Decode<C>,
         encode: impl Encode<C, T>,
     ) -> Result<Answered<T>, EngineError>
@@ -65,6 +66,11 @@ impl InferenceService {
             input: decoded - started,
             samples,
         };
+        // What the upstream is sent: the decoded request, or the form the front end gave.
+        let mut sent = upstream_form;
+        if let Some(form) = &mut sent {
+            form.id.clone_from(&request.id);
+        }
         let time_left = || {
             deadline.map_or(Duration::MAX, |d| {
                 d.0.saturating_duration_since(Instant::now())
@@ -75,7 +81,10 @@ impl InferenceService {
                 "policy local takes the local path".into(),
             )),
             UpstreamPolicy::UpstreamOnly => {
-                let response = match upstream.ask(&request, time_left()).await {
+                let response = match upstream
+                    .ask(sent.as_ref().unwrap_or(&request), time_left())
+                    .await
+                {
                     Some(Ok(response)) => response,
                     Some(Err(error)) => return Err(unavailable(&served, upstream, error)),
                     None => return Err(unavailable(&served, upstream, CIRCUIT_OPEN)),
@@ -84,7 +93,10 @@ impl InferenceService {
                 self.encode_remote(response, context, encode, arrived, decoding, decoded)
                     .await
             }
-            UpstreamPolicy::PreferUpstream => match upstream.ask(&request, time_left()).await {
+            UpstreamPolicy::PreferUpstream => match upstream
+                .ask(sent.as_ref().unwrap_or(&request), time_left())
+                .await
+            {
                 Some(Ok(response)) => {
                     drop(admitted);
                     self.encode_remote(response, context, encode, arrived, decoding, decoded)
@@ -97,7 +109,10 @@ impl InferenceService {
             },
             UpstreamPolicy::PreferLocal => {
                 let escalate_below = upstream.config.escalate_below.unwrap_or(0.0);
-                let kept = request.clone();
+                let kept = match sent {
+                    Some(form) => form,
+                    None => request.clone(),
+                };
                 let decode = move || Ok((request, ()));
                 let keep_response =
                     |response: InferResponse, (), infer: Duration| (response, infer);
