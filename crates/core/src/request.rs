@@ -93,7 +93,8 @@ pub enum InputError {
 }
 
 /// Who answered a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ServedBy {
     /// The model on this server.
     #[default]

@@ -29,12 +29,7 @@ pub struct ImageAnswer {
     /// Where the time went.
     pub timing_us: ImageStageTimes,
     /// Who answered: the local model or its upstream (`local`, `upstream`).
-    #[serde(serialize_with = "served_by_name")]
     pub served_by: ServedBy,
-}
-
-fn served_by_name<S: serde::Serializer>(served_by: &ServedBy, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(served_by.as_str())
 }
 
 /// The frame as received and how it was decoded.

@@ -76,11 +76,6 @@ fn lock(store: &Mutex<OutboxStore>) -> MutexGuard<'_, OutboxStore> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `at_ms` (milliseconds since the Unix epoch) as an RFC 3339 time in UTC.
-pub fn timestamp(at_ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(at_ms).map_or_else(|_| at_ms.to_string(), |t| t.to_string())
-}
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()

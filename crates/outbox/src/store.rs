@@ -62,6 +62,10 @@ pub struct OutboxStore {
     path: PathBuf,
     bounds: Bounds,
     page_size: u64,
+    /// Records in the store and their bytes: counted once at open, then kept up to date by
+    /// every insert and delete (a scrape or a bound check never scans the table).
+    records: u64,
+    bytes: u64,
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> OutboxError + '_ {
@@ -92,6 +96,7 @@ impl OutboxStore {
                  CREATE TABLE IF NOT EXISTS records (
                      seq INTEGER PRIMARY KEY AUTOINCREMENT,
                      at_ms INTEGER NOT NULL,
+                     bytes INTEGER NOT NULL,
                      json TEXT NOT NULL);
                  CREATE TABLE IF NOT EXISTS pending_batch (
                      id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -112,11 +117,20 @@ impl OutboxStore {
                 wal_pages * page_size
             ))
             .map_err(&e)?;
+        let (records, bytes) = connection
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM records",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(&e)?;
         Ok(OutboxStore {
             connection,
             path: path.to_path_buf(),
             bounds,
             page_size,
+            records,
+            bytes,
         })
     }
 
@@ -134,15 +148,17 @@ impl OutboxStore {
         let transaction = self.connection.transaction().map_err(&e)?;
         {
             let mut insert = transaction
-                .prepare_cached("INSERT INTO records (at_ms, json) VALUES (?1, ?2)")
+                .prepare_cached("INSERT INTO records (at_ms, bytes, json) VALUES (?1, ?2, ?3)")
                 .map_err(&e)?;
             for record in records {
                 insert
-                    .execute(params![record.at_ms, record.json])
+                    .execute(params![record.at_ms, record.json.len() as i64, record.json])
                     .map_err(&e)?;
             }
         }
         transaction.commit().map_err(&e)?;
+        self.records += records.len() as u64;
+        self.bytes += records.iter().map(|r| r.json.len() as u64).sum::<u64>();
         let dropped = self.keep_bounds(now_ms)?;
         // The log is folded into the database and cut short once it passes its quarter.
         let log = std::fs::metadata(format!("{}-wal", path.display())).map_or(0, |m| m.len());
@@ -167,7 +183,27 @@ impl OutboxStore {
             .map_err(sql(&self.path))
     }
 
-    /// Bytes the database uses (pages in use) plus its write-ahead log.
+    /// Runs a `DELETE ... RETURNING bytes` statement and takes what it removed off the counts:
+    /// answers the records removed.
+    fn delete(
+        &mut self,
+        statement: &str,
+        values: impl rusqlite::Params,
+    ) -> Result<u64, OutboxError> {
+        let e = sql(&self.path);
+        let mut statement = self.connection.prepare_cached(statement).map_err(&e)?;
+        let removed = statement
+            .query_map(values, |r| r.get::<_, i64>(0))
+            .map_err(&e)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&e)?;
+        drop(statement);
+        self.records -= removed.len() as u64;
+        self.bytes -= removed.iter().map(|b| *b as u64).sum::<u64>();
+        Ok(removed.len() as u64)
+    }
+
+    /// Bytes the database uses (pages in use).
     fn used_bytes(&self) -> Result<u64, OutboxError> {
         let e = sql(&self.path);
         let pages: u64 = self
@@ -185,7 +221,8 @@ impl OutboxStore {
     /// quarters of the byte bound (the rest is the write-ahead log's) and none is older than
     /// the age bound; then hands freed pages back.
     fn keep_bounds(&mut self, now_ms: i64) -> Result<u64, OutboxError> {
-        let e = sql(&self.path);
+        let path = self.path.clone();
+        let e = sql(&path);
         let keep_from = self.pending()?.map_or(0, |(_, last)| last);
         let oldest_kept = now_ms - self.bounds.max_age.as_millis() as i64;
         // Records are appended in time order: look at the oldest droppable one (by its key),
@@ -201,13 +238,10 @@ impl OutboxStore {
             .map_err(&e)?;
         let mut dropped = 0;
         if oldest.is_some_and(|at| at < oldest_kept) {
-            dropped += self
-                .connection
-                .execute(
-                    "DELETE FROM records WHERE seq > ?1 AND at_ms < ?2",
-                    params![keep_from, oldest_kept],
-                )
-                .map_err(&e)? as u64;
+            dropped += self.delete(
+                "DELETE FROM records WHERE seq > ?1 AND at_ms < ?2 RETURNING bytes",
+                params![keep_from, oldest_kept],
+            )?;
         }
         let data_bound = self.bounds.max_bytes / 4 * 3;
         loop {
@@ -216,24 +250,15 @@ impl OutboxStore {
                 break;
             }
             // About the records that hold the excess, at least a page's worth.
-            let average: u64 = self
-                .connection
-                .query_row(
-                    "SELECT COALESCE(AVG(LENGTH(json)), 0) + 16 FROM records",
-                    [],
-                    |r| r.get::<_, f64>(0),
-                )
-                .map_err(&e)? as u64;
+            let average = self.bytes / self.records.max(1) + 16;
             let excess = (used - data_bound).max(self.page_size);
-            let count = (excess / average.max(1)).max(1);
-            let removed = self
-                .connection
-                .execute(
-                    "DELETE FROM records WHERE seq IN
-                         (SELECT seq FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2)",
-                    params![keep_from, count as i64],
-                )
-                .map_err(&e)? as u64;
+            let count = (excess / average).max(1);
+            let removed = self.delete(
+                "DELETE FROM records WHERE seq IN
+                     (SELECT seq FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2)
+                 RETURNING bytes",
+                params![keep_from, count as i64],
+            )?;
             dropped += removed;
             self.connection
                 .execute_batch("PRAGMA incremental_vacuum")
@@ -265,7 +290,7 @@ impl OutboxStore {
         }
         let mut statement = self
             .connection
-            .prepare_cached("SELECT seq, LENGTH(json) FROM records ORDER BY seq LIMIT ?1")
+            .prepare_cached("SELECT seq, bytes FROM records ORDER BY seq LIMIT ?1")
             .map_err(&e)?;
         let mut rows = statement.query(params![max_records as i64]).map_err(&e)?;
         let (mut first, mut last, mut bytes) = (None, 0, 0usize);
@@ -321,35 +346,57 @@ impl OutboxStore {
 
     /// The pending batch was uploaded: its records leave the outbox.
     pub fn confirm(&mut self, batch: &Batch) -> Result<(), OutboxError> {
-        let e = sql(&self.path);
-        let transaction = self.connection.transaction().map_err(&e)?;
-        transaction
-            .execute("DELETE FROM records WHERE seq <= ?1", params![batch.last])
-            .map_err(&e)?;
-        transaction
-            .execute("DELETE FROM pending_batch", [])
-            .map_err(&e)?;
-        transaction.commit().map_err(&e)?;
+        let path = self.path.clone();
+        let e = sql(&path);
+        self.connection.execute_batch("BEGIN").map_err(&e)?;
+        let deleted = self
+            .delete(
+                "DELETE FROM records WHERE seq <= ?1 RETURNING bytes",
+                params![batch.last],
+            )
+            .and_then(|_| {
+                self.connection
+                    .execute_batch("DELETE FROM pending_batch; COMMIT;")
+                    .map_err(&e)
+            });
+        if let Err(error) = deleted {
+            let _ = self.connection.execute_batch("ROLLBACK");
+            // The counts may have been taken off for rows the rollback kept: count again.
+            self.recount()?;
+            return Err(error);
+        }
         self.connection
             .execute_batch("PRAGMA incremental_vacuum")
             .map_err(&e)
     }
 
-    /// What waits to be uploaded.
-    pub fn backlog(&self) -> Result<Backlog, OutboxError> {
-        self.connection
+    /// Counts the records and their bytes from the table (after a failed transaction).
+    fn recount(&mut self) -> Result<(), OutboxError> {
+        (self.records, self.bytes) = self
+            .connection
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(json)), 0), MIN(at_ms) FROM records",
+                "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM records",
                 [],
-                |r| {
-                    Ok(Backlog {
-                        records: r.get::<_, i64>(0)? as u64,
-                        bytes: r.get::<_, i64>(1)? as u64,
-                        oldest_at_ms: r.get(2)?,
-                    })
-                },
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )
-            .map_err(sql(&self.path))
+            .map_err(sql(&self.path))?;
+        Ok(())
+    }
+
+    /// What waits to be uploaded: the kept counts, and the oldest record's time (by its key).
+    pub fn backlog(&self) -> Result<Backlog, OutboxError> {
+        let oldest_at_ms = self
+            .connection
+            .query_row("SELECT at_ms FROM records ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql(&self.path))?;
+        Ok(Backlog {
+            records: self.records,
+            bytes: self.bytes,
+            oldest_at_ms,
+        })
     }
 }
 

@@ -64,6 +64,7 @@ impl InferenceService {
         let decoding = Decoded {
             queue: started.saturating_duration_since(arrived),
             input: decoded - started,
+            finished: decoded,
             samples,
         };
         // What the upstream is sent: the decoded request, or the form the front end gave.
@@ -90,7 +91,7 @@ impl InferenceService {
                     None => return Err(unavailable(&served, upstream, CIRCUIT_OPEN)),
                 };
                 drop(admitted);
-                self.encode_remote(response, context, encode, arrived, decoding, decoded)
+                self.encode_remote(response, context, encode, arrived, decoding)
                     .await
             }
             UpstreamPolicy::PreferUpstream => match upstream
@@ -99,7 +100,7 @@ impl InferenceService {
             {
                 Some(Ok(response)) => {
                     drop(admitted);
-                    self.encode_remote(response, context, encode, arrived, decoding, decoded)
+                    self.encode_remote(response, context, encode, arrived, decoding)
                         .await
                 }
                 _ => {
@@ -178,14 +179,13 @@ impl InferenceService {
         encode: impl Encode<C, T>,
         arrived: Instant,
         decoding: Decoded,
-        decoded: Instant,
     ) -> Result<Answered<T>, EngineError>
     where
         C: Send + 'static,
         T: Send + 'static,
     {
         let answered = Instant::now();
-        let remote = answered - decoded;
+        let remote = answered - decoding.finished;
         let answer = self
             .run_blocking(move || encode(response, context, remote))
             .await?;
@@ -209,6 +209,8 @@ impl InferenceService {
 struct Decoded {
     queue: Duration,
     input: Duration,
+    /// When decoding ended: the upstream's time runs from here.
+    finished: Instant,
     samples: u64,
 }
 

@@ -178,12 +178,17 @@ pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> Model
         Ok(c) => c,
         Err(e) => return failed_entry(found, e.into()),
     };
-    let mut found = found.clone();
-    if found.versions.is_empty() && config.upstream_only() {
+    let upstream_only_found;
+    let found = if found.versions.is_empty() && config.upstream_only() {
         // Nothing local to version: the upstream's answers are served as version 1.
-        found.versions = vec![1];
-    }
-    let found = &found;
+        upstream_only_found = FoundModel {
+            versions: vec![1],
+            ..found.clone()
+        };
+        &upstream_only_found
+    } else {
+        found
+    };
     if found.versions.is_empty() {
         let error = LoadError::NoVersions {
             dir: found.dir.clone(),

@@ -26,7 +26,7 @@ pub use breaker::{CircuitBreaker, CircuitState, Permit};
 /// Every upstream in use, and how clients for new ones are made.
 pub struct Upstreams {
     connector: Option<Arc<dyn RemoteConnector>>,
-    breakers: Mutex<BTreeMap<String, Arc<UpstreamServer>>>,
+    servers: Mutex<BTreeMap<String, Arc<UpstreamServer>>>,
 }
 
 /// One upstream server: its circuit and its counts.
@@ -61,7 +61,7 @@ impl Upstreams {
     pub fn new(connector: Option<Arc<dyn RemoteConnector>>) -> Upstreams {
         Upstreams {
             connector,
-            breakers: Mutex::new(BTreeMap::new()),
+            servers: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -80,7 +80,7 @@ impl Upstreams {
             .ok_or("this server has no upstream client")?;
         let client = connector.connect(config, name)?;
         let mut servers = self
-            .breakers
+            .servers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let server = servers
@@ -106,7 +106,7 @@ impl Upstreams {
     }
 
     fn servers(&self) -> Vec<Arc<UpstreamServer>> {
-        self.breakers
+        self.servers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .values()
