@@ -273,3 +273,62 @@ def test_upstreams_over_grpc_and_over_tls_with_a_private_ca(tmp_path):
         stop_outpost(edge)
         stop_outpost(secure)
         stop_outpost(plain)
+
+
+def test_a_server_wide_upstream_and_credentials_that_arrive(tmp_path):
+    """`[upstream]` in the server's configuration: every model inherits it, a model's own
+    `[upstream]` replaces its keys one by one (`policy = "local"` opts out). The cloud sits
+    behind gateways that pass a request only with the right credential (the REST one in a
+    header of the operator's choosing, read from `auth_file`; the gRPC one as `authorization`
+    metadata, read from `auth_env`), so an upstream answer shows the credential arrived."""
+    from auth_gate import GrpcAuthGate, HttpAuthGate
+
+    cloud_repo, edge_repo = tmp_path / "cloud", tmp_path / "edge"
+    model_folder(cloud_repo, "classifier", 2)
+    cloud, cloud_addresses = start_outpost(cloud_repo)
+    rest_gate = HttpAuthGate(cloud_addresses["url"], "X-Api-Key", "key-from-file")
+    grpc_gate = GrpcAuthGate(cloud_addresses["grpc_url"], "authorization", "Bearer edge-7")
+    key_file = tmp_path / "cloud-key"
+    key_file.write_text("key-from-file\n")
+    config = tmp_path / "outpost.toml"
+    config.write_text(
+        "[upstream]\n"
+        f'url = "http://{rest_gate.address}"\n'
+        'policy = "prefer_upstream"\n'
+        "timeout_ms = 2000\n"
+        'auth_header = "X-Api-Key"\n'
+        f"auth_file = {json.dumps(str(key_file))}\n")
+    model_folder(edge_repo, "classifier", 1)
+    model_folder(edge_repo, "kept_local", 1, {"policy": "local"})
+    model_folder(edge_repo, "over_grpc", 1,
+                 {"url": f"grpc://{grpc_gate.address}", "model": "classifier",
+                  "auth_header": "Authorization", "auth_env": "CLOUD_TOKEN"})
+    model_folder(edge_repo, "wrong_header", 1, {"model": "classifier", "auth_header": "X-Other"})
+    edge, addresses = start_outpost(edge_repo, "--config", str(config),
+                                    env={"CLOUD_TOKEN": "Bearer edge-7"})
+    base = addresses["base_url"]
+    try:
+        status, served_by, answer, _ = infer(base, "classifier")
+        assert (status, served_by, answer["model_version"]) == (200, "upstream", "2")
+        assert classify(base, "classifier", "chelsea.png")["served_by"] == "upstream"
+        assert rest_gate.passed == 2 and rest_gate.refused == 0
+
+        status, served_by, answer, _ = infer(base, "kept_local")
+        assert (status, served_by, answer["model_version"]) == (200, "local", "1")
+        assert rest_gate.passed == 2 and rest_gate.refused == 0
+        described = json.loads(urllib.request.urlopen(f"{base}/v2/models/kept_local/config").read())
+        assert "upstream_policy" not in described.get("parameters", {}), described
+
+        status, served_by, answer, _ = infer(base, "over_grpc")
+        assert (status, served_by, answer["model_version"]) == (200, "upstream", "2")
+        assert grpc_gate.passed >= 1 and grpc_gate.refused == 0
+
+        # The credential under another header is refused at the gate; the local model answers.
+        status, served_by, answer, _ = infer(base, "wrong_header")
+        assert (status, served_by, answer["model_version"]) == (200, "local", "1")
+        assert rest_gate.refused == 1
+    finally:
+        stop_outpost(edge)
+        stop_outpost(cloud)
+        rest_gate.close()
+        grpc_gate.close()

@@ -324,6 +324,74 @@ impl ModelConfig {
         }
     }
 
+    /// Reads `<model_dir>/model.toml` as [`ModelConfig::parse_over`] does: every model inherits
+    /// the server's `[upstream]`, when it has one.
+    pub fn load_from_dir_over(
+        model_dir: &Path,
+        server_upstream: Option<&UpstreamConfig>,
+    ) -> Result<ModelConfig, ModelConfigError> {
+        let Some(server_upstream) = server_upstream else {
+            return ModelConfig::load_from_dir(model_dir);
+        };
+        let path = model_dir.join(MODEL_CONFIG_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(ModelConfigError::Read { path, source }),
+        };
+        ModelConfig::parse_over(&text, &path, server_upstream)
+    }
+
+    /// Parses TOML text over the server's `[upstream]`: a model without its own `[upstream]`
+    /// gets the server's; one with its own gets the server's keys with its own replacing them
+    /// one by one (so `[upstream] policy = "local"` alone opts a model out). The server's
+    /// `escalate_below` goes only to models whose policy ends up `prefer_local`, and a model
+    /// that names its own `auth_file` or `auth_env` takes neither of the server's.
+    pub fn parse_over(
+        text: &str,
+        path: &Path,
+        server_upstream: &UpstreamConfig,
+    ) -> Result<ModelConfig, ModelConfigError> {
+        let parse_error = |message: String| ModelConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let mut upstream = toml::Table::try_from(server_upstream)
+            .map_err(|e| parse_error(format!("the server's [upstream]: {e}")))?;
+        match table.remove("upstream") {
+            None => {}
+            Some(toml::Value::Table(own)) => {
+                let own_policy = own.contains_key("policy");
+                let own_escalation = own.contains_key("escalate_below");
+                // The credential comes from one place: a model naming its own replaces both.
+                if own.contains_key("auth_file") || own.contains_key("auth_env") {
+                    upstream.remove("auth_file");
+                    upstream.remove("auth_env");
+                }
+                upstream.extend(own);
+                let prefer_local = upstream.get("policy").and_then(toml::Value::as_str)
+                    == Some(UpstreamPolicy::PreferLocal.as_str());
+                if own_policy && !own_escalation && !prefer_local {
+                    upstream.remove("escalate_below");
+                }
+            }
+            Some(other) => {
+                return Err(parse_error(format!(
+                    "upstream must be a table ([upstream]), not a {}",
+                    other.type_str()
+                )))
+            }
+        }
+        table.insert("upstream".to_string(), toml::Value::Table(upstream));
+        let config: ModelConfig = table
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
     /// Parses TOML text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<ModelConfig, ModelConfigError> {
         let config: ModelConfig = toml::from_str(text).map_err(|e| ModelConfigError::Parse {
@@ -696,5 +764,60 @@ mod tests {
             ..ModelConfig::default()
         };
         assert_eq!(eight.effective_max_batch_size(&batched), 8);
+    }
+
+    #[test]
+    fn models_inherit_the_servers_upstream_key_by_key() {
+        let server: UpstreamConfig = toml::from_str(
+            "url = \"grpc://cloud:8001\"\npolicy = \"prefer_local\"\nescalate_below = 0.5\ntimeout_ms = 300",
+        )
+        .unwrap();
+        let path = Path::new("model.toml");
+        let plain = ModelConfig::parse_over("instances = 2", path, &server).unwrap();
+        assert_eq!(plain.upstream.as_ref(), Some(&server));
+        assert_eq!(plain.instances, 2);
+
+        let own = ModelConfig::parse_over(
+            "forward = \"results\"\n[upstream]\nmodel = \"big\"\ntimeout_ms = 900",
+            path,
+            &server,
+        )
+        .unwrap();
+        let upstream = own.upstream.unwrap();
+        assert_eq!(upstream.url, "grpc://cloud:8001");
+        assert_eq!(upstream.model.as_deref(), Some("big"));
+        assert_eq!(upstream.timeout_ms, 900);
+        assert_eq!(upstream.policy, UpstreamPolicy::PreferLocal);
+        assert_eq!(upstream.escalate_below, Some(0.5));
+        assert_eq!(own.forward, ForwardMode::Results);
+
+        // A policy of its own leaves the server's escalation threshold behind.
+        let opted_out =
+            ModelConfig::parse_over("[upstream]\npolicy = \"local\"", path, &server).unwrap();
+        let upstream = opted_out.upstream.unwrap();
+        assert_eq!(upstream.policy, UpstreamPolicy::Local);
+        assert_eq!(upstream.escalate_below, None);
+
+        // A credential of its own replaces the server's source of it.
+        let with_file: UpstreamConfig =
+            toml::from_str("url = \"http://cloud\"\nauth_file = \"/run/secrets/cloud\"").unwrap();
+        let own_env =
+            ModelConfig::parse_over("[upstream]\nauth_env = \"TOKEN\"", path, &with_file).unwrap();
+        let upstream = own_env.upstream.unwrap();
+        assert_eq!(
+            (upstream.auth_file, upstream.auth_env.as_deref()),
+            (None, Some("TOKEN"))
+        );
+
+        // The merged table is checked as a model's own would be.
+        let wrong = ModelConfig::parse_over("[upstream]\ntimeout_ms = 0", path, &server);
+        assert!(wrong.unwrap_err().to_string().contains("timeout_ms"));
+        let typo = ModelConfig::parse_over("[upstream]\ntimeout = 9", path, &server);
+        assert!(typo.unwrap_err().to_string().contains("timeout"));
+        let not_a_table = ModelConfig::parse_over("upstream = 3", path, &server);
+        assert!(not_a_table
+            .unwrap_err()
+            .to_string()
+            .contains("must be a table"));
     }
 }

@@ -19,7 +19,7 @@ use crate::model_control::{ModelControl, ModelControlParts};
 use crate::repository::{LoadDefaults, ModelRepository};
 use crate::request_metrics::RequestMetrics;
 use crate::upstream::{UpstreamCollector, Upstreams};
-use outpost_core::{RecordSink, RemoteConnector};
+use outpost_core::{RecordSink, RemoteConnector, UpstreamConfig};
 use prometheus_client::collector::Collector;
 
 /// What the engine is built from.
@@ -41,6 +41,8 @@ pub struct EngineSettings {
     /// Makes the clients of models' upstreams (`[upstream]` in model.toml); without one, a
     /// model with an upstream fails to load.
     pub upstream_connector: Option<Arc<dyn RemoteConnector>>,
+    /// The server configuration's `[upstream]`: every model's `model.toml` is read over it.
+    pub server_upstream: Option<UpstreamConfig>,
     /// Where answers of models with `forward` set are recorded; without one, such a model
     /// fails to load.
     pub outbox: Option<Arc<dyn RecordSink>>,
@@ -81,7 +83,10 @@ impl Engine {
         let cpus = container.cpus();
         let repository = Arc::new(ModelRepository::new());
         let request_metrics = RequestMetrics::default();
-        let upstreams = Arc::new(Upstreams::new(settings.upstream_connector));
+        let upstreams = Arc::new(Upstreams::new(
+            settings.upstream_connector,
+            settings.server_upstream,
+        ));
         let inference = InferenceService::new(
             repository.clone(),
             settings.inference.max_concurrent_requests(cpus),

@@ -74,8 +74,7 @@ impl Outbox {
         let location = RepositoryLocation::open(url, &StorageSettings::default())
             .map_err(|e| OutboxError::Destination(e.to_string()))?;
         // A password in the URL (https://user:secret@host/) is never logged.
-        let mut shown = location.url.clone();
-        let _ = shown.set_password(None);
+        let shown = location.shown_url();
         let destination = Destination {
             store: location.store,
             prefix: location.prefix,

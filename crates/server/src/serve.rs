@@ -227,6 +227,7 @@ async fn start_engine(
         inference: config.inference.clone(),
         metrics_enabled: config.metrics.enabled,
         upstream_connector: Some(Arc::new(outpost_upstream::V2Connector)),
+        server_upstream: config.upstream.clone(),
         extra_metrics: outbox
             .iter()
             .map(|o| Box::new(OutboxCollector(o.clone())) as Box<dyn Collector>)

@@ -134,7 +134,10 @@ pub fn check<T: SettingValue>(text: &str) -> Result<(), String> {
 /// assert_eq!(HttpConfig::settings()[2].default, "the container's limit");
 /// ```
 ///
-/// After the fields, `sections { name: Type, ... }` nests other sections (`[name]` tables).
+/// After the fields, `sections { name: Type, ... }` nests other sections (`[name]` tables);
+/// then `tables { name: Type, ... }` holds whole tables that are written in the file only (no
+/// flags: a table whose keys are documented with the type that reads them, for example the
+/// `[upstream]` every model inherits). A table's type is `Default` (`Option<T>` is absent).
 #[macro_export]
 macro_rules! settings_section {
     (
@@ -154,6 +157,12 @@ macro_rules! settings_section {
                 $section:ident : $section_ty:ty
             ),* $(,)?
         })?
+        $(tables {
+            $(
+                $(#[doc = $tdoc:literal])*
+                $table:ident : $table_ty:ty
+            ),* $(,)?
+        })?
     ) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -167,6 +176,10 @@ macro_rules! settings_section {
                 $(#[doc = $sdoc])*
                 pub $section: $section_ty,
             )*)?
+            $($(
+                $(#[doc = $tdoc])*
+                pub $table: $table_ty,
+            )*)?
         }
 
         impl Default for $name {
@@ -174,6 +187,7 @@ macro_rules! settings_section {
                 $name {
                     $($field: $default,)*
                     $($($section: <$section_ty>::default(),)*)?
+                    $($($table: <$table_ty>::default(),)*)?
                 }
             }
         }
@@ -220,6 +234,14 @@ macro_rules! settings_section {
                         .and_then(|rest| rest.strip_prefix('.'))
                     {
                         return $crate::Section::set(&mut self.$section, rest, text);
+                    }
+                )*)?
+                $($(
+                    if key == stringify!($table) || key.starts_with(concat!(stringify!($table), ".")) {
+                        return Err(format!(
+                            "[{}] is set in the configuration file only",
+                            stringify!($table)
+                        ));
                     }
                 )*)?
                 match key {

@@ -14,7 +14,7 @@ pub mod settings;
 pub mod transport;
 pub mod upload;
 
-pub use location::{RepositoryLocation, StorageError};
+pub use location::{without_password, RepositoryLocation, StorageError};
 pub use progress::{NoProgress, Progress};
 pub use settings::StorageSettings;
 pub use transport::StoreTransport;

@@ -50,11 +50,41 @@ pub struct RepositoryLocation {
     pub prefix: Path,
 }
 
+/// `url` as it may be shown: a password in it (`https://user:secret@host/`) is replaced by
+/// `***`, also in text that does not parse as a URL.
+pub fn without_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let user_info = &authority[..at];
+    match user_info.find(':') {
+        Some(colon) => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &user_info[..colon],
+            &url[scheme_end + at..]
+        ),
+        None => url.to_string(),
+    }
+}
+
 impl RepositoryLocation {
+    /// The location's URL as it may be shown (without a password).
+    pub fn shown_url(&self) -> String {
+        without_password(self.url.as_str())
+    }
+
     /// Opens `url` with `settings`. A local path without a scheme is taken as a folder.
     pub fn open(url: &str, settings: &StorageSettings) -> Result<RepositoryLocation, StorageError> {
         let bad = |reason: String| StorageError::Url {
-            url: url.to_string(),
+            url: without_password(url),
             reason,
         };
         let mut parsed = match Url::parse(url) {
@@ -85,7 +115,7 @@ impl RepositoryLocation {
         };
         let opened = |result: Result<Arc<dyn ObjectStore>, object_store::Error>| {
             result.map_err(|source| StorageError::Open {
-                url: url.to_string(),
+                url: without_password(url),
                 source,
             })
         };
@@ -186,5 +216,37 @@ impl RepositoryLocation {
             path = path.join(part);
         }
         Some(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            without_password("https://cam:s3cret@ingest.example.com/results"),
+            "https://cam:***@ingest.example.com/results"
+        );
+        assert_eq!(
+            without_password("https://cam@ingest.example.com/a@b"),
+            "https://cam@ingest.example.com/a@b"
+        );
+        assert_eq!(without_password("s3://bucket/prefix"), "s3://bucket/prefix");
+        assert_eq!(without_password("/var/lib/outbox"), "/var/lib/outbox");
+        // Also when the rest does not parse.
+        let refused =
+            RepositoryLocation::open("https://cam:s3cret@bad host/", &StorageSettings::default())
+                .unwrap_err()
+                .to_string();
+        assert!(!refused.contains("s3cret"), "{refused}");
+        assert!(refused.contains("cam:***@bad host"), "{refused}");
+        let opened = RepositoryLocation::open(
+            "https://cam:s3cret@ingest.example.com/results",
+            &StorageSettings::default(),
+        )
+        .unwrap();
+        assert!(!opened.shown_url().contains("s3cret"));
     }
 }

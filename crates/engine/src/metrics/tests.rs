@@ -41,7 +41,7 @@ fn requests_and_live_values_are_exposed() {
             request_bodies: bodies.clone(),
             ort_arena: None,
         },
-        UpstreamCollector(Arc::new(Upstreams::new(None))),
+        UpstreamCollector(Arc::new(Upstreams::new(None, None))),
         Vec::new(),
     );
     let ms = Duration::from_millis;

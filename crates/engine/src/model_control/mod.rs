@@ -554,7 +554,7 @@ mod tests {
             repository: Arc::new(ModelRepository::new()),
             token: token.map(str::to_string),
             metrics: RequestMetrics::default(),
-            upstreams: Arc::new(Upstreams::new(None)),
+            upstreams: Arc::new(Upstreams::new(None, None)),
             outbox_open: false,
         })
     }

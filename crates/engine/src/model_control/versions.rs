@@ -51,7 +51,8 @@ impl ModelControl {
                 model: name.to_string(),
                 reason: format!("version {version}: {reason}"),
             };
-            let config = ModelConfig::load_from_dir(&dir).map_err(|e| failed(e.to_string()))?;
+            let config = ModelConfig::load_from_dir_over(&dir, self.upstreams.server_config())
+                .map_err(|e| failed(e.to_string()))?;
             let found = FoundModel {
                 name: name.to_string(),
                 versions: scan::versions_in(&dir),

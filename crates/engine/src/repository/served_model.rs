@@ -174,10 +174,11 @@ fn load_labels(model_dir: &Path, file: &Path) -> Result<Labels, LoadError> {
 /// Loads every version the model's policy selects, or only the default version when
 /// `serving.toml` names one.
 pub(crate) fn load_model(found: &FoundModel, context: &LoadContext<'_>) -> ModelEntry {
-    let config = match ModelConfig::load_from_dir(&found.dir) {
-        Ok(c) => c,
-        Err(e) => return failed_entry(found, e.into()),
-    };
+    let config =
+        match ModelConfig::load_from_dir_over(&found.dir, context.upstreams.server_config()) {
+            Ok(c) => c,
+            Err(e) => return failed_entry(found, e.into()),
+        };
     let upstream_only_found;
     let found = if found.versions.is_empty() && config.upstream_only() {
         // Nothing local to version: the upstream's answers are served as version 1.
@@ -251,7 +252,7 @@ pub(crate) fn load_one_version(
 ) -> Result<ServedModel, LoadError> {
     let version_dir = found.dir.join(version.to_string());
     let result = if version_dir.join(MODEL_CONFIG_FILE).is_file() {
-        ModelConfig::load_from_dir(&version_dir)
+        ModelConfig::load_from_dir_over(&version_dir, context.upstreams.server_config())
             .map_err(LoadError::from)
             .and_then(|config| load_version(found, version, &config, &version_dir, context))
     } else {

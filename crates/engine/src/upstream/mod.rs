@@ -26,6 +26,7 @@ pub use breaker::{CircuitBreaker, CircuitState, Permit};
 /// Every upstream in use, and how clients for new ones are made.
 pub struct Upstreams {
     connector: Option<Arc<dyn RemoteConnector>>,
+    server_config: Option<UpstreamConfig>,
     servers: Mutex<BTreeMap<String, Arc<UpstreamServer>>>,
 }
 
@@ -57,12 +58,21 @@ impl std::fmt::Debug for ModelUpstream {
 
 impl Upstreams {
     /// No upstream yet; `connector` makes clients (none: a model with an upstream fails to
-    /// load, saying so).
-    pub fn new(connector: Option<Arc<dyn RemoteConnector>>) -> Upstreams {
+    /// load, saying so); `server_config` is the `[upstream]` every model inherits.
+    pub fn new(
+        connector: Option<Arc<dyn RemoteConnector>>,
+        server_config: Option<UpstreamConfig>,
+    ) -> Upstreams {
         Upstreams {
             connector,
+            server_config,
             servers: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The server configuration's `[upstream]`, which every model's `model.toml` is read over.
+    pub fn server_config(&self) -> Option<&UpstreamConfig> {
+        self.server_config.as_ref()
     }
 
     /// The upstream of the model `name` configured by `config`; `None` for policy `local`.

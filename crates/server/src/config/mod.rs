@@ -145,7 +145,14 @@ settings_section! {
         /// `[outbox]`: store-and-forward of answered requests.
         outbox: OutboxConfig,
     }
+    tables {
+        /// `[upstream]`: the upstream every model has, with the keys of `[upstream]` in
+        /// `model.toml`; a model's own `[upstream]` replaces them key by key.
+        upstream: Option<UpstreamConfig>,
+    }
 }
+
+pub use outpost_core::upstream::UpstreamConfig;
 
 pub use outpost_outbox::OutboxConfig;
 pub use outpost_settings::flags::SettingOverrides;
@@ -196,6 +203,13 @@ impl ServerConfig {
             ));
         }
         self.tls.check()?;
+        if let Some(problem) = self
+            .upstream
+            .as_ref()
+            .and_then(|u| u.problems().into_iter().next())
+        {
+            return Err(ConfigError::Invalid(format!("[upstream]: {problem}")));
+        }
         if let Some(problem) = self.outbox.problems() {
             return Err(ConfigError::Invalid(problem));
         }
