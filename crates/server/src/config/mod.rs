@@ -288,6 +288,32 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_for_every_model_comes_from_the_file_only() {
+        let path = Path::new("outpost.toml");
+        let text = "[upstream]\nurl = \"grpc://cloud:8001\"\npolicy = \"prefer_upstream\"";
+        let config = ServerConfig::from_toml(text, path).unwrap();
+        config.check().unwrap();
+        let upstream = config.upstream.as_ref().unwrap();
+        assert_eq!(upstream.url, "grpc://cloud:8001");
+        assert_eq!(upstream.timeout_ms, 500);
+        assert!(ServerConfig::default().upstream.is_none());
+        assert!(
+            ServerConfig::from_toml("[upstream]\nurl = \"http://c\"\nbogus = 1", path).is_err()
+        );
+        let wrong = ServerConfig::from_toml("[upstream]\nurl = \"ftp://c\"", path).unwrap();
+        assert!(wrong
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("[upstream]"));
+        let mut flagged = ServerConfig::default();
+        let refused = flagged
+            .apply(&overrides(&[("upstream.url", "http://c")]))
+            .unwrap_err();
+        assert!(refused.to_string().contains("file only"), "{refused}");
+    }
+
+    #[test]
     fn tls_needs_certificate_and_key_together() {
         let only_cert = overrides(&[("tls.cert_file", "/etc/outpost/server.pem")]);
         assert!(ServerConfig::load(None, &only_cert).is_err());
