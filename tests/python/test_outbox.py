@@ -174,3 +174,75 @@ def test_a_small_bound_drops_the_oldest_and_the_file_stays_within_it(tmp_path):
         assert on_disk <= bound, on_disk
     finally:
         stop_outpost(process)
+
+
+class Ingest:
+    """An HTTP endpoint that takes batches by PUT (and MKCOL for folders, as WebDAV servers do),
+    keeping each body under its path; the first `refuse` PUTs are answered 503."""
+
+    def __init__(self, refuse=0):
+        import http.server
+
+        ingest = self
+        self.bodies, self.attempts, self.refuse = {}, [], refuse
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, status):
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_PUT(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with ingest.lock:
+                    ingest.attempts.append(self.path)
+                    refused = len(ingest.attempts) <= ingest.refuse
+                    if not refused:
+                        ingest.bodies[self.path] = body
+                self._answer(503 if refused else 201)
+
+            def do_MKCOL(self):
+                self._answer(201)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_batches_go_to_an_http_endpoint_once_each(tmp_path):
+    ingest = Ingest(refuse=2)
+    config = config_file(tmp_path, destination=f"{ingest.url}/ingest/site-a", device_id="edge-1",
+                         batch_max_records=100)
+    process, addresses = start_outpost(repository(tmp_path), "--config", str(config))
+    answered = set()
+    try:
+        send(addresses["base_url"], [f"r{i}" for i in range(300)], answered)
+        assert len(answered) == 300
+        wait_until(lambda: scrape(addresses["base_url"])[0],
+                   lambda s: value(s, "outpost_outbox_backlog_records") == 0
+                   and value(s, "outpost_outbox_uploaded_records_total") == 300,
+                   "the outbox to empty", seconds=60)
+        seen = []
+        for path, body in ingest.bodies.items():
+            match = KEY.match(path.removeprefix("/ingest/"))
+            assert match, path
+            lines = zstandard.ZstdDecompressor().decompressobj().decompress(body).splitlines()
+            seen += [json.loads(line)["id"] for line in lines]
+        assert sorted(seen) == sorted(answered), "every answered request once, and nothing else"
+        # The refused upload was retried under the same key.
+        assert ingest.attempts[0] == ingest.attempts[1] == ingest.attempts[2]
+        assert ingest.attempts[0] in ingest.bodies
+    finally:
+        stop_outpost(process)
+        ingest.close()

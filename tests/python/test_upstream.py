@@ -2,8 +2,8 @@
 classifier as version 2, so answers say who gave them), with the in-tree fault proxy between
 them. prefer_upstream answers come from the cloud while it answers; with the cloud blackholed
 the first request is answered locally within timeout_ms + 50 ms, and once the circuit is open
-the upstream is not tried at all (the local answers' p50 against a local-only model's is in
-benches/upstream_cost.py); with the
+the upstream is not tried at all (the local answers' p50 against a local-only model's is
+outpost-bench-online's, benches/harness/src/bin/online_cost.rs); with the
 cloud back, answers come from it again within one probe interval; no request fails throughout.
 upstream_only answers 503 naming the upstream while it is unreachable; prefer_local asks the
 cloud about an unsure image only, and only while it is reachable."""

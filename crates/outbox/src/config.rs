@@ -25,6 +25,11 @@ settings_section! {
         destination: Option<String> = None, flag "outbox-destination";
         /// This device's name in the batches' keys.
         device_id: Option<String> = None, flag "device-id", shown "the host name";
+        /// Least milliseconds between the starts of two commits: a record that comes sooner
+        /// after the last commit waits, with the others that come meanwhile, and they are
+        /// committed (and synced to disk) together. At low rates no record waits; under load
+        /// this bounds the syncs per second. 0 commits whatever has arrived at once.
+        commit_interval_ms: u64 = 10;
         /// Most records in one uploaded batch.
         batch_max_records: usize = 1000;
         /// Most bytes of records in one uploaded batch (before compression).
@@ -43,6 +48,11 @@ impl OutboxConfig {
             max_bytes: self.max_bytes,
             max_age: Duration::from_secs(self.max_age_secs),
         }
+    }
+
+    /// Least time between the starts of two commits.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
     }
 
     /// The device's name: the configured one, else the host name, else `device`.

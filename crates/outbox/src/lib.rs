@@ -16,6 +16,7 @@ pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub use config::OutboxConfig;
 pub use error::OutboxError;
@@ -46,6 +47,9 @@ pub struct OutboxCounts {
     pub dropped_over_bounds: AtomicU64,
     /// Records that could not be written (the disk is full or failing).
     pub dropped_unwritten: AtomicU64,
+    /// Transactions the writer committed (each one sync to disk); records written over
+    /// commits is the group commit's size.
+    pub commits: AtomicU64,
     /// Records uploaded and removed.
     pub uploaded_records: AtomicU64,
     /// Batches uploaded.
@@ -92,9 +96,10 @@ impl Outbox {
         let (sender, receiver) = mpsc::channel();
         let writer_store = store.clone();
         let writer_counts = counts.clone();
+        let commit_interval = config.commit_interval();
         std::thread::Builder::new()
             .name("outbox-writer".into())
-            .spawn(move || write_loop(&receiver, &writer_store, &writer_counts))
+            .spawn(move || write_loop(&receiver, &writer_store, &writer_counts, commit_interval))
             .map_err(|source| OutboxError::Io {
                 path: path.clone(),
                 source,
@@ -153,24 +158,38 @@ impl Outbox {
 }
 
 /// The writer thread: takes what has arrived (up to [`GROUP_COMMIT_MAX`]), writes it in one
-/// transaction, then answers each record's caller.
+/// transaction, then answers each record's caller. A record that comes less than
+/// `commit_interval` after the previous commit started waits out the rest of the interval,
+/// gathering those that come meanwhile into the same transaction: one sync for all of them.
 fn write_loop(
     receiver: &mpsc::Receiver<Pending>,
     store: &Mutex<OutboxStore>,
     counts: &OutboxCounts,
+    commit_interval: Duration,
 ) {
+    let mut last_commit: Option<Instant> = None;
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
+        // Sleeping out the interval (rather than waking for each record) leaves the CPUs to
+        // the inference threads; what came meanwhile is then taken at once.
+        if let Some(wait) = last_commit
+            .map(|at| (at + commit_interval).saturating_duration_since(Instant::now()))
+            .filter(|wait| !wait.is_zero())
+        {
+            std::thread::sleep(wait);
+        }
         while group.len() < GROUP_COMMIT_MAX {
             match receiver.try_recv() {
                 Ok(next) => group.push(next),
                 Err(_) => break,
             }
         }
+        last_commit = Some(Instant::now());
         let (records, callers): (Vec<Record>, Vec<_>) =
             group.into_iter().map(|p| (p.record, p.done)).unzip();
         let written = match lock(store).append(&records, now_ms()) {
             Ok(dropped) => {
+                counts.commits.fetch_add(1, Ordering::Relaxed);
                 if dropped > 0 {
                     counts
                         .dropped_over_bounds
@@ -187,5 +206,69 @@ fn write_loop(
         for caller in callers {
             let _ = caller.send(written);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(dir: &std::path::Path, commit_interval_ms: u64) -> Arc<Outbox> {
+        let config = OutboxConfig {
+            path: Some(dir.join("outbox.db")),
+            commit_interval_ms,
+            ..OutboxConfig::default()
+        };
+        Outbox::open(&config).unwrap().unwrap()
+    }
+
+    #[test]
+    fn records_coming_within_the_interval_share_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = outbox(dir.path(), 300);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // The first record after a quiet spell is committed at once.
+            let started = Instant::now();
+            outbox.append("{\"n\":0}".into(), now_ms()).await;
+            assert!(started.elapsed() < Duration::from_millis(250));
+            assert_eq!(outbox.counts().commits.load(Ordering::Relaxed), 1);
+            // Those coming right after wait out the interval and are committed together.
+            let appends: Vec<_> = (1..=6)
+                .map(|n| {
+                    let outbox = outbox.clone();
+                    tokio::spawn(
+                        async move { outbox.append(format!("{{\"n\":{n}}}"), now_ms()).await },
+                    )
+                })
+                .collect();
+            for append in appends {
+                append.await.unwrap();
+            }
+            assert!(started.elapsed() >= Duration::from_millis(300));
+        });
+        assert_eq!(outbox.counts().commits.load(Ordering::Relaxed), 2);
+        assert_eq!(lock(&outbox.store).backlog().unwrap().records, 7);
+        assert_eq!(outbox.counts().dropped_unwritten.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn without_an_interval_each_record_is_committed_when_it_comes() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = outbox(dir.path(), 0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for n in 0..3 {
+                outbox.append(format!("{{\"n\":{n}}}"), now_ms()).await;
+            }
+        });
+        assert_eq!(outbox.counts().commits.load(Ordering::Relaxed), 3);
     }
 }

@@ -98,6 +98,12 @@ impl Collector for OutboxCollector {
         }
         counter(
             &mut encoder,
+            "outpost_outbox_commits",
+            "Transactions that wrote records, each synced to disk (records over commits: the group commit's size)",
+            counts.commits.load(Ordering::Relaxed),
+        )?;
+        counter(
+            &mut encoder,
             "outpost_outbox_uploaded_records",
             "Records uploaded and removed from the outbox",
             counts.uploaded_records.load(Ordering::Relaxed),

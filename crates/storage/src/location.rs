@@ -167,7 +167,9 @@ impl RepositoryLocation {
                     opened(
                         HttpBuilder::new()
                             .with_url(origin.as_str())
-                            .with_client_options(client)
+                            // A URL written http:// asks for plain HTTP (the client refuses
+                            // it unless told).
+                            .with_client_options(client.with_allow_http(parsed.scheme() == "http"))
                             .with_retry(retry)
                             .build()
                             .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
@@ -248,5 +250,55 @@ mod tests {
         )
         .unwrap();
         assert!(!opened.shown_url().contains("s3cret"));
+    }
+
+    /// A plain-HTTP server that answers one request with `body` and gives back the request line.
+    fn answer_once(body: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            request_line
+        });
+        (port, server)
+    }
+
+    #[tokio::test]
+    async fn an_http_url_is_served_over_plain_http() {
+        use object_store::ObjectStoreExt;
+        let (port, server) = answer_once("signed metadata");
+        let location = RepositoryLocation::open(
+            &format!("http://127.0.0.1:{port}/repo"),
+            &StorageSettings::default(),
+        )
+        .unwrap();
+        let path = location.prefix.clone().join("timestamp.json");
+        let got = location
+            .store
+            .get(&path)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(&got[..], b"signed metadata");
+        assert!(server
+            .join()
+            .unwrap()
+            .starts_with("GET /repo/timestamp.json "));
     }
 }
