@@ -122,16 +122,7 @@ fn main() -> anyhow::Result<()> {
         .gates
         .unwrap_or_else(|| root.join("benches/gates.toml"));
     let gates = GateFile::load(&gates_path)?;
-    let outpost_binary = args
-        .outpost
-        .or_else(|| std::env::var_os("OUTPOST_BIN").map(PathBuf::from))
-        .unwrap_or_else(|| root.join("target/release/outpost"));
-    if !outpost_binary.exists() {
-        bail!(
-            "{} does not exist: build it with `cargo build --release`",
-            outpost_binary.display()
-        );
-    }
+    let outpost_binary = run::outpost_binary(&root, args.outpost).map_err(anyhow::Error::msg)?;
     let model_path = args.model.unwrap_or_else(|| run::default_model(&root));
     let input_path = args.input.unwrap_or_else(|| run::default_input(&root));
     let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_path)

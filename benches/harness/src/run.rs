@@ -599,3 +599,26 @@ pub fn default_input(root: &Path) -> PathBuf {
         "tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb",
     )
 }
+
+/// Reads an input tensor file (ONNX TensorProto) as the named tensor it holds.
+pub fn read_input(path: &Path) -> Result<NamedTensor, String> {
+    let (name, tensor) = outpost_testkit::read_tensor_file(path)
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    Ok(NamedTensor::new(name, tensor))
+}
+
+/// The `outpost` binary to measure: `given`, else `$OUTPOST_BIN`, else
+/// `target/release/outpost`; an error saying how to build it when it does not exist.
+pub fn outpost_binary(root: &Path, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    let binary = given
+        .or_else(|| std::env::var_os("OUTPOST_BIN").map(PathBuf::from))
+        .unwrap_or_else(|| root.join("target/release/outpost"));
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!(
+            "{} does not exist: build it with `cargo build --release`",
+            binary.display()
+        ))
+    }
+}

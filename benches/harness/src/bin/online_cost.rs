@@ -23,12 +23,11 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Parser;
 use outpost_bench::load::{LoadGenerator, RequestTemplate};
-use outpost_bench::run::repo_root;
+use outpost_bench::run::{self, repo_root};
 use outpost_bench::targets::{infer_request, Protocol};
-use outpost_core::NamedTensor;
 use outpost_testkit::fixtures::write_repository;
 use outpost_testkit::TestServer;
 use serde::Serialize;
@@ -144,23 +143,9 @@ impl Pairs<'_> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let root = repo_root();
-    let outpost = args
-        .outpost
-        .clone()
-        .unwrap_or_else(|| root.join("target/release/outpost"));
-    if !outpost.exists() {
-        bail!(
-            "{} does not exist: build it with `cargo build --release`",
-            outpost.display()
-        );
-    }
-    let model_file = root.join("models/mobilenet_v2_int8/1/model.onnx");
-    let input_file = root.join(
-        "tests/fixtures/models/mobilenet_v2_1.0_224_int8_qdq.test_data/test_data_set_0/input_0.pb",
-    );
-    let (input_name, tensor) = outpost_testkit::read_tensor_file(&input_file)
-        .with_context(|| format!("reading {}", input_file.display()))?;
-    let input = NamedTensor::new(input_name, tensor);
+    let outpost = run::outpost_binary(&root, args.outpost.clone()).map_err(anyhow::Error::msg)?;
+    let model_file = run::default_model(&root);
+    let input = run::read_input(&run::default_input(&root)).map_err(anyhow::Error::msg)?;
 
     let dir = tempfile::tempdir()?;
     let repo = dir.path().join("repo");
