@@ -4,14 +4,26 @@
 #
 #   scripts/fetch-onnxruntime.sh          CPU library (x86_64 or aarch64), onnxruntime==1.32.0
 #   scripts/fetch-onnxruntime.sh --gpu    CUDA/TensorRT library (x86_64), onnxruntime-gpu==1.31.1
+#   scripts/fetch-onnxruntime.sh --arch aarch64 [--dest DIR]
+#                                         another machine's library (image and cross builds),
+#                                         into DIR (default .cache/onnxruntime/cpu-aarch64)
 #
 # pip checks every wheel against the sha256 pinned below before anything is unpacked.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 flavour=cpu
-[[ "${1:-}" == "--gpu" ]] && flavour=gpu
 arch="$(uname -m)"
+dest=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --gpu) flavour=gpu ;;
+    --arch) arch="$2"; shift ;;
+    --dest) dest="$2"; shift ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 case "$flavour-$arch" in
   cpu-x86_64)  package=onnxruntime;     version=1.32.0; sha=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d ;;
@@ -20,7 +32,10 @@ case "$flavour-$arch" in
   *) echo "no pinned ONNX Runtime wheel for $flavour on $arch" >&2; exit 1 ;;
 esac
 
-dest="$root/.cache/onnxruntime/$flavour"
+if [[ -z "$dest" ]]; then
+  dest="$root/.cache/onnxruntime/$flavour"
+  [[ "$arch" != "$(uname -m)" ]] && dest="$dest-$arch"
+fi
 library="libonnxruntime.so.$version"
 if [[ -f "$dest/$library" && -L "$dest/libonnxruntime.so" ]]; then
   echo "ONNX Runtime $version ($flavour) already in $dest"

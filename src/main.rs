@@ -43,6 +43,18 @@ enum Command {
     /// A signed (TUF) repository of bundles: init, publish, refresh.
     #[command(subcommand)]
     Repo(repo_cli::RepoCommand),
+    /// GET a URL once and exit 0 on a 2xx answer, else 1: the health check of an image without
+    /// a shell (`outpost probe http://127.0.0.1:8000/v2/health/ready`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// The URL (plain HTTP).
+    url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -81,6 +93,12 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent_cli::run(&args),
         Command::Bundle(command) => bundle_cli::run(&command),
         Command::Repo(command) => repo_cli::run(&command),
+        Command::Probe(args) => outpost_agent::probe::probe(
+            &args.url,
+            std::time::Duration::from_secs(args.timeout_secs),
+        )
+        .map(|_| ())
+        .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

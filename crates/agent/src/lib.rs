@@ -6,7 +6,8 @@
 //! and rolls it back when it does worse than the version before ([`watch`], [`updater`]), keeps
 //! its state durably ([`state`], [`durable`]), and reports on `/status` and `/metrics`
 //! ([`status`], [`metrics`]). [`run`] ties them together; [`config`] declares its settings;
-//! [`cli`] is its command line, for `outpost agent` and the lean `outpost-agent` binary.
+//! [`cli`] is its command line, for `outpost agent` and the lean `outpost-agent` binary;
+//! [`probe`] is the containers' health check.
 
 pub mod cli;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod fetch;
 pub mod golden;
 pub mod install;
 pub mod metrics;
+pub mod probe;
 pub mod run;
 pub mod server_api;
 pub mod state;

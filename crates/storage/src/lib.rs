@@ -4,8 +4,9 @@
 //! up to three minutes, and a device must notice it is offline sooner), and served to `tough` as
 //! its [`tough::Transport`] ([`StoreTransport`]); bundles download resumably and verified
 //! ([`download`]); a publisher's repository folder is copied up in a consistent order
-//! ([`upload`]).
+//! ([`upload`]); `s3://` keys may come from AWS's shared credentials file ([`aws_credentials`]).
 
+pub mod aws_credentials;
 pub mod conditional;
 pub mod download;
 pub mod location;

@@ -50,6 +50,23 @@ pub struct RepositoryLocation {
     pub prefix: Path,
 }
 
+/// The builder with the keys of `AWS_SHARED_CREDENTIALS_FILE`, when the environment gives that
+/// file and no keys of its own.
+fn with_shared_credentials(builder: AmazonS3Builder) -> Result<AmazonS3Builder, String> {
+    Ok(match crate::aws_credentials::from_environment()? {
+        None => builder,
+        Some(keys) => {
+            let builder = builder
+                .with_access_key_id(keys.access_key_id)
+                .with_secret_access_key(keys.secret_access_key);
+            match keys.session_token {
+                Some(token) => builder.with_token(token),
+                None => builder,
+            }
+        }
+    })
+}
+
 /// `url` as it may be shown: a password in it (`https://user:secret@host/`) is replaced by
 /// `***`, also in text that does not parse as a URL.
 pub fn without_password(url: &str) -> String {
@@ -123,7 +140,8 @@ impl RepositoryLocation {
         let (store, prefix): (Arc<dyn ObjectStore>, Path) = match parsed.scheme() {
             "s3" => (
                 opened(
-                    AmazonS3Builder::from_env()
+                    with_shared_credentials(AmazonS3Builder::from_env())
+                        .map_err(bad)?
                         .with_url(parsed.as_str())
                         .with_config(S3Key::Client(ClientConfigKey::ConnectTimeout), &connect)
                         .with_config(S3Key::Client(ClientConfigKey::Timeout), &request)
