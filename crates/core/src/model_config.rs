@@ -316,30 +316,25 @@ pub enum ModelConfigError {
 impl ModelConfig {
     /// Reads `<model_dir>/model.toml`, or the defaults when the file does not exist.
     pub fn load_from_dir(model_dir: &Path) -> Result<ModelConfig, ModelConfigError> {
-        let path = model_dir.join(MODEL_CONFIG_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => ModelConfig::parse(&text, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ModelConfig::default()),
-            Err(source) => Err(ModelConfigError::Read { path, source }),
-        }
+        ModelConfig::load_from_dir_over(model_dir, None)
     }
 
-    /// Reads `<model_dir>/model.toml` as [`ModelConfig::parse_over`] does: every model inherits
-    /// the server's `[upstream]`, when it has one.
+    /// Reads `<model_dir>/model.toml` (a missing file reads as empty) over the server's
+    /// `[upstream]`, when it has one, as [`ModelConfig::parse_over`] does.
     pub fn load_from_dir_over(
         model_dir: &Path,
         server_upstream: Option<&UpstreamConfig>,
     ) -> Result<ModelConfig, ModelConfigError> {
-        let Some(server_upstream) = server_upstream else {
-            return ModelConfig::load_from_dir(model_dir);
-        };
         let path = model_dir.join(MODEL_CONFIG_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(source) => return Err(ModelConfigError::Read { path, source }),
         };
-        ModelConfig::parse_over(&text, &path, server_upstream)
+        match server_upstream {
+            None => ModelConfig::parse(&text, &path),
+            Some(server_upstream) => ModelConfig::parse_over(&text, &path, server_upstream),
+        }
     }
 
     /// Parses TOML text over the server's `[upstream]`: a model without its own `[upstream]`
