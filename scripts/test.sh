@@ -26,3 +26,7 @@ stage_join "Python test env"
 # in cgroups of its own): the files wait on servers and timers more than they compute.
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
   .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile tests/python
+# The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
+# tests/camera.rs on ONNX Runtime and tract against it under qemu-user.
+stage "arm64 cross build" scripts/arm64-check.sh --build
+stage "arm64 photos (qemu-user)" scripts/arm64-check.sh

@@ -3,12 +3,14 @@
 //! finds the 2 dogs, with boxes within a stated tolerance of reference boxes computed with
 //! ONNX Runtime and Pillow (`tests/fixtures/reference/make_reference_detections.py`). The
 //! scaled JPEG decode gives the same top-1 as the full decode on every photo, forms and V2
-//! BYTES inputs carry images too.
+//! BYTES inputs carry images too. The same photo checks run on the linux/arm64 build under
+//! qemu-user (ignored unless asked for: `scripts/arm64-check.sh` builds it and runs them).
 
 mod common;
 
 use outpost_core::{NamedTensor, Tensor, TensorData};
 use outpost_testkit::fixtures::{fixtures_dir, write_image_repository};
+use outpost_testkit::{Runner, TestServer};
 use serde_json::Value;
 
 const CLASSIFIERS: &[&str] = &[
@@ -119,12 +121,13 @@ fn assert_boxes_match(model: &str, name: &str, answer: &Value, expected: &Value,
     }
 }
 
-fn check_backend(backend: &str) {
+/// Every photo check on `backend`, against the server `start` brings up on a repository.
+fn check_backend(backend: &str, start: impl Fn(&std::path::Path) -> TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let mut models = CLASSIFIERS.to_vec();
     models.extend([FACES, OBJECTS]);
     write_image_repository(dir.path(), &models, backend);
-    let server = common::start(dir.path(), &[]);
+    let server = start(dir.path());
     let base = format!("http://{}", server.addr);
     let client = common::client();
 
@@ -166,12 +169,51 @@ fn check_backend(backend: &str) {
 
 #[test]
 fn photos_give_the_expected_labels_and_boxes_on_onnx_runtime() {
-    check_backend("ort");
+    check_backend("ort", |repository| common::start(repository, &[]));
 }
 
 #[test]
 fn photos_give_the_expected_labels_and_boxes_on_tract() {
-    check_backend("tract");
+    check_backend("tract", |repository| common::start(repository, &[]));
+}
+
+/// A variable the arm64 checks need, set by `scripts/arm64-check.sh`.
+fn arm64_setting(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: scripts/arm64-check.sh builds the arm64 binary and runs these")
+    })
+}
+
+/// The aarch64 `outpost` under qemu-user, with the aarch64 ONNX Runtime library.
+fn start_arm64(repository: &std::path::Path) -> TestServer {
+    let binary = std::path::PathBuf::from(arm64_setting("OUTPOST_ARM64_BIN"));
+    let runner = Runner(
+        arm64_setting("OUTPOST_ARM64_RUNNER")
+            .split_whitespace()
+            .map(Into::into)
+            .collect(),
+    );
+    let library = arm64_setting("OUTPOST_ARM64_ORT_LIBRARY");
+    TestServer::start_under(
+        &runner,
+        &binary,
+        repository,
+        &[],
+        &[("ORT_DYLIB_PATH", library.as_str())],
+    )
+    .unwrap_or_else(|e| panic!("arm64 server did not start: {e}"))
+}
+
+#[test]
+#[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
+fn photos_give_the_expected_labels_and_boxes_on_arm64_onnx_runtime() {
+    check_backend("ort", start_arm64);
+}
+
+#[test]
+#[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
+fn photos_give_the_expected_labels_and_boxes_on_arm64_tract() {
+    check_backend("tract", start_arm64);
 }
 
 /// The server with MobileNetV2 int8 (ONNX Runtime) and its image configuration.

@@ -9,5 +9,5 @@ pub mod server;
 pub mod v2_body;
 
 pub use outpost_bundle::onnx_tensor::{self, read_tensor_file, OnnxTensorError};
-pub use server::{TestServer, TestServerError};
+pub use server::{Runner, TestServer, TestServerError};
 pub use v2_body::binary_infer_body;

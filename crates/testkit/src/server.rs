@@ -1,6 +1,9 @@
 //! Starting the real `outpost` binary for a test: port 0, read the announced address from its
-//! standard output, then poll `GET /v2/health/ready` until it answers 200.
+//! standard output, then poll `GET /v2/health/ready` until it answers 200. Another
+//! architecture's build runs under a runner (`qemu-aarch64-static -L PREFIX`), named by
+//! [`Runner`].
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,25 @@ pub enum TestServerError {
     /// It did not answer ready in time.
     #[error("server did not become ready within {0:?}")]
     NotReady(Duration),
+}
+
+/// The program that runs the binary, with its arguments, for a build of another architecture
+/// (`qemu-aarch64-static -L /usr/aarch64-linux-gnu`); empty to run the binary itself.
+#[derive(Debug, Clone, Default)]
+pub struct Runner(pub Vec<OsString>);
+
+impl Runner {
+    /// The command that runs `binary` under this runner.
+    fn command(&self, binary: &Path) -> Command {
+        match self.0.split_first() {
+            None => Command::new(binary),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+        }
+    }
 }
 
 /// A running `outpost serve`; killed on drop.
@@ -62,7 +84,18 @@ impl TestServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<TestServer, TestServerError> {
-        let server = TestServer::spawn(binary, repository, extra_args, env)?;
+        TestServer::start_under(&Runner::default(), binary, repository, extra_args, env)
+    }
+
+    /// [`TestServer::start_with_env`] with the binary run by `runner`.
+    pub fn start_under(
+        runner: &Runner,
+        binary: &Path,
+        repository: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, TestServerError> {
+        let server = TestServer::spawn_under(runner, binary, repository, extra_args, env)?;
         server.wait_ready(Duration::from_secs(120))?;
         Ok(server)
     }
@@ -75,10 +108,21 @@ impl TestServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<TestServer, TestServerError> {
+        TestServer::spawn_under(&Runner::default(), binary, repository, extra_args, env)
+    }
+
+    /// [`TestServer::spawn`] with the binary run by `runner`.
+    pub fn spawn_under(
+        runner: &Runner,
+        binary: &Path,
+        repository: &Path,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<TestServer, TestServerError> {
         let stderr_log = repository.with_extension("stderr.log");
         let stderr = std::fs::File::create(&stderr_log)
             .map_err(|e| TestServerError::Spawn(stderr_log.display().to_string(), e))?;
-        let mut command = Command::new(binary);
+        let mut command = runner.command(binary);
         command
             .arg("serve")
             .args(["--http-host", "127.0.0.1", "--http-port", "0"])

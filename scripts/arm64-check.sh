@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Checks the linux/arm64 build on an x86_64 machine: cross-compiles `outpost` for
+# aarch64-unknown-linux-gnu (the `arm64` profile in Cargo.toml), fetches the aarch64 ONNX Runtime
+# library from its pinned wheel, and runs the photo checks of tests/camera.rs (labels and boxes
+# on every fixture photo, on ONNX Runtime and on tract) against that binary under qemu-user.
+# Installs what it needs when missing (root: Debian's cross compiler, the arm64 C and C++
+# runtime libraries, qemu-user-static 8.1 or later; rustup's aarch64 standard library).
+#
+#   scripts/arm64-check.sh            build, then check
+#   scripts/arm64-check.sh --build    build only (target/aarch64-unknown-linux-gnu/arm64/outpost)
+#
+# The tests themselves are built for this machine with the `ci` profile (scripts/build.sh).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+target=aarch64-unknown-linux-gnu
+profile=arm64
+sysroot=/usr/aarch64-linux-gnu
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+build_only=false
+case "${1:-}" in
+  --build) build_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
+
+# qemu-user before 8.1 passes the host's /proc/cpuinfo through to an aarch64 program, and ONNX
+# Runtime's CPU detection (cpuinfo) dereferences NULL on an x86 one; 8.1 and later answer with an
+# emulated aarch64 /proc/cpuinfo. Debian 12 ships 7.2: its backports have 10.0.
+qemu_is_new_enough() {
+  local version
+  version="$(qemu-aarch64-static --version 2> /dev/null | sed -n 's/^qemu-aarch64 version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
+  [[ -n "$version" ]] && read -r major minor <<< "$version" && ((major > 8 || (major == 8 && minor >= 1)))
+}
+
+missing=()
+command -v aarch64-linux-gnu-gcc > /dev/null || missing+=(gcc-aarch64-linux-gnu)
+[[ -f $sysroot/lib/libc.so.6 ]] || missing+=(libc6-dev-arm64-cross)
+[[ -f $sysroot/lib/libstdc++.so.6 ]] || missing+=(libstdc++6-arm64-cross)
+qemu_missing=false
+qemu_is_new_enough || qemu_missing=true
+if ((${#missing[@]} > 0)) || $qemu_missing; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "arm64-check: install ${missing[*]} and qemu-user-static 8.1 or later (as root)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ((${#missing[@]} > 0)); then
+    apt-get install -y -qq "${missing[@]}" > /dev/null 2>&1 || {
+      apt-get update -qq
+      apt-get install -y -qq "${missing[@]}" > /dev/null
+    }
+  fi
+  if $qemu_missing; then
+    source /etc/os-release
+    if [[ "${VERSION_CODENAME:-}" == bookworm ]]; then
+      echo "deb http://deb.debian.org/debian bookworm-backports main" \
+        > /etc/apt/sources.list.d/bookworm-backports.list
+      apt-get update -qq
+      apt-get install -y -qq -t bookworm-backports qemu-user-static > /dev/null
+    else
+      apt-get install -y -qq qemu-user-static > /dev/null
+    fi
+    qemu_is_new_enough || { echo "arm64-check: qemu-user-static 8.1 or later is needed" >&2; exit 1; }
+  fi
+fi
+rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+
+# The C parts (libjpeg-turbo through cmake, ring, aws-lc, SQLite, zstd) and the link use the
+# cross toolchain; build scripts and protoc still run on this machine.
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
+cargo build --locked --target "$target" --profile "$profile" -p outpost --bin outpost
+binary="$target_dir/$target/$profile/outpost"
+scripts/fetch-onnxruntime.sh --arch aarch64
+$build_only && exit 0
+
+export OUTPOST_ARM64_BIN="$binary"
+export OUTPOST_ARM64_RUNNER="qemu-aarch64-static -L $sysroot"
+export OUTPOST_ARM64_ORT_LIBRARY="$root/.cache/onnxruntime/cpu-aarch64/libonnxruntime.so"
+# --workspace: the same feature set as the suite's build, so nothing compiles again.
+cargo test --locked --workspace --profile ci --test camera -- --ignored on_arm64
