@@ -7,8 +7,10 @@
 #
 #   deploy/docker/build-local.sh [--profile PROFILE | --bin-dir DIR] [--tag TAG]
 #
-# Uses ${CARGO_TARGET_DIR:-target}/PROFILE/{outpost,outpost-agent} (default profile: ci; build them
-# first), or those in DIR, and .cache/onnxruntime/cpu/libonnxruntime.so (scripts/fetch-onnxruntime.sh). Tags
+# Takes the server's binary from DIR/image/outpost (ONNX Runtime alone, made by
+# scripts/build-image-binary.sh PROFILE) and the agent's from DIR/outpost-agent (scripts/build.sh
+# or `cargo build -p outpost-agent`), where DIR is ${CARGO_TARGET_DIR:-target}/PROFILE (default
+# profile: ci), and .cache/onnxruntime/cpu/libonnxruntime.so (scripts/fetch-onnxruntime.sh). Tags
 # outpost:TAG and outpost-agent:TAG (default: local) and prints each image's size.
 set -euo pipefail
 
@@ -28,9 +30,10 @@ done
 
 [[ -n "$bin_dir" ]] || bin_dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
 ort="$root/.cache/onnxruntime/cpu/libonnxruntime.so"
-for file in "$bin_dir/outpost" "$bin_dir/outpost-agent"; do
-  [[ -x "$file" ]] || { echo "$file not found: cargo build --profile $profile -p outpost -p outpost-agent" >&2; exit 1; }
-done
+server_binary="$bin_dir/image/outpost"
+agent_binary="$bin_dir/outpost-agent"
+[[ -x "$server_binary" ]] || { echo "$server_binary not found: scripts/build-image-binary.sh $profile" >&2; exit 1; }
+[[ -x "$agent_binary" ]] || { echo "$agent_binary not found: cargo build --profile $profile -p outpost-agent" >&2; exit 1; }
 [[ -e "$ort" ]] || "$root/scripts/fetch-onnxruntime.sh"
 
 work="$(mktemp -d)"
@@ -73,10 +76,11 @@ build_image() {
   echo "$name:$tag $bytes bytes ($(( bytes / 1024 / 1024 )) MiB)"
 }
 
-# The server: outpost, ONNX Runtime beside it (../lib), their libraries.
+# The server: outpost (ONNX Runtime its one backend), the library beside it (../lib), their
+# libraries.
 server="$work/server"
 base_rootfs "$server/rootfs"
-strip -o "$server/rootfs/usr/bin/outpost" "$bin_dir/outpost"
+strip -o "$server/rootfs/usr/bin/outpost" "$server_binary"
 mkdir -p "$server/rootfs/usr/lib" "$server/owned/models" "$server/owned/var/lib/outpost"
 cp -L "$ort" "$server/rootfs/usr/lib/libonnxruntime.so"
 copy_libraries "$server/rootfs" "$server/rootfs/usr/bin/outpost" "$server/rootfs/usr/lib/libonnxruntime.so"
@@ -90,7 +94,7 @@ build_image outpost "$server" \
 # The agent: outpost-agent and its libraries.
 agent="$work/agent"
 base_rootfs "$agent/rootfs"
-strip -o "$agent/rootfs/usr/bin/outpost-agent" "$bin_dir/outpost-agent"
+strip -o "$agent/rootfs/usr/bin/outpost-agent" "$agent_binary"
 mkdir -p "$agent/owned/var/lib/outpost-agent"
 copy_libraries "$agent/rootfs" "$agent/rootfs/usr/bin/outpost-agent"
 build_image outpost-agent "$agent" \
