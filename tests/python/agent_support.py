@@ -50,7 +50,10 @@ def golden_folder(root: pathlib.Path, name: str, top_label: str, tensor_case: bo
         data = FIXTURES / "models" / "mobilenet_v2_1.0_224_int8_qdq.test_data" / "test_data_set_0"
         shutil.copy(data / "input_0.pb", folder / "input_0.pb")
         shutil.copy(data / "output_0.pb", folder / "output_0.pb")
-        cases += '\n[[case]]\nname = "reference tensors"\ninputs = { input = "input_0.pb" }\noutputs = { probabilities = "output_0.pb" }\ntolerance = 0.02\n'
+        # ONNX Runtime's u8 x s8 kernels on x86 CPUs without VNNI land up to 12 output steps of
+        # 1/255 from the reference on this model (crates/testkit/src/cpu.rs): a golden case for
+        # devices of either kind allows that, 0.05.
+        cases += '\n[[case]]\nname = "reference tensors"\ninputs = { input = "input_0.pb" }\noutputs = { probabilities = "output_0.pb" }\ntolerance = 0.05\n'
     (folder / "cases.toml").write_text(cases)
     return folder
 
