@@ -45,10 +45,19 @@ def config_file(tmp_path, **outbox):
     return path
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class ReservedPort:
+    """A loopback port held bound, not listening, for a server that starts later: connections to
+    it are refused as to a server that is down, and no other bind to port 0 (the Outposts the
+    test restarts meanwhile) is given it. `release()` frees it just before its server binds."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+
+    def release(self):
+        self.socket.close()
+        return self.port
 
 
 def infer(base_url, request_id):
@@ -95,10 +104,10 @@ def send(base_url, pending, answered, kill_after=None, process=None):
 
 
 def test_every_record_arrives_once_across_kills_and_an_outage(tmp_path):
-    port = free_port()
+    uplink = ReservedPort()
     models = repository(tmp_path)
     config = config_file(tmp_path, destination="s3://results/site-a", device_id="edge-1")
-    env = s3_env(f"http://127.0.0.1:{port}")
+    env = s3_env(f"http://127.0.0.1:{uplink.port}")
     ids = [f"r{i}" for i in range(10_000)]
     answered = set()
     process, addresses = start_outpost(models, "--config", str(config), env=env)
@@ -121,7 +130,7 @@ def test_every_record_arrives_once_across_kills_and_an_outage(tmp_path):
         assert value(samples, "outpost_outbox_backlog_records") >= 3500
 
         # The uplink comes back: everything in the outbox is uploaded, then removed.
-        moto = MotoS3(port=port)
+        moto = MotoS3(port=uplink.release())
         moto.client.create_bucket(Bucket="results")
         wait_until(lambda: scrape(addresses["base_url"])[0],
                    lambda s: value(s, "outpost_outbox_backlog_records") == 0
