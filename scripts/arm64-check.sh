@@ -40,30 +40,21 @@ command -v aarch64-linux-gnu-gcc > /dev/null || missing+=(gcc-aarch64-linux-gnu)
 [[ -f $sysroot/lib/libstdc++.so.6 ]] || missing+=(libstdc++6-arm64-cross)
 qemu_missing=false
 qemu_is_new_enough || qemu_missing=true
-if ((${#missing[@]} > 0)) || $qemu_missing; then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "arm64-check: install ${missing[*]} and qemu-user-static 8.1 or later (as root)" >&2
-    exit 1
+source scripts/lib/apt.sh
+if ((${#missing[@]} > 0)); then
+  apt_install arm64-check "${missing[@]}"
+fi
+if $qemu_missing; then
+  source /etc/os-release
+  if [[ "${VERSION_CODENAME:-}" == bookworm && $(id -u) -eq 0 ]]; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" \
+      > /etc/apt/sources.list.d/bookworm-backports.list
+    apt-get update -qq
+    apt_install arm64-check -t bookworm-backports qemu-user-static
+  else
+    apt_install arm64-check qemu-user-static
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  if ((${#missing[@]} > 0)); then
-    apt-get install -y -qq "${missing[@]}" > /dev/null 2>&1 || {
-      apt-get update -qq
-      apt-get install -y -qq "${missing[@]}" > /dev/null
-    }
-  fi
-  if $qemu_missing; then
-    source /etc/os-release
-    if [[ "${VERSION_CODENAME:-}" == bookworm ]]; then
-      echo "deb http://deb.debian.org/debian bookworm-backports main" \
-        > /etc/apt/sources.list.d/bookworm-backports.list
-      apt-get update -qq
-      apt-get install -y -qq -t bookworm-backports qemu-user-static > /dev/null
-    else
-      apt-get install -y -qq qemu-user-static > /dev/null
-    fi
-    qemu_is_new_enough || { echo "arm64-check: qemu-user-static 8.1 or later is needed" >&2; exit 1; }
-  fi
+  qemu_is_new_enough || { echo "arm64-check: qemu-user-static 8.1 or later is needed" >&2; exit 1; }
 fi
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 

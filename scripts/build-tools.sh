@@ -9,12 +9,5 @@ command -v nasm > /dev/null || missing+=(nasm)
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
-if [[ $(id -u) -ne 0 ]]; then
-  echo "build-tools: install ${missing[*]} (Debian: sudo apt-get install ${missing[*]})" >&2
-  exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -qq "${missing[@]}" > /dev/null 2>&1 || {
-  apt-get update -qq
-  apt-get install -y -qq "${missing[@]}"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+apt_install build-tools "${missing[@]}"

@@ -11,7 +11,6 @@
 #                                         a wheel from another index, checked against HASH
 #                                         (the GPU builds for JetPack: deploy/docker/Dockerfile.jetson)
 #
-# pip checks every wheel against the sha256 pinned below before anything is unpacked.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,18 +59,13 @@ fi
 python="${PYTHON:-python3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# pip checks the wheel against its pinned hash before anything is unpacked; a wheel given by URL
+# is fetched for this machine (the builder of the image it goes into).
 if [[ -n "$wheel_url" ]]; then
-  mkdir -p "$work/wheel"
-  "$python" - "$wheel_url" "$wheel_sha" "$work/wheel" <<'PY'
-import hashlib, os, sys, urllib.request
-url, sha, folder = sys.argv[1:4]
-data = urllib.request.urlopen(url, timeout=300).read()
-got = hashlib.sha256(data).hexdigest()
-if got != sha:
-    sys.exit(f"{url}: sha256 {got}, expected {sha}")
-with open(os.path.join(folder, os.path.basename(url.split("#")[0])), "wb") as out:
-    out.write(data)
-PY
+  package="$(basename "$wheel_url" | cut -d- -f1)"
+  printf '%s @ %s --hash=sha256:%s\n' "$package" "$wheel_url" "$wheel_sha" > "$work/requirements.txt"
+  "$python" -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+    -r "$work/requirements.txt" -d "$work/wheel"
 else
   printf '%s==%s --hash=sha256:%s\n' "$package" "$version" "$sha" > "$work/requirements.txt"
   "$python" -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
