@@ -3,7 +3,9 @@
 //! Runtime against tract, in process, for every fixture model.
 //!
 //! Run: `cargo bench --bench server_vs_inprocess` (options after `--`: `--iterations N`,
-//! `--threads N`, `--no-pin`; `OUTPOST_BIN=PATH` measures another `outpost` binary, such as an
+//! `--threads N`, `--no-pin`, `--provider NAME` to run the model on that execution provider,
+//! strict, on both sides, from its ONNX Runtime build (`cuda` and `tensorrt`: the GPU build;
+//! `openvino`), which skips the ONNX Runtime-against-tract part; `OUTPOST_BIN=PATH` measures another `outpost` binary, such as an
 //! older build, with the same client and baseline). The client is sequential and speaks the binary tensor extension over one
 //! keep-alive connection. The server and the in-process session run on the same CPU(s), the
 //! last `--threads` ones; the client runs on the others. Samples alternate between the two sides one by one so that drift in
@@ -12,9 +14,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use outpost_backend_ort::OrtBackend;
+use outpost_backend_ort::{LibrarySearch, OrtBackend};
 use outpost_backend_tract::TractBackend;
-use outpost_core::{Backend, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
+use outpost_core::{
+    Backend, ExecutionProviderKind, ExecutionProviderSpec, LoadRequest, LoadedModel, ModelConfig,
+    NamedTensor,
+};
 use outpost_testkit::fixtures::{
     model_file, repo_root, test_data_sets, write_repository, ONNX_FIXTURES,
 };
@@ -26,6 +31,32 @@ struct Options {
     iterations: usize,
     threads: usize,
     pin: bool,
+    /// The execution provider both sides run the model on, strict (`cpu` unless `--provider`).
+    provider: ExecutionProviderSpec,
+}
+
+impl Options {
+    /// The ONNX Runtime build that carries the provider (`ort.flavour`'s cache folder).
+    fn flavour(&self) -> &'static str {
+        match self.provider.kind {
+            ExecutionProviderKind::Cuda | ExecutionProviderKind::TensorRt => "gpu",
+            ExecutionProviderKind::OpenVino => "openvino",
+            _ => "cpu",
+        }
+    }
+
+    /// The ONNX Runtime library the in-process side loads: the flavour's build alone.
+    fn library_search(&self) -> LibrarySearch {
+        let folders: &'static [&'static str] = match self.flavour() {
+            "gpu" => &["gpu"],
+            "openvino" => &["openvino"],
+            _ => &["cpu"],
+        };
+        LibrarySearch {
+            cache_folders: folders,
+            beyond_the_cache: false,
+        }
+    }
 }
 
 fn options() -> Options {
@@ -41,6 +72,12 @@ fn options() -> Options {
         iterations: value("--iterations", 600),
         threads: value("--threads", 1),
         pin: !args.iter().any(|a| a == "--no-pin"),
+        provider: args
+            .iter()
+            .position(|a| a == "--provider")
+            .and_then(|i| args.get(i + 1))
+            .map_or(Ok(ExecutionProviderSpec::CPU), |name| name.parse())
+            .unwrap_or_else(|e| panic!("--provider: {e}")),
     }
 }
 
@@ -145,8 +182,14 @@ fn reference_input(model: &str) -> NamedTensor {
     NamedTensor::new("input", tensor)
 }
 
-fn load(backend: &dyn Backend, model: &str, threads: usize) -> Box<dyn LoadedModel> {
+fn load(
+    backend: &dyn Backend,
+    model: &str,
+    threads: usize,
+    provider: ExecutionProviderSpec,
+) -> Box<dyn LoadedModel> {
     let config = ModelConfig {
+        execution_providers: vec![provider],
         threads: outpost_core::model_config::ThreadConfig {
             intra_op: Some(threads),
             inter_op: Some(1),
@@ -271,7 +314,8 @@ fn server_vs_in_process(options: &Options) {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     let config = format!(
-        "backend = \"ort\"\n[threads]\nintra_op = {}\ninter_op = 1\n",
+        "backend = \"ort\"\nexecution_providers = [\"{}\"]\n[threads]\nintra_op = {}\ninter_op = 1\n",
+        options.provider.kind.config_name(),
         options.threads
     );
     let model_path = model_file(DEFAULT_MODEL);
@@ -287,18 +331,31 @@ fn server_vs_in_process(options: &Options) {
         || PathBuf::from(env!("CARGO_BIN_EXE_outpost")),
         PathBuf::from,
     );
-    let server =
-        TestServer::start(&binary, &repo, &["--log-level", &log_level]).expect("server starts");
+    let server = TestServer::start(
+        &binary,
+        &repo,
+        &[
+            "--log-level",
+            &log_level,
+            "--ort-flavour",
+            options.flavour(),
+        ],
+    )
+    .expect("server starts");
     if let Some(placed) = &placed {
         pin_current_thread(&placed.client);
     }
     let input = reference_input(DEFAULT_MODEL);
     let mut client = SequentialClient::new(server.addr, &input);
 
-    let ort = OrtBackend::new(None, outpost_backend_ort::CpuArenaSettings::default())
-        .expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
+    let ort = OrtBackend::new(
+        None,
+        options.library_search(),
+        outpost_backend_ort::CpuArenaSettings::default(),
+    )
+    .expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
     let local = InProcessRunner::start(
-        load(&ort, DEFAULT_MODEL, options.threads),
+        load(&ort, DEFAULT_MODEL, options.threads, options.provider),
         input.clone(),
         placed.as_ref().map(|p| p.compute.clone()),
     );
@@ -341,8 +398,9 @@ fn server_vs_in_process(options: &Options) {
     let (p50_srv, p90_srv) = (percentile(&mut served, 0.5), percentile(&mut served, 0.9));
     let ratio = p50_srv.as_secs_f64() / p50_in.as_secs_f64();
     println!(
-        "server vs in-process, {DEFAULT_MODEL}, ONNX Runtime {}, {} intra-op thread(s), {} samples each, {}",
+        "server vs in-process, {DEFAULT_MODEL}, ONNX Runtime {} ({} provider), {} intra-op thread(s), {} samples each, {}",
         ort.library().version,
+        options.provider.kind.config_name(),
         options.threads,
         inproc.len(),
         match &placed {
@@ -407,8 +465,12 @@ fn print_server_timings(log: &str) {
 }
 
 fn ort_vs_tract(options: &Options) {
-    let ort = OrtBackend::new(None, outpost_backend_ort::CpuArenaSettings::default())
-        .expect("ONNX Runtime library");
+    let ort = OrtBackend::new(
+        None,
+        outpost_backend_ort::LibrarySearch::ANYWHERE,
+        outpost_backend_ort::CpuArenaSettings::default(),
+    )
+    .expect("ONNX Runtime library");
     let tract = TractBackend::new();
     let iterations = (options.iterations / 10).max(10);
     println!("\nONNX Runtime vs tract, in process, {} intra-op thread(s) for ONNX Runtime, p50 of {iterations}", options.threads);
@@ -420,7 +482,7 @@ fn ort_vs_tract(options: &Options) {
         let input = reference_input(model);
         let mut times = Vec::new();
         for backend in [&ort as &dyn Backend, &tract as &dyn Backend] {
-            let loaded = load(backend, model, options.threads);
+            let loaded = load(backend, model, options.threads, ExecutionProviderSpec::CPU);
             for _ in 0..3 {
                 run_once(loaded.as_ref(), &input);
             }
@@ -449,5 +511,8 @@ fn main() {
     let _ = repo_root();
     let options = options();
     server_vs_in_process(&options);
-    ort_vs_tract(&options);
+    // tract against ONNX Runtime's CPU provider; an accelerator's run measures the server alone.
+    if options.provider == ExecutionProviderSpec::CPU {
+        ort_vs_tract(&options);
+    }
 }

@@ -95,6 +95,11 @@ fn strict_providers_fail_and_or_cpu_falls_back_with_a_warning() {
         config["parameters"]["execution_providers"]["string_value"],
         "CPUExecutionProvider"
     );
+    assert_eq!(
+        config["parameters"]["execution_providers_unavailable"]["string_value"],
+        "TensorrtExecutionProvider,CUDAExecutionProvider",
+        "{config}"
+    );
     let log = server.stderr();
     assert!(
         log.contains("execution provider unavailable") && log.contains("TensorrtExecutionProvider"),

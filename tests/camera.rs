@@ -292,9 +292,9 @@ fn images_arrive_as_form_files_and_as_v2_bytes_inputs() {
     let (header, outputs) =
         common::infer_binary(client, &format!("{base}/v2/models/{model}/infer"), &[image]);
     assert_eq!(header["model_name"], model);
-    let scores = common::as_f64(outputs[0].tensor.data());
+    let scores = outpost_testkit::reference::as_f64(outputs[0].tensor.data());
     let labels =
         std::fs::read_to_string(fixtures_dir().join("labels/imagenet_1001_labels.txt")).unwrap();
-    let best = common::argmax(&scores);
+    let best = outpost_testkit::reference::argmax(&scores);
     assert_eq!(labels.lines().nth(best), Some("espresso"));
 }

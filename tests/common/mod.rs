@@ -79,25 +79,3 @@ pub(crate) fn infer_binary(
     );
     parse_binary_response(&bytes, header_len.expect("binary response header"))
 }
-
-/// Elements as f64 for comparisons.
-pub(crate) fn as_f64(data: &TensorData) -> Vec<f64> {
-    match data {
-        TensorData::Fp32(v) => v.iter().map(|x| f64::from(*x)).collect(),
-        TensorData::Fp64(v) => v.clone(),
-        TensorData::Uint8(v) => v.iter().map(|x| f64::from(*x)).collect(),
-        TensorData::Int8(v) => v.iter().map(|x| f64::from(*x)).collect(),
-        TensorData::Int32(v) => v.iter().map(|x| f64::from(*x)).collect(),
-        TensorData::Int64(v) => v.iter().map(|x| *x as f64).collect(),
-        other => panic!("no numeric comparison for {:?}", other.datatype()),
-    }
-}
-
-/// Index of the largest element.
-pub(crate) fn argmax(values: &[f64]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
-}

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use outpost_backend_ort::{CpuArena, CpuArenaSettings, OrtBackend};
+use outpost_backend_ort::{CpuArena, CpuArenaSettings, LibrarySearch, OrtBackend};
 use outpost_backend_tract::TractBackend;
 use outpost_core::model_config::ThreadConfig;
 use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
@@ -53,7 +53,7 @@ impl InProcessModel {
         instances: usize,
         intra_op_threads: usize,
     ) -> Result<InProcessModel, BackendError> {
-        let backend = OrtBackend::new(None, CpuArenaSettings::default())?;
+        let backend = OrtBackend::new(None, LibrarySearch::ANYWHERE, CpuArenaSettings::default())?;
         let model = load_on(&backend, model_path, instances, intra_op_threads)?;
         Ok(InProcessModel {
             model,

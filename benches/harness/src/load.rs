@@ -84,6 +84,36 @@ impl LoadGenerator {
         })
     }
 
+    /// Sends `request` once and returns the answer's status, headers and body; `timeout`
+    /// replaces the generator's own (a first request may build an accelerator's engine).
+    pub fn fetch(
+        &self,
+        request: &RequestTemplate,
+        timeout: Duration,
+    ) -> Result<(u16, HeaderMap, Bytes), reqwest::Error> {
+        self.runtime.block_on(async {
+            let response = self
+                .client
+                .post(&request.url)
+                .headers(request.headers.clone())
+                .body(request.body.clone())
+                .timeout(timeout)
+                .send()
+                .await?;
+            let (status, headers) = (response.status().as_u16(), response.headers().clone());
+            Ok((status, headers, response.bytes().await?))
+        })
+    }
+
+    /// `GET url` once: the answer's status and body.
+    pub fn get(&self, url: &str, timeout: Duration) -> Result<(u16, Bytes), reqwest::Error> {
+        self.runtime.block_on(async {
+            let response = self.client.get(url).timeout(timeout).send().await?;
+            let status = response.status().as_u16();
+            Ok((status, response.bytes().await?))
+        })
+    }
+
     /// Sends requests at `rate_per_s` for `duration`, whatever the answers do.
     pub fn open_loop(
         &self,

@@ -583,9 +583,10 @@ fn report_progress(result: &ScenarioResult) {
     );
 }
 
-/// The repository's root (two levels above this crate).
+/// The repository's root (`outpost_testkit::fixtures::repo_root`: `OUTPOST_REPO_ROOT`, else the
+/// tree this was built from).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    outpost_testkit::fixtures::repo_root()
 }
 
 /// The model the benchmarks run by default: the bundled MobileNetV2 int8.

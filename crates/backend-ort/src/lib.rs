@@ -29,7 +29,7 @@ use outpost_core::{
 
 pub use block_cache::CacheUsage;
 pub use cpu_arena::{CpuArena, CpuArenaSettings};
-pub use library::{LibraryCandidate, OrtLibrary};
+pub use library::{LibraryCandidate, LibrarySearch, OrtLibrary};
 use session_pool::SessionPool;
 
 /// ONNX Runtime, once its library has been loaded.
@@ -42,10 +42,11 @@ pub struct OrtBackend {
 }
 
 impl OrtBackend {
-    /// Loads the ONNX Runtime library (an explicit path, or the search order in [`library`]),
-    /// creates the process-wide environment and registers the shared CPU arena.
+    /// Loads the ONNX Runtime library (an explicit path, or `search` through the places in
+    /// [`library`]), creates the process-wide environment and registers the shared CPU arena.
     pub fn new(
         explicit_library: Option<&Path>,
+        search: LibrarySearch,
         arena: CpuArenaSettings,
     ) -> Result<OrtBackend, BackendError> {
         // ONNX Runtime allows one library and one environment per process: the first successful
@@ -60,7 +61,7 @@ impl OrtBackend {
                 arena: arena.clone(),
             });
         }
-        let library = library::load(explicit_library)?;
+        let library = library::load(explicit_library, search)?;
         let environment = ort::init()
             .with_name("outpost")
             .with_telemetry(!telemetry::is_opted_out())
@@ -124,12 +125,12 @@ impl OrtBackend {
             .with_inter_threads(inter)
             .map_err(|e| load_error(e.to_string()))?
             .with_memory_pattern(request.config.memory.memory_pattern)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
             .map_err(|e| load_error(e.to_string()))?;
         let (mut builder, provider) = providers::register(
             builder,
             &request.config.execution_providers,
+            &request.config.execution_provider_options,
+            ort::ep::CPU::default().with_arena_allocator(false).build(),
             request.model_name,
         )?;
         let session = builder

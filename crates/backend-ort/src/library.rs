@@ -5,12 +5,13 @@
 //! 2. the `ORT_DYLIB_PATH` environment variable (the `ort` crate's own convention);
 //! 3. next to the executable: `<exe dir>/libonnxruntime.so`, `<exe dir>/lib/`, `<exe dir>/../lib/`;
 //! 4. the project-local cache filled by `scripts/fetch-onnxruntime.sh`:
-//!    `.cache/onnxruntime/{gpu,cpu}/libonnxruntime.so`, looked for above the executable and in the
-//!    source tree this binary was built from;
+//!    `.cache/onnxruntime/{gpu,cpu,openvino}/libonnxruntime.so`, looked for above the executable
+//!    and in the source tree this binary was built from;
 //! 5. the system library directories.
 //!
 //! An explicit path (1 or 2) is used alone: if it does not load, that is the answer, rather than
-//! quietly running some other library.
+//! quietly running some other library. A [`LibrarySearch`] naming cache folders (the server's
+//! `ort.flavour`) narrows 3-5 to those folders of the cache, for the same reason.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,25 @@ pub const LIBRARY_FILE: &str = "libonnxruntime.so";
 
 /// The source tree's cache, as seen when this crate was compiled.
 const SOURCE_TREE_CACHE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/onnxruntime");
+
+/// Where the library is looked for when no path is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LibrarySearch {
+    /// The project cache's folders (`.cache/onnxruntime/<folder>/`), in the order tried.
+    pub cache_folders: &'static [&'static str],
+    /// Whether the places outside the cache (next to the executable, the system's library
+    /// folders) are tried too.
+    pub beyond_the_cache: bool,
+}
+
+impl LibrarySearch {
+    /// The whole search order: next to the executable, the cache's GPU, CPU and OpenVINO
+    /// builds, the system's library folders.
+    pub const ANYWHERE: LibrarySearch = LibrarySearch {
+        cache_folders: &["gpu", "cpu", "openvino"],
+        beyond_the_cache: true,
+    };
+}
 
 /// A place the library was looked for, and why it was looked for there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +63,7 @@ pub struct OrtLibrary {
 }
 
 /// The places to look, in order. With an explicit path, only that one.
-pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
+pub fn candidates(explicit: Option<&Path>, search: LibrarySearch) -> Vec<LibraryCandidate> {
     if let Some(path) = explicit {
         return vec![LibraryCandidate {
             path: path.to_path_buf(),
@@ -61,7 +81,7 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
         .ok()
         .and_then(|exe| exe.canonicalize().ok())
         .and_then(|exe| exe.parent().map(Path::to_path_buf));
-    if let Some(dir) = &exe_dir {
+    if let Some(dir) = exe_dir.as_ref().filter(|_| search.beyond_the_cache) {
         for sub in [".", "lib", "../lib"] {
             found.push(LibraryCandidate {
                 path: dir.join(sub).join(LIBRARY_FILE),
@@ -75,7 +95,7 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
         .collect();
     caches.push(PathBuf::from(SOURCE_TREE_CACHE));
     for cache in caches {
-        for flavour in ["gpu", "cpu"] {
+        for flavour in search.cache_folders {
             let path = cache.join(flavour).join(LIBRARY_FILE);
             if !found.iter().any(|c: &LibraryCandidate| c.path == path) {
                 found.push(LibraryCandidate {
@@ -85,12 +105,17 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
             }
         }
     }
-    for dir in [
-        "/usr/local/lib",
-        "/usr/lib",
-        "/usr/lib/x86_64-linux-gnu",
-        "/usr/lib/aarch64-linux-gnu",
-    ] {
+    let system_folders: &[&str] = if search.beyond_the_cache {
+        &[
+            "/usr/local/lib",
+            "/usr/lib",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ]
+    } else {
+        &[]
+    };
+    for dir in system_folders {
         found.push(LibraryCandidate {
             path: Path::new(dir).join(LIBRARY_FILE),
             source: "system library directory",
@@ -100,8 +125,8 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<LibraryCandidate> {
 }
 
 /// Loads the library from the first candidate that exists.
-pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
-    let candidates = candidates(explicit);
+pub fn load(explicit: Option<&Path>, search: LibrarySearch) -> Result<OrtLibrary, BackendError> {
+    let candidates = candidates(explicit, search);
     let only_one = candidates.len() == 1;
     for candidate in &candidates {
         if !candidate.path.exists() {
@@ -148,7 +173,7 @@ pub fn load(explicit: Option<&Path>) -> Result<OrtLibrary, BackendError> {
         .map(|c| c.path.display().to_string())
         .collect();
     Err(BackendError::LibraryUnavailable(format!(
-        "{LIBRARY_FILE} not found; run scripts/fetch-onnxruntime.sh or set ort.library_path (looked in: {})",
+        "{LIBRARY_FILE} not found; run scripts/fetch-onnxruntime.sh (--gpu, --openvino for those builds) or set ort.library_path (looked in: {})",
         looked.join(", ")
     )))
 }
@@ -177,7 +202,10 @@ mod tests {
 
     #[test]
     fn explicit_path_is_the_only_candidate() {
-        let c = candidates(Some(Path::new("/opt/ort/libonnxruntime.so")));
+        let c = candidates(
+            Some(Path::new("/opt/ort/libonnxruntime.so")),
+            LibrarySearch::ANYWHERE,
+        );
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].path, Path::new("/opt/ort/libonnxruntime.so"));
     }
@@ -187,7 +215,7 @@ mod tests {
         if std::env::var_os("ORT_DYLIB_PATH").is_some() {
             return;
         }
-        let c = candidates(None);
+        let c = candidates(None, LibrarySearch::ANYWHERE);
         assert!(c
             .iter()
             .any(|c| c.path.ends_with(".cache/onnxruntime/cpu/libonnxruntime.so")));
@@ -195,8 +223,31 @@ mod tests {
     }
 
     #[test]
+    fn a_chosen_flavour_looks_in_its_cache_folder_alone() {
+        if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+            return;
+        }
+        let search = LibrarySearch {
+            cache_folders: &["openvino"],
+            beyond_the_cache: false,
+        };
+        let c = candidates(None, search);
+        assert!(!c.is_empty());
+        assert!(
+            c.iter().all(|c| c
+                .path
+                .ends_with(".cache/onnxruntime/openvino/libonnxruntime.so")),
+            "{c:?}"
+        );
+    }
+
+    #[test]
     fn missing_explicit_library_is_an_error_not_a_panic() {
-        let err = load(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
+        let err = load(
+            Some(Path::new("/nonexistent/libonnxruntime.so")),
+            LibrarySearch::ANYWHERE,
+        )
+        .unwrap_err();
         assert!(matches!(err, BackendError::LibraryUnavailable(_)), "{err}");
     }
 

@@ -11,7 +11,10 @@
 
 use ort::ep::{self, ExecutionProvider, ExecutionProviderDispatch};
 use ort::session::builder::SessionBuilder;
-use outpost_core::{BackendError, ExecutionProviderKind, ExecutionProviderSpec};
+use outpost_core::provider_options::{CudaOptions, OpenVinoOptions, TensorRtOptions};
+use outpost_core::{
+    BackendError, ExecutionProviderKind, ExecutionProviderOptions, ExecutionProviderSpec,
+};
 
 /// Whether this ONNX Runtime library was built with the provider.
 pub fn is_available(kind: ExecutionProviderKind) -> bool {
@@ -29,12 +32,16 @@ pub fn is_available(kind: ExecutionProviderKind) -> bool {
     result.unwrap_or(false)
 }
 
-fn dispatch(kind: ExecutionProviderKind) -> Option<ExecutionProviderDispatch> {
+/// The provider with the model's options for it, ready to register.
+fn dispatch(
+    kind: ExecutionProviderKind,
+    options: &ExecutionProviderOptions,
+) -> Option<ExecutionProviderDispatch> {
     let dispatch = match kind {
         ExecutionProviderKind::Cpu => return None,
-        ExecutionProviderKind::Cuda => ep::CUDA::default().build(),
-        ExecutionProviderKind::TensorRt => ep::TensorRT::default().build(),
-        ExecutionProviderKind::OpenVino => ep::OpenVINO::default().build(),
+        ExecutionProviderKind::Cuda => cuda(options.cuda.as_ref()).build(),
+        ExecutionProviderKind::TensorRt => tensorrt(options.tensorrt.as_ref()).build(),
+        ExecutionProviderKind::OpenVino => openvino(options.openvino.as_ref()).build(),
         ExecutionProviderKind::Xnnpack => ep::XNNPACK::default().build(),
         ExecutionProviderKind::CoreMl => ep::CoreML::default().build(),
         ExecutionProviderKind::Qnn => ep::QNN::default().build(),
@@ -44,16 +51,79 @@ fn dispatch(kind: ExecutionProviderKind) -> Option<ExecutionProviderDispatch> {
     Some(dispatch.error_on_failure())
 }
 
-/// Registers `specs` in order on `builder`; returns the builder and the ONNX Runtime names of
-/// the providers in use, comma-separated and ending with the CPU provider.
+fn openvino(options: Option<&OpenVinoOptions>) -> ep::OpenVINO {
+    let mut provider = ep::OpenVINO::default();
+    let Some(options) = options else {
+        return provider;
+    };
+    if let Some(device) = &options.device_type {
+        provider = provider.with_device_type(device);
+    }
+    if let Some(precision) = &options.precision {
+        provider = provider.with_precision(precision);
+    }
+    if let Some(dir) = &options.cache_dir {
+        provider = provider.with_cache_dir(dir.display());
+    }
+    if let Some(threads) = options.num_threads {
+        provider = provider.with_num_threads(threads);
+    }
+    provider
+}
+
+fn cuda(options: Option<&CudaOptions>) -> ep::CUDA {
+    let mut provider = ep::CUDA::default();
+    let Some(options) = options else {
+        return provider;
+    };
+    if let Some(device) = options.device_id {
+        provider = provider.with_device_id(i32::try_from(device).unwrap_or(i32::MAX));
+    }
+    if let Some(limit) = options.memory_limit_bytes {
+        provider = provider.with_memory_limit(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    provider
+}
+
+fn tensorrt(options: Option<&TensorRtOptions>) -> ep::TensorRT {
+    let mut provider = ep::TensorRT::default();
+    let Some(options) = options else {
+        return provider;
+    };
+    if let Some(device) = options.device_id {
+        provider = provider.with_device_id(i32::try_from(device).unwrap_or(i32::MAX));
+    }
+    if let Some(fp16) = options.fp16 {
+        provider = provider.with_fp16(fp16);
+    }
+    if let Some(int8) = options.int8 {
+        provider = provider.with_int8(int8);
+    }
+    if let Some(bytes) = options.max_workspace_bytes {
+        provider = provider.with_max_workspace_size(usize::try_from(bytes).unwrap_or(usize::MAX));
+    }
+    if let Some(dir) = &options.engine_cache_dir {
+        provider = provider
+            .with_engine_cache(true)
+            .with_engine_cache_path(dir.display());
+    }
+    provider
+}
+
+/// Registers `specs` in order on `builder`, each with its `options`, and the CPU provider
+/// (`cpu`, its arena off) after them: ONNX Runtime gives each node to the first registered
+/// provider that takes it, so the CPU provider must come last. Returns the builder and the ONNX
+/// Runtime names of the providers in use, comma-separated and ending with the CPU provider.
 pub fn register(
     mut builder: SessionBuilder,
     specs: &[ExecutionProviderSpec],
+    options: &ExecutionProviderOptions,
+    cpu: ExecutionProviderDispatch,
     model_name: &str,
 ) -> Result<(SessionBuilder, String), BackendError> {
     let mut in_use: Vec<&'static str> = Vec::new();
     for spec in specs {
-        let Some(provider) = dispatch(spec.kind) else {
+        let Some(provider) = dispatch(spec.kind, options) else {
             // The CPU provider is always present and always last: nothing after it matters.
             break;
         };
@@ -93,6 +163,12 @@ pub fn register(
             }
         }
     }
+    let builder = builder.with_execution_providers([cpu]).map_err(|e| {
+        BackendError::ExecutionProviderUnavailable {
+            provider: ExecutionProviderKind::Cpu.onnxruntime_name().to_string(),
+            reason: e.to_string(),
+        }
+    })?;
     in_use.push(ExecutionProviderKind::Cpu.onnxruntime_name());
     Ok((builder, in_use.join(",")))
 }

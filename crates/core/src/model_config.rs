@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::datatype::DataType;
 use crate::execution_provider::ExecutionProviderSpec;
 use crate::image_config::{PostprocessConfig, PreprocessConfig};
+use crate::provider_options::ExecutionProviderOptions;
 use crate::signature::{ModelSignature, TensorSpec};
 use crate::upstream::{UpstreamConfig, UpstreamPolicy};
 
@@ -184,6 +185,9 @@ pub struct ModelConfig {
     /// Tried in order; the first entry that is available runs the model.
     #[serde(default = "default_execution_providers")]
     pub execution_providers: Vec<ExecutionProviderSpec>,
+    /// Options per provider (`[execution_provider_options.openvino]`, `.cuda`, `.tensorrt`).
+    #[serde(default, skip_serializing_if = "ExecutionProviderOptions::is_empty")]
+    pub execution_provider_options: ExecutionProviderOptions,
     /// Thread counts.
     #[serde(default)]
     pub threads: ThreadConfig,
@@ -262,6 +266,7 @@ impl Default for ModelConfig {
         ModelConfig {
             backend: BackendChoice::default(),
             execution_providers: default_execution_providers(),
+            execution_provider_options: ExecutionProviderOptions::default(),
             threads: ThreadConfig::default(),
             memory: ModelMemoryConfig::default(),
             warm_up: default_warm_up(),
@@ -402,6 +407,12 @@ impl ModelConfig {
             return Err(ModelConfigError::Invalid(
                 "execution_providers is empty; list at least \"cpu\"".into(),
             ));
+        }
+        if let Some(problem) = self
+            .execution_provider_options
+            .problems(&self.execution_providers)
+        {
+            return Err(ModelConfigError::Invalid(problem));
         }
         if self.instances == 0 {
             return Err(ModelConfigError::Invalid(

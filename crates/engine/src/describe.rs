@@ -150,6 +150,29 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
             served.model.intra_op_threads().to_string(),
         ),
     ]);
+    // The `-or-cpu` providers that were not available, so that a model that fell back says so:
+    // `execution_providers_unavailable` = "TensorrtExecutionProvider,CUDAExecutionProvider".
+    if provider.contains("ExecutionProvider") {
+        let unavailable: Vec<&str> = served
+            .config
+            .execution_providers
+            .iter()
+            .filter(|spec| spec.fallback_to_cpu)
+            .map(|spec| spec.kind.onnxruntime_name())
+            .filter(|name| !provider.split(',').any(|in_use| in_use == *name))
+            .collect();
+        if !unavailable.is_empty() {
+            parameters.insert(
+                "execution_providers_unavailable".to_string(),
+                unavailable.join(","),
+            );
+        }
+    }
+    // Each provider's options as model.toml gave them: `execution_provider_options.openvino`
+    // = "device_type=CPU, precision=FP32".
+    for (provider, options) in served.config.execution_provider_options.describe() {
+        parameters.insert(format!("execution_provider_options.{provider}"), options);
+    }
     if let Some(upstream) = &served.upstream {
         parameters.extend([
             ("upstream".to_string(), upstream.endpoint().to_string()),

@@ -7,9 +7,10 @@ use outpost_core::Backend;
 use outpost_engine::backends::{ArenaGauge, ArenaUsage, Backends};
 use outpost_engine::config::OrtConfig;
 
-/// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path` or the search order)
-/// with its shared CPU arena keeping at most `ort.cpu_arena_max_kept_bytes`, else a quarter of
-/// `memory_budget_bytes`, else the arena's default (256 MiB).
+/// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path`, or the search order
+/// narrowed by `ort.flavour`) with its shared CPU arena keeping at most
+/// `ort.cpu_arena_max_kept_bytes`, else a quarter of `memory_budget_bytes`, else the arena's
+/// default (256 MiB).
 pub fn probe(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> Backends {
     let probed = probe_ort(ort, memory_budget_bytes);
     match &probed.backend {
@@ -54,7 +55,11 @@ fn probe_ort(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> ProbedOrt {
             .unwrap_or(defaults.max_kept_bytes),
         idle_release: std::time::Duration::from_millis(ort.cpu_arena_idle_release_ms),
     };
-    match outpost_backend_ort::OrtBackend::new(ort.library_path.as_deref(), arena) {
+    let search = outpost_backend_ort::LibrarySearch {
+        cache_folders: ort.flavour.cache_folders(),
+        beyond_the_cache: ort.flavour.searches_beyond_the_cache(),
+    };
+    match outpost_backend_ort::OrtBackend::new(ort.library_path.as_deref(), search, arena) {
         Ok(backend) => {
             let version = backend.library().version.clone();
             let arena = backend.cpu_arena().cloned().map(|arena| {

@@ -2,8 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// The repository root.
+/// The repository root: `OUTPOST_REPO_ROOT` when set (a test or benchmark binary run from
+/// another copy of the tree, as scripts/device-check.sh does), else the tree it was built from.
 pub fn repo_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("OUTPOST_REPO_ROOT") {
+        return PathBuf::from(root);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()

@@ -1,10 +1,11 @@
 //! Test support shared by the end-to-end tests and benchmarks: paths to the fixtures, a reader
 //! for ONNX reference tensors (`test_data_set_*/*.pb`), and [`TestServer`], which starts the
-//! real `outpost` binary on port 0 and waits until it reports ready, and the binary-extension
-//! request bodies clients send.
+//! real `outpost` binary on port 0 and waits until it reports ready, the binary-extension
+//! request bodies clients send, and the fixtures' tolerances ([`reference`]).
 
 pub mod cpu;
 pub mod fixtures;
+pub mod reference;
 pub mod server;
 pub mod v2_body;
 
