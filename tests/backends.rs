@@ -1,6 +1,7 @@
 //! Backend choice and load failures: `auto` falls back to tract when ONNX Runtime's library is
 //! missing or broken (and says so), `ort` then fails clearly; strict execution providers fail the
-//! load while `-or-cpu` falls back with a warning; a broken model or a model tract cannot run is
+//! load while `-or-cpu` falls back with a warning (and the config says so); provider options are
+//! checked at load; a broken model or a model tract cannot run is
 //! reported while the other models keep serving; SIGTERM stops the server cleanly; ONNX
 //! Runtime's telemetry stays off by default.
 
@@ -109,6 +110,85 @@ fn strict_providers_fail_and_or_cpu_falls_back_with_a_warning() {
         log.contains("execution_provider=\"CPUExecutionProvider\""),
         "{log}"
     );
+}
+
+/// Provider options are checked at load: an unknown option is named, a relative cache folder is
+/// refused, a cache folder the provider could not write fails a strict provider's load (a
+/// read-only root without a volume) and is a fallback for `-or-cpu`; a model with good options
+/// shows them in its config.
+#[test]
+fn provider_options_are_checked_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = model_file("mobilenet_v1_0.25_224_float32");
+    let engines = dir.path().join("engines");
+    let shown = format!(
+        "backend = \"ort\"\nexecution_providers = [\"tensorrt-or-cpu\"]\n\n\
+         [execution_provider_options.tensorrt]\nfp16 = true\nengine_cache_dir = {:?}\n",
+        engines.display().to_string()
+    );
+    let repo = repo_with(
+        dir.path(),
+        &[
+            (
+                "unknown_option",
+                &v1,
+                "backend = \"ort\"\nexecution_providers = [\"openvino\"]\n\n\
+                 [execution_provider_options.openvino]\ndevice = \"CPU\"\n",
+            ),
+            (
+                "relative_cache",
+                &v1,
+                "backend = \"ort\"\nexecution_providers = [\"tensorrt\"]\n\n\
+                 [execution_provider_options.tensorrt]\nengine_cache_dir = \"engines\"\n",
+            ),
+            (
+                "unwritable_cache",
+                &v1,
+                "backend = \"ort\"\nexecution_providers = [\"tensorrt\"]\n\n\
+                 [execution_provider_options.tensorrt]\nengine_cache_dir = \"/proc/outpost-engines\"\n",
+            ),
+            ("shown", &v1, shown.as_str()),
+        ],
+    );
+    let server = common::start(&repo, &[]);
+    let client = common::client();
+    for (model, fragments) in [
+        (
+            "unknown_option",
+            &["unknown field `device`", "device_type"][..],
+        ),
+        (
+            "relative_cache",
+            &["engine_cache_dir 'engines' must be an absolute path"][..],
+        ),
+        (
+            "unwritable_cache",
+            &[
+                "TensorrtExecutionProvider",
+                "engine_cache_dir /proc/outpost-engines is not writable",
+                "tensorrt-or-cpu",
+            ][..],
+        ),
+    ] {
+        let (status, error) = get(&client, format!("{}/v2/models/{model}", server.base_url));
+        assert_eq!(status, 503, "{model}: {error}");
+        let message = error["error"].as_str().unwrap_or_default();
+        for fragment in fragments {
+            assert!(message.contains(fragment), "{model}: {message}");
+        }
+    }
+    let (status, config) = get(
+        &client,
+        format!("{}/v2/models/shown/config", server.base_url),
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(
+        config["parameters"]["execution_provider_options.tensorrt"]["string_value"],
+        format!("fp16=true, engine_cache_dir={}", engines.display()),
+        "{config}"
+    );
+    // The cache folder was checked (created) even though TensorRT was then unavailable here.
+    assert!(engines.is_dir());
 }
 
 #[test]

@@ -177,6 +177,18 @@ impl ScenarioResult {
     }
 }
 
+/// The median of `values` (the mean of the middle two for an even count; NaN for none): the
+/// figure the side-by-side programs report over their rounds.
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if !n.is_multiple_of(2) => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

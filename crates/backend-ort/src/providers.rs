@@ -110,6 +110,39 @@ fn tensorrt(options: Option<&TensorRtOptions>) -> ep::TensorRT {
     provider
 }
 
+/// Why the provider's cache folder (OpenVINO's `cache_dir`, TensorRT's `engine_cache_dir`) cannot
+/// be used, if it cannot: it is created when missing and must take a file. A cache the provider
+/// cannot write would fail at its first compilation, or quietly rebuild engines on every start.
+fn unwritable_cache(
+    kind: ExecutionProviderKind,
+    options: &ExecutionProviderOptions,
+) -> Option<String> {
+    static CHECKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let (option, dir) = match kind {
+        ExecutionProviderKind::OpenVino => {
+            ("cache_dir", options.openvino.as_ref()?.cache_dir.as_ref()?)
+        }
+        ExecutionProviderKind::TensorRt => (
+            "engine_cache_dir",
+            options.tensorrt.as_ref()?.engine_cache_dir.as_ref()?,
+        ),
+        _ => return None,
+    };
+    let check = || -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let n = CHECKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = dir.join(format!(".outpost-write-check-{}-{n}", std::process::id()));
+        std::fs::write(&probe, b"")?;
+        std::fs::remove_file(&probe)
+    };
+    check().err().map(|e| {
+        format!(
+            "{option} {} is not writable: {e} (under a read-only root, mount a volume there)",
+            dir.display()
+        )
+    })
+}
+
 /// Registers `specs` in order on `builder`, each with its `options`, and the CPU provider
 /// (`cpu`, its arena off) after them: ONNX Runtime gives each node to the first registered
 /// provider that takes it, so the CPU provider must come last. Returns the builder and the ONNX
@@ -127,7 +160,9 @@ pub fn register(
             // The CPU provider is always present and always last: nothing after it matters.
             break;
         };
-        let outcome = if is_available(spec.kind) {
+        let outcome = if let Some(problem) = unwritable_cache(spec.kind, options) {
+            Err(problem)
+        } else if is_available(spec.kind) {
             match builder.with_execution_providers([provider]) {
                 Ok(b) => {
                     builder = b;

@@ -94,6 +94,26 @@ impl ExecutionProviderOptions {
                 "execution_provider_options.{name} is set, but execution_providers does not list {name} (or {name}-or-cpu)"
             ));
         }
+        let cache_dirs = [
+            (
+                "openvino.cache_dir",
+                self.openvino.as_ref().and_then(|o| o.cache_dir.as_ref()),
+            ),
+            (
+                "tensorrt.engine_cache_dir",
+                self.tensorrt
+                    .as_ref()
+                    .and_then(|o| o.engine_cache_dir.as_ref()),
+            ),
+        ];
+        for (option, dir) in cache_dirs {
+            if let Some(dir) = dir.filter(|dir| !dir.is_absolute()) {
+                return Some(format!(
+                    "execution_provider_options.{option} '{}' must be an absolute path (a folder that survives restarts, such as a volume)",
+                    dir.display()
+                ));
+            }
+        }
         if let Some(openvino) = &self.openvino {
             if let Some(device) = &openvino.device_type {
                 let base = device.split([':', '.']).next().unwrap_or_default();

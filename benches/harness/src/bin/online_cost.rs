@@ -27,6 +27,7 @@ use anyhow::bail;
 use clap::Parser;
 use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::run::{self, repo_root};
+use outpost_bench::stats::median;
 use outpost_bench::targets::{infer_request, Protocol};
 use outpost_testkit::fixtures::write_repository;
 use outpost_testkit::TestServer;
@@ -85,16 +86,6 @@ struct Report {
     open_circuit_p50_ms: Vec<f64>,
     p50_gap_ms_median: f64,
     errors: u64,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if !n.is_multiple_of(2) => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
 }
 
 /// A loopback port nothing listens on (bound, then released).

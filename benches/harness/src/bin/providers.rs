@@ -30,6 +30,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
 use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::run::{self, repo_root};
+use outpost_bench::stats::median;
 use outpost_bench::targets::{infer_request, Protocol};
 use outpost_core::NamedTensor;
 use outpost_testkit::fixtures::{model_file, test_data_sets, write_repository, ONNX_FIXTURES};
@@ -184,16 +185,6 @@ struct Report {
     not_on_provider: Vec<(Side, String, String)>,
     checks: Vec<OutputCheck>,
     errors: u64,
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if !n.is_multiple_of(2) => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
 }
 
 /// A server on one side's ONNX Runtime build, every fixture model configured for that side;
