@@ -71,8 +71,5 @@ $build_only && exit 0
 export OUTPOST_ARM64_BIN="$binary"
 export OUTPOST_ARM64_RUNNER="qemu-aarch64-static -L $sysroot"
 export OUTPOST_ARM64_ORT_LIBRARY="$root/.cache/onnxruntime/cpu-aarch64/libonnxruntime.so"
-# --workspace: the same feature set as the suite's build, and its clippy-driver wrapper
-# (scripts/lib/lint-build.sh), so nothing compiles again.
-source scripts/lib/lint-build.sh
-lint_while_building
+# --workspace: the same feature set as the suite's build, so nothing compiles again.
 cargo test --locked --workspace --profile ci --test camera -- --ignored on_arm64

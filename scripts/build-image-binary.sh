@@ -13,10 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-source scripts/lib/lint-build.sh
 profile="${1:-ci}"
-# In the `ci` profile, clippy's lints too (scripts/lib/lint-build.sh).
-[[ $profile == ci ]] && lint_while_building
 out="${CARGO_TARGET_DIR:-$root/target}/$profile"
 
 log="$(mktemp)"

@@ -6,12 +6,7 @@
 #
 #   scripts/build.sh [PROFILE]    # default: ci (Cargo.toml: release code without LTO)
 #
-# The `ci` profile's build is also the lint: clippy's, with warnings denied (scripts/lib/lint-build.sh).
-#
 # Binaries land in ${CARGO_TARGET_DIR:-target}/PROFILE/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-source scripts/lib/lint-build.sh
-profile="${1:-ci}"
-[[ $profile == ci ]] && lint_while_building
-cargo build --locked --workspace --all-targets --profile "$profile"
+cargo build --locked --workspace --all-targets --profile "${1:-ci}"

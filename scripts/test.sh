@@ -1,33 +1,28 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: fetches ONNX Runtime (pinned wheel), installs the
-# Python test clients, checks formatting, builds the workspace once (scripts/build.sh, the `ci`
-# profile, whose build runs clippy's lints with warnings denied: scripts/lib/lint-build.sh) and
-# runs every Rust test (unit and end-to-end against the real binary) and
+# Python test clients, checks formatting and lints, builds the workspace once (scripts/build.sh,
+# the `ci` profile) and runs every Rust test (unit and end-to-end against the real binary) and
 # the Python client tests (tritonclient, kserve) against that same build. The downloads run
 # while cargo compiles; each stage's time is printed in a table at the end.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/lib/stages.sh
-source scripts/lib/lint-build.sh
-# Every cargo command below compiles (or finds compiled) the workspace through clippy-driver.
-lint_while_building
 
 profile=ci
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 stage_background "fetch ONNX Runtime" scripts/fetch-onnxruntime.sh
-stage_background "fetch ONNX Runtime (OpenVINO)" scripts/fetch-onnxruntime.sh --openvino
 stage_background "Python test env" scripts/setup-test-env.sh
 
 stage "cargo fmt" cargo fmt --all -- --check
 stage "build tools (cmake, nasm)" scripts/build-tools.sh
+stage "cargo clippy" cargo clippy --locked --workspace --all-targets --profile "$profile" -- -D warnings
 # The server images' binary (ONNX Runtime alone) before the workspace's: both builds leave their
 # binary at target/ci/outpost, and the tests need the full one there.
 stage "cargo build (server image binary)" scripts/build-image-binary.sh "$profile"
 stage "cargo build ($profile profile)" scripts/build.sh "$profile"
 stage_join "fetch ONNX Runtime"
-stage_join "fetch ONNX Runtime (OpenVINO)"
 stage "Rust tests" cargo test --locked --workspace --profile "$profile"
 stage_join "Python test env"
 # Two pytest workers, each taking whole test files (every test starts its own servers on port 0,
