@@ -20,6 +20,7 @@ use outpost_core::{
     Backend, ExecutionProviderKind, ExecutionProviderSpec, LoadRequest, LoadedModel, ModelConfig,
     NamedTensor,
 };
+use outpost_engine::config::OrtLibraryFlavour;
 use outpost_testkit::fixtures::{
     model_file, repo_root, test_data_sets, write_repository, ONNX_FIXTURES,
 };
@@ -36,25 +37,22 @@ struct Options {
 }
 
 impl Options {
-    /// The ONNX Runtime build that carries the provider (`ort.flavour`'s cache folder).
-    fn flavour(&self) -> &'static str {
+    /// The ONNX Runtime build that carries the provider (`ort.flavour`).
+    fn flavour(&self) -> OrtLibraryFlavour {
         match self.provider.kind {
-            ExecutionProviderKind::Cuda | ExecutionProviderKind::TensorRt => "gpu",
-            ExecutionProviderKind::OpenVino => "openvino",
-            _ => "cpu",
+            ExecutionProviderKind::Cuda | ExecutionProviderKind::TensorRt => OrtLibraryFlavour::Gpu,
+            ExecutionProviderKind::OpenVino => OrtLibraryFlavour::Openvino,
+            _ => OrtLibraryFlavour::Cpu,
         }
     }
 
-    /// The ONNX Runtime library the in-process side loads: the flavour's build alone.
+    /// The ONNX Runtime library the in-process side loads: the flavour's build alone, found as
+    /// the server finds it.
     fn library_search(&self) -> LibrarySearch {
-        let folders: &'static [&'static str] = match self.flavour() {
-            "gpu" => &["gpu"],
-            "openvino" => &["openvino"],
-            _ => &["cpu"],
-        };
+        let flavour = self.flavour();
         LibrarySearch {
-            cache_folders: folders,
-            beyond_the_cache: false,
+            cache_folders: flavour.cache_folders(),
+            beyond_the_cache: flavour.searches_beyond_the_cache(),
         }
     }
 }
@@ -338,7 +336,7 @@ fn server_vs_in_process(options: &Options) {
             "--log-level",
             &log_level,
             "--ort-flavour",
-            options.flavour(),
+            &options.flavour().to_string(),
         ],
     )
     .expect("server starts");

@@ -219,15 +219,14 @@ fn not_on_provider(
     model: &str,
 ) -> Option<String> {
     let url = format!("{}/v2/models/{model}/config", server.base_url);
-    let answer = match generator.get(&url, CHECK_REQUEST_LIMIT) {
-        Ok((status, body)) => (status, body),
+    let (status, body) = match generator.get(&url, CHECK_REQUEST_LIMIT) {
+        Ok(answer) => answer,
         Err(e) => return Some(format!("GET {url}: {e}")),
     };
-    let value: serde_json::Value = serde_json::from_slice(&answer.1).unwrap_or_default();
-    if answer.0 != 200 {
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if status != 200 {
         return Some(format!(
-            "not loaded ({}): {}",
-            answer.0,
+            "not loaded ({status}): {}",
             value["error"].as_str().unwrap_or("no error message")
         ));
     }
