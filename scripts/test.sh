@@ -13,6 +13,7 @@ profile=ci
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 
 stage_background "fetch ONNX Runtime" scripts/fetch-onnxruntime.sh
+stage_background "fetch ONNX Runtime (OpenVINO)" scripts/fetch-onnxruntime.sh --openvino
 stage_background "Python test env" scripts/setup-test-env.sh
 
 stage "cargo fmt" cargo fmt --all -- --check
@@ -23,6 +24,7 @@ stage "cargo clippy" cargo clippy --locked --workspace --all-targets --profile "
 stage "cargo build (server image binary)" scripts/build-image-binary.sh "$profile"
 stage "cargo build ($profile profile)" scripts/build.sh "$profile"
 stage_join "fetch ONNX Runtime"
+stage_join "fetch ONNX Runtime (OpenVINO)"
 stage "Rust tests" cargo test --locked --workspace --profile "$profile"
 stage_join "Python test env"
 # Two pytest workers, each taking whole test files (every test starts its own servers on port 0,
