@@ -19,10 +19,10 @@ stage_background "Python test env" scripts/setup-test-env.sh
 stage "cargo fmt" cargo fmt --all -- --check
 stage "build tools (cmake, nasm)" scripts/build-tools.sh
 stage "cargo clippy" cargo clippy --locked --workspace --all-targets --profile "$profile" -- -D warnings
-# The server images' binary (ONNX Runtime alone) before the workspace's: both builds leave their
-# binary at target/ci/outpost, and the tests need the full one there.
-stage "cargo build (server image binary)" scripts/build-image-binary.sh "$profile"
+# One build for everything: the tests, the benchmarks and the server images' binary
+# (`outpost-ort`, which the next stage copies to target/ci/image/outpost: nothing compiles again).
 stage "cargo build ($profile profile)" scripts/build.sh "$profile"
+stage "server image binary" scripts/build-image-binary.sh "$profile"
 stage_join "fetch ONNX Runtime"
 stage_join "fetch ONNX Runtime (OpenVINO)"
 stage "Rust tests" cargo test --locked --workspace --profile "$profile"

@@ -1,110 +1,15 @@
-//! The `outpost` command line: `outpost serve` runs the model server; `outpost agent` keeps its
-//! models current from a signed repository; `outpost bundle` packs and inspects model bundles;
-//! `outpost repo` signs them into a TUF repository.
-//!
-//! Every `serve` flag is a setting of the server configuration and can also be given as its
-//! `OUTPOST_*` environment variable; both override the TOML file named by `--config` (see
-//! docs/configuration.md).
+//! `outpost`: the command line (crates/cli) with every runtime this build's features link:
+//! ONNX Runtime (feature `ort`, its library loaded at run time) and tract (feature `tract`).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
-use outpost_server::config::flags::SettingFlags;
-use outpost_server::ServerConfig;
-
-mod agent_cli;
-mod bundle_cli;
-mod progress_bar;
-mod repo_cli;
-
-#[derive(Parser)]
-#[command(
-    name = "outpost",
-    version,
-    about = "Edge AI inference server (Open Inference Protocol over ONNX Runtime and tract)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the models of a model repository over the Open Inference Protocol.
-    Serve(ServeArgs),
-    /// Keep the server's models current from a signed bundle repository: install, check,
-    /// promote, watch, roll back.
-    Agent(agent_cli::AgentArgs),
-    /// Model bundles: pack one model version with its golden cases, or check one.
-    #[command(subcommand)]
-    Bundle(bundle_cli::BundleCommand),
-    /// A signed (TUF) repository of bundles: init, publish, refresh.
-    #[command(subcommand)]
-    Repo(repo_cli::RepoCommand),
-    /// GET a URL once and exit 0 on a 2xx answer, else 1: the health check of an image without
-    /// a shell (`outpost probe http://127.0.0.1:8000/v2/health/ready`).
-    Probe(ProbeArgs),
-}
-
-#[derive(Args)]
-struct ProbeArgs {
-    /// The URL (plain HTTP).
-    url: String,
-    /// Seconds to wait for the answer.
-    #[arg(long, default_value_t = 3)]
-    timeout_secs: u64,
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "OUTPOST_CONFIG")]
-    config: Option<PathBuf>,
-    /// Every setting that has a flag (see docs/configuration.md).
-    #[command(flatten)]
-    settings: SettingFlags,
-}
-
-fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let config = ServerConfig::load(args.config.as_deref(), &args.settings.overrides)
-        .context("loading configuration")?;
-    // Before any other thread exists: environment changes race with threads reading it.
-    outpost_server::runtimes::prepare_process(&config.ort);
-    outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
-    outpost_settings::logging::init(&config.log);
-    // The container's CPU quota, not the host's core count, sizes every thread pool.
-    let limits = outpost_engine::container::ContainerLimits::detect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(limits.cpus())
-        .thread_name("outpost-io")
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(outpost_server::serve(config, limits))?;
-    Ok(())
-}
+use outpost_cli::LinkedRuntimes;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(args) => serve(&args),
-        Command::Agent(args) => agent_cli::run(&args),
-        Command::Bundle(command) => bundle_cli::run(&command),
-        Command::Repo(command) => repo_cli::run(&command),
-        Command::Probe(args) => outpost_agent::probe::probe(
-            &args.url,
-            std::time::Duration::from_secs(args.timeout_secs),
-        )
-        .map(|_| ())
-        .map_err(anyhow::Error::from),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("outpost: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    outpost_cli::main(LinkedRuntimes {
+        #[cfg(feature = "tract")]
+        tract: Some(|| std::sync::Arc::new(outpost_backend_tract::TractBackend::new())),
+        #[cfg(not(feature = "tract"))]
+        tract: None,
+    })
 }

@@ -3,7 +3,8 @@
 //! load while `-or-cpu` falls back with a warning (and the config says so); provider options are
 //! checked at load; a broken model or a model tract cannot run is
 //! reported while the other models keep serving; SIGTERM stops the server cleanly; ONNX
-//! Runtime's telemetry stays off by default.
+//! Runtime's telemetry stays off by default. `outpost-ort`, the server images' binary, does not
+//! link tract: a tract model fails its load saying so, the others run on ONNX Runtime.
 
 mod common;
 
@@ -62,6 +63,52 @@ fn missing_or_broken_onnxruntime_library_falls_back_to_tract_only_for_auto() {
         assert!(log.contains("ONNX Runtime is not available"), "{log}");
         assert!(log.contains("using tract"), "{log}");
     }
+}
+
+/// The images' binary: tract is not in it (not one of tract's symbols), a model that asks for
+/// tract fails its load with the reason, and `auto` and `ort` models serve on ONNX Runtime.
+#[test]
+fn the_image_binary_runs_onnx_runtime_alone() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_outpost-ort"));
+    let contents = std::fs::read(binary).unwrap();
+    let full = std::fs::read(common::binary()).unwrap();
+    let has = |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        has(&full, b"tract_linalg"),
+        "the full binary's symbols name tract"
+    );
+    assert!(!has(&contents, b"tract_linalg"), "outpost-ort links tract");
+    assert!(!has(&contents, b"tract_onnx"), "outpost-ort links tract");
+
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = model_file("mobilenet_v1_0.25_224_float32");
+    let repo = repo_with(
+        dir.path(),
+        &[
+            ("auto_model", &v1, "backend = \"auto\"\n"),
+            ("tract_model", &v1, "backend = \"tract\"\n"),
+        ],
+    );
+    let server = outpost_testkit::TestServer::start(binary, &repo, &[])
+        .unwrap_or_else(|e| panic!("server did not start: {e}"));
+    let client = common::client();
+    let (status, config) = get(
+        &client,
+        format!("{}/v2/models/auto_model/config", server.base_url),
+    );
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["backend"], "ort", "{config}");
+    let (status, error) = get(
+        &client,
+        format!("{}/v2/models/tract_model", server.base_url),
+    );
+    assert_eq!(status, 503, "{error}");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("this binary does not link tract"),
+        "{message}"
+    );
+    assert_eq!(server.get_status("/v2/models/auto_model/ready"), Some(200));
 }
 
 #[test]

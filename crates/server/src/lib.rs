@@ -5,8 +5,8 @@
 //! [`http`] is the REST front end (with the camera endpoint and `/metrics`) and [`grpc`] the
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
-//! what they share; [`tls`] puts either behind rustls; [`runtimes`] probes the runtimes compiled in;
-//! [`serve`] wires them together and runs until SIGTERM or SIGINT (logging is set up by
+//! what they share; [`tls`] puts either behind rustls; [`runtimes`] probes ONNX Runtime and the
+//! runtimes the binary links; [`serve`] wires them together and runs until SIGTERM or SIGINT (logging is set up by
 //! `outpost_settings::logging`, shared with the agent).
 
 pub mod about;

@@ -1,5 +1,6 @@
-//! Probing the runtimes compiled into this build (cargo features `ort` and `tract`) for the
-//! engine: ONNX Runtime is usable when its library loads; tract always is.
+//! Probing the runtimes for the engine: ONNX Runtime (cargo feature `ort`) is usable when its
+//! library loads; a runtime linked into the binary (tract) is usable when the binary names it in
+//! [`LinkedRuntimes`].
 
 use std::sync::Arc;
 
@@ -7,17 +8,35 @@ use outpost_core::Backend;
 use outpost_engine::backends::{ArenaGauge, ArenaUsage, Backends};
 use outpost_engine::config::OrtConfig;
 
+/// The runtimes a binary links into itself, each as its backend's constructor. The binary names
+/// them, not a cargo feature of this crate: features are unified across a workspace build, so a
+/// feature here would link tract into every binary built with it, the server images' included.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkedRuntimes {
+    /// tract's backend (crates/backend-tract), when the binary links it.
+    pub tract: Option<fn() -> Arc<dyn Backend>>,
+}
+
 /// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path`, or the search order
 /// narrowed by `ort.flavour`) with its shared CPU arena keeping at most
 /// `ort.cpu_arena_max_kept_bytes`, else a quarter of `memory_budget_bytes`, else the arena's
-/// default (256 MiB).
-pub fn probe(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> Backends {
+/// default (256 MiB); and builds the linked runtimes.
+pub fn probe(
+    ort: &OrtConfig,
+    memory_budget_bytes: Option<u64>,
+    linked: LinkedRuntimes,
+) -> Backends {
     let probed = probe_ort(ort, memory_budget_bytes);
     match &probed.backend {
         Ok(_) => {}
         Err(reason) => tracing::warn!(%reason, "ONNX Runtime is not available"),
     }
-    Backends::new(probed.backend, probe_tract(), probed.version, probed.arena)
+    let tract = linked.tract.map(|tract| tract()).ok_or_else(|| {
+        "this binary does not link tract (`outpost` built with the cargo feature 'tract' does; \
+         `outpost-ort`, the server images' binary, does not)"
+            .to_string()
+    });
+    Backends::new(probed.backend, tract, probed.version, probed.arena)
 }
 
 /// Settings that must be in place before any runtime library loads and before the process
@@ -96,18 +115,4 @@ fn probe_ort(_ort: &OrtConfig, _memory_budget_bytes: Option<u64>) -> ProbedOrt {
         version: None,
         arena: None,
     }
-}
-
-#[cfg(feature = "tract")]
-#[allow(
-    clippy::unnecessary_wraps,
-    reason = "the build without tract answers an error"
-)]
-fn probe_tract() -> Result<Arc<dyn Backend>, String> {
-    Ok(Arc::new(outpost_backend_tract::TractBackend::new()))
-}
-
-#[cfg(not(feature = "tract"))]
-fn probe_tract() -> Result<Arc<dyn Backend>, String> {
-    Err("this build of Outpost has no tract support (cargo feature 'tract')".to_string())
 }

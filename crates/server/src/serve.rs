@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use crate::config::{resolve_control_token, ServerConfig};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
+use crate::runtimes::LinkedRuntimes;
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
 /// Why the server did not start, or stopped with an error.
@@ -59,8 +60,13 @@ pub enum ServeError {
     Outbox(#[from] outpost_outbox::OutboxError),
 }
 
-/// Runs the server with `config` until a shutdown signal; thread pools size from `limits`.
-pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), ServeError> {
+/// Runs the server with `config` until a shutdown signal; thread pools size from `limits`; models
+/// load on ONNX Runtime and on the runtimes the binary `linked`.
+pub async fn serve(
+    config: ServerConfig,
+    limits: ContainerLimits,
+    linked: LinkedRuntimes,
+) -> Result<(), ServeError> {
     if !config.model_repository.is_dir() {
         return Err(ServeError::MissingRepository(
             config.model_repository.display().to_string(),
@@ -68,7 +74,7 @@ pub async fn serve(config: ServerConfig, limits: ContainerLimits) -> Result<(), 
     }
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
-    let (engine, outbox_handle) = start_engine(&config, &limits).await?;
+    let (engine, outbox_handle) = start_engine(&config, &limits, linked).await?;
     let listeners = Listeners::bind(&config, &tls).await?;
     let state = Arc::new(AppState {
         engine,
@@ -190,16 +196,18 @@ impl Listeners {
 async fn start_engine(
     config: &ServerConfig,
     limits: &ContainerLimits,
+    linked: LinkedRuntimes,
 ) -> Result<(Engine, Option<Arc<Outbox>>), ServeError> {
     // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
     // of this function from loading ONNX Runtime with its telemetry on by accident.
     crate::runtimes::prepare_process(&config.ort);
     let budget = MemoryBudget::new(&config.memory, limits, config.inference.retry_after_secs);
     let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
-    let backends =
-        tokio::task::spawn_blocking(move || crate::runtimes::probe(&ort_config, budget_bytes))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let backends = tokio::task::spawn_blocking(move || {
+        crate::runtimes::probe(&ort_config, budget_bytes, linked)
+    })
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
     tracing::info!(
         cpus = limits.cpus(),
         cpu_quota_cores = limits.cpu_quota_cores,

@@ -1,0 +1,117 @@
+//! The `outpost` command line: `outpost serve` runs the model server; `outpost agent` keeps its
+//! models current from a signed repository; `outpost bundle` packs and inspects model bundles;
+//! `outpost repo` signs them into a TUF repository.
+//!
+//! Every `serve` flag is a setting of the server configuration and can also be given as its
+//! `OUTPOST_*` environment variable; both override the TOML file named by `--config` (see
+//! docs/configuration.md).
+//!
+//! This crate is the binaries' edge (errors end here as `anyhow` chains on standard error): each
+//! binary (the root package's `outpost` and `outpost-ort`) is a `main` that calls [`main`] with
+//! the runtimes it links.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use outpost_server::config::flags::SettingFlags;
+pub use outpost_server::runtimes::LinkedRuntimes;
+use outpost_server::ServerConfig;
+
+mod agent_cli;
+mod bundle_cli;
+mod progress_bar;
+mod repo_cli;
+
+#[derive(Parser)]
+#[command(
+    name = "outpost",
+    version,
+    about = "Edge AI inference server (Open Inference Protocol over ONNX Runtime and tract)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the models of a model repository over the Open Inference Protocol.
+    Serve(ServeArgs),
+    /// Keep the server's models current from a signed bundle repository: install, check,
+    /// promote, watch, roll back.
+    Agent(agent_cli::AgentArgs),
+    /// Model bundles: pack one model version with its golden cases, or check one.
+    #[command(subcommand)]
+    Bundle(bundle_cli::BundleCommand),
+    /// A signed (TUF) repository of bundles: init, publish, refresh.
+    #[command(subcommand)]
+    Repo(repo_cli::RepoCommand),
+    /// GET a URL once and exit 0 on a 2xx answer, else 1: the health check of an image without
+    /// a shell (`outpost probe http://127.0.0.1:8000/v2/health/ready`).
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+struct ProbeArgs {
+    /// The URL (plain HTTP).
+    url: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OUTPOST_CONFIG")]
+    config: Option<PathBuf>,
+    /// Every setting that has a flag (see docs/configuration.md).
+    #[command(flatten)]
+    settings: SettingFlags,
+}
+
+fn serve(args: &ServeArgs, linked: LinkedRuntimes) -> anyhow::Result<()> {
+    let config = ServerConfig::load(args.config.as_deref(), &args.settings.overrides)
+        .context("loading configuration")?;
+    // Before any other thread exists: environment changes race with threads reading it.
+    outpost_server::runtimes::prepare_process(&config.ort);
+    outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
+    outpost_settings::logging::init(&config.log);
+    // The container's CPU quota, not the host's core count, sizes every thread pool.
+    let limits = outpost_engine::container::ContainerLimits::detect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(limits.cpus())
+        .thread_name("outpost-io")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(outpost_server::serve(config, limits, linked))?;
+    Ok(())
+}
+
+/// Parses the command line and runs the command; `linked` are the runtimes the calling binary
+/// links besides ONNX Runtime.
+pub fn main(linked: LinkedRuntimes) -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args, linked),
+        Command::Agent(args) => agent_cli::run(&args),
+        Command::Bundle(command) => bundle_cli::run(&command),
+        Command::Repo(command) => repo_cli::run(&command),
+        Command::Probe(args) => outpost_agent::probe::probe(
+            &args.url,
+            std::time::Duration::from_secs(args.timeout_secs),
+        )
+        .map(|_| ())
+        .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("outpost: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
