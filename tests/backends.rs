@@ -78,7 +78,7 @@ fn the_image_binary_runs_onnx_runtime_alone() {
         "the full binary's symbols name tract"
     );
     assert!(!has(&contents, b"tract_linalg"), "outpost-ort links tract");
-    assert!(!has(&contents, b"tract_onnx"), "outpost-ort links tract");
+    assert!(!has(&contents, b"tract_core"), "outpost-ort links tract");
 
     let dir = tempfile::tempdir().unwrap();
     let v1 = model_file("mobilenet_v1_0.25_224_float32");
@@ -97,7 +97,7 @@ fn the_image_binary_runs_onnx_runtime_alone() {
         format!("{}/v2/models/auto_model/config", server.base_url),
     );
     assert_eq!(status, 200, "{config}");
-    assert_eq!(config["backend"], "ort", "{config}");
+    assert_eq!(config["backend"], "onnxruntime", "{config}");
     let (status, error) = get(
         &client,
         format!("{}/v2/models/tract_model", server.base_url),
