@@ -6,8 +6,8 @@
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
 //! what they share; [`tls`] puts either behind rustls; [`runtimes`] probes ONNX Runtime and the
-//! runtimes the binary links; [`serve`] wires them together and runs until SIGTERM or SIGINT (logging is set up by
-//! `outpost_settings::logging`, shared with the agent).
+//! runtimes the binary links; [`serve`] wires them together and runs until SIGTERM or SIGINT
+//! (logging is set up by `outpost_settings::logging`, shared with the agent).
 
 pub mod about;
 pub mod config;
