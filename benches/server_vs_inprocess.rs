@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use outpost_backend_ort::{LibrarySearch, OrtBackend};
 use outpost_backend_tract::TractBackend;
 use outpost_core::{
-    Backend, ExecutionProviderKind, ExecutionProviderSpec, LoadRequest, LoadedModel, ModelConfig,
-    NamedTensor,
+    Backend, ExecutionProviderSpec, LoadRequest, LoadedModel, ModelConfig, NamedTensor,
 };
 use outpost_engine::config::OrtLibraryFlavour;
 use outpost_testkit::fixtures::{
@@ -39,11 +38,7 @@ struct Options {
 impl Options {
     /// The ONNX Runtime build that carries the provider (`ort.flavour`).
     fn flavour(&self) -> OrtLibraryFlavour {
-        match self.provider.kind {
-            ExecutionProviderKind::Cuda | ExecutionProviderKind::TensorRt => OrtLibraryFlavour::Gpu,
-            ExecutionProviderKind::OpenVino => OrtLibraryFlavour::Openvino,
-            _ => OrtLibraryFlavour::Cpu,
-        }
+        OrtLibraryFlavour::carrying(self.provider.kind)
     }
 
     /// The ONNX Runtime library the in-process side loads: the flavour's build alone, found as

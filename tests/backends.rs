@@ -66,7 +66,7 @@ fn missing_or_broken_onnxruntime_library_falls_back_to_tract_only_for_auto() {
 }
 
 /// The images' binary: tract is not in it (not one of tract's symbols), a model that asks for
-/// tract fails its load with the reason, and `auto` and `ort` models serve on ONNX Runtime.
+/// tract fails its load with the reason, and an `auto` model serves on ONNX Runtime.
 #[test]
 fn the_image_binary_runs_onnx_runtime_alone() {
     let binary = Path::new(env!("CARGO_BIN_EXE_outpost-ort"));

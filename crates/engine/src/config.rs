@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use outpost_core::ExecutionProviderKind;
 use outpost_settings::settings_section;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,18 @@ impl OrtLibraryFlavour {
             OrtLibraryFlavour::Cpu => &["cpu"],
             OrtLibraryFlavour::Gpu => &["gpu"],
             OrtLibraryFlavour::Openvino => &["openvino"],
+        }
+    }
+
+    /// The build that carries `provider`: the GPU build CUDA's and TensorRT's, the OpenVINO
+    /// build OpenVINO's, the CPU build the CPU provider; for a provider no pinned build carries,
+    /// the whole search order (a library the user installed).
+    pub fn carrying(provider: ExecutionProviderKind) -> OrtLibraryFlavour {
+        match provider {
+            ExecutionProviderKind::Cpu => OrtLibraryFlavour::Cpu,
+            ExecutionProviderKind::Cuda | ExecutionProviderKind::TensorRt => OrtLibraryFlavour::Gpu,
+            ExecutionProviderKind::OpenVino => OrtLibraryFlavour::Openvino,
+            _ => OrtLibraryFlavour::Auto,
         }
     }
 

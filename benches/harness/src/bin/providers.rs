@@ -32,7 +32,8 @@ use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::run::{self, repo_root};
 use outpost_bench::stats::median;
 use outpost_bench::targets::{infer_request, Protocol};
-use outpost_core::NamedTensor;
+use outpost_core::{ExecutionProviderKind, NamedTensor};
+use outpost_engine::config::OrtLibraryFlavour;
 use outpost_testkit::fixtures::{model_file, test_data_sets, write_repository, ONNX_FIXTURES};
 use outpost_testkit::reference::{as_f64, compare};
 use outpost_testkit::{read_tensor_file, TestServer};
@@ -99,23 +100,19 @@ impl Side {
         }
     }
 
-    /// The ONNX Runtime build (`ort.flavour`).
-    fn flavour(self) -> &'static str {
+    /// The execution provider this side runs every model on.
+    fn kind(self) -> ExecutionProviderKind {
         match self {
-            Side::Cpu => "cpu",
-            Side::Openvino => "openvino",
-            Side::Cuda | Side::Tensorrt => "gpu",
+            Side::Cpu => ExecutionProviderKind::Cpu,
+            Side::Openvino => ExecutionProviderKind::OpenVino,
+            Side::Cuda => ExecutionProviderKind::Cuda,
+            Side::Tensorrt => ExecutionProviderKind::TensorRt,
         }
     }
 
-    /// The provider the model's config must name first.
-    fn provider(self) -> &'static str {
-        match self {
-            Side::Cpu => "CPUExecutionProvider",
-            Side::Openvino => "OpenVINOExecutionProvider",
-            Side::Cuda => "CUDAExecutionProvider",
-            Side::Tensorrt => "TensorrtExecutionProvider",
-        }
+    /// The ONNX Runtime build (`ort.flavour`) that carries the side's provider.
+    fn flavour(self) -> OrtLibraryFlavour {
+        OrtLibraryFlavour::carrying(self.kind())
     }
 
     /// The runtime's name for its tolerances (`outpost_testkit::reference::allowed_steps`).
@@ -201,7 +198,12 @@ fn start(outpost: &Path, dir: &Path, side: Side) -> anyhow::Result<TestServer> {
     let server = TestServer::spawn(
         outpost,
         &repo,
-        &["--ort-flavour", side.flavour(), "--log-level", "warn"],
+        &[
+            "--ort-flavour",
+            &side.flavour().to_string(),
+            "--log-level",
+            "warn",
+        ],
         &[],
     )?;
     server
@@ -233,7 +235,8 @@ fn not_on_provider(
     let providers = value["parameters"]["execution_providers"]["string_value"]
         .as_str()
         .unwrap_or_default();
-    (!providers.starts_with(side.provider())).then(|| format!("runs on '{providers}'"))
+    (!providers.starts_with(side.kind().onnxruntime_name()))
+        .then(|| format!("runs on '{providers}'"))
 }
 
 /// A binary V2 request for `inputs`, every output asked for.
