@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the linux/arm64 build on an x86_64 machine: cross-compiles `outpost` for
 # aarch64-unknown-linux-gnu (the `arm64` profile in Cargo.toml), fetches the aarch64 ONNX Runtime
-# library from its pinned wheel, and runs the photo checks of tests/camera.rs (labels and boxes
+# library from its pinned wheel, and runs the photo checks of tests/outpost/camera.rs (labels and boxes
 # on every fixture photo, on ONNX Runtime and on tract) against that binary under qemu-user.
 # Installs what it needs when missing (root: Debian's cross compiler, the arm64 C and C++
 # runtime libraries, qemu-user-static 8.1 or later; rustup's aarch64 standard library).
@@ -72,4 +72,4 @@ export OUTPOST_ARM64_BIN="$binary"
 export OUTPOST_ARM64_RUNNER="qemu-aarch64-static -L $sysroot"
 export OUTPOST_ARM64_ORT_LIBRARY="$root/.cache/onnxruntime/cpu-aarch64/libonnxruntime.so"
 # --workspace: the same feature set as the suite's build, so nothing compiles again.
-cargo test --locked --workspace --profile ci --test camera -- --ignored on_arm64
+cargo test --locked --workspace --profile ci --test outpost -- --ignored on_arm64

@@ -32,6 +32,6 @@ stage_join "Python test env"
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
   .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile tests/python
 # The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
-# tests/camera.rs on ONNX Runtime and tract against it under qemu-user.
+# tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.
 stage "arm64 cross build" scripts/arm64-check.sh --build
 stage "arm64 photos (qemu-user)" scripts/arm64-check.sh

@@ -217,4 +217,19 @@ mod tests {
         ]);
         assert!(AgentConfig::load(None, &zero).is_err());
     }
+
+    /// docs/agent.md against the settings as declared: every setting has its row with its
+    /// flag, environment variable and default, and every row is a setting.
+    #[test]
+    fn every_agent_setting_is_documented() {
+        use outpost_settings::Section;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/agent.md");
+        let text = std::fs::read_to_string(path).unwrap();
+        let problems = outpost_settings::docs::table_problems(&text, &AgentConfig::settings());
+        assert!(
+            problems.is_empty(),
+            "docs/agent.md:\n{}",
+            problems.join("\n")
+        );
+    }
 }

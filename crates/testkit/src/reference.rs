@@ -1,5 +1,5 @@
 //! How close a runtime's outputs must be to the fixtures' reference outputs, and the comparison
-//! itself, shared by tests/conformance.rs and the accelerator check
+//! itself, shared by tests/outpost/conformance.rs and the accelerator check
 //! (`outpost-bench-providers --check-references`, scripts/device-check.sh).
 //!
 //! The fixtures' README sets the tolerances: float models within 1e-4 (absolute plus relative);

@@ -11,7 +11,7 @@
 //! but rounds three of the quantized ones differently; every classifier must still agree on the
 //! top-1 class.
 
-mod common;
+use crate::common;
 
 use outpost_testkit::fixtures::{model_file, test_data_sets, write_repository, ONNX_FIXTURES};
 use outpost_testkit::read_tensor_file;

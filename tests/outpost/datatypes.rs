@@ -1,7 +1,7 @@
 //! Every datatype the fixtures use travels through JSON and the binary extension (FP16 and BYTES
 //! in binary form too), and a variable batch dimension is served Triton-style, on both backends.
 
-mod common;
+use crate::common;
 
 use outpost_core::{NamedTensor, Tensor, TensorData};
 use outpost_testkit::fixtures::{fixtures_dir, write_repository};

@@ -1,6 +1,6 @@
 //! Bad requests are answered 4xx with a JSON `{"error": ...}` body, and the server keeps serving.
 
-mod common;
+use crate::common;
 
 use outpost_testkit::fixtures::repo_root;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! `GET /openapi.json` documents every HTTP endpoint: each route the router declares (read from
 //! its source) appears with its method, and each documented path reaches a real handler.
 
-mod common;
+use crate::common;
 
 use outpost_testkit::fixtures::{model_file, repo_root, write_repository};
 use serde_json::Value;

@@ -1,8 +1,6 @@
 //! Helpers for the end-to-end tests: starting the binary on a fixture repository and speaking
 //! the binary tensor extension to it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 
 use outpost_core::{DataType, NamedTensor, Tensor, TensorData};

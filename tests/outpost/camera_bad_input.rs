@@ -2,7 +2,7 @@
 //! the server keeps serving. A small file declaring 60000x60000 pixels is refused from its
 //! header, before any pixel buffer exists.
 
-mod common;
+use crate::common;
 
 use outpost_testkit::fixtures::{
     fixtures_dir, model_file, write_image_repository, write_repository,

@@ -6,7 +6,7 @@
 //! BYTES inputs carry images too. The same photo checks run on the linux/arm64 build under
 //! qemu-user (ignored unless asked for: `scripts/arm64-check.sh` builds it and runs them).
 
-mod common;
+use crate::common;
 
 use outpost_core::{NamedTensor, Tensor, TensorData};
 use outpost_testkit::fixtures::{fixtures_dir, write_image_repository};

@@ -6,7 +6,7 @@
 //! Runtime's telemetry stays off by default. `outpost-ort`, the server images' binary, does not
 //! link tract: a tract model fails its load saying so, the others run on ONNX Runtime.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,0 +1,19 @@
+//! The root package's integration tests, in one executable (one link of the whole dependency
+//! tree instead of one per file): end-to-end tests that start the real `outpost` binary on port
+//! 0, the command line as users run it, and the workspace's layering checks. Each module is one
+//! subject; `cargo test --test outpost MODULE::` runs one of them.
+
+mod common;
+
+mod agent_attacks;
+mod backends;
+mod bad_input;
+mod bundle_cli;
+mod camera;
+mod camera_bad_input;
+mod conformance;
+mod datatypes;
+mod engine_dependencies;
+mod module_graph;
+mod openapi;
+mod repo_cli;
