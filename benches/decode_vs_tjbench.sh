@@ -19,15 +19,8 @@ build="${1:-${CARGO_TARGET_DIR:-target}/ci}"
 limit=1.15
 
 if ! command -v tjbench >/dev/null; then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "install tjbench (Debian: sudo apt-get install libjpeg-turbo-progs)" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq libjpeg-turbo-progs >/dev/null 2>&1 || {
-    apt-get update -qq
-    apt-get install -y -qq libjpeg-turbo-progs >/dev/null
-  }
+  source scripts/lib/apt.sh
+  apt_install decode_vs_tjbench libjpeg-turbo-progs
 fi
 photos="$(mktemp -d)"
 trap 'rm -rf "$photos"' EXIT

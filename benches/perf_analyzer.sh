@@ -24,12 +24,8 @@ model=mobilenet_v2_int8
 
 install_perf_analyzer() {
   if ! ldconfig -p | grep -q 'libb64\.so\.0d'; then
-    if [[ $(id -u) -eq 0 ]]; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q libb64-0d >/dev/null
-    else
-      echo "perf_analyzer needs libb64-0d: sudo apt-get install libb64-0d" >&2
-      exit 1
-    fi
+    source "$root/scripts/lib/apt.sh"
+    apt_install perf_analyzer libb64-0d
   fi
   if [[ ! -x "$venv/bin/perf_analyzer" ]]; then
     python3 -m venv "$venv"

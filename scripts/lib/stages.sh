@@ -8,7 +8,10 @@
 #                                     fails as it failed
 #
 # COMMAND is a program or script, not a shell function (errexit does not reach into a function
-# whose status is tested). The log is $OUTPOST_STAGE_LOG (tab-separated: stage, start and end in
+# whose status is tested). The table shows each stage's budget from .ci/stage-budget.tsv (seconds
+# per stage name) and its share of the run's wall time; a stage that took more than twice its
+# budget, or that has no budget, gets a warning under the table (never a failure: machines are
+# noisy). The log is $OUTPOST_STAGE_LOG (tab-separated: stage, start and end in
 # seconds since the run's start, exit status, nesting depth); the run's start is
 # $OUTPOST_STAGE_T0. Both are exported by the outermost script so that the scripts it calls add
 # their stages to its table, indented under the stage that called them.
@@ -62,14 +65,44 @@ _stage_show_output() {
   done <"${_stage_outputs[$name]}"
 }
 
+_stage_budget_file="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.ci/stage-budget.tsv"
+
 stage_table() {
-  sort -t $'\t' -k2,2n -k5,5n "$OUTPOST_STAGE_LOG" | awk -F '\t' -v total="$(_stage_now)" '
-    BEGIN { printf "\n%-40s %8s %8s %8s  %s\n", "stage (nested stages indented)", "start s", "end s", "wall s", "result" }
-    {
-      name = sprintf("%" (2 * $5) "s%s", "", $1)
-      printf "%-40s %8.1f %8.1f %8.1f  %s\n", name, $2, $3, $3 - $2, ($4 == 0 ? "ok" : "failed (" $4 ")")
+  local budget="$_stage_budget_file"
+  [[ -f $budget ]] || budget=/dev/null
+  sort -t $'\t' -k2,2n -k5,5n "$OUTPOST_STAGE_LOG" | awk -F '\t' -v total="$(_stage_now)" -v budget_file="$budget" '
+    BEGIN {
+      while ((getline line < budget_file) > 0) {
+        if (line ~ /^#/ || line !~ /\t/) continue
+        split(line, field, "\t")
+        budget[field[1]] = field[2]
+      }
+      printf "\n%-40s %8s %8s %8s %8s %7s %9s  %s\n", "stage (nested stages indented)", "start s", "end s",
+        "wall s", "budget s", "share", "of budget", "result"
     }
-    END { printf "%-40s %8s %8.1f %8.1f\n", "total", "", total, total }
+    {
+      wall = $3 - $2
+      name = sprintf("%" (2 * $5) "s%s", "", $1)
+      share = sprintf("%.1f%%", (total > 0 ? 100 * wall / total : 0))
+      if ($1 in budget) {
+        of_budget = sprintf("%.2f", wall / budget[$1])
+        if (wall > 2 * budget[$1])
+          warnings[++n] = sprintf("warning: stage \"%s\" took %.0f s, more than twice its budget of %d s (.ci/stage-budget.tsv)", $1, wall, budget[$1])
+        printf "%-40s %8.1f %8.1f %8.1f %8d %7s %9s  %s\n", name, $2, $3, wall, budget[$1], share, of_budget, ($4 == 0 ? "ok" : "failed (" $4 ")")
+      } else {
+        warnings[++n] = sprintf("warning: stage \"%s\" has no budget in .ci/stage-budget.tsv", $1)
+        printf "%-40s %8.1f %8.1f %8.1f %8s %7s %9s  %s\n", name, $2, $3, wall, "-", share, "-", ($4 == 0 ? "ok" : "failed (" $4 ")")
+      }
+    }
+    END {
+      if ("total" in budget)
+        printf "%-40s %8s %8.1f %8.1f %8d %7s %9.2f\n", "total", "", total, total, budget["total"], "100%", total / budget["total"]
+      else
+        printf "%-40s %8s %8.1f %8.1f\n", "total", "", total, total
+      if ("total" in budget && total > budget["total"])
+        warnings[++n] = sprintf("warning: the run took %.0f s, over its budget of %d s (.ci/stage-budget.tsv)", total, budget["total"])
+      for (i = 1; i <= n; i++) print warnings[i]
+    }
   '
 }
 

@@ -38,8 +38,10 @@ def _ensure_engine():
     missing = [package for package, command in wanted if not shutil.which(command)]
     if missing:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run("apt-get", "update", "-qq", env=env)
-        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
+        # The lock that the setup scripts hold around apt-get (scripts/lib/apt.sh).
+        apt_get = ("flock", "/var/lock/outpost-apt.lock", "apt-get", "-o", "DPkg::Lock::Timeout=600")
+        run(*apt_get, "update", "-qq", env=env)
+        run(*apt_get, "install", "-y", "-qq", "--no-install-recommends", *missing, env=env)
     if engine_answers():
         return
     log = open("/tmp/outpost-dockerd.log", "ab")
