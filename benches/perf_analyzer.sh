@@ -29,7 +29,7 @@ install_perf_analyzer() {
   fi
   if [[ ! -x "$venv/bin/perf_analyzer" ]]; then
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile \
       "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
   fi
 }

@@ -81,5 +81,6 @@ binary="$target_dir/$target/$profile/outpost"
 export OUTPOST_ARM64_BIN="$binary"
 export OUTPOST_ARM64_RUNNER="qemu-aarch64-static -L $sysroot"
 export OUTPOST_ARM64_ORT_LIBRARY="$root/.cache/onnxruntime/cpu-aarch64/libonnxruntime.so"
-# --workspace: the same feature set as the suite's build, so nothing compiles again.
-cargo test --locked --workspace --profile ci --test outpost -- --ignored on_arm64
+# The suite's own test build (--workspace: the same feature set, so nothing compiles again). The
+# cross build's variables above concern the aarch64 target alone.
+scripts/cargo-ci.sh test --workspace --test outpost -- --ignored on_arm64

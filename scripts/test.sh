@@ -18,33 +18,28 @@ stage_background "Python test env" scripts/setup-test-env.sh
 # The arm64 check's tools (cross compiler, qemu-user, mold, the aarch64 standard library and
 # ONNX Runtime): downloads, while the host build compiles.
 stage_background "arm64 setup" scripts/arm64-check.sh --setup
+# The deploy tests' Docker engine (install when missing, start dockerd), likewise.
+stage_background "Docker engine" scripts/setup-docker.sh --optional
 
 stage "cargo fmt" cargo fmt --all -- --check
 stage "build tools (cmake, nasm)" scripts/build-tools.sh
 # One build for everything: the tests, the benchmarks and the server images' binary
 # (`outpost-ort`, which the next stage copies to target/ci/image/outpost: nothing compiles again).
-stage "cargo build ($profile profile)" scripts/build.sh "$profile"
+# It is also the lint: clippy compiles the workspace's own crates with warnings denied
+# (scripts/cargo-ci.sh), instead of a `cargo clippy` that would check every dependency again.
+stage "cargo build + clippy ($profile profile)" scripts/build.sh "$profile"
 stage "server image binary" scripts/build-image-binary.sh "$profile"
 stage_join "fetch ONNX Runtime"
 stage_join "fetch ONNX Runtime (OpenVINO)"
-stage "Rust tests" cargo test --locked --workspace --profile "$profile"
-# Clippy and the linux/arm64 cross build (Cargo.toml's `arm64` profile) compile at idle priority
-# (SCHED_IDLE: they get only the CPU time the tests leave unused) beside the Python tests, which
-# wait on servers and timers more than they compute. Clippy runs after the build, in the same
-# profile, so that it reuses the build's build scripts and proc macros instead of compiling
-# them again; it and the cross build use different target folders, so neither waits for the
-# other's lock. The photo checks under qemu-user come after, in the foreground.
-stage_background "cargo clippy" chrt --idle 0 \
-  cargo clippy --locked --workspace --all-targets --profile "$profile" -- -D warnings
-stage_join "arm64 setup"
-stage_background "arm64 cross build" chrt --idle 0 scripts/arm64-check.sh --build
+stage "Rust tests" scripts/cargo-ci.sh test --workspace
+stage_join "Docker engine"
 stage_join "Python test env"
 # Two pytest workers, each taking whole test files (every test starts its own servers on port 0,
 # in cgroups of its own): the files wait on servers and timers more than they compute.
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
   .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile tests/python
-stage_join "cargo clippy"
-stage_join "arm64 cross build"
-# The photo checks of tests/outpost/camera.rs on ONNX Runtime and tract against the arm64 build
-# under qemu-user.
+stage_join "arm64 setup"
+# The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
+# tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.
+stage "arm64 cross build" scripts/arm64-check.sh --build
 stage "arm64 photos (qemu-user)" scripts/arm64-check.sh
