@@ -28,9 +28,8 @@ install_perf_analyzer() {
     apt_install perf_analyzer libb64-0d
   fi
   if [[ ! -x "$venv/bin/perf_analyzer" ]]; then
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-compile \
-      "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
+    source "$root/scripts/lib/python-env.sh"
+    python_env "$venv" "tritonclient[all]==2.51.0" "nvidia-cuda-runtime-cu12==12.9.79"
   fi
 }
 
