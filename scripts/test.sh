@@ -35,9 +35,12 @@ stage "Rust tests" scripts/cargo-ci.sh test --workspace
 stage_join "Docker engine"
 stage_join "Python test env"
 # Two pytest workers, each taking whole test files (every test starts its own servers on port 0,
-# in cgroups of its own): the files wait on servers and timers more than they compute.
+# in cgroups of its own): the files wait on servers and timers more than they compute. The files
+# marked long_running go first (tests/python/conftest.py), in place of xdist's order by number of
+# tests, which started the longest files last.
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
-  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile tests/python
+  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 2 --dist loadfile \
+  --no-loadscope-reorder tests/python
 stage_join "arm64 setup"
 # The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
 # tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.

@@ -23,6 +23,20 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "long_running: the file's tests take 15 s or more together (they start first)",
+    )
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Files marked `long_running` first, the rest after, each in file order. CI runs two
+    workers that take whole files (`-n 2 --dist loadfile --no-loadscope-reorder`): a long file
+    taken last would leave the other worker idle while it ends."""
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
+
+
 def _wait_ready(base_url: str, process: subprocess.Popen, tls_context=None, limit_s: float = 120.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:

@@ -16,6 +16,9 @@ from agent_support import (MODEL, TOKEN, Load, Publisher, golden_folder, model_s
 from conftest import start_outpost, stop_outpost
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
+
 
 @pytest.fixture
 def device(tmp_path, s3):  # noqa: F811

@@ -11,9 +11,14 @@ import signal
 import time
 import urllib.request
 
+import pytest
+
 from agent_support import (MODEL, TOKEN, Load, Publisher, golden_folder, model_status,
                            start_agent, wait_for)
 from conftest import start_outpost, stop_outpost
+
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
 
 ROUNDS = 20
 AGENT_CONFIG = (

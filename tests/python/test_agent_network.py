@@ -12,6 +12,9 @@ from agent_support import (MODEL, ProxiedDevice, agent_metric, golden_folder, in
                            wait_for)
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
+
 MB = 1 << 20
 
 

@@ -13,6 +13,9 @@ from agent_support import (MODEL, Load, ProxiedDevice, agent_metric, golden_fold
                            model_status, status, wait_for)
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
+
 CONFIG = "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 4\nconnect_timeout_secs = 1\nstall_timeout_secs = 1\n[watch]\nwindow_secs = 0\n"
 
 

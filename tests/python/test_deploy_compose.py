@@ -24,6 +24,9 @@ from agent_support import MODEL, Publisher, golden_folder
 from conftest import ROOT
 from docker_engine import TAG, build_images, ensure_engine, run
 
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
+
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 SERVER_IMAGE_BOUND = 80 * 1000 * 1000
 AGENT_IMAGE_BOUND = 32 * 1000 * 1000

@@ -21,6 +21,9 @@ from test_clients import FIXTURES, MODEL, reference_input
 from test_metrics import scrape, value
 from test_model_control import post
 
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
+
 LIMIT = 64 * 2**20
 OVERLOAD_SECONDS = 12
 EGYPTIAN_CAT = 286

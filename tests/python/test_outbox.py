@@ -16,12 +16,16 @@ import threading
 import urllib.error
 import urllib.request
 
+import pytest
 import zstandard
 
 from conftest import ROOT, start_outpost, stop_outpost
 from moto_s3 import MotoS3
 from test_metrics import scrape, value, wait_until
 from test_repository_s3 import s3_env
+
+# Started first by the workers (conftest.py).
+pytestmark = pytest.mark.long_running
 
 MODEL = "adder"
 KEY = re.compile(r"^site-a/edge-1/\d{4}-\d{2}-\d{2}/(\d{12})-(\d{12})\.jsonl\.zst$")
