@@ -121,16 +121,22 @@ fn assert_boxes_match(model: &str, name: &str, answer: &Value, expected: &Value,
     }
 }
 
-/// Every photo check on `backend`, against the server `start` brings up on a repository.
-fn check_backend(backend: &str, start: impl Fn(&std::path::Path) -> TestServer) {
+/// A server that `start` brings up on a repository of `models` for `backend`, with its folder.
+fn serve(
+    backend: &str,
+    models: &[&str],
+    start: impl Fn(&std::path::Path) -> TestServer,
+) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
-    let mut models = CLASSIFIERS.to_vec();
-    models.extend([FACES, OBJECTS]);
-    write_image_repository(dir.path(), &models, backend);
+    write_image_repository(dir.path(), models, backend);
     let server = start(dir.path());
+    (dir, server)
+}
+
+/// Both classifiers name the cat and the espresso, with the requested number of labels.
+fn check_labels(backend: &str, server: &TestServer) {
     let base = format!("http://{}", server.addr);
     let client = common::client();
-
     for model in CLASSIFIERS {
         let cat = post_image(&client, &base, model, "chelsea.png", "");
         assert_eq!(top1(&cat), "Egyptian cat", "{backend} {model}: {cat}");
@@ -143,7 +149,13 @@ fn check_backend(backend: &str, start: impl Fn(&std::path::Path) -> TestServer) 
             assert!(coffee["timing_us"][stage].is_u64(), "{coffee}");
         }
     }
+}
 
+/// The detectors find the faces and the dogs, boxes within tolerance of the references, and a
+/// score threshold above every face leaves none.
+fn check_boxes(backend: &str, server: &TestServer) {
+    let base = format!("http://{}", server.addr);
+    let client = common::client();
     let reference = reference();
     for (model, name, count) in [
         (FACES, "face.jpg", 4),
@@ -159,7 +171,6 @@ fn check_backend(backend: &str, start: impl Fn(&std::path::Path) -> TestServer) 
         }
         assert_boxes_match(model, name, &answer, &reference[model][name], backend);
     }
-    // A score threshold above every face leaves none.
     let strict = post_image(&client, &base, FACES, "face.jpg", "?score_threshold=1.0");
     assert!(
         strict["detections"].as_array().unwrap().len() < 4,
@@ -167,14 +178,25 @@ fn check_backend(backend: &str, start: impl Fn(&std::path::Path) -> TestServer) 
     );
 }
 
+/// Every photo check on `backend`, against one server with every image model.
+fn check_backend(backend: &str) {
+    let mut models = CLASSIFIERS.to_vec();
+    models.extend([FACES, OBJECTS]);
+    let (_dir, server) = serve(backend, &models, |repository| {
+        common::start(repository, &[])
+    });
+    check_labels(backend, &server);
+    check_boxes(backend, &server);
+}
+
 #[test]
 fn photos_give_the_expected_labels_and_boxes_on_onnx_runtime() {
-    check_backend("ort", |repository| common::start(repository, &[]));
+    check_backend("ort");
 }
 
 #[test]
 fn photos_give_the_expected_labels_and_boxes_on_tract() {
-    check_backend("tract", |repository| common::start(repository, &[]));
+    check_backend("tract");
 }
 
 /// A variable the arm64 checks need, set by `scripts/arm64-check.sh`.
@@ -204,16 +226,36 @@ fn start_arm64(repository: &std::path::Path) -> TestServer {
     .unwrap_or_else(|e| panic!("arm64 server did not start: {e}"))
 }
 
+// On arm64 the classifiers and the detectors each get a server of their own: under qemu-user a
+// server loads its models one after another at emulated speed (tract: most of a minute for the
+// four), and two servers load side by side on two cores.
+
 #[test]
 #[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
-fn photos_give_the_expected_labels_and_boxes_on_arm64_onnx_runtime() {
-    check_backend("ort", start_arm64);
+fn photos_give_the_expected_labels_on_arm64_onnx_runtime() {
+    let (_dir, server) = serve("ort", CLASSIFIERS, start_arm64);
+    check_labels("ort", &server);
 }
 
 #[test]
 #[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
-fn photos_give_the_expected_labels_and_boxes_on_arm64_tract() {
-    check_backend("tract", start_arm64);
+fn photos_give_the_expected_boxes_on_arm64_onnx_runtime() {
+    let (_dir, server) = serve("ort", &[FACES, OBJECTS], start_arm64);
+    check_boxes("ort", &server);
+}
+
+#[test]
+#[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
+fn photos_give_the_expected_labels_on_arm64_tract() {
+    let (_dir, server) = serve("tract", CLASSIFIERS, start_arm64);
+    check_labels("tract", &server);
+}
+
+#[test]
+#[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
+fn photos_give_the_expected_boxes_on_arm64_tract() {
+    let (_dir, server) = serve("tract", &[FACES, OBJECTS], start_arm64);
+    check_boxes("tract", &server);
 }
 
 /// The server with MobileNetV2 int8 (ONNX Runtime) and its image configuration.
