@@ -19,6 +19,7 @@ const CLASSIFIERS: &[&str] = &[
 ];
 const FACES: &str = "ultraface_version-RFB-320";
 const OBJECTS: &str = "ssd_mobilenet_v1_coco_quant_no_nms";
+const DETECTORS: &[&str] = &[FACES, OBJECTS];
 const PHOTOS: &[&str] = &[
     "astronaut.png",
     "cat_720p.jpg",
@@ -180,8 +181,7 @@ fn check_boxes(backend: &str, server: &TestServer) {
 
 /// Every photo check on `backend`, against one server with every image model.
 fn check_backend(backend: &str) {
-    let mut models = CLASSIFIERS.to_vec();
-    models.extend([FACES, OBJECTS]);
+    let models = [CLASSIFIERS, DETECTORS].concat();
     let (_dir, server) = serve(backend, &models, |repository| {
         common::start(repository, &[])
     });
@@ -240,7 +240,7 @@ fn photos_give_the_expected_labels_on_arm64_onnx_runtime() {
 #[test]
 #[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
 fn photos_give_the_expected_boxes_on_arm64_onnx_runtime() {
-    let (_dir, server) = serve("ort", &[FACES, OBJECTS], start_arm64);
+    let (_dir, server) = serve("ort", DETECTORS, start_arm64);
     check_boxes("ort", &server);
 }
 
@@ -254,7 +254,7 @@ fn photos_give_the_expected_labels_on_arm64_tract() {
 #[test]
 #[ignore = "needs the arm64 build and qemu-user: scripts/arm64-check.sh"]
 fn photos_give_the_expected_boxes_on_arm64_tract() {
-    let (_dir, server) = serve("tract", &[FACES, OBJECTS], start_arm64);
+    let (_dir, server) = serve("tract", DETECTORS, start_arm64);
     check_boxes("tract", &server);
 }
 
