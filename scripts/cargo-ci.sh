@@ -6,6 +6,7 @@
 # lint, and nothing compiles a second time to check it: a separate `cargo clippy` after the
 # build took 84-100 s here, 85 % of it checking the dependencies again, while compiling the
 # workspace through clippy-driver costs what compiling it with rustc does (250 s against 253 s).
+# Test harnesses compile without optimisation, the rest with the profile's (scripts/lib/ci-rustc.sh).
 #
 #   scripts/cargo-ci.sh build --workspace --all-targets     cargo build --profile ci ..., linted
 #   scripts/cargo-ci.sh test --workspace --test outpost     cargo test --profile ci ...
@@ -21,6 +22,7 @@ fi
 command="$1"
 shift
 # CLIPPY_ARGS carries clippy-driver's own arguments, as cargo-clippy passes `-- -D warnings`.
-RUSTC_WORKSPACE_WRAPPER="$clippy_driver" \
+export OUTPOST_CLIPPY_DRIVER="$clippy_driver"
+RUSTC_WORKSPACE_WRAPPER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/ci-rustc.sh" \
   CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
   exec cargo "$command" --locked --profile ci "$@"
