@@ -1,0 +1,447 @@
+//! `outpost-bench-scheduling`: what the shipped scheduling default gives on the camera endpoint
+//! against the fixed configurations a user could write instead, at 1, 2, 4 and 8 clients, with a
+//! 720p and a 1080p photo, for every bundled model with a camera pipeline (`models/*/model.toml`
+//! with a `[preprocess]` section).
+//!
+//! Three servers run side by side, each serving the bundled models: `default` with the shipped
+//! `model.toml` as it is, `1 x N threads` (`instances = 1`, `intra_op = N`: ONNX Runtime's
+//! latency configuration) and `N x 1 thread` (`instances = N`, `intra_op = 1`: its throughput
+//! configuration), N being the CPUs this machine allows. Every point is measured in interleaved
+//! slices over several rounds, the servers' order rotating each round, so that a change in the
+//! machine's speed hits all three alike. Each point reports answers per second, p50 and p99
+//! latency, and the server's CPU time per answer (from /proc); each server's resident memory is
+//! read once its models have answered a first photo, before any load.
+//!
+//! The gate, per model, photo and client count: with one client the default's p50 within
+//! `--tolerance` of the best fixed configuration's, with two or more its throughput within
+//! `--tolerance` of the best one's. `--enforce-gates` fails the run on a miss.
+//!
+//! ```text
+//! cargo build --release -p outpost -p outpost-bench
+//! target/release/outpost-bench-scheduling --outpost target/release/outpost
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use outpost_bench::load::{LoadGenerator, RequestTemplate};
+use outpost_bench::photos::{self, Photo};
+use outpost_bench::procfs::{resident_kib, UsageSampler};
+use outpost_bench::run::{self, repo_root};
+use outpost_bench::stats::Recorder;
+use outpost_bench::targets::camera_request;
+use outpost_testkit::TestServer;
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "outpost-bench-scheduling",
+    about = "The shipped scheduling default against fixed configurations, camera endpoint"
+)]
+struct Args {
+    /// The `outpost` binary [default: $OUTPOST_BIN, else target/release/outpost].
+    #[arg(long)]
+    outpost: Option<PathBuf>,
+    /// Client counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    concurrency: Vec<usize>,
+    /// The benchmark photo sent (one of the harness's photos, without its resolution).
+    #[arg(long, default_value = "rocket")]
+    photo: String,
+    /// Seconds each server is measured per point and round.
+    #[arg(long, default_value_t = 3.0)]
+    slice_seconds: f64,
+    /// Rounds of interleaved slices.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// How far the default may be from the best fixed configuration at a point (0.10: 10 %).
+    #[arg(long, default_value_t = 0.10)]
+    tolerance: f64,
+    /// Fail when the default misses the gate at a point.
+    #[arg(long)]
+    enforce_gates: bool,
+    /// Where to write scheduling.json and scheduling.md [default: target/bench-report/scheduling].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// One server under test: a name and how each model's `model.toml` is changed for it.
+struct Side {
+    name: String,
+    /// `None`: the shipped `model.toml` as it is; else `(instances, intra_op)`.
+    fixed: Option<(usize, usize)>,
+}
+
+impl Side {
+    fn all(cpus: usize) -> Vec<Side> {
+        vec![
+            Side {
+                name: "default".into(),
+                fixed: None,
+            },
+            Side {
+                name: format!("1 x {cpus} threads"),
+                fixed: Some((1, cpus)),
+            },
+            Side {
+                name: format!("{cpus} x 1 thread"),
+                fixed: Some((cpus, 1)),
+            },
+        ]
+    }
+
+    /// `shipped` (a model.toml's text) as this side serves it.
+    fn model_toml(&self, shipped: &str) -> anyhow::Result<String> {
+        let Some((instances, intra_op)) = self.fixed else {
+            return Ok(shipped.to_string());
+        };
+        let mut table: toml::Table = shipped.parse()?;
+        // A fixed configuration says everything about scheduling itself.
+        table.remove("performance");
+        table.insert("instances".into(), toml::Value::Integer(instances as i64));
+        let threads = table
+            .entry("threads")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(threads) = threads else {
+            bail!("[threads] is not a table");
+        };
+        threads.insert("intra_op".into(), toml::Value::Integer(intra_op as i64));
+        threads.insert("inter_op".into(), toml::Value::Integer(1));
+        Ok(toml::to_string(&table)?)
+    }
+}
+
+/// A bundled model with a camera pipeline.
+struct BundledModel {
+    name: String,
+    dir: PathBuf,
+    shipped_toml: String,
+}
+
+fn bundled_models(root: &Path) -> anyhow::Result<Vec<BundledModel>> {
+    let mut models = Vec::new();
+    let models_dir = root.join("models");
+    let mut entries: Vec<_> = std::fs::read_dir(&models_dir)
+        .with_context(|| format!("reading {}", models_dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let config = entry.path().join("model.toml");
+        let Ok(text) = std::fs::read_to_string(&config) else {
+            continue;
+        };
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing {}", config.display()))?;
+        if table.contains_key("preprocess") {
+            models.push(BundledModel {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                dir: entry.path(),
+                shipped_toml: text,
+            });
+        }
+    }
+    if models.is_empty() {
+        bail!(
+            "no model under {} has a camera pipeline",
+            models_dir.display()
+        );
+    }
+    Ok(models)
+}
+
+/// Copies `from` into `to` (files and folders), leaving out `model.toml`.
+fn copy_model_files(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_model_files(&entry.path(), &target)?;
+        } else if entry.file_name() != "model.toml" {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// One point's figures for one server.
+#[derive(Serialize, Clone)]
+struct Row {
+    model: String,
+    photo: String,
+    clients: usize,
+    side: String,
+    infer_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_ms_per_infer: f64,
+    errors: u64,
+}
+
+/// What was measured for one (model, photo, clients, side).
+#[derive(Default)]
+struct Totals {
+    recorder: Recorder,
+    elapsed: Duration,
+    cpu_seconds: f64,
+}
+
+/// The gate at one point: the default against the best fixed configuration.
+#[derive(Serialize)]
+struct Verdict {
+    model: String,
+    photo: String,
+    clients: usize,
+    measure: &'static str,
+    default: f64,
+    best_fixed: f64,
+    best_side: String,
+    /// Default over best for throughput, best over default for p50: 1.0 is as good.
+    ratio: f64,
+    pass: bool,
+}
+
+fn verdicts(rows: &[Row], sides: &[Side], tolerance: f64) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    let points: Vec<(&str, &str, usize)> = rows
+        .iter()
+        .filter(|r| r.side == sides[0].name)
+        .map(|r| (r.model.as_str(), r.photo.as_str(), r.clients))
+        .collect();
+    for (model, photo, clients) in points {
+        let at_point: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.model == model && r.photo == photo && r.clients == clients)
+            .collect();
+        let Some(default) = at_point.iter().find(|r| r.side == sides[0].name) else {
+            continue;
+        };
+        let fixed = at_point.iter().filter(|r| r.side != sides[0].name);
+        // One client: the lowest p50 is best; more: the highest throughput.
+        let (measure, best, value, ratio) = if clients == 1 {
+            let best = fixed.min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms));
+            let Some(best) = best else { continue };
+            ("p50", best, default.p50_ms, best.p50_ms / default.p50_ms)
+        } else {
+            let best = fixed.max_by(|a, b| a.infer_per_s.total_cmp(&b.infer_per_s));
+            let Some(best) = best else { continue };
+            let ratio = default.infer_per_s / best.infer_per_s;
+            ("throughput", best, default.infer_per_s, ratio)
+        };
+        let best_value = if clients == 1 {
+            best.p50_ms
+        } else {
+            best.infer_per_s
+        };
+        verdicts.push(Verdict {
+            model: model.to_string(),
+            photo: photo.to_string(),
+            clients,
+            measure,
+            default: value,
+            best_fixed: best_value,
+            best_side: best.side.clone(),
+            ratio,
+            pass: ratio >= 1.0 - tolerance,
+        });
+    }
+    verdicts
+}
+
+fn markdown(rows: &[Row], idle: &[(String, f64)], verdicts: &[Verdict]) -> String {
+    let mut text = String::from(
+        "| model | photo | clients | server | infer/s | p50 ms | p99 ms | server CPU ms per answer | errors |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |\n",
+            r.model,
+            r.photo,
+            r.clients,
+            r.side,
+            r.infer_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_ms_per_infer,
+            r.errors
+        ));
+    }
+    text.push_str("\n| server | idle RSS MiB |\n|---|---|\n");
+    for (side, mib) in idle {
+        text.push_str(&format!("| {side} | {mib:.1} |\n"));
+    }
+    text.push_str(
+        "\n| model | photo | clients | measure | default | best fixed | best fixed side | default against best | gate |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for v in verdicts {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {} | {:.3} | {} |\n",
+            v.model,
+            v.photo,
+            v.clients,
+            v.measure,
+            v.default,
+            v.best_fixed,
+            v.best_side,
+            v.ratio,
+            if v.pass { "pass" } else { "FAIL" }
+        ));
+    }
+    text
+}
+
+fn main() -> anyhow::Result<()> {
+    outpost_backend_ort::telemetry::opt_out();
+    let args = Args::parse();
+    let root = repo_root();
+    let outpost = run::outpost_binary(&root, args.outpost.clone()).map_err(anyhow::Error::msg)?;
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let sides = Side::all(cpus);
+    let models = bundled_models(&root)?;
+    let photos: Vec<Photo> = photos::make(&root.join("tests/fixtures/images"))?
+        .into_iter()
+        .filter(|p| p.name.starts_with(&format!("{}_", args.photo)))
+        .collect();
+    if photos.is_empty() {
+        bail!("no benchmark photo is called {}", args.photo);
+    }
+
+    let dir = tempfile::tempdir()?;
+    let generator = LoadGenerator::new()?;
+    let mut servers = Vec::new();
+    let mut idle = Vec::new();
+    for (index, side) in sides.iter().enumerate() {
+        let repo = dir.path().join(format!("repo{index}"));
+        for model in &models {
+            copy_model_files(&model.dir, &repo.join(&model.name))?;
+            std::fs::write(
+                repo.join(&model.name).join("model.toml"),
+                side.model_toml(&model.shipped_toml)?,
+            )?;
+        }
+        let server = TestServer::start(&outpost, &repo, &["--log-level", "warn"])
+            .with_context(|| format!("starting the {} server", side.name))?;
+        // A first photo per model, so that what is measured as idle includes the buffers a
+        // request leaves behind.
+        for model in &models {
+            let request = camera_request(&server.base_url, &model.name, &photos[0].jpeg);
+            let (status, _, body) = generator.fetch(&request, Duration::from_secs(60))?;
+            if status != 200 {
+                bail!(
+                    "{} answered {status} for {}: {}",
+                    side.name,
+                    model.name,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+        let mib = resident_kib(server.pid()).unwrap_or(0) as f64 / 1024.0;
+        idle.push((side.name.clone(), mib));
+        servers.push(server);
+    }
+
+    let slice = Duration::from_secs_f64(args.slice_seconds);
+    let warmup = Duration::from_millis(300);
+    type Key = (usize, usize, usize, usize); // model, photo, clients, side
+    let mut totals: BTreeMap<Key, Totals> = BTreeMap::new();
+    let requests: Vec<Vec<Vec<RequestTemplate>>> = models
+        .iter()
+        .map(|model| {
+            photos
+                .iter()
+                .map(|photo| {
+                    servers
+                        .iter()
+                        .map(|s| camera_request(&s.base_url, &model.name, &photo.jpeg))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    for round in 0..args.rounds.max(1) {
+        for (m, _) in models.iter().enumerate() {
+            for (p, _) in photos.iter().enumerate() {
+                for &clients in &args.concurrency {
+                    for step in 0..sides.len() {
+                        let s = (step + round) % sides.len();
+                        let sampler = UsageSampler::start(servers[s].pid());
+                        let (recorder, elapsed) =
+                            generator.closed_loop(&requests[m][p][s], clients, warmup, slice);
+                        let usage = sampler.finish();
+                        let total = totals.entry((m, p, clients, s)).or_default();
+                        total.recorder.merge(&recorder);
+                        total.elapsed += elapsed;
+                        // The sampler also counted the warm-up: scale to the measured part.
+                        let measured_share =
+                            elapsed.as_secs_f64() / (elapsed + warmup).as_secs_f64();
+                        total.cpu_seconds += usage.cpu_seconds * measured_share;
+                    }
+                }
+            }
+        }
+        eprintln!("round {} of {} done", round + 1, args.rounds.max(1));
+    }
+    drop(servers);
+
+    let mut rows = Vec::new();
+    for ((m, p, clients, s), total) in &totals {
+        let answers = total.recorder.successes();
+        let latency = total.recorder.latency();
+        rows.push(Row {
+            model: models[*m].name.clone(),
+            photo: photos[*p].resolution.to_string(),
+            clients: *clients,
+            side: sides[*s].name.clone(),
+            infer_per_s: answers as f64 / total.elapsed.as_secs_f64(),
+            p50_ms: latency.p50_ms,
+            p99_ms: latency.p99_ms,
+            cpu_ms_per_infer: total.cpu_seconds * 1000.0 / answers.max(1) as f64,
+            errors: total.recorder.errors().values().sum(),
+        });
+    }
+    let verdicts = verdicts(&rows, &sides, args.tolerance);
+    let table = markdown(&rows, &idle, &verdicts);
+    print!("{table}");
+    let out = args
+        .out
+        .unwrap_or_else(|| root.join("target/bench-report/scheduling"));
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("scheduling.md"), &table)?;
+    std::fs::write(
+        out.join("scheduling.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "cpus": cpus,
+            "rows": rows,
+            "idle_rss_mib": idle,
+            "verdicts": verdicts,
+        }))?,
+    )?;
+    if rows.iter().any(|r| r.errors > 0) {
+        bail!("some requests failed");
+    }
+    let missed: Vec<&Verdict> = verdicts.iter().filter(|v| !v.pass).collect();
+    if args.enforce_gates && !missed.is_empty() {
+        for v in &missed {
+            eprintln!(
+                "gate: {} {} {} clients: the default's {} is {:.3} of the best fixed ({}), under {:.2}",
+                v.model,
+                v.photo,
+                v.clients,
+                v.measure,
+                v.ratio,
+                v.best_side,
+                1.0 - args.tolerance
+            );
+        }
+        bail!(
+            "the default missed {} of {} points",
+            missed.len(),
+            verdicts.len()
+        );
+    }
+    Ok(())
+}
