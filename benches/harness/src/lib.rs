@@ -13,5 +13,6 @@ pub mod python_baseline;
 pub mod ratios;
 pub mod report;
 pub mod run;
+pub mod scheduling;
 pub mod stats;
 pub mod targets;

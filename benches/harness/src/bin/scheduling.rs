@@ -31,10 +31,10 @@ use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::photos::{self, Photo};
 use outpost_bench::procfs::{resident_kib, UsageSampler};
 use outpost_bench::run::{self, repo_root};
+use outpost_bench::scheduling::{markdown, verdicts, Row, Verdict};
 use outpost_bench::stats::Recorder;
 use outpost_bench::targets::camera_request;
 use outpost_testkit::TestServer;
-use serde::Serialize;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -168,130 +168,12 @@ fn copy_model_files(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One point's figures for one server.
-#[derive(Serialize, Clone)]
-struct Row {
-    model: String,
-    photo: String,
-    clients: usize,
-    side: String,
-    infer_per_s: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    cpu_ms_per_infer: f64,
-    errors: u64,
-}
-
 /// What was measured for one (model, photo, clients, side).
 #[derive(Default)]
 struct Totals {
     recorder: Recorder,
     elapsed: Duration,
     cpu_seconds: f64,
-}
-
-/// The gate at one point: the default against the best fixed configuration.
-#[derive(Serialize)]
-struct Verdict {
-    model: String,
-    photo: String,
-    clients: usize,
-    measure: &'static str,
-    default: f64,
-    best_fixed: f64,
-    best_side: String,
-    /// Default over best for throughput, best over default for p50: 1.0 is as good.
-    ratio: f64,
-    pass: bool,
-}
-
-fn verdicts(rows: &[Row], sides: &[Side], tolerance: f64) -> Vec<Verdict> {
-    let mut verdicts = Vec::new();
-    let points: Vec<(&str, &str, usize)> = rows
-        .iter()
-        .filter(|r| r.side == sides[0].name)
-        .map(|r| (r.model.as_str(), r.photo.as_str(), r.clients))
-        .collect();
-    for (model, photo, clients) in points {
-        let at_point: Vec<&Row> = rows
-            .iter()
-            .filter(|r| r.model == model && r.photo == photo && r.clients == clients)
-            .collect();
-        let Some(default) = at_point.iter().find(|r| r.side == sides[0].name) else {
-            continue;
-        };
-        let fixed = at_point.iter().filter(|r| r.side != sides[0].name);
-        // One client: the lowest p50 is best; more: the highest throughput.
-        let (measure, best, value, ratio) = if clients == 1 {
-            let best = fixed.min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms));
-            let Some(best) = best else { continue };
-            ("p50", best, default.p50_ms, best.p50_ms / default.p50_ms)
-        } else {
-            let best = fixed.max_by(|a, b| a.infer_per_s.total_cmp(&b.infer_per_s));
-            let Some(best) = best else { continue };
-            let ratio = default.infer_per_s / best.infer_per_s;
-            ("throughput", best, default.infer_per_s, ratio)
-        };
-        let best_value = if clients == 1 {
-            best.p50_ms
-        } else {
-            best.infer_per_s
-        };
-        verdicts.push(Verdict {
-            model: model.to_string(),
-            photo: photo.to_string(),
-            clients,
-            measure,
-            default: value,
-            best_fixed: best_value,
-            best_side: best.side.clone(),
-            ratio,
-            pass: ratio >= 1.0 - tolerance,
-        });
-    }
-    verdicts
-}
-
-fn markdown(rows: &[Row], idle: &[(String, f64)], verdicts: &[Verdict]) -> String {
-    let mut text = String::from(
-        "| model | photo | clients | server | infer/s | p50 ms | p99 ms | server CPU ms per answer | errors |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        text.push_str(&format!(
-            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |\n",
-            r.model,
-            r.photo,
-            r.clients,
-            r.side,
-            r.infer_per_s,
-            r.p50_ms,
-            r.p99_ms,
-            r.cpu_ms_per_infer,
-            r.errors
-        ));
-    }
-    text.push_str("\n| server | idle RSS MiB |\n|---|---|\n");
-    for (side, mib) in idle {
-        text.push_str(&format!("| {side} | {mib:.1} |\n"));
-    }
-    text.push_str(
-        "\n| model | photo | clients | measure | default | best fixed | best fixed side | default against best | gate |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for v in verdicts {
-        text.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {} | {:.3} | {} |\n",
-            v.model,
-            v.photo,
-            v.clients,
-            v.measure,
-            v.default,
-            v.best_fixed,
-            v.best_side,
-            v.ratio,
-            if v.pass { "pass" } else { "FAIL" }
-        ));
-    }
-    text
 }
 
 fn main() -> anyhow::Result<()> {
@@ -403,7 +285,7 @@ fn main() -> anyhow::Result<()> {
             errors: total.recorder.errors().values().sum(),
         });
     }
-    let verdicts = verdicts(&rows, &sides, args.tolerance);
+    let verdicts = verdicts(&rows, &sides[0].name, args.tolerance);
     let table = markdown(&rows, &idle, &verdicts);
     print!("{table}");
     let out = args

@@ -1,0 +1,198 @@
+//! The scheduling benchmark's figures and its gate (`outpost-bench-scheduling`): one row per
+//! model, photo size, client count and server, and the verdict at each point of the shipped
+//! default against the best fixed configuration measured beside it.
+
+use serde::Serialize;
+
+/// One point's figures for one server.
+#[derive(Debug, Serialize, Clone)]
+pub struct Row {
+    /// The model's folder name under `models/`.
+    pub model: String,
+    /// `720p` or `1080p`.
+    pub photo: String,
+    /// Closed-loop clients.
+    pub clients: usize,
+    /// The server: `default` or a fixed configuration's name.
+    pub side: String,
+    /// Answers per second.
+    pub infer_per_s: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// The server's CPU time per answer, ms.
+    pub cpu_ms_per_infer: f64,
+    /// Failed requests.
+    pub errors: u64,
+}
+
+/// The gate at one point: the default against the best fixed configuration.
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    /// The model.
+    pub model: String,
+    /// The photo size.
+    pub photo: String,
+    /// Clients.
+    pub clients: usize,
+    /// `p50` (one client) or `throughput`.
+    pub measure: &'static str,
+    /// The default's figure.
+    pub default: f64,
+    /// The best fixed configuration's figure.
+    pub best_fixed: f64,
+    /// Which fixed configuration that was.
+    pub best_side: String,
+    /// Default over best for throughput, best over default for p50: 1.0 is as good.
+    pub ratio: f64,
+    /// Whether the ratio is within the tolerance.
+    pub pass: bool,
+}
+
+/// The gate at every point of `rows`: the side named `default_side` against the best of the
+/// others (p50 with one client, throughput with more), passing within `tolerance` (0.10: 10 %).
+pub fn verdicts(rows: &[Row], default_side: &str, tolerance: f64) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    let points: Vec<(&str, &str, usize)> = rows
+        .iter()
+        .filter(|r| r.side == default_side)
+        .map(|r| (r.model.as_str(), r.photo.as_str(), r.clients))
+        .collect();
+    for (model, photo, clients) in points {
+        let at_point: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.model == model && r.photo == photo && r.clients == clients)
+            .collect();
+        let Some(default) = at_point.iter().find(|r| r.side == default_side) else {
+            continue;
+        };
+        let fixed = at_point.iter().filter(|r| r.side != default_side);
+        // One client: the lowest p50 is best; more: the highest throughput. The ratio is 1.0
+        // where the default is as good, below where it is worse.
+        let (measure, best) = if clients == 1 {
+            ("p50", fixed.min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms)))
+        } else {
+            let best = fixed.max_by(|a, b| a.infer_per_s.total_cmp(&b.infer_per_s));
+            ("throughput", best)
+        };
+        let Some(best) = best else { continue };
+        let (value, best_value, ratio) = if clients == 1 {
+            (default.p50_ms, best.p50_ms, best.p50_ms / default.p50_ms)
+        } else {
+            let ratio = default.infer_per_s / best.infer_per_s;
+            (default.infer_per_s, best.infer_per_s, ratio)
+        };
+        verdicts.push(Verdict {
+            model: model.to_string(),
+            photo: photo.to_string(),
+            clients,
+            measure,
+            default: value,
+            best_fixed: best_value,
+            best_side: best.side.clone(),
+            ratio,
+            pass: ratio >= 1.0 - tolerance,
+        });
+    }
+    verdicts
+}
+
+/// The rows, the idle memory of each server and the verdicts as Markdown tables.
+pub fn markdown(rows: &[Row], idle: &[(String, f64)], verdicts: &[Verdict]) -> String {
+    let mut text = String::from(
+        "| model | photo | clients | server | infer/s | p50 ms | p99 ms | server CPU ms per answer | errors |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {} |\n",
+            r.model,
+            r.photo,
+            r.clients,
+            r.side,
+            r.infer_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.cpu_ms_per_infer,
+            r.errors
+        ));
+    }
+    text.push_str("\n| server | idle RSS MiB |\n|---|---|\n");
+    for (side, mib) in idle {
+        text.push_str(&format!("| {side} | {mib:.1} |\n"));
+    }
+    text.push_str(
+        "\n| model | photo | clients | measure | default | best fixed | best fixed side | default against best | gate |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for v in verdicts {
+        text.push_str(&format!(
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {} | {:.3} | {} |\n",
+            v.model,
+            v.photo,
+            v.clients,
+            v.measure,
+            v.default,
+            v.best_fixed,
+            v.best_side,
+            v.ratio,
+            if v.pass { "pass" } else { "FAIL" }
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(side: &str, clients: usize, infer_per_s: f64, p50_ms: f64) -> Row {
+        Row {
+            model: "m".into(),
+            photo: "720p".into(),
+            clients,
+            side: side.into(),
+            infer_per_s,
+            p50_ms,
+            p99_ms: p50_ms * 2.0,
+            cpu_ms_per_infer: 5.0,
+            errors: 0,
+        }
+    }
+
+    #[test]
+    fn one_client_is_judged_on_p50_and_more_on_throughput_against_the_best_fixed() {
+        let rows = vec![
+            row("default", 1, 100.0, 5.0),
+            row("latency", 1, 110.0, 4.8),
+            row("throughput", 1, 80.0, 6.0),
+            row("default", 2, 150.0, 9.0),
+            row("latency", 2, 160.0, 9.0),
+            row("throughput", 2, 250.0, 7.0),
+        ];
+        let verdicts = verdicts(&rows, "default", 0.10);
+        assert_eq!(verdicts.len(), 2);
+        let one = &verdicts[0];
+        assert_eq!(
+            (one.clients, one.measure, one.best_side.as_str()),
+            (1, "p50", "latency")
+        );
+        assert!((one.ratio - 0.96).abs() < 1e-9 && one.pass);
+        let two = &verdicts[1];
+        assert_eq!(
+            (two.measure, two.best_side.as_str()),
+            ("throughput", "throughput")
+        );
+        assert!((two.ratio - 0.6).abs() < 1e-9 && !two.pass);
+    }
+
+    #[test]
+    fn a_default_better_than_every_fixed_side_passes_and_the_table_says_so() {
+        let rows = vec![row("default", 4, 300.0, 12.0), row("fixed", 4, 280.0, 13.0)];
+        let verdicts = verdicts(&rows, "default", 0.10);
+        assert!(verdicts[0].ratio > 1.0 && verdicts[0].pass);
+        let table = markdown(&rows, &[("default".into(), 58.0)], &verdicts);
+        assert!(table
+            .contains("| m | 720p | 4 | throughput | 300.00 | 280.00 | fixed | 1.071 | pass |"));
+        assert!(table.contains("| default | 58.0 |"));
+    }
+}
