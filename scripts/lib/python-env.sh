@@ -8,10 +8,9 @@
 # interpreter in $PYTHON, default python3, which also runs the environments). uv resolves and
 # unpacks the test clients in about 15 s of CPU with its cache cold (2 warm) where pip took about
 # 40: CI creates three environments while cargo compiles, and every second they take is taken
-# from the build. No
-# byte-compiling at install: Python compiles what the tests import when they import it. uv never
-# downloads an interpreter of its own (UV_PYTHON_DOWNLOADS=never): the environments use the
-# machine's, as `python -m venv` would.
+# from the build. No byte-compiling at install: Python compiles what the tests import when they
+# import it. uv never downloads an interpreter of its own (UV_PYTHON_DOWNLOADS=never): the
+# environments use the machine's, as `python -m venv` would.
 _uv_version=0.13.9
 _python_env_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 

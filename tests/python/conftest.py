@@ -31,9 +31,9 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Files marked `long_running` first, the rest after, each in file order. CI runs two
-    workers that take whole files (`-n 2 --dist loadfile --no-loadscope-reorder`): a long file
-    taken last would leave the other worker idle while it ends."""
+    """Files marked `long_running` first, the rest after, each in file order. scripts/test.sh runs
+    workers that take whole files (`--dist loadfile --no-loadscope-reorder`): a long file taken
+    last would leave the other workers idle while it ends."""
     items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
 
 

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 
-use crate::stats::Recorder;
+use crate::procfs::UsageSampler;
+use crate::stats::{ProcessUsage, Recorder};
 
 /// One request, sent again and again.
 #[derive(Clone)]
@@ -82,6 +83,22 @@ impl LoadGenerator {
             run(warmup).await;
             run(duration).await
         })
+    }
+
+    /// [`LoadGenerator::closed_loop`] against the server process `pid`, with its CPU time and
+    /// peak resident memory over the measured part (the warm-up left out).
+    pub fn closed_loop_sampled(
+        &self,
+        request: &RequestTemplate,
+        concurrency: usize,
+        warmup: Duration,
+        duration: Duration,
+        pid: u32,
+    ) -> (Recorder, Duration, ProcessUsage) {
+        self.closed_loop(request, concurrency, Duration::ZERO, warmup);
+        let sampler = UsageSampler::start(pid);
+        let (recorder, elapsed) = self.closed_loop(request, concurrency, Duration::ZERO, duration);
+        (recorder, elapsed, sampler.finish())
     }
 
     /// Sends `request` once and returns the answer's status, headers and body; `timeout`

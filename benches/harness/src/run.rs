@@ -434,11 +434,10 @@ impl Session<'_> {
                     Protocol::Binary => binary,
                     Protocol::Json => json,
                 };
-                let sampler = UsageSampler::start(*pid);
-                let (recorder, elapsed) =
+                let (recorder, elapsed, usage) =
                     self.generator
-                        .closed_loop(template, concurrency, warmup, length);
-                (recorder, elapsed, Some(sampler.finish()))
+                        .closed_loop_sampled(template, concurrency, warmup, length, *pid);
+                (recorder, elapsed, Some(usage))
             }
         }
     }
@@ -508,11 +507,14 @@ impl Session<'_> {
                 let index = (step + round) % sides.len();
                 let (recorder, elapsed, usage) = match &sides[index].1.driver {
                     Driver::Server { pid, request } => {
-                        let sampler = UsageSampler::start(*pid);
-                        let (recorder, elapsed) =
-                            self.generator
-                                .closed_loop(request, concurrency, warmup, slice);
-                        (recorder, elapsed, Some(sampler.finish()))
+                        let (recorder, elapsed, usage) = self.generator.closed_loop_sampled(
+                            request,
+                            concurrency,
+                            warmup,
+                            slice,
+                            *pid,
+                        );
+                        (recorder, elapsed, Some(usage))
                     }
                     Driver::InProcess {
                         camera,

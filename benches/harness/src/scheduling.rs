@@ -54,42 +54,35 @@ pub struct Verdict {
 /// others (p50 with one client, throughput with more), passing within `tolerance` (0.10: 10 %).
 pub fn verdicts(rows: &[Row], default_side: &str, tolerance: f64) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
-    let points: Vec<(&str, &str, usize)> = rows
-        .iter()
-        .filter(|r| r.side == default_side)
-        .map(|r| (r.model.as_str(), r.photo.as_str(), r.clients))
-        .collect();
-    for (model, photo, clients) in points {
-        let at_point: Vec<&Row> = rows
+    for default in rows.iter().filter(|r| r.side == default_side) {
+        // One client: judged on p50 (lower is better); more: on throughput (higher is better).
+        let on_p50 = default.clients == 1;
+        let figure = |r: &Row| if on_p50 { r.p50_ms } else { r.infer_per_s };
+        // The default against `r`: 1.0 as good, below 1.0 worse.
+        let ratio_to = |r: &Row| {
+            if on_p50 {
+                r.p50_ms / default.p50_ms
+            } else {
+                default.infer_per_s / r.infer_per_s
+            }
+        };
+        let best = rows
             .iter()
-            .filter(|r| r.model == model && r.photo == photo && r.clients == clients)
-            .collect();
-        let Some(default) = at_point.iter().find(|r| r.side == default_side) else {
-            continue;
-        };
-        let fixed = at_point.iter().filter(|r| r.side != default_side);
-        // One client: the lowest p50 is best; more: the highest throughput. The ratio is 1.0
-        // where the default is as good, below where it is worse.
-        let (measure, best) = if clients == 1 {
-            ("p50", fixed.min_by(|a, b| a.p50_ms.total_cmp(&b.p50_ms)))
-        } else {
-            let best = fixed.max_by(|a, b| a.infer_per_s.total_cmp(&b.infer_per_s));
-            ("throughput", best)
-        };
+            .filter(|r| {
+                r.side != default_side
+                    && (&r.model, &r.photo, r.clients)
+                        == (&default.model, &default.photo, default.clients)
+            })
+            .min_by(|a, b| ratio_to(a).total_cmp(&ratio_to(b)));
         let Some(best) = best else { continue };
-        let (value, best_value, ratio) = if clients == 1 {
-            (default.p50_ms, best.p50_ms, best.p50_ms / default.p50_ms)
-        } else {
-            let ratio = default.infer_per_s / best.infer_per_s;
-            (default.infer_per_s, best.infer_per_s, ratio)
-        };
+        let ratio = ratio_to(best);
         verdicts.push(Verdict {
-            model: model.to_string(),
-            photo: photo.to_string(),
-            clients,
-            measure,
-            default: value,
-            best_fixed: best_value,
+            model: default.model.clone(),
+            photo: default.photo.clone(),
+            clients: default.clients,
+            measure: if on_p50 { "p50" } else { "throughput" },
+            default: figure(default),
+            best_fixed: figure(best),
             best_side: best.side.clone(),
             ratio,
             pass: ratio >= 1.0 - tolerance,

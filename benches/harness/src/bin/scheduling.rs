@@ -29,7 +29,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::photos::{self, Photo};
-use outpost_bench::procfs::{resident_kib, UsageSampler};
+use outpost_bench::procfs::resident_kib;
 use outpost_bench::run::{self, repo_root};
 use outpost_bench::scheduling::{markdown, verdicts, Row, Verdict};
 use outpost_bench::stats::Recorder;
@@ -250,17 +250,17 @@ fn main() -> anyhow::Result<()> {
                 for &clients in &args.concurrency {
                     for step in 0..sides.len() {
                         let s = (step + round) % sides.len();
-                        let sampler = UsageSampler::start(servers[s].pid());
-                        let (recorder, elapsed) =
-                            generator.closed_loop(&requests[m][p][s], clients, warmup, slice);
-                        let usage = sampler.finish();
+                        let (recorder, elapsed, usage) = generator.closed_loop_sampled(
+                            &requests[m][p][s],
+                            clients,
+                            warmup,
+                            slice,
+                            servers[s].pid(),
+                        );
                         let total = totals.entry((m, p, clients, s)).or_default();
                         total.recorder.merge(&recorder);
                         total.elapsed += elapsed;
-                        // The sampler also counted the warm-up: scale to the measured part.
-                        let measured_share =
-                            elapsed.as_secs_f64() / (elapsed + warmup).as_secs_f64();
-                        total.cpu_seconds += usage.cpu_seconds * measured_share;
+                        total.cpu_seconds += usage.cpu_seconds;
                     }
                 }
             }
