@@ -195,7 +195,9 @@ fn load(
             model_name: model,
             model_path: &path,
             config: &config,
-            default_intra_op_threads: threads,
+            scheduling: config.scheduling(threads, threads),
+            memory: std::sync::Arc::new(outpost_core::UnlimitedMemory),
+            parallel_idle_release: std::time::Duration::from_secs(60),
         })
         .unwrap_or_else(|e| panic!("{model}: {e}"))
 }

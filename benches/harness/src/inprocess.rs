@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use outpost_backend_ort::{CpuArena, CpuArenaSettings, LibrarySearch, OrtBackend};
 use outpost_backend_tract::TractBackend;
 use outpost_core::model_config::ThreadConfig;
-use outpost_core::{Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
+use outpost_core::{
+    Backend, BackendError, LoadRequest, LoadedModel, ModelConfig, NamedTensor, UnlimitedMemory,
+};
 use outpost_vision::{ImageLimits, ImagePipeline, Overrides};
 
 use crate::stats::Recorder;
@@ -21,7 +23,7 @@ fn load_on(
     intra_op_threads: usize,
 ) -> Result<Arc<dyn LoadedModel>, BackendError> {
     let config = ModelConfig {
-        instances,
+        instances: Some(instances),
         threads: ThreadConfig {
             intra_op: Some(intra_op_threads),
             inter_op: Some(1),
@@ -32,7 +34,9 @@ fn load_on(
         model_name: "bench",
         model_path,
         config: &config,
-        default_intra_op_threads: intra_op_threads,
+        scheduling: config.scheduling(instances * intra_op_threads, intra_op_threads),
+        memory: Arc::new(UnlimitedMemory),
+        parallel_idle_release: std::time::Duration::from_secs(60),
     })?;
     Ok(Arc::from(model))
 }

@@ -3,8 +3,9 @@
 //! The runtime library is loaded at run time (`ort` with `load-dynamic`) from the first usable
 //! place in a documented search order ([`library`]); a missing or broken library is reported as a
 //! [`BackendError`], never a panic. Execution providers are registered in the order the model's
-//! configuration lists them ([`providers`]), and each model keeps a small pool of sessions
-//! ([`session_pool`]) so that concurrent requests do not share one mutable session. Its usage
+//! configuration lists them ([`providers`]), and each model keeps a pool of sessions
+//! ([`session_pool`], made by [`session_recipe`]) that follows its scheduling: fixed sessions,
+//! or a latency session with parallel sessions made while requests overlap. Its usage
 //! telemetry is off unless a program chooses otherwise ([`telemetry`]). Sessions that keep an
 //! arena share one bounded CPU arena that hands free memory back when idle ([`cpu_arena`]).
 
@@ -14,6 +15,7 @@ pub mod cpu_arena;
 pub mod library;
 pub mod providers;
 mod session_pool;
+mod session_recipe;
 mod signature;
 pub mod telemetry;
 
@@ -21,16 +23,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ort::environment::Environment;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
 use outpost_core::{
     Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
+    Scheduling,
 };
 
 pub use block_cache::CacheUsage;
 pub use cpu_arena::{CpuArena, CpuArenaSettings};
 pub use library::{LibraryCandidate, LibrarySearch, OrtLibrary};
-use session_pool::SessionPool;
+use session_pool::{AdaptiveSettings, SessionPool};
+use session_recipe::SessionRecipe;
+
+/// The providers a session on the CPU alone reports.
+const CPU_ALONE: &str = "CPUExecutionProvider";
 
 /// ONNX Runtime, once its library has been loaded.
 pub struct OrtBackend {
@@ -95,49 +100,6 @@ impl OrtBackend {
     pub fn library(&self) -> &OrtLibrary {
         &self.library
     }
-
-    /// Builds one session for `request`, registering its execution providers.
-    fn build_session(
-        &self,
-        request: &LoadRequest<'_>,
-        intra: usize,
-        inter: usize,
-    ) -> Result<(Session, String), BackendError> {
-        let load_error = |message: String| BackendError::Load {
-            path: request.model_path.to_path_buf(),
-            message,
-        };
-        // With `cpu_arena`, the session takes its CPU memory from the shared arena; its own
-        // arena stays off either way (see ModelMemoryConfig).
-        let shared_arena = request.config.memory.cpu_arena && self.arena.is_some();
-        let mut builder = Session::builder(&self.environment)
-            .map_err(|e| load_error(format!("cannot create a session builder: {e}")))?;
-        if shared_arena {
-            builder = builder
-                .with_env_allocators()
-                .map_err(|e| load_error(e.to_string()))?;
-        }
-        let builder = builder
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_intra_threads(intra)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_inter_threads(inter)
-            .map_err(|e| load_error(e.to_string()))?
-            .with_memory_pattern(request.config.memory.memory_pattern)
-            .map_err(|e| load_error(e.to_string()))?;
-        let (mut builder, provider) = providers::register(
-            builder,
-            &request.config.execution_providers,
-            &request.config.execution_provider_options,
-            ort::ep::CPU::default().with_arena_allocator(false).build(),
-            request.model_name,
-        )?;
-        let session = builder
-            .commit_from_file(request.model_path)
-            .map_err(|e| load_error(e.to_string()))?;
-        Ok((session, provider))
-    }
 }
 
 impl Backend for OrtBackend {
@@ -146,32 +108,40 @@ impl Backend for OrtBackend {
     }
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedModel>, BackendError> {
-        let intra = request
-            .config
-            .threads
-            .intra_op
-            .unwrap_or(request.default_intra_op_threads)
-            .max(1);
-        let inter = request.config.threads.inter_op.unwrap_or(1).max(1);
-        let mut sessions = Vec::with_capacity(request.config.instances);
-        let mut provider = String::new();
-        for _ in 0..request.config.instances {
-            let (session, used) = self.build_session(request, intra, inter)?;
-            provider = used;
-            sessions.push(session);
-        }
-        let signature = signature::derive(&sessions[0], request.model_path)?;
-        if let Some(arena) = &self.arena {
-            // What the load took for its own work (graph transformations, weight packing) is
-            // not asked for again.
-            arena.release_kept();
-        }
+        let recipe = SessionRecipe::new(&self.environment, self.arena.as_ref(), request);
+        let (first, provider) = recipe.make(request.scheduling.intra_op_threads())?;
+        let signature = signature::derive(&first, request.model_path)?;
+        let sessions = match request.scheduling {
+            // Parallel sessions share the CPUs; an accelerator runs one session.
+            Scheduling::Adaptive {
+                parallel_sessions, ..
+            } if provider == CPU_ALONE => SessionPool::adaptive(
+                first,
+                AdaptiveSettings {
+                    recipe: recipe.cpu_only(),
+                    parallel_sessions,
+                    memory: request.memory.clone(),
+                    idle_release: request.parallel_idle_release,
+                },
+            ),
+            Scheduling::Adaptive { .. } => SessionPool::fixed(vec![first]),
+            Scheduling::Fixed {
+                instances,
+                intra_op,
+            } => {
+                let mut sessions = vec![first];
+                for _ in 1..instances {
+                    sessions.push(recipe.make(intra_op)?.0);
+                }
+                SessionPool::fixed(sessions)
+            }
+        };
         Ok(Box::new(OrtModel {
             signature,
             execution_provider: provider,
-            intra_op_threads: intra,
+            intra_op_threads: request.scheduling.intra_op_threads(),
             path: request.model_path.to_path_buf(),
-            sessions: Arc::new(SessionPool::new(sessions)),
+            sessions,
         }))
     }
 }
@@ -196,6 +166,10 @@ impl LoadedModel for OrtModel {
 
     fn intra_op_threads(&self) -> usize {
         self.intra_op_threads
+    }
+
+    fn sessions(&self) -> usize {
+        self.sessions.sessions()
     }
 
     fn infer(

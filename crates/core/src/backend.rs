@@ -6,10 +6,13 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::model_config::ModelConfig;
+use crate::scheduling::Scheduling;
 use crate::signature::ModelSignature;
 use crate::tensor::NamedTensor;
 
@@ -50,8 +53,28 @@ impl fmt::Display for BackendKind {
     }
 }
 
+/// The server's memory budget as a loaded model sees it: asked before the model takes memory
+/// after its load (sessions made once requests overlap), told when it took or gave back some.
+pub trait MemoryRoom: Send + Sync {
+    /// Whether `bytes` more fit within the budget now.
+    fn fits(&self, bytes: u64) -> bool;
+    /// The model's memory changed: the budget measures again what the models hold.
+    fn changed(&self);
+}
+
+/// No budget: everything fits (tests, benchmarks, hosts without a limit).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnlimitedMemory;
+
+impl MemoryRoom for UnlimitedMemory {
+    fn fits(&self, _bytes: u64) -> bool {
+        true
+    }
+    fn changed(&self) {}
+}
+
 /// Everything a backend needs to load one model version.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LoadRequest<'a> {
     /// The model's name, for logs and errors.
     pub model_name: &'a str,
@@ -59,8 +82,23 @@ pub struct LoadRequest<'a> {
     pub model_path: &'a Path,
     /// Its configuration.
     pub config: &'a ModelConfig,
-    /// Intra-op threads to use when the model configuration does not set them.
-    pub default_intra_op_threads: usize,
+    /// The sessions to run, resolved from the configuration and the CPUs the server may use.
+    pub scheduling: Scheduling,
+    /// The server's memory budget, for memory the model takes after its load.
+    pub memory: Arc<dyn MemoryRoom>,
+    /// Under [`Scheduling::Adaptive`], the parallel sessions are dropped after this long
+    /// without overlapping requests.
+    pub parallel_idle_release: Duration,
+}
+
+impl fmt::Debug for LoadRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadRequest")
+            .field("model_name", &self.model_name)
+            .field("model_path", &self.model_path)
+            .field("scheduling", &self.scheduling)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A runtime that can load models.
@@ -80,8 +118,13 @@ pub trait LoadedModel: Send + Sync {
     /// The execution provider that runs the model, e.g. `"CPUExecutionProvider"` or `"tract-cpu"`.
     fn execution_provider(&self) -> &str;
 
-    /// Intra-op threads the runtime was given.
+    /// Intra-op threads of the session that runs a request alone.
     fn intra_op_threads(&self) -> usize;
+
+    /// Sessions the model holds now (more while requests overlap, under `performance = "auto"`).
+    fn sessions(&self) -> usize {
+        1
+    }
 
     /// Runs the model. `inputs` have been validated against the signature; `outputs` names the
     /// outputs to return, in that order.

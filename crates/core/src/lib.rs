@@ -13,6 +13,7 @@ pub mod model_config;
 pub mod provider_options;
 pub mod record_sink;
 pub mod request;
+pub mod scheduling;
 pub mod signature;
 mod spare_capacity;
 pub mod tensor;
@@ -20,7 +21,9 @@ pub mod tensor_batch;
 pub mod tensor_fill;
 pub mod upstream;
 
-pub use backend::{Backend, BackendError, BackendKind, LoadRequest, LoadedModel};
+pub use backend::{
+    Backend, BackendError, BackendKind, LoadRequest, LoadedModel, MemoryRoom, UnlimitedMemory,
+};
 pub use datatype::DataType;
 pub use execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
 pub use image_config::{PostprocessConfig, PreprocessConfig};
@@ -28,6 +31,7 @@ pub use model_config::{BackendChoice, ForwardMode, ModelConfig, ModelConfigError
 pub use provider_options::ExecutionProviderOptions;
 pub use record_sink::RecordSink;
 pub use request::{InferRequest, InferResponse, InputError, ServedBy};
+pub use scheduling::{PerformanceHint, Scheduling};
 pub use signature::{ModelSignature, TensorSpec};
 pub use tensor::{NamedTensor, Tensor, TensorData, TensorError};
 pub use tensor_batch::BatchError;

@@ -13,6 +13,7 @@ use crate::datatype::DataType;
 use crate::execution_provider::ExecutionProviderSpec;
 use crate::image_config::{PostprocessConfig, PreprocessConfig};
 use crate::provider_options::ExecutionProviderOptions;
+use crate::scheduling::{PerformanceHint, Scheduling};
 use crate::signature::{ModelSignature, TensorSpec};
 use crate::upstream::{UpstreamConfig, UpstreamPolicy};
 
@@ -197,9 +198,13 @@ pub struct ModelConfig {
     /// Run one inference on zero inputs after loading, before the version takes requests.
     #[serde(default = "default_warm_up")]
     pub warm_up: bool,
-    /// Independent sessions kept for concurrent requests (Triton's instance count).
-    #[serde(default = "default_instances")]
-    pub instances: usize,
+    /// What the model's scheduling is tuned for when `instances` and `threads.intra_op` leave
+    /// it open: `auto` (the default), `latency` or `throughput` ([`PerformanceHint`]).
+    #[serde(default)]
+    pub performance: PerformanceHint,
+    /// Independent sessions kept for concurrent requests (Triton's instance count); absent:
+    /// chosen by `performance`.
+    pub instances: Option<usize>,
     /// Largest batch accepted when the model has a variable batch dimension; 0 disables batching.
     pub max_batch_size: Option<usize>,
     /// Requests joined into one execution; absent: each request runs on its own.
@@ -250,10 +255,6 @@ fn default_warm_up() -> bool {
     true
 }
 
-fn default_instances() -> usize {
-    1
-}
-
 fn default_model_filename() -> String {
     "model.onnx".to_string()
 }
@@ -270,7 +271,8 @@ impl Default for ModelConfig {
             threads: ThreadConfig::default(),
             memory: ModelMemoryConfig::default(),
             warm_up: default_warm_up(),
-            instances: default_instances(),
+            performance: PerformanceHint::default(),
+            instances: None,
             max_batch_size: None,
             dynamic_batching: None,
             version_policy: VersionPolicy::default(),
@@ -319,6 +321,18 @@ pub enum ModelConfigError {
 }
 
 impl ModelConfig {
+    /// The sessions this model runs on `cpus` CPUs, where the server's intra-op thread count
+    /// for models that set none is `default_intra_op` ([`Scheduling::resolve`]).
+    pub fn scheduling(&self, cpus: usize, default_intra_op: usize) -> Scheduling {
+        Scheduling::resolve(
+            self.performance,
+            self.instances,
+            self.threads.intra_op,
+            cpus,
+            default_intra_op,
+        )
+    }
+
     /// Reads `<model_dir>/model.toml`, or the defaults when the file does not exist.
     pub fn load_from_dir(model_dir: &Path) -> Result<ModelConfig, ModelConfigError> {
         ModelConfig::load_from_dir_over(model_dir, None)
@@ -414,7 +428,7 @@ impl ModelConfig {
         {
             return Err(ModelConfigError::Invalid(problem));
         }
-        if self.instances == 0 {
+        if self.instances == Some(0) {
             return Err(ModelConfigError::Invalid(
                 "instances must be at least 1".into(),
             ));
@@ -641,6 +655,27 @@ mod tests {
     }
 
     #[test]
+    fn the_performance_hint_resolves_with_the_cpus() {
+        let path = Path::new("m/model.toml");
+        let shipped = ModelConfig::parse("", path).unwrap();
+        assert_eq!(shipped.performance, PerformanceHint::Auto);
+        assert!(matches!(
+            shipped.scheduling(2, 2),
+            Scheduling::Adaptive { .. }
+        ));
+        let throughput = ModelConfig::parse("performance = \"throughput\"", path).unwrap();
+        assert_eq!(
+            throughput.scheduling(2, 2),
+            Scheduling::Fixed {
+                instances: 2,
+                intra_op: 1
+            }
+        );
+        let error = ModelConfig::parse("performance = \"fast\"", path).unwrap_err();
+        assert!(error.to_string().contains("latency"), "{error}");
+    }
+
+    #[test]
     fn rejects_unknown_keys_and_bad_values() {
         for bad in [
             "backnd = \"ort\"",
@@ -781,7 +816,7 @@ mod tests {
         let path = Path::new("model.toml");
         let plain = ModelConfig::parse_over("instances = 2", path, &server).unwrap();
         assert_eq!(plain.upstream.as_ref(), Some(&server));
-        assert_eq!(plain.instances, 2);
+        assert_eq!(plain.instances, Some(2));
 
         let own = ModelConfig::parse_over(
             "forward = \"results\"\n[upstream]\nmodel = \"big\"\ntimeout_ms = 900",

@@ -75,6 +75,10 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         config: ModelConfig::default(),
         signature: signature.clone(),
         max_batch_size: 4,
+        scheduling: outpost_core::Scheduling::Fixed {
+            instances: 1,
+            intra_op: 1,
+        },
         labels: None,
         image: None,
         model: Box::new(Doubler {

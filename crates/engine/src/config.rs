@@ -182,6 +182,9 @@ settings_section! {
         /// Intra-op threads for models whose configuration does not set them.
         default_intra_op_threads: Option<usize> = None, flag "intra-op-threads",
             shown "CPUs the container allows";
+        /// Under `performance = "auto"`, a model's parallel sessions (made once requests
+        /// overlap) are dropped after this many milliseconds without overlapping requests.
+        parallel_sessions_idle_release_ms: u64 = 60_000;
         /// Requests one model version may have waiting for an inference thread; beyond that
         /// (plus those running) it answers 503 + Retry-After / RESOURCE_EXHAUSTED at once.
         max_queued_requests_per_model: usize = 8, flag "max-queued-requests-per-model";

@@ -149,6 +149,8 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
             "intra_op_thread_count".to_string(),
             served.model.intra_op_threads().to_string(),
         ),
+        ("scheduling".to_string(), served.scheduling.to_string()),
+        ("sessions".to_string(), served.model.sessions().to_string()),
     ]);
     // The `-or-cpu` providers that were not available, so that a model that fell back says so:
     // `execution_providers_unavailable` = "TensorrtExecutionProvider,CUDAExecutionProvider".
@@ -209,7 +211,7 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
         } else {
             InstanceKind::Cpu
         },
-        instance_count: served.config.instances,
+        instance_count: served.scheduling.most_sessions(),
         dynamic_batching: served.batcher.as_ref().map(|batcher| BatchingDescription {
             preferred_batch_sizes: batcher.policy().preferred_batch_sizes.clone(),
             max_queue_delay: batcher.max_queue_delay(),

@@ -117,7 +117,11 @@ impl Engine {
             root: settings.model_repository,
             backends,
             defaults: LoadDefaults {
+                cpus,
                 intra_op_threads: settings.inference.default_intra_op_threads(cpus),
+                parallel_idle_release: Duration::from_millis(
+                    settings.inference.parallel_sessions_idle_release_ms,
+                ),
                 admission_capacity: settings.inference.max_concurrent_requests(cpus)
                     + settings.inference.max_queued_requests_per_model,
             },

@@ -154,6 +154,21 @@ impl MemoryBudget {
     }
 }
 
+impl outpost_core::MemoryRoom for MemoryBudget {
+    fn fits(&self, bytes: u64) -> bool {
+        self.budget_bytes.is_none_or(|budget| {
+            resident_bytes()
+                .saturating_add(self.bodies.reserved_bytes())
+                .saturating_add(bytes)
+                <= budget
+        })
+    }
+
+    fn changed(&self) {
+        self.note_models_changed();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

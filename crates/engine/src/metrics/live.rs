@@ -175,6 +175,13 @@ impl LiveSources {
         )?;
         per_version(
             encoder,
+            "outpost_model_sessions",
+            "Runtime sessions a ready model version holds now (under performance = \"auto\", more while requests overlap).",
+            &ready,
+            |served| served.model.sessions() as i64,
+        )?;
+        per_version(
+            encoder,
             "outpost_model_requests_in_flight",
             "Requests holding a place in a model version's queue: uploading, waiting for a thread or running.",
             &ready,

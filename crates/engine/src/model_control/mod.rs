@@ -547,7 +547,9 @@ mod tests {
             root: PathBuf::from("/nonexistent"),
             backends: Backends::new(Err("none".into()), Err("none".into()), None, None),
             defaults: LoadDefaults {
+                cpus: 1,
                 intra_op_threads: 1,
+                parallel_idle_release: std::time::Duration::from_secs(60),
                 admission_capacity: 1,
             },
             budget: MemoryBudget::unlimited(),

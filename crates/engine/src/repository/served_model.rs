@@ -9,10 +9,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use outpost_core::{
     BackendChoice, BackendKind, ForwardMode, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
+    Scheduling,
 };
 
 use outpost_core::model_config::{stays_inside_model_dir, MODEL_CONFIG_FILE};
@@ -34,8 +35,13 @@ use crate::upstream::{ModelUpstream, Upstreams};
 /// What every model version gets unless its configuration says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadDefaults {
+    /// CPUs the server may use.
+    pub cpus: usize,
     /// Intra-op threads for models that do not set them.
     pub intra_op_threads: usize,
+    /// A model's parallel sessions (`performance = "auto"`) are dropped after this long
+    /// without overlapping requests.
+    pub parallel_idle_release: Duration,
     /// Requests one version takes at once, running or waiting (see [`Admission`]).
     pub admission_capacity: usize,
 }
@@ -83,6 +89,8 @@ pub struct ServedModel {
     /// The graph's signature with the configuration's overrides applied.
     pub(crate) signature: ModelSignature,
     pub(crate) max_batch_size: usize,
+    /// The sessions the runtime was asked for.
+    pub(crate) scheduling: Scheduling,
     pub(crate) labels: Option<Labels>,
     /// The image pipeline, when the configuration declares `[preprocess]`.
     pub(crate) image: Option<ImagePipeline>,
@@ -285,6 +293,7 @@ fn load_version(
         .upstreams
         .attach(config.upstream.as_ref(), &found.name)
         .map_err(LoadError::Upstream)?;
+    let scheduling = config.scheduling(defaults.cpus, defaults.intra_op_threads);
     let resident_before = resident_bytes();
     let started = Instant::now();
     let (backend, loaded): (BackendKind, Box<dyn LoadedModel>) = if config.upstream_only() {
@@ -308,7 +317,9 @@ fn load_version(
             model_name: &found.name,
             model_path: &path,
             config,
-            default_intra_op_threads: defaults.intra_op_threads,
+            scheduling,
+            memory: Arc::new(context.budget.clone()),
+            parallel_idle_release: defaults.parallel_idle_release,
         })?;
         (backend.kind(), loaded)
     };
@@ -376,6 +387,7 @@ fn load_version(
         config: config.clone(),
         signature,
         max_batch_size,
+        scheduling,
         labels,
         image,
         model: loaded,
