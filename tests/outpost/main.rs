@@ -17,3 +17,4 @@ mod engine_dependencies;
 mod module_graph;
 mod openapi;
 mod repo_cli;
+mod scheduling;
