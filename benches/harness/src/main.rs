@@ -48,10 +48,14 @@ struct Args {
     /// Encoded image the camera scenario sends [default: tests/fixtures/images/cat_720p.jpg].
     #[arg(long)]
     camera_image: Option<PathBuf>,
-    /// Sessions (one intra-op thread each) for every server and the in-process baseline
-    /// [default: the number of CPUs].
+    /// Sessions (one intra-op thread each) of the in-process baseline [default: the number of
+    /// CPUs].
     #[arg(long)]
     instances: Option<usize>,
+    /// `performance` written into the model.toml Outpost serves (a named tuned side); without
+    /// it Outpost runs its shipped scheduling default.
+    #[arg(long, value_parser = ["auto", "latency", "throughput"])]
+    outpost_performance: Option<String>,
     /// Skip the Python baseline (and the ratios that need it).
     #[arg(long)]
     without_python: bool,
@@ -114,6 +118,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(instances) = args.instances {
         plan.instances = instances.max(1);
     }
+    plan.outpost_performance.clone_from(&args.outpost_performance);
     let mode_name = format!("{:?}", args.mode).to_lowercase();
     let out = args
         .out

@@ -32,8 +32,11 @@ pub struct Plan {
     pub json_concurrency: Vec<usize>,
     /// Open-loop arrival rates, as fractions of each server's own saturation throughput.
     pub open_loop_fractions: Vec<f64>,
-    /// Sessions the servers and the in-process baseline run (each with one intra-op thread).
+    /// Sessions the in-process baseline runs (each with one intra-op thread).
     pub instances: usize,
+    /// `performance` in the model.toml Outpost serves; `None`: the shipped default, nothing
+    /// about scheduling configured.
+    pub outpost_performance: Option<String>,
 }
 
 impl Plan {
@@ -50,6 +53,7 @@ impl Plan {
                 json_concurrency: vec![2 * instances],
                 open_loop_fractions: vec![0.5, 0.9],
                 instances,
+                outpost_performance: None,
             },
             Mode::Full => Plan {
                 mode,
@@ -60,6 +64,7 @@ impl Plan {
                 json_concurrency: vec![1, 2 * instances],
                 open_loop_fractions: vec![0.25, 0.5, 0.7, 0.85, 0.95, 1.05],
                 instances,
+                outpost_performance: None,
             },
         }
     }

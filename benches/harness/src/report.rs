@@ -175,9 +175,14 @@ impl Report {
         if let Some(python) = &env.python_baseline {
             let _ = writeln!(md, "- Python baseline: {python}");
         }
+        let scheduling = match &self.plan.outpost_performance {
+            None => "its shipped scheduling default (nothing configured: `performance = \"auto\"`)"
+                .to_string(),
+            Some(hint) => format!("`performance = \"{hint}\"` (set for this run)"),
+        };
         let _ = writeln!(
             md,
-            "- Model: {}; every server and the in-process baseline run {} session(s) of 1 intra-op thread",
+            "- Model: {}; Outpost runs {scheduling}; the in-process baseline runs {} session(s) of 1 intra-op thread",
             env.model, self.plan.instances
         );
         let _ = writeln!(

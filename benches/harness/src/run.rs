@@ -129,9 +129,15 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
 
     let dir = tempfile::tempdir()?;
     let repo = dir.path().join("repo");
+    // What users get: nothing about scheduling, unless the run names a `performance`.
+    let performance = plan
+        .outpost_performance
+        .as_ref()
+        .map(|hint| format!("performance = \"{hint}\"\n"))
+        .unwrap_or_default();
     let config = format!(
-        "backend = \"ort\"\ninstances = {}\n[threads]\nintra_op = 1\ninter_op = 1\n\n{}",
-        plan.instances, inputs.camera.sections
+        "backend = \"ort\"\n{performance}\n{}",
+        inputs.camera.sections
     );
     write_repository(&repo, &[("bench", &inputs.model_path, &config)]);
     let outpost = TestServer::start(&inputs.outpost_binary, &repo, &["--log-level", "warn"])?;

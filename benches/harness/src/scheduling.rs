@@ -50,43 +50,86 @@ pub struct Verdict {
     pub pass: bool,
 }
 
+/// What a verdict compares, and which way is better.
+#[derive(Debug, Clone, Copy)]
+enum Measure {
+    P50,
+    Throughput,
+    CpuPerAnswer,
+}
+
+impl Measure {
+    fn name(self) -> &'static str {
+        match self {
+            Measure::P50 => "p50",
+            Measure::Throughput => "throughput",
+            Measure::CpuPerAnswer => "CPU per answer",
+        }
+    }
+
+    fn figure(self, row: &Row) -> f64 {
+        match self {
+            Measure::P50 => row.p50_ms,
+            Measure::Throughput => row.infer_per_s,
+            Measure::CpuPerAnswer => row.cpu_ms_per_infer,
+        }
+    }
+
+    /// `default` against `other`: above 1 where the default is better.
+    fn ratio(self, default: &Row, other: &Row) -> f64 {
+        match self {
+            Measure::Throughput => default.infer_per_s / other.infer_per_s,
+            Measure::P50 | Measure::CpuPerAnswer => self.figure(other) / self.figure(default),
+        }
+    }
+}
+
 /// The gate at every point of `rows`: the side named `default_side` against the best of the
-/// others (p50 with one client, throughput with more), passing within `tolerance` (0.10: 10 %).
-pub fn verdicts(rows: &[Row], default_side: &str, tolerance: f64) -> Vec<Verdict> {
+/// others, p50 with one client, throughput with more, and also server CPU time per answer at
+/// `cpu_clients` clients, each passing within `tolerance` (0.10: 10 %).
+pub fn verdicts(
+    rows: &[Row],
+    default_side: &str,
+    tolerance: f64,
+    cpu_clients: Option<usize>,
+) -> Vec<Verdict> {
     let mut verdicts = Vec::new();
     for default in rows.iter().filter(|r| r.side == default_side) {
-        // One client: judged on p50 (lower is better); more: on throughput (higher is better).
-        let on_p50 = default.clients == 1;
-        let figure = |r: &Row| if on_p50 { r.p50_ms } else { r.infer_per_s };
-        // The default against `r`: 1.0 as good, below 1.0 worse.
-        let ratio_to = |r: &Row| {
-            if on_p50 {
-                r.p50_ms / default.p50_ms
-            } else {
-                default.infer_per_s / r.infer_per_s
-            }
-        };
-        let best = rows
-            .iter()
-            .filter(|r| {
-                r.side != default_side
-                    && (&r.model, &r.photo, r.clients)
-                        == (&default.model, &default.photo, default.clients)
-            })
-            .min_by(|a, b| ratio_to(a).total_cmp(&ratio_to(b)));
-        let Some(best) = best else { continue };
-        let ratio = ratio_to(best);
-        verdicts.push(Verdict {
-            model: default.model.clone(),
-            photo: default.photo.clone(),
-            clients: default.clients,
-            measure: if on_p50 { "p50" } else { "throughput" },
-            default: figure(default),
-            best_fixed: figure(best),
-            best_side: best.side.clone(),
-            ratio,
-            pass: ratio >= 1.0 - tolerance,
-        });
+        let mut measures = vec![if default.clients == 1 {
+            Measure::P50
+        } else {
+            Measure::Throughput
+        }];
+        if cpu_clients == Some(default.clients) {
+            measures.push(Measure::CpuPerAnswer);
+        }
+        for measure in measures {
+            let best = rows
+                .iter()
+                .filter(|r| {
+                    r.side != default_side
+                        && (&r.model, &r.photo, r.clients)
+                            == (&default.model, &default.photo, default.clients)
+                })
+                .min_by(|a, b| {
+                    measure
+                        .ratio(default, a)
+                        .total_cmp(&measure.ratio(default, b))
+                });
+            let Some(best) = best else { continue };
+            let ratio = measure.ratio(default, best);
+            verdicts.push(Verdict {
+                model: default.model.clone(),
+                photo: default.photo.clone(),
+                clients: default.clients,
+                measure: measure.name(),
+                default: measure.figure(default),
+                best_fixed: measure.figure(best),
+                best_side: best.side.clone(),
+                ratio,
+                pass: ratio >= 1.0 - tolerance,
+            });
+        }
     }
     verdicts
 }
@@ -162,7 +205,7 @@ mod tests {
             row("latency", 2, 160.0, 9.0),
             row("throughput", 2, 250.0, 7.0),
         ];
-        let verdicts = verdicts(&rows, "default", 0.10);
+        let verdicts = verdicts(&rows, "default", 0.10, None);
         assert_eq!(verdicts.len(), 2);
         let one = &verdicts[0];
         assert_eq!(
@@ -181,11 +224,26 @@ mod tests {
     #[test]
     fn a_default_better_than_every_fixed_side_passes_and_the_table_says_so() {
         let rows = vec![row("default", 4, 300.0, 12.0), row("fixed", 4, 280.0, 13.0)];
-        let verdicts = verdicts(&rows, "default", 0.10);
+        let verdicts = verdicts(&rows, "default", 0.10, None);
         assert!(verdicts[0].ratio > 1.0 && verdicts[0].pass);
         let table = markdown(&rows, &[("default".into(), 58.0)], &verdicts);
         assert!(table
             .contains("| m | 720p | 4 | throughput | 300.00 | 280.00 | fixed | 1.071 | pass |"));
         assert!(table.contains("| default | 58.0 |"));
+    }
+
+    #[test]
+    fn cpu_per_answer_is_judged_at_the_chosen_client_count_lower_being_better() {
+        let mut heavy = row("default", 4, 300.0, 12.0);
+        heavy.cpu_ms_per_infer = 6.0;
+        let mut lean = row("throughput", 4, 290.0, 12.5);
+        lean.cpu_ms_per_infer = 5.0;
+        let rows = vec![heavy, lean];
+        let verdicts = verdicts(&rows, "default", 0.10, Some(4));
+        assert_eq!(verdicts.len(), 2);
+        let cpu = &verdicts[1];
+        assert_eq!(cpu.measure, "CPU per answer");
+        assert!((cpu.ratio - 5.0 / 6.0).abs() < 1e-9 && !cpu.pass);
+        assert!(verdicts[0].pass);
     }
 }

@@ -14,7 +14,8 @@
 //!
 //! The gate, per model, photo and client count: with one client the default's p50 within
 //! `--tolerance` of the best fixed configuration's, with two or more its throughput within
-//! `--tolerance` of the best one's. `--enforce-gates` fails the run on a miss.
+//! `--tolerance` of the best one's, and at `--cpu-clients` (4) its server CPU time per answer
+//! too. `--enforce-gates` fails the run on a miss.
 //!
 //! ```text
 //! cargo build --release -p outpost -p outpost-bench
@@ -57,6 +58,9 @@ struct Args {
     /// Rounds of interleaved slices.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// The client count at which the server's CPU time per answer is gated too.
+    #[arg(long, default_value_t = 4)]
+    cpu_clients: usize,
     /// How far the default may be from the best fixed configuration at a point (0.10: 10 %).
     #[arg(long, default_value_t = 0.10)]
     tolerance: f64,
@@ -285,7 +289,12 @@ fn main() -> anyhow::Result<()> {
             errors: total.recorder.errors().values().sum(),
         });
     }
-    let verdicts = verdicts(&rows, &sides[0].name, args.tolerance);
+    let verdicts = verdicts(
+        &rows,
+        &sides[0].name,
+        args.tolerance,
+        Some(args.cpu_clients),
+    );
     let table = markdown(&rows, &idle, &verdicts);
     print!("{table}");
     let out = args
