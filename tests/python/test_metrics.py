@@ -137,6 +137,9 @@ def test_a_one_cpu_quota_sizes_every_thread_pool_to_one():
             client = httpclient.InferenceServerClient(url=addresses["url"])
             config = client.get_model_config(MODEL)
             assert config["parameters"]["intra_op_thread_count"]["string_value"] == "1"
+            # Nothing to spread over one CPU: one single-threaded session, whatever the load.
+            assert config["parameters"]["scheduling"]["string_value"] == "1 x 1 thread"
+            assert value(samples, "outpost_model_sessions", model=MODEL, version="1") == 1
             # Still answers correctly on one thread.
             result = infer_http(addresses["url"], reference_input())
             assert int(np.argmax(result.as_numpy("probabilities"))) == 286
