@@ -118,7 +118,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(instances) = args.instances {
         plan.instances = instances.max(1);
     }
-    plan.outpost_performance.clone_from(&args.outpost_performance);
+    plan.outpost_performance
+        .clone_from(&args.outpost_performance);
     let mode_name = format!("{:?}", args.mode).to_lowercase();
     let out = args
         .out
