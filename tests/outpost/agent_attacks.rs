@@ -438,6 +438,7 @@ type Attack = (&'static str, Refusal, Box<dyn Fn(&Forge, &Device)>);
 
 const NOT_ITS_HASH: Refusal = Refusal::Bundle(&["does not match its signed sha256"]);
 const HOSTILE: Refusal = Refusal::Bundle(&["bundle refused:"]);
+const LONGER: Refusal = Refusal::Bundle(&["longer than its signed length"]);
 
 fn attacks() -> Vec<Attack> {
     vec![
@@ -554,8 +555,23 @@ fn attacks() -> Vec<Attack> {
             }),
         ),
         (
+            "the signed bytes followed by more",
+            LONGER,
+            Box::new(|f: &Forge, _: &Device| {
+                let good = valid_bundle(MODEL, 2);
+                f.add_bundle(MODEL, 2, &good);
+                let file = f
+                    .repo
+                    .join("targets")
+                    .join(format!("{}.{MODEL}-2.bundle", sha256_hex(&good)));
+                let mut longer = good.clone();
+                longer.extend_from_slice(b"appended after the signed length");
+                std::fs::write(&file, longer).unwrap();
+            }),
+        ),
+        (
             "endless data",
-            NOT_ITS_HASH,
+            LONGER,
             Box::new(|f: &Forge, _: &Device| {
                 let good = valid_bundle(MODEL, 2);
                 f.add_bundle(MODEL, 2, &good);

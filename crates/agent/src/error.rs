@@ -71,6 +71,7 @@ impl AgentError {
             AgentError::Bundle(_)
                 | AgentError::Transfer(
                     outpost_storage::download::TransferError::HashMismatch { .. }
+                        | outpost_storage::download::TransferError::TooLong { .. }
                 )
         )
     }
@@ -83,6 +84,7 @@ impl AgentError {
         match self {
             AgentError::Trust(e) => e.reason(),
             AgentError::Transfer(T::HashMismatch { .. }) => "hash",
+            AgentError::Transfer(T::TooLong { .. }) => "length",
             AgentError::Transfer(T::Io { .. }) | AgentError::Io { .. } | AgentError::State(_) => {
                 "local"
             }

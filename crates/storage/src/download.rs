@@ -2,8 +2,8 @@
 //! `<dest>.partial`, and the object's ETag to `<dest>.partial.etag` before the first byte. A
 //! download that was cut continues with a ranged GET from what is already on disk, guarded by
 //! that ETag (`If-Match`): if the object changed meanwhile, the partial file is dropped and the
-//! download starts over. At most the expected length is ever read, however much the server
-//! sends; the sha256 is computed as the bytes stream in (over what was on disk first, when
+//! download starts over. An object longer than the expected length (as the store declares it,
+//! or as it keeps sending: at most one read past the length) is refused; the sha256 is computed as the bytes stream in (over what was on disk first, when
 //! resuming); only a file of the expected length and hash is renamed to `dest`. An optional bandwidth cap paces the reads.
 
 use std::path::{Path as FsPath, PathBuf};
@@ -59,6 +59,18 @@ pub enum TransferError {
         got: u64,
         /// Bytes expected.
         expected: u64,
+    },
+    /// The object is longer than the expected (signed) length: a mirror that sends more than
+    /// was signed misbehaves, and the target is refused as python-tuf and tough refuse it;
+    /// nothing was kept.
+    #[error("{path} is longer than its signed length of {expected} bytes ({found})")]
+    TooLong {
+        /// The object.
+        path: String,
+        /// Bytes expected.
+        expected: u64,
+        /// What the store declared or sent: a length, or "more bytes after them".
+        found: String,
     },
     /// The content's sha256 is not the expected one; nothing was kept.
     #[error("{path} does not match its signed sha256")]
@@ -162,7 +174,16 @@ async fn download_inner(
         hash_file(&partial, &mut hasher).await?;
     }
     let mut transferred = 0;
+    let too_long = |found: String| TransferError::TooLong {
+        path: path.to_string(),
+        expected: expected.length,
+        found,
+    };
     if let Some(result) = result {
+        if result.meta.size > expected.length {
+            discard(&partial, &etag_file).await;
+            return Err(too_long(format!("{} bytes", result.meta.size)));
+        }
         if offset == 0 {
             let tag = result.meta.e_tag.clone().unwrap_or_default();
             write_synced(&etag_file, tag.as_bytes()).await?;
@@ -185,7 +206,11 @@ async fn download_inner(
                 source,
             })?;
             let room = usize::try_from(expected.length - offset).unwrap_or(usize::MAX);
-            let take = &chunk[..chunk.len().min(room)];
+            if chunk.len() > room {
+                discard(&partial, &etag_file).await;
+                return Err(too_long("more bytes after them".into()));
+            }
+            let take = &chunk[..];
             hasher.update(take);
             file.write_all(take)
                 .await
@@ -197,6 +222,15 @@ async fn download_inner(
                 let due = Duration::from_secs_f64(transferred as f64 / rate as f64);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        // All the signed bytes are in: one more read tells a store that goes on sending.
+        if offset == expected.length {
+            if let Some(Ok(chunk)) = stream.next().await {
+                if !chunk.is_empty() {
+                    discard(&partial, &etag_file).await;
+                    return Err(too_long("more bytes after them".into()));
                 }
             }
         }
@@ -350,16 +384,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn endless_data_is_never_read_past_the_signed_length() {
+    async fn an_object_longer_than_its_signed_length_is_refused_and_nothing_stays() {
         let bytes = content(40_000);
         let mut longer = bytes.clone();
         longer.extend_from_slice(&content(1_000_000));
         let (store, path) = store_with(&longer).await;
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("m.bundle");
-        let done = fetch(&store, &path, &dest, &bytes).await.unwrap();
-        assert_eq!(done.transferred, 40_000);
-        assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+        let error = fetch(&store, &path, &dest, &bytes).await.unwrap_err();
+        assert!(
+            matches!(&error, TransferError::TooLong { expected: 40_000, found, .. } if found == "1040000 bytes"),
+            "{error}"
+        );
+        assert!(!dest.exists());
+        assert!(!with_suffix(&dest, ".partial").exists());
+        // Resuming against a store that grew the object: refused as well.
+        std::fs::write(with_suffix(&dest, ".partial"), &bytes[..10_000]).unwrap();
+        let etag = store.head(&path).await.unwrap().e_tag.unwrap();
+        std::fs::write(with_suffix(&dest, ".partial.etag"), etag).unwrap();
+        let error = fetch(&store, &path, &dest, &bytes).await.unwrap_err();
+        assert!(matches!(error, TransferError::TooLong { .. }), "{error}");
+        assert!(!with_suffix(&dest, ".partial").exists());
     }
 
     #[tokio::test]
