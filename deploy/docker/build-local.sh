@@ -98,8 +98,8 @@ strip -o "$agent/rootfs/usr/bin/outpost-agent" "$agent_binary"
 mkdir -p "$agent/owned/var/lib/outpost-agent"
 copy_libraries "$agent/rootfs" "$agent/rootfs/usr/bin/outpost-agent"
 build_image outpost-agent "$agent" \
-  'EXPOSE 9100' \
+  'EXPOSE 8003' \
   'VOLUME ["/var/lib/outpost-agent"]' \
-  'HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/bin/outpost-agent", "--probe", "http://127.0.0.1:9100/status"]' \
+  'HEALTHCHECK --interval=10s --timeout=3s --retries=3 CMD ["/usr/bin/outpost-agent", "--probe", "http://127.0.0.1:8003/status"]' \
   'ENTRYPOINT ["/usr/bin/outpost-agent"]' \
   'CMD ["--model-repository", "/models", "--state-dir", "/var/lib/outpost-agent", "--status-host", "0.0.0.0"]'

@@ -86,7 +86,7 @@ class Unit:
         return self.inspect(service, "{{.State.Health.Status}}") == "healthy"
 
     def agent_status(self):
-        done = self.inside("agent", "wget", "-qO-", "http://127.0.0.1:9100/status", check=False)
+        done = self.inside("agent", "wget", "-qO-", "http://127.0.0.1:8003/status", check=False)
         return json.loads(done.stdout) if done.returncode == 0 else None
 
 

@@ -82,14 +82,21 @@ def test_candidate_promote_and_rollback_over_rest(two_versions):
     status, body = control(base, "unload", {"version": 2})
     assert status == 404 and "not loaded" in body["error"]
 
-    for parameters, word in (
-        ({"version": 9}, "no version directory 9"),
-        ({"version": 0}, "positive"),
-        ({"default": True}, "needs 'version'"),
-        ({"version": 2, "config": "{}"}, "unknown parameter 'config'"),
+    # A version whose file is not a model: the load fails, and says so in its code, which the
+    # agent tells apart from a request it got wrong (that bundle is refused, the request not).
+    broken = model_dir / "3"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"not an ONNX graph")
+    for parameters, word, code in (
+        ({"version": 9}, "no version directory 9", "no_version_directory"),
+        ({"version": 0}, "positive", "bad_parameter"),
+        ({"default": True}, "needs 'version'", "bad_parameter"),
+        ({"version": 2, "config": "{}"}, "unknown parameter 'config'", "bad_parameter"),
+        ({"version": 3}, "failed to load", "model_load_failed"),
     ):
         status, body = control(base, "load", parameters)
         assert status in (400, 404) and word in body["error"], (parameters, body)
+        assert body["code"] == code, (parameters, body)
     status, body = control(base, "load", {"version": 2}, token="wrong")
     assert status == 401
 

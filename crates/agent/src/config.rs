@@ -86,7 +86,7 @@ settings_section! {
         /// Address to bind the status listener to.
         host: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), flag "status-host";
         /// Port of the status listener; 0 picks a free port (printed on standard output).
-        port: u16 = 9100, flag "status-port";
+        port: u16 = 8003, flag "status-port";
     }
 }
 

@@ -55,6 +55,9 @@ pub enum AgentError {
         status: u16,
         /// The answer's `error` field, or its text.
         message: String,
+        /// The answer's `code` field: what went wrong as a stable word (`model_load_failed`,
+        /// `bad_parameter`, ...), when the server gave one.
+        code: Option<String>,
     },
 }
 

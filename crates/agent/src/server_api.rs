@@ -61,14 +61,19 @@ impl ServerApi {
 
     /// The `error` field of an error answer, or its text.
     fn refusal(what: &str, status: StatusCode, body: &[u8]) -> AgentError {
-        let message = serde_json::from_slice::<Value>(body)
-            .ok()
-            .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+        let answer = serde_json::from_slice::<Value>(body).ok();
+        let field = |name: &str| {
+            answer
+                .as_ref()
+                .and_then(|v| v.get(name)?.as_str().map(str::to_string))
+        };
+        let message = field("error")
             .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect());
         AgentError::Refused {
             what: what.to_string(),
             status: status.as_u16(),
             message,
+            code: field("code"),
         }
     }
 
@@ -101,6 +106,7 @@ impl ServerApi {
     pub async fn load_candidate(&self, model: &str, version: u64) -> Result<(), AgentError> {
         self.control("load", model, json!({ "version": version }))
             .await
+            .map_err(candidate_refusal)
     }
 
     /// Makes `version` of `model` the default (loading it first if needed).
@@ -220,5 +226,86 @@ impl ServerApi {
             return Err(Self::refusal(what, status, &body));
         }
         String::from_utf8(body).map_err(|e| AgentError::Server(format!("{what}: {e}")))
+    }
+}
+
+/// A failed candidate load: the bundle's fault when the server says it could not load the model
+/// (`model_load_failed`); anything else (a bad name or parameter, control off, the server
+/// failing) is the server's, and retried.
+fn candidate_refusal(error: AgentError) -> AgentError {
+    let load_failed = matches!(
+        &error,
+        AgentError::Refused { code: Some(code), .. } if code == "model_load_failed"
+    );
+    if load_failed {
+        AgentError::Bundle(format!("the server cannot load it: {error}"))
+    } else {
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, body: &str) -> AgentError {
+        ServerApi::refusal(
+            "load m {\"version\":2}",
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn only_a_model_that_failed_to_load_is_the_bundles_fault() {
+        let load_failed = candidate_refusal(refused(
+            400,
+            r#"{"error": "failed to load 'm': not an ONNX graph", "code": "model_load_failed"}"#,
+        ));
+        assert!(load_failed.is_bundle_fault(), "{load_failed}");
+        assert!(load_failed.to_string().contains("not an ONNX graph"));
+        for (status, body) in [
+            (
+                400,
+                r#"{"error": "unknown parameter 'x'", "code": "bad_parameter"}"#,
+            ),
+            (
+                400,
+                r#"{"error": "invalid model name", "code": "bad_name"}"#,
+            ),
+            (
+                400,
+                r#"{"error": "a 400 from a server that gives no code"}"#,
+            ),
+            (400, "not JSON at all"),
+            (
+                403,
+                r#"{"error": "control is off", "code": "control_disabled"}"#,
+            ),
+            (500, r#"{"error": "internal error", "code": "internal"}"#),
+        ] {
+            let error = candidate_refusal(refused(status, body));
+            assert!(!error.is_bundle_fault(), "{status} {body}: {error}");
+            assert_eq!(error.reason(), "server");
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_servers_message_and_code() {
+        let AgentError::Refused {
+            status,
+            message,
+            code,
+            ..
+        } = refused(
+            404,
+            r#"{"error": "version 3 of model 'm' is not loaded", "code": "version_not_loaded"}"#,
+        )
+        else {
+            panic!("not a refusal");
+        };
+        assert_eq!(status, 404);
+        assert_eq!(message, "version 3 of model 'm' is not loaded");
+        assert_eq!(code.as_deref(), Some("version_not_loaded"));
     }
 }

@@ -420,15 +420,7 @@ impl Updater {
             record.last_good = current;
             self.save()?;
         }
-        match self.api.load_candidate(model, version).await {
-            Ok(()) => {}
-            Err(refusal @ AgentError::Refused { status: 400, .. }) => {
-                return Err(AgentError::Bundle(format!(
-                    "the server cannot load it: {refusal}"
-                )));
-            }
-            Err(other) => return Err(other),
-        }
+        self.api.load_candidate(model, version).await?;
         let golden = self.installer.golden_dir(model, version);
         match run_cases(&self.api, model, version, &golden).await? {
             GoldenOutcome::Passed(cases) => {

@@ -38,6 +38,27 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The kind as a stable word: `invalid_argument`, `not_found`, `unsupported_media_type`,
+    /// `too_large`, `unavailable`, `overloaded`, `insufficient_memory`, `deadline_exceeded`,
+    /// `unauthenticated`, `failed_precondition`, `internal`.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::UnsupportedMediaType => "unsupported_media_type",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::InsufficientMemory => "insufficient_memory",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::FailedPrecondition => "failed_precondition",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
 /// Why a lookup found nothing to serve.
 #[derive(Debug, Error, PartialEq)]
 pub enum LookupError {
@@ -239,6 +260,29 @@ impl EngineError {
             }
             EngineError::DeadlineExceeded => ErrorKind::DeadlineExceeded,
             EngineError::Backend(_) | EngineError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// A stable word for what went wrong, for programs (the `code` of an HTTP error body): a
+    /// control request's refusal by its cause (`model_load_failed`, `bad_parameter`,
+    /// `bad_name`, `unknown_model`, `no_version_directory`, `version_not_loaded`,
+    /// `version_is_default`, `control_disabled`, `unauthorized`, `repository`), any other
+    /// error by its kind ([`ErrorKind::code`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Control(control) => match control {
+                ControlError::Unauthorized => "unauthorized",
+                ControlError::Disabled(_) => "control_disabled",
+                ControlError::BadName(_) => "bad_name",
+                ControlError::UnknownModel(_) => "unknown_model",
+                ControlError::LoadFailed { .. } => "model_load_failed",
+                ControlError::Repository(_) => "repository",
+                ControlError::NoVersionDirectory { .. } => "no_version_directory",
+                ControlError::VersionNotLoaded { .. } => "version_not_loaded",
+                ControlError::VersionIsDefault { .. } => "version_is_default",
+                ControlError::BadParameter(_) => "bad_parameter",
+            },
+            other => other.kind().code(),
         }
     }
 

@@ -152,6 +152,11 @@ pub struct ModelReadyResponse {
 pub struct ErrorResponse {
     /// What went wrong.
     pub error: String,
+    /// The same as a stable word for programs (`model_load_failed`, `bad_parameter`,
+    /// `not_found`, ...; docs/model-repository.md): an extension of the protocol's body, which
+    /// clients that know only `error` ignore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// One input or output in Triton's model configuration.

@@ -1,5 +1,6 @@
-//! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does: the
-//! engine's errors by their kind, the front end's own (a malformed body or header) as 400.
+//! Turning every failure into an HTTP status and a `{"error": "..."}` body, as Triton does, with
+//! a `code` for programs beside it: the engine's errors by their kind, the front end's own (a
+//! malformed body or header) as 400.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (503 when a model is at capacity).
     pub retry_after_secs: Option<u64>,
+    /// The body's `code`, a stable word for programs ([`EngineError::code`]).
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -26,6 +29,15 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after_secs: None,
+            code: None,
+        }
+    }
+
+    /// The same answer with `code` in its body.
+    pub fn with_code(self, code: &'static str) -> ApiError {
+        ApiError {
+            code: Some(code),
+            ..self
         }
     }
 }
@@ -36,6 +48,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ErrorResponse {
                 error: self.message,
+                code: self.code.map(str::to_string),
             }),
         )
             .into_response();
@@ -63,6 +76,7 @@ impl From<EngineError> for ApiError {
         };
         ApiError {
             retry_after_secs: error.retry_after_secs(),
+            code: Some(error.code()),
             ..ApiError::new(status, error.to_string())
         }
     }

@@ -78,7 +78,9 @@ struct ControlRequest {
 
 /// The parameters of a load or unload body, as the engine reads them.
 fn control_parameters(body: &[u8]) -> Result<Vec<(String, ParameterValue)>, ApiError> {
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let bad = |message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, message).with_code("bad_parameter")
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
