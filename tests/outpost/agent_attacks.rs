@@ -2,9 +2,10 @@
 //! device that installed version 1 from a signed repository is then offered a repository with
 //! one thing wrong — bad signatures, a key root does not name, too few signatures, each role
 //! expired, metadata older than seen before, metadata from different publishes, target bytes
-//! that do not match, endless data, bundles with hostile paths, links, devices or sizes, and a
-//! bundle whose manifest names another model than its signed target. Each must be refused with
-//! the reason, nothing installed, and version 1 still the one served.
+//! that do not match, the signed bytes followed by more, endless data, a valid bundle without
+//! golden cases, bundles with hostile paths, links, devices or sizes, and a bundle whose
+//! manifest names another model than its signed target. Each must be refused with the reason,
+//! nothing installed, and version 1 still the one served.
 //!
 //! The forged repositories are signed here by hand (canonical JSON, ed25519 with the
 //! publisher's own keys where the attack needs a valid signature), as an attacker holding some
@@ -373,6 +374,19 @@ fn device() -> Device {
     let (keys, repo) = (device.keys(), device.publisher_repo());
     let bundle = device.root.path().join("v1.bundle");
     let model_dir = outpost_testkit::fixtures::repo_root().join("models/mobilenet_v2_int8");
+    // Version 1's golden case: the devices require one.
+    let golden = device.root.path().join("golden");
+    std::fs::create_dir(&golden).unwrap();
+    std::fs::copy(
+        outpost_testkit::fixtures::repo_root().join("tests/fixtures/images/chelsea.png"),
+        golden.join("chelsea.png"),
+    )
+    .unwrap();
+    std::fs::write(
+        golden.join("cases.toml"),
+        "[[case]]\nname = \"chelsea\"\nimage = \"chelsea.png\"\ntop_label = \"Egyptian cat\"\nmin_score = 0.2\n",
+    )
+    .unwrap();
     for args in [
         vec![
             "repo",
@@ -390,6 +404,8 @@ fn device() -> Device {
             MODEL,
             "--version",
             "1",
+            "--golden",
+            golden.to_str().unwrap(),
             "-o",
             bundle.to_str().unwrap(),
         ],
@@ -583,6 +599,13 @@ fn attacks() -> Vec<Attack> {
                 endless[..good.len()].copy_from_slice(&good);
                 endless[0] ^= 1;
                 std::fs::write(&file, endless).unwrap();
+            }),
+        ),
+        (
+            "a valid bundle without golden cases",
+            Refusal::Bundle(&["has no golden cases"]),
+            Box::new(|f: &Forge, _: &Device| {
+                f.add_bundle(MODEL, 2, &valid_bundle(MODEL, 2));
             }),
         ),
         (

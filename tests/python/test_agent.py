@@ -4,15 +4,17 @@ repository with the agent. Version 1 installs on an empty device; version 2 is c
 candidate and promoted while four clients send requests, with no failed request and no answer
 from version 1 after the switch; version 3 fails its golden cases and never takes unversioned
 traffic; version 4 passes its golden cases but fails the clients' requests once promoted, and
-is rolled back to version 2 within its watch window. /status and /metrics say what happened."""
+is rolled back to version 2 within its watch window. /status and /metrics say what happened.
+A watch that saw too few requests is never recorded as passed: kept as not judged, or rolled
+back, as `watch.on_quiet` says."""
 
 import time
 import urllib.request
 
 import pytest
 
-from agent_support import (MODEL, TOKEN, Load, Publisher, golden_folder, model_status,
-                           start_agent, status, wait_for)
+from agent_support import (MODEL, TOKEN, Load, Publisher, agent_metric, golden_folder,
+                           model_status, start_agent, status, wait_for)
 from conftest import start_outpost, stop_outpost
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 
@@ -117,3 +119,55 @@ def test_install_promote_reject_and_roll_back(device, tmp_path):
     assert 'outpost_agent_installs_total{outcome="rejected"} 2' in metrics
     assert "outpost_agent_rollbacks_total 1" in metrics
     assert status(status_url)["state"] in ("idle", "working")
+
+
+@pytest.mark.parametrize("on_quiet", ["keep", "roll_back"])
+def test_a_watch_that_saw_too_few_requests_is_never_recorded_as_passed(tmp_path, s3, on_quiet):  # noqa: F811
+    """A quiet camera: version 2 is promoted and nobody sends a request. The watch goes on past
+    its window up to `max_window_secs`, then `keep` leaves version 2 serving as not judged with
+    version 1 still the last known good (and on disk), or `roll_back` goes back to version 1."""
+    endpoint, _ = s3
+    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/quiet")
+    models = tmp_path / "models"
+    models.mkdir()
+    server, addresses = start_outpost(
+        models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN}
+    )
+    agent, status_url = start_agent(
+        tmp_path, f"s3://{BUCKET}/quiet", publisher.trusted_root, models,
+        addresses["base_url"], {**publisher.env, "OUTPOST_CONTROL_TOKEN": TOKEN},
+        "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 2\n"
+        "[watch]\nwindow_secs = 1\nmax_window_secs = 4\nsample_secs = 1\nmin_requests = 1000\n"
+        f'on_quiet = "{on_quiet}"\n',
+    )
+    try:
+        golden = golden_folder(tmp_path, "ok", "Egyptian cat")
+        publisher.publish("int8", 1, golden)
+        report = wait_for(status_url, settled(1), "version 1 to install")
+        assert model_status(report)["last_watch"].startswith("passed"), report
+        promoted_at = time.monotonic()
+        publisher.publish("float", 2, golden)
+        if on_quiet == "keep":
+            report = wait_for(
+                status_url,
+                lambda r: settled(2)(r) and (model_status(r).get("last_watch") or "").startswith("not judged"),
+                "version 2 kept as not judged",
+            )
+            record = model_status(report)
+            assert record["last_good"] == 1, report
+            assert (models / MODEL / "1").is_dir(), "the last known good version stays on disk"
+            assert agent_metric(status_url, 'outpost_agent_installs_total{outcome="not_judged"}') == 1
+        else:
+            report = wait_for(
+                status_url,
+                lambda r: settled(1)(r) and (model_status(r).get("last_watch") or "").startswith("rolled back: not judged"),
+                "version 2 rolled back as not judged",
+            )
+            assert not (models / MODEL / "2").exists()
+            assert any(r["version"] == 2 for r in model_status(report)["rejected"]), report
+        # It waited past the 1 s window, for the quiet limit.
+        assert time.monotonic() - promoted_at >= 3, report
+    finally:
+        agent.terminate()
+        assert agent.wait(timeout=30) == 0
+        stop_outpost(server)

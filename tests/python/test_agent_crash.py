@@ -26,7 +26,7 @@ AGENT_CONFIG = (
     "bandwidth_bytes_per_sec = 20000000\n"
     # The float model of version 2 is slower than the int8 one; judging it is test_agent.py's
     # work, not this test's: a latency bound it cannot cross.
-    "[watch]\nwindow_secs = 1\nsample_secs = 1\nmax_p99_increase_percent = 100000\n"
+    "[watch]\nwindow_secs = 1\nmax_window_secs = 1\nsample_secs = 1\nmax_p99_increase_percent = 100000\n"
 )
 
 

@@ -70,6 +70,12 @@ settings_section! {
         sample_secs: u64 = 5;
         /// Requests the new version must have answered before its figures are judged.
         min_requests: u64 = 20, flag "watch-min-requests";
+        /// A watch that has not seen `min_requests` when `window_secs` ends goes on until this
+        /// many seconds after the promotion (a quiet camera), then follows `on_quiet`.
+        max_window_secs: u64 = 3600;
+        /// What a watch that never saw `min_requests` does: `keep` the version (recorded as
+        /// not judged, never as passed) or `roll_back` to the last known good one.
+        on_quiet: QuietPolicy = QuietPolicy::Keep;
         /// Roll back when the new version's failed share of requests exceeds the previous
         /// version's by more than this many percentage points.
         max_error_rate_increase_percent: u32 = 2;
@@ -78,6 +84,42 @@ settings_section! {
         max_p99_increase_percent: u32 = 50;
     }
 }
+
+/// What a watch that never saw enough requests to judge does (`watch.on_quiet`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuietPolicy {
+    /// Keep the version, recorded as not judged; the previous good version stays the one to go
+    /// back to.
+    #[default]
+    Keep,
+    /// Go back to the last known good version.
+    RollBack,
+}
+
+impl std::str::FromStr for QuietPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "keep" => Ok(QuietPolicy::Keep),
+            "roll_back" => Ok(QuietPolicy::RollBack),
+            other => Err(format!(
+                "unknown watch.on_quiet '{other}' (expected keep or roll_back)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for QuietPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QuietPolicy::Keep => "keep",
+            QuietPolicy::RollBack => "roll_back",
+        })
+    }
+}
+
+outpost_settings::setting_value_from_str!(QuietPolicy);
 
 settings_section! {
     /// `[status]`: the agent's own `GET /status` and `GET /metrics`.
@@ -102,6 +144,9 @@ settings_section! {
         /// Seconds to let the step in progress finish after SIGTERM before it is abandoned
         /// (an abandoned step is resumed or undone at the next start).
         shutdown_timeout_secs: u64 = 20;
+        /// Refuse a bundle without golden cases: nothing would check its version before it
+        /// takes traffic. `false` installs such a bundle once the server has loaded it.
+        require_golden_cases: bool = true, flag "require-golden-cases";
     }
     sections {
         /// `[repository]`: the signed bundle repository.

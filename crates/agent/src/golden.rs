@@ -22,24 +22,42 @@ pub enum GoldenOutcome {
     Failed(String),
 }
 
+/// What a bundle without golden cases is refused for (`require_golden_cases`).
+pub const NO_GOLDEN_CASES: &str = "the bundle has no golden cases, and this device requires them (require_golden_cases = true): nothing would check the version before it takes traffic";
+
 /// Runs the cases in `golden_dir` (as installed) against `version` of `model`. A bundle
-/// without golden cases passes with 0. Errors are the server's or this device's (retried);
-/// a wrong answer is a [`GoldenOutcome::Failed`].
+/// without golden cases fails when `require` is set (`require_golden_cases`), else passes with 0
+/// and a warning. Errors are the server's or this device's (retried); a wrong answer is a
+/// [`GoldenOutcome::Failed`].
 pub async fn run_cases(
     api: &ServerApi,
     model: &str,
     version: u64,
     golden_dir: &Path,
+    require: bool,
 ) -> Result<GoldenOutcome, AgentError> {
     let cases_path = golden_dir.join(CASES_FILE);
-    if !cases_path.is_file() {
+    let cases = if cases_path.is_file() {
+        let text = std::fs::read_to_string(&cases_path)
+            .map_err(AgentError::io(format!("reading {}", cases_path.display())))?;
+        GoldenCases::parse(&text, |name| golden_dir.join(name).is_file())
+            .map_err(|e| AgentError::Bundle(e.to_string()))?
+            .cases
+    } else {
+        Vec::new()
+    };
+    if cases.is_empty() {
+        if require {
+            return Ok(GoldenOutcome::Failed(NO_GOLDEN_CASES.to_string()));
+        }
+        tracing::warn!(
+            model,
+            version,
+            "the bundle has no golden cases: only its load was checked (require_golden_cases = false)"
+        );
         return Ok(GoldenOutcome::Passed(0));
     }
-    let text = std::fs::read_to_string(&cases_path)
-        .map_err(AgentError::io(format!("reading {}", cases_path.display())))?;
-    let cases = GoldenCases::parse(&text, |name| golden_dir.join(name).is_file())
-        .map_err(|e| AgentError::Bundle(e.to_string()))?;
-    for case in &cases.cases {
+    for case in &cases {
         if let Some(failure) = run_case(api, model, version, golden_dir, case).await? {
             return Ok(GoldenOutcome::Failed(format!(
                 "golden case '{}' failed: {failure}",
@@ -47,7 +65,7 @@ pub async fn run_cases(
             )));
         }
     }
-    Ok(GoldenOutcome::Passed(cases.cases.len()))
+    Ok(GoldenOutcome::Passed(cases.len()))
 }
 
 /// Runs one case: `None` when it passed, else what was wrong.

@@ -28,10 +28,15 @@ pub enum Step {
     Checking,
     /// Being made the default version.
     Promoting,
-    /// The default, watched until `until` (Unix seconds).
+    /// The default, watched until `until` (Unix seconds), or while too few requests came to
+    /// judge it, until `quiet_until`.
     Watching {
-        /// When the watch ends.
+        /// When the watch ends once enough requests were seen.
         until: i64,
+        /// The latest it goes on while too few were (`watch.max_window_secs`); absent in
+        /// state files from before it existed: `until`.
+        #[serde(default)]
+        quiet_until: Option<i64>,
     },
     /// Going back to the previous version, and why.
     RollingBack {
@@ -93,6 +98,10 @@ pub struct ModelRecord {
     pub rejected: Vec<Rejection>,
     /// What happened last, for people (RFC 3339 time and words).
     pub last_event: Option<String>,
+    /// How the last watch ended: `passed`, `not judged: ...` (too few requests; kept) or
+    /// `rolled back: ...`.
+    #[serde(default)]
+    pub last_watch: Option<String>,
 }
 
 /// How many refusals are remembered per model.
@@ -215,13 +224,19 @@ mod tests {
         record.update = Some(Update {
             version: 3,
             sha256: "ab".repeat(32),
-            step: Step::Watching { until: 99 },
+            step: Step::Watching {
+                until: 99,
+                quiet_until: Some(120),
+            },
         });
         record.reject(4, &"cd".repeat(32), "golden case 'cat' failed");
         file.save().unwrap();
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
-        let step = Step::Watching { until: 99 };
+        let step = Step::Watching {
+            until: 99,
+            quiet_until: Some(120),
+        };
         assert_eq!(saved["models"]["resnet"]["update"]["step"], step.name());
         let again = StateFile::open(dir.path()).unwrap();
         assert_eq!(again.state, file.state);

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use outpost_trust::BundleTarget;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, QuietPolicy};
 use crate::error::AgentError;
 use crate::fetch::{hex, Polled, RepositoryWatch};
 use crate::golden::{run_cases, GoldenOutcome};
@@ -322,7 +322,10 @@ impl Updater {
                 Step::Installing => self.install(model, &update).await,
                 Step::Checking => self.check_candidate(model, &update).await,
                 Step::Promoting => self.promote(model, &update).await,
-                Step::Watching { until } => self.watch(model, &update, *until).await,
+                Step::Watching { until, quiet_until } => {
+                    self.watch(model, &update, *until, quiet_until.unwrap_or(*until))
+                        .await
+                }
                 Step::RollingBack { reason } => self.roll_back(model, &update, reason).await,
             };
             match result {
@@ -422,7 +425,15 @@ impl Updater {
         }
         self.api.load_candidate(model, version).await?;
         let golden = self.installer.golden_dir(model, version);
-        match run_cases(&self.api, model, version, &golden).await? {
+        match run_cases(
+            &self.api,
+            model,
+            version,
+            &golden,
+            self.config.require_golden_cases,
+        )
+        .await?
+        {
             GoldenOutcome::Passed(cases) => {
                 tracing::info!(model, version, cases, "golden cases passed");
                 self.state.model(model).event(format_args!(
@@ -438,8 +449,10 @@ impl Updater {
         let version = update.version;
         self.api.make_default(model, version).await?;
         self.installer.write_default(model, version)?;
-        let until =
-            now_secs() + i64::try_from(self.config.watch.window_secs).unwrap_or(i64::MAX / 4);
+        let after =
+            |secs: u64| now_secs().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX / 4));
+        let until = after(self.config.watch.window_secs);
+        let quiet_until = Some(after(self.config.watch.max_window_secs).max(until));
         let record = self.state.model(model);
         record.active = Some(version);
         record.event(format_args!("version {version} promoted; watching it"));
@@ -448,10 +461,18 @@ impl Updater {
             version,
             "promoted: unversioned requests go to it now"
         );
-        self.set_step(model, Step::Watching { until })
+        self.set_step(model, Step::Watching { until, quiet_until })
     }
 
-    async fn watch(&mut self, model: &str, update: &Update, until: i64) -> Result<(), AgentError> {
+    /// Watches the promoted version against the previous good one until `until`, or, while too
+    /// few requests came to judge it, until `quiet_until`; then keeps it, or rolls it back.
+    async fn watch(
+        &mut self,
+        model: &str,
+        update: &Update,
+        until: i64,
+        quiet_until: i64,
+    ) -> Result<(), AgentError> {
         let version = update.version;
         let previous = self.previous_good(model, version);
         let watch = &self.config.watch;
@@ -460,29 +481,90 @@ impl Updater {
             max_error_rate_increase_percent: f64::from(watch.max_error_rate_increase_percent),
             max_p99_increase_percent: f64::from(watch.max_p99_increase_percent),
         };
-        let sample = Duration::from_secs(watch.sample_secs);
-        if let Some(previous) = previous {
-            loop {
-                match self.api.metrics().await {
-                    Ok(text) => {
-                        let new = VersionFigures::read(&text, model, version);
-                        let old = VersionFigures::read(&text, model, previous);
-                        if let Verdict::Worse(reason) = judge(&new, &old, &bounds) {
+        let (sample, on_quiet) = (Duration::from_secs(watch.sample_secs), watch.on_quiet);
+        if watch.window_secs == 0 {
+            return self
+                .keep_watched(model, version, "not watched (watch.window_secs = 0)".into())
+                .await;
+        }
+        let Some(previous) = previous else {
+            return self
+                .keep_watched(
+                    model,
+                    version,
+                    "passed: no earlier version to compare with".into(),
+                )
+                .await;
+        };
+        let mut seen = None;
+        loop {
+            match self.api.metrics().await {
+                Ok(text) => {
+                    let new = VersionFigures::read(&text, model, version);
+                    let old = VersionFigures::read(&text, model, previous);
+                    match judge(&new, &old, &bounds) {
+                        Verdict::Worse(reason) => {
                             tracing::warn!(model, version, %reason, "promoted version is worse than the previous one; rolling back");
                             return self.set_step(model, Step::RollingBack { reason });
                         }
+                        Verdict::TooFewRequests(requests) => seen = Some(requests),
+                        Verdict::Healthy => seen = None,
                     }
-                    Err(error) => tracing::warn!(%error, "cannot read the server's statistics"),
                 }
-                let left = until - now_secs();
-                if left <= 0 {
-                    break;
+                Err(error) => tracing::warn!(%error, "cannot read the server's statistics"),
+            }
+            // Enough requests: the watch ends with its window; too few: it goes on, up to
+            // `quiet_until`.
+            let left = if seen.is_some() { quiet_until } else { until } - now_secs();
+            if left <= 0 {
+                break;
+            }
+            let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
+            tokio::time::sleep(sample.min(left)).await;
+        }
+        let Some(requests) = seen else {
+            return self.keep_watched(model, version, "passed".into()).await;
+        };
+        let not_judged = format!(
+            "not judged: {requests} requests in the watch, {} needed (watch.min_requests)",
+            bounds.min_requests
+        );
+        tracing::warn!(model, version, %not_judged, on_quiet = %on_quiet, "watch ended without enough requests");
+        match on_quiet {
+            QuietPolicy::RollBack => self.set_step(
+                model,
+                Step::RollingBack {
+                    reason: format!("{not_judged}; watch.on_quiet = roll_back"),
+                },
+            ),
+            QuietPolicy::Keep => {
+                // Kept, but not good: the previous version stays the one to go back to, on disk.
+                for old in self.installer.versions_on_disk(model) {
+                    if old != version && old != previous {
+                        self.api.unload_version(model, old).await?;
+                        self.installer.remove_version(model, old)?;
+                    }
                 }
-                let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
-                tokio::time::sleep(sample.min(left)).await;
+                let record = self.state.model(model);
+                record.update = None;
+                record.last_watch = Some(format!("{not_judged}; kept"));
+                record.event(format_args!(
+                    "version {version} {not_judged}; it keeps serving, version {previous} stays the last known good version"
+                ));
+                self.metrics.install("not_judged");
+                self.save()
             }
         }
-        // The watch passed: the new version is the one to keep.
+    }
+
+    /// Ends the watch of `version` as passed (`how`): it becomes the last known good version
+    /// and every other version leaves the server and the disk.
+    async fn keep_watched(
+        &mut self,
+        model: &str,
+        version: u64,
+        how: String,
+    ) -> Result<(), AgentError> {
         let stale: Vec<u64> = self
             .installer
             .versions_on_disk(model)
@@ -497,8 +579,9 @@ impl Updater {
         record.last_good = Some(version);
         record.update = None;
         record.event(format_args!(
-            "version {version} passed its watch and is the last known good version"
+            "version {version} {how}, and is the last known good version"
         ));
+        record.last_watch = Some(how);
         self.metrics.install("promoted");
         tracing::info!(model, version, "watch passed");
         self.save()
@@ -524,7 +607,9 @@ impl Updater {
         self.installer.write_default(model, previous)?;
         self.api.unload_version(model, version).await?;
         self.installer.remove_version(model, version)?;
-        self.state.model(model).active = Some(previous);
+        let record = self.state.model(model);
+        record.active = Some(previous);
+        record.last_watch = Some(format!("rolled back: {reason}"));
         self.metrics.rollback();
         self.record_refusal(
             model,
