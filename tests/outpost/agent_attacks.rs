@@ -207,6 +207,18 @@ impl Forge {
         );
     }
 
+    /// Publishes a valid version 2 of the model: its bytes, and the file the repository serves
+    /// them from (for the attack to change).
+    fn publish_valid_version_2(&self) -> (Vec<u8>, PathBuf) {
+        let good = valid_bundle(MODEL, 2);
+        self.add_bundle(MODEL, 2, &good);
+        let file = self
+            .repo
+            .join("targets")
+            .join(format!("{}.{MODEL}-2.bundle", sha256_hex(&good)));
+        (good, file)
+    }
+
     /// Writes `2.root.json` after `edit`, signed by the root key.
     fn new_root(&self, edit: &dyn Fn(&mut Value)) {
         let mut signed = self.read("1.root.json")["signed"].clone();
@@ -558,12 +570,7 @@ fn attacks() -> Vec<Attack> {
             "target bytes that do not match their hash",
             NOT_ITS_HASH,
             Box::new(|f: &Forge, _: &Device| {
-                let good = valid_bundle(MODEL, 2);
-                f.add_bundle(MODEL, 2, &good);
-                let file = f
-                    .repo
-                    .join("targets")
-                    .join(format!("{}.{MODEL}-2.bundle", sha256_hex(&good)));
+                let (_, file) = f.publish_valid_version_2();
                 let mut bytes = std::fs::read(&file).unwrap();
                 let middle = bytes.len() / 2;
                 bytes[middle] ^= 0xff;
@@ -574,12 +581,7 @@ fn attacks() -> Vec<Attack> {
             "the signed bytes followed by more",
             LONGER,
             Box::new(|f: &Forge, _: &Device| {
-                let good = valid_bundle(MODEL, 2);
-                f.add_bundle(MODEL, 2, &good);
-                let file = f
-                    .repo
-                    .join("targets")
-                    .join(format!("{}.{MODEL}-2.bundle", sha256_hex(&good)));
+                let (good, file) = f.publish_valid_version_2();
                 let mut longer = good.clone();
                 longer.extend_from_slice(b"appended after the signed length");
                 std::fs::write(&file, longer).unwrap();
@@ -589,12 +591,7 @@ fn attacks() -> Vec<Attack> {
             "endless data",
             LONGER,
             Box::new(|f: &Forge, _: &Device| {
-                let good = valid_bundle(MODEL, 2);
-                f.add_bundle(MODEL, 2, &good);
-                let file = f
-                    .repo
-                    .join("targets")
-                    .join(format!("{}.{MODEL}-2.bundle", sha256_hex(&good)));
+                let (good, file) = f.publish_valid_version_2();
                 let mut endless = vec![0x5a; 16 << 20];
                 endless[..good.len()].copy_from_slice(&good);
                 endless[0] ^= 1;

@@ -22,26 +22,39 @@ from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
 pytestmark = pytest.mark.long_running
 
 
-@pytest.fixture
-def device(tmp_path, s3):  # noqa: F811
-    endpoint, _ = s3
-    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/fleet")
+def start_device(tmp_path, endpoint, prefix, watch):
+    """A server in explicit mode and an agent following `s3://BUCKET/prefix`, watching as
+    `watch` (the `[watch]` lines) says: the publisher, the model repository, the server's
+    addresses, the agent's status URL, and the two processes."""
+    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/{prefix}")
     models = tmp_path / "models"
     models.mkdir()
     server, addresses = start_outpost(
         models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN}
     )
     agent, status_url = start_agent(
-        tmp_path, f"s3://{BUCKET}/fleet", publisher.trusted_root, models,
+        tmp_path, f"s3://{BUCKET}/{prefix}", publisher.trusted_root, models,
         addresses["base_url"], {**publisher.env, "OUTPOST_CONTROL_TOKEN": TOKEN},
-        "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 2\n"
-        "[watch]\nwindow_secs = 8\nsample_secs = 1\nmin_requests = 20\n"
-        "max_p99_increase_percent = 1000\n",
+        "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 2\n[watch]\n" + watch,
     )
-    yield publisher, models, addresses, status_url
+    return publisher, models, addresses, status_url, (agent, server)
+
+
+def stop_device(processes):
+    agent, server = processes
     agent.terminate()
     assert agent.wait(timeout=30) == 0
     stop_outpost(server)
+
+
+@pytest.fixture
+def device(tmp_path, s3):  # noqa: F811
+    *parts, processes = start_device(
+        tmp_path, s3[0], "fleet",
+        "window_secs = 8\nsample_secs = 1\nmin_requests = 20\nmax_p99_increase_percent = 1000\n",
+    )
+    yield parts
+    stop_device(processes)
 
 
 def settled(version):
@@ -126,19 +139,9 @@ def test_a_watch_that_saw_too_few_requests_is_never_recorded_as_passed(tmp_path,
     """A quiet camera: version 2 is promoted and nobody sends a request. The watch goes on past
     its window up to `max_window_secs`, then `keep` leaves version 2 serving as not judged with
     version 1 still the last known good (and on disk), or `roll_back` goes back to version 1."""
-    endpoint, _ = s3
-    publisher = Publisher(tmp_path / "publisher", endpoint, f"s3://{BUCKET}/quiet")
-    models = tmp_path / "models"
-    models.mkdir()
-    server, addresses = start_outpost(
-        models, "--model-control-mode", "explicit", env={"OUTPOST_CONTROL_TOKEN": TOKEN}
-    )
-    agent, status_url = start_agent(
-        tmp_path, f"s3://{BUCKET}/quiet", publisher.trusted_root, models,
-        addresses["base_url"], {**publisher.env, "OUTPOST_CONTROL_TOKEN": TOKEN},
-        "[repository]\npoll_interval_secs = 1\nmax_backoff_secs = 2\n"
-        "[watch]\nwindow_secs = 1\nmax_window_secs = 4\nsample_secs = 1\nmin_requests = 1000\n"
-        f'on_quiet = "{on_quiet}"\n',
+    publisher, models, _, status_url, processes = start_device(
+        tmp_path, s3[0], "quiet",
+        f'window_secs = 1\nmax_window_secs = 4\nsample_secs = 1\nmin_requests = 1000\non_quiet = "{on_quiet}"\n',
     )
     try:
         golden = golden_folder(tmp_path, "ok", "Egyptian cat")
@@ -168,6 +171,4 @@ def test_a_watch_that_saw_too_few_requests_is_never_recorded_as_passed(tmp_path,
         # It waited past the 1 s window, for the quiet limit.
         assert time.monotonic() - promoted_at >= 3, report
     finally:
-        agent.terminate()
-        assert agent.wait(timeout=30) == 0
-        stop_outpost(server)
+        stop_device(processes)
