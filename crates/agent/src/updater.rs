@@ -539,12 +539,8 @@ impl Updater {
             ),
             QuietPolicy::Keep => {
                 // Kept, but not good: the previous version stays the one to go back to, on disk.
-                for old in self.installer.versions_on_disk(model) {
-                    if old != version && old != previous {
-                        self.api.unload_version(model, old).await?;
-                        self.installer.remove_version(model, old)?;
-                    }
-                }
+                self.remove_versions_except(model, &[version, previous])
+                    .await?;
                 let record = self.state.model(model);
                 record.update = None;
                 record.last_watch = Some(format!("{not_judged}; kept"));
@@ -557,6 +553,21 @@ impl Updater {
         }
     }
 
+    /// Unloads and deletes every installed version of `model` but those in `kept`.
+    async fn remove_versions_except(
+        &mut self,
+        model: &str,
+        kept: &[u64],
+    ) -> Result<(), AgentError> {
+        for old in self.installer.versions_on_disk(model) {
+            if !kept.contains(&old) {
+                self.api.unload_version(model, old).await?;
+                self.installer.remove_version(model, old)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Ends the watch of `version` as passed (`how`): it becomes the last known good version
     /// and every other version leaves the server and the disk.
     async fn keep_watched(
@@ -565,16 +576,7 @@ impl Updater {
         version: u64,
         how: String,
     ) -> Result<(), AgentError> {
-        let stale: Vec<u64> = self
-            .installer
-            .versions_on_disk(model)
-            .into_iter()
-            .filter(|v| *v != version)
-            .collect();
-        for old in stale {
-            self.api.unload_version(model, old).await?;
-            self.installer.remove_version(model, old)?;
-        }
+        self.remove_versions_except(model, &[version]).await?;
         let record = self.state.model(model);
         record.last_good = Some(version);
         record.update = None;

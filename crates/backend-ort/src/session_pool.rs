@@ -47,8 +47,8 @@ enum Parallel {
     Absent,
     /// Being made (some may already take requests).
     Making,
-    /// `count` exist.
-    Ready { count: usize },
+    /// Made (how many: `PoolState::sessions` less the latency session).
+    Ready,
     /// The memory budget had no room at `at`; asked again after `idle_release`.
     NoRoom { at: Instant },
 }
@@ -163,7 +163,7 @@ impl SessionPool {
         let due = match state.parallel {
             Parallel::Absent => true,
             Parallel::NoRoom { at } => now.duration_since(at) >= settings.idle_release,
-            Parallel::Making | Parallel::Ready { .. } => false,
+            Parallel::Making | Parallel::Ready => false,
         };
         if !due {
             return;
@@ -192,7 +192,7 @@ fn choose(state: &PoolState, overlapping: bool) -> Option<usize> {
         return find(Role::Latency).or_else(|| find(Role::Parallel));
     }
     match state.parallel {
-        Parallel::Ready { .. } => find(Role::Parallel),
+        Parallel::Ready => find(Role::Parallel),
         _ => find(Role::Parallel).or_else(|| find(Role::Latency)),
     }
 }
@@ -239,7 +239,7 @@ fn keep_parallel_sessions(pool: &Weak<SessionPool>, settings: &AdaptiveSettings)
         state.parallel = Parallel::NoRoom { at: Instant::now() };
         return;
     }
-    state.parallel = Parallel::Ready { count: made };
+    state.parallel = Parallel::Ready;
     drop(state);
     drop(strong);
     tracing::info!(
