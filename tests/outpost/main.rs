@@ -6,6 +6,7 @@
 mod common;
 
 mod agent_attacks;
+mod agent_golden;
 mod backends;
 mod bad_input;
 mod bundle_cli;

@@ -55,7 +55,7 @@ def test_expired_metadata_is_reported_and_nothing_installs(device):
     status_url = start()
     wait_for(status_url, installed(1), "version 1")
     # The publisher signs version 2 with a timestamp that expires at once.
-    publisher.flags += ["--timestamp-expiry-days", "0"]
+    publisher.flags += ["--timestamp-expiry", "0s"]
     publisher.publish("float", 2, golden_folder(tmp_path, "ok2", "Egyptian cat"))
     report = wait_for(status_url, lambda r: r["state"] == "metadata_expired", "metadata_expired")
     assert "expired" in report["last_error"]

@@ -123,3 +123,87 @@ def test_the_compose_files_pass_docker_compose_config():
     assert jetson["runtime"] == "nvidia"
     assert any(str(v.get("target", v)).startswith("/var/cache/outpost/tensorrt") if isinstance(v, dict)
                else "/var/cache/outpost/tensorrt" in v for v in jetson["volumes"])
+
+
+def outpost_binary():
+    return os.environ.get("OUTPOST_BIN", str(ROOT / "target" / "debug" / "outpost"))
+
+
+def publisher_with_timestamp_key(tmp_path):
+    """A repository initialised in tmp_path/publisher/repo, uploaded to tmp_path/bucket, and a
+    keys folder with its timestamp key alone: what a renewal machine holds."""
+    keys, repo, bucket = tmp_path / "publisher" / "keys", tmp_path / "publisher" / "repo", tmp_path / "bucket"
+    bucket.mkdir()
+    done = subprocess.run([outpost_binary(), "repo", "init", "--keys", str(keys), "--repo", str(repo),
+                           "--upload", bucket.as_uri()], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    online = tmp_path / "online-keys"
+    online.mkdir(mode=0o700)
+    (online / "timestamp.pk8").write_bytes((keys / "timestamp.pk8").read_bytes())
+    (online / "timestamp.pk8").chmod(0o600)
+    return online, repo, bucket
+
+
+def test_the_systemd_refresh_timer_verifies_and_its_command_renews(tmp_path):
+    units = DEPLOY / "systemd"
+    service = (units / "outpost-repo-refresh.service").read_text()
+    timer = (units / "outpost-repo-refresh.timer").read_text()
+    assert "OnUnitActiveSec=15min" in timer and "Persistent=true" in timer
+    for hardening in ("DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet="):
+        assert hardening in service
+    # systemd's own check, with the unit's binary at the path of the one under test.
+    verify = tmp_path / "units"
+    verify.mkdir()
+    (verify / "outpost-repo-refresh.service").write_text(service.replace("/usr/bin/outpost", outpost_binary()))
+    (verify / "outpost-repo-refresh.timer").write_text(timer)
+    done = subprocess.run(["systemd-analyze", "verify", str(verify / "outpost-repo-refresh.service"),
+                           str(verify / "outpost-repo-refresh.timer")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    # Its command line, as systemd would run it with the credentials and settings given.
+    [exec_start] = [line for line in service.replace("\\\n", " ").splitlines() if line.startswith("ExecStart=")]
+    online, repo, bucket = publisher_with_timestamp_key(tmp_path)
+    command = (exec_start.removeprefix("ExecStart=")
+               .replace("${CREDENTIALS_DIRECTORY}", str(online))
+               .replace("/var/lib/outpost-publisher/repo", str(tmp_path / "state" / "repo"))
+               .replace("${OUTPOST_REPOSITORY_URL}", bucket.as_uri())
+               .replace("/usr/bin/outpost", outpost_binary())).split()
+    (tmp_path / "state" / "repo" / "metadata").mkdir(parents=True)
+    (tmp_path / "state" / "repo" / "metadata" / "1.root.json").write_bytes(
+        (repo / "metadata" / "1.root.json").read_bytes())
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "took timestamp v1" in done.stdout and "nothing due" in done.stdout, done.stdout
+
+
+def test_the_publisher_cronjob_renders_and_its_arguments_renew(kustomize, tmp_path):
+    objects = render(kustomize, DEPLOY / "k3s" / "publisher")
+    cronjob = objects[("CronJob", "outpost-repo-refresh")]["spec"]
+    assert cronjob["schedule"] == "*/15 * * * *"
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    [container] = pod["containers"]
+    restricted(container["securityContext"])
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["keys"]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["keys"]["secret"]["secretName"] == "outpost-publisher-keys"
+    assert ("PersistentVolumeClaim", "outpost-publisher-repo") in objects
+    config = next(doc for (kind, name), doc in objects.items() if kind == "ConfigMap")
+    assert config["data"]["REPOSITORY_URL"].startswith("s3://")
+    # The container's arguments, run with the mounts and settings given to it.
+    online, repo, bucket = publisher_with_timestamp_key(tmp_path)
+    state = tmp_path / "volume"
+    (state / "repo" / "metadata").mkdir(parents=True)
+    (state / "repo" / "metadata" / "1.root.json").write_bytes((repo / "metadata" / "1.root.json").read_bytes())
+    replaced = {
+        mounts["keys"]["mountPath"]: str(online),
+        mounts["repository"]["mountPath"] + "/repo": str(state / "repo"),
+        "$(REPOSITORY_URL)": bucket.as_uri(),
+    }
+    args = [replaced.get(arg, arg) for arg in container["args"]]
+    assert args[:3] == ["repo", "refresh", "--due"], args
+    done = subprocess.run([outpost_binary(), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "nothing due" in done.stdout, done.stdout

@@ -79,23 +79,85 @@ impl AgentError {
         )
     }
 
+    /// What kind of failure this is, which the agent decides from.
+    pub fn kind(&self) -> Failure {
+        use outpost_storage::download::TransferError as T;
+        match self {
+            AgentError::Trust(e) => e.kind().into(),
+            AgentError::Transfer(T::HashMismatch { .. }) => {
+                Failure::Untrusted(outpost_trust::Failure::Hash)
+            }
+            AgentError::Transfer(T::TooLong { .. }) => {
+                Failure::Untrusted(outpost_trust::Failure::Length)
+            }
+            AgentError::Transfer(T::Io { .. }) | AgentError::Io { .. } | AgentError::State(_) => {
+                Failure::Local
+            }
+            AgentError::Transfer(_) | AgentError::Storage(_) => Failure::Unreachable,
+            AgentError::Bundle(_) => Failure::Bundle,
+            AgentError::Server(_) | AgentError::Refused { .. } => Failure::Server,
+            AgentError::ClockBehind { .. } => Failure::Clock,
+            AgentError::Config(_) => Failure::Other,
+        }
+    }
+
+    /// [`AgentError::kind`]'s word, for metrics and status.
+    pub fn reason(&self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// What kind of failure an [`AgentError`] is: the repository's kinds
+/// ([`outpost_trust::Failure`]) and the bundle's and the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The repository could not be read.
+    Unreachable,
+    /// The repository's metadata expired.
+    Expired,
+    /// Metadata or content not as signed: a signature, a version gone back, metadata that does
+    /// not belong together, a hash, a length.
+    Untrusted(outpost_trust::Failure),
+    /// The clock is behind the latest time seen.
+    Clock,
+    /// The bundle is not valid.
+    Bundle,
+    /// The server failed or refused.
+    Server,
+    /// This device's files.
+    Local,
+    /// Anything else.
+    Other,
+}
+
+impl Failure {
     /// A short stable word for metrics and status: `unreachable`, `expired`, `signature`,
     /// `rollback`, `mix_and_match`, `hash`, `length`, `clock`, `bundle`, `server`, `local`,
     /// `other`.
-    pub fn reason(&self) -> &'static str {
-        use outpost_storage::download::TransferError as T;
+    pub fn as_str(self) -> &'static str {
         match self {
-            AgentError::Trust(e) => e.reason(),
-            AgentError::Transfer(T::HashMismatch { .. }) => "hash",
-            AgentError::Transfer(T::TooLong { .. }) => "length",
-            AgentError::Transfer(T::Io { .. }) | AgentError::Io { .. } | AgentError::State(_) => {
-                "local"
-            }
-            AgentError::Transfer(_) | AgentError::Storage(_) => "unreachable",
-            AgentError::Bundle(_) => "bundle",
-            AgentError::Server(_) | AgentError::Refused { .. } => "server",
-            AgentError::ClockBehind { .. } => "clock",
-            AgentError::Config(_) => "other",
+            Failure::Untrusted(kind) => kind.as_str(),
+            Failure::Unreachable => "unreachable",
+            Failure::Expired => "expired",
+            Failure::Clock => "clock",
+            Failure::Bundle => "bundle",
+            Failure::Server => "server",
+            Failure::Local => "local",
+            Failure::Other => "other",
+        }
+    }
+}
+
+impl From<outpost_trust::Failure> for Failure {
+    fn from(kind: outpost_trust::Failure) -> Failure {
+        use outpost_trust::Failure as T;
+        match kind {
+            T::Unreachable => Failure::Unreachable,
+            T::Expired => Failure::Expired,
+            T::Clock => Failure::Clock,
+            T::Local => Failure::Local,
+            T::Other => Failure::Other,
+            untrusted => Failure::Untrusted(untrusted),
         }
     }
 }

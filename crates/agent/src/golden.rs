@@ -1,6 +1,6 @@
 //! Running a bundle's golden cases against a candidate version through the server's public API:
-//! image cases through the camera endpoint (the best class must carry the expected label or
-//! index, at the least score), tensor cases through V2 inference in JSON (every output element
+//! image cases through the camera endpoint (a classifier's best class, a detector's boxes:
+//! [`crate::golden_answers`]), tensor cases through V2 inference in JSON (every output element
 //! within the tolerance of the expected one, same shape). The first failing case decides.
 
 use std::path::Path;
@@ -11,6 +11,7 @@ use outpost_core::{Tensor, TensorData};
 use serde_json::{json, Value};
 
 use crate::error::AgentError;
+use crate::golden_answers::check_image_answer;
 use crate::server_api::ServerApi;
 
 /// How a version did against its golden cases.
@@ -77,12 +78,7 @@ async fn run_case(
     case: &GoldenCase,
 ) -> Result<Option<String>, AgentError> {
     match &case.check {
-        GoldenCheck::Image {
-            image,
-            top_label,
-            top_index,
-            min_score,
-        } => {
+        GoldenCheck::Image { image, expect } => {
             let bytes = std::fs::read(dir.join(image))
                 .map_err(AgentError::io(format!("reading golden image {image}")))?;
             let answer = match api.image(model, version, bytes).await {
@@ -95,12 +91,7 @@ async fn run_case(
                 ) => return Ok(Some(refusal.to_string())),
                 Err(e) => return Err(e),
             };
-            Ok(check_top_class(
-                &answer,
-                top_label.as_deref(),
-                *top_index,
-                *min_score,
-            ))
+            Ok(check_image_answer(&answer, expect))
         }
         GoldenCheck::Tensors {
             inputs,
@@ -150,43 +141,6 @@ fn read_golden_tensor(dir: &Path, file: &str) -> Result<Tensor, AgentError> {
     read_tensor_file(&dir.join(file))
         .map(|(_, tensor)| tensor)
         .map_err(|e| AgentError::Bundle(format!("golden tensor {file}: {e}")))
-}
-
-/// Checks the best class of a camera answer.
-fn check_top_class(
-    answer: &Value,
-    top_label: Option<&str>,
-    top_index: Option<u64>,
-    min_score: Option<f64>,
-) -> Option<String> {
-    let Some(best) = answer["classifications"].get(0) else {
-        return Some("the answer has no classifications".to_string());
-    };
-    let label = best["label"].as_str().unwrap_or("");
-    let index = best["index"].as_u64();
-    let score = best["score"].as_f64().unwrap_or(0.0);
-    if let Some(expected) = top_label {
-        if label != expected {
-            return Some(format!(
-                "best class is '{label}' ({score:.3}), expected '{expected}'"
-            ));
-        }
-    }
-    if let Some(expected) = top_index {
-        if index != Some(expected) {
-            return Some(format!(
-                "best class index is {index:?}, expected {expected}"
-            ));
-        }
-    }
-    if let Some(least) = min_score {
-        if score < least {
-            return Some(format!(
-                "best class '{label}' scored {score:.3}, under {least}"
-            ));
-        }
-    }
-    None
 }
 
 /// Compares output `name` of a V2 JSON answer with `expected`.
@@ -286,22 +240,6 @@ fn float_values(data: &TensorData) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn top_class_checks() {
-        let answer =
-            json!({"classifications": [{"index": 286, "label": "Egyptian cat", "score": 0.6}]});
-        assert_eq!(
-            check_top_class(&answer, Some("Egyptian cat"), Some(286), Some(0.5)),
-            None
-        );
-        assert!(check_top_class(&answer, Some("tabby"), None, None)
-            .unwrap()
-            .contains("expected 'tabby'"));
-        assert!(check_top_class(&answer, None, Some(1), None).is_some());
-        assert!(check_top_class(&answer, None, None, Some(0.9)).is_some());
-        assert!(check_top_class(&json!({}), Some("x"), None, None).is_some());
-    }
 
     #[test]
     fn outputs_compare_within_tolerance() {

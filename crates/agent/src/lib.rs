@@ -15,6 +15,7 @@ pub mod durable;
 pub mod error;
 pub mod fetch;
 pub mod golden;
+pub mod golden_answers;
 pub mod install;
 pub mod metrics;
 pub mod probe;

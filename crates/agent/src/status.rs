@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::error::Failure;
 use crate::metrics::AgentMetrics;
 use crate::state::ModelRecord;
 
@@ -36,6 +37,21 @@ pub enum AgentCondition {
     Untrusted,
     /// The last check failed for another reason (the server, this device).
     Failing,
+}
+
+impl AgentCondition {
+    /// Where the agent stands after a check that failed with `failure`.
+    pub fn after_failure(failure: Failure) -> AgentCondition {
+        match failure {
+            Failure::Unreachable => AgentCondition::Offline,
+            Failure::Expired => AgentCondition::MetadataExpired,
+            Failure::Clock => AgentCondition::ClockBehind,
+            Failure::Untrusted(_) => AgentCondition::Untrusted,
+            Failure::Bundle | Failure::Server | Failure::Local | Failure::Other => {
+                AgentCondition::Failing
+            }
+        }
+    }
 }
 
 /// The report `GET /status` answers.
@@ -126,4 +142,41 @@ pub fn router(status_report: SharedStatus, agent_metrics: AgentMetrics) -> Route
             status: status_report,
             metrics: agent_metrics,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_trust::Failure as Trust;
+
+    #[test]
+    fn a_failed_check_says_offline_expired_clock_untrusted_or_failing_by_its_kind() {
+        let after = AgentCondition::after_failure;
+        assert_eq!(after(Failure::Unreachable), AgentCondition::Offline);
+        assert_eq!(after(Failure::Expired), AgentCondition::MetadataExpired);
+        assert_eq!(after(Failure::Clock), AgentCondition::ClockBehind);
+        for kind in [
+            Trust::Signature,
+            Trust::Rollback,
+            Trust::MixAndMatch,
+            Trust::Hash,
+            Trust::Length,
+        ] {
+            assert_eq!(
+                after(Failure::from(kind)),
+                AgentCondition::Untrusted,
+                "{kind:?}"
+            );
+        }
+        for kind in [
+            Failure::Bundle,
+            Failure::Server,
+            Failure::Local,
+            Failure::Other,
+        ] {
+            assert_eq!(after(kind), AgentCondition::Failing, "{kind:?}");
+        }
+        assert_eq!(Failure::from(Trust::Unreachable), Failure::Unreachable);
+        assert_eq!(Failure::from(Trust::Hash).as_str(), "hash");
+    }
 }

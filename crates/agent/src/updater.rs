@@ -22,7 +22,7 @@ use std::time::Duration;
 use outpost_trust::BundleTarget;
 
 use crate::config::{AgentConfig, QuietPolicy};
-use crate::error::AgentError;
+use crate::error::{AgentError, Failure};
 use crate::fetch::{hex, Polled, RepositoryWatch};
 use crate::golden::{run_cases, GoldenOutcome};
 use crate::install::Installer;
@@ -153,15 +153,7 @@ impl Updater {
             }),
             Err(error) => {
                 let reason = error.reason();
-                let condition = match reason {
-                    "unreachable" => AgentCondition::Offline,
-                    "expired" => AgentCondition::MetadataExpired,
-                    "clock" => AgentCondition::ClockBehind,
-                    "signature" | "rollback" | "mix_and_match" | "hash" | "length" => {
-                        AgentCondition::Untrusted
-                    }
-                    _ => AgentCondition::Failing,
-                };
+                let condition = AgentCondition::after_failure(error.kind());
                 let message = error.to_string();
                 self.report(|r| {
                     r.state = condition;
@@ -192,7 +184,7 @@ impl Updater {
             }
             Err(error) => {
                 self.metrics.check("failed");
-                if error.reason() != "unreachable" {
+                if error.kind() != Failure::Unreachable {
                     self.metrics.verification_failed(error.reason());
                 }
                 // Updates past their download still finish.

@@ -9,6 +9,16 @@
 //! min_score = 0.3              # optional: and score at least this
 //!
 //! [[case]]
+//! name = "dogs on the lawn"   # a detector's photo
+//! image = "pets.jpg"
+//! [[case.detect]]
+//! label = "dog"                # or class_index = 18
+//! at_least = 2                 # optional (1): boxes of this class
+//! min_score = 0.5              # optional (0): that score at the least
+//! overlaps = [10, 20, 300, 420] # optional: one of them overlaps this box (pixels)
+//! min_iou = 0.5                # optional (0.5): by at least this intersection over union
+//!
+//! [[case]]
 //! name = "reference tensor"
 //! inputs = { input = "input_0.pb" }          # input name -> ONNX TensorProto file
 //! outputs = { probabilities = "output_0.pb" } # output name -> expected TensorProto
@@ -47,16 +57,12 @@ pub struct GoldenCase {
 /// A case's request and expectation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GoldenCheck {
-    /// An encoded image sent to the camera endpoint; its best class is checked.
+    /// An encoded image sent to the camera endpoint; what it answers is checked.
     Image {
         /// The image file.
         image: String,
-        /// The label the best class must carry.
-        top_label: Option<String>,
-        /// The index the best class must have.
-        top_index: Option<u64>,
-        /// The least score the best class may have.
-        min_score: Option<f64>,
+        /// What the answer must hold.
+        expect: ImageExpectation,
     },
     /// Tensors sent to the V2 infer endpoint; the outputs are compared element by element.
     Tensors {
@@ -67,6 +73,91 @@ pub enum GoldenCheck {
         /// Largest absolute difference allowed per element.
         tolerance: f64,
     },
+}
+
+/// What an image case's answer must hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageExpectation {
+    /// A classifier's: its best class.
+    TopClass {
+        /// The label the best class must carry.
+        label: Option<String>,
+        /// The index the best class must have.
+        index: Option<u64>,
+        /// The least score the best class may have.
+        min_score: Option<f64>,
+    },
+    /// A detector's: boxes of given classes, each expectation met.
+    Detections(Vec<ExpectedBoxes>),
+}
+
+/// Boxes a detector's answer must hold: at least `at_least` of a class scoring `min_score` or
+/// more, one of them overlapping a given box when `overlaps` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedBoxes {
+    /// The class's label.
+    pub label: Option<String>,
+    /// The class's index in the model's scores.
+    pub class_index: Option<u64>,
+    /// How many such boxes at the least (1 unless given).
+    pub at_least: u64,
+    /// The least score a box counts with (0: whatever the server answers).
+    pub min_score: f64,
+    /// A box (`[x_min, y_min, x_max, y_max]` in the image's pixels) one of them must overlap.
+    pub overlaps: Option<[f64; 4]>,
+    /// How much (intersection over union) it must overlap it (0.5 unless given).
+    pub min_iou: f64,
+}
+
+/// `[[case.detect]]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectEntry {
+    label: Option<String>,
+    class_index: Option<u64>,
+    at_least: Option<u64>,
+    min_score: Option<f64>,
+    overlaps: Option<[f64; 4]>,
+    min_iou: Option<f64>,
+}
+
+impl DetectEntry {
+    fn check(self) -> Result<ExpectedBoxes, String> {
+        if self.label.is_none() && self.class_index.is_none() {
+            return Err("each [[case.detect]] gives label or class_index".into());
+        }
+        let at_least = self.at_least.unwrap_or(1);
+        if at_least == 0 {
+            return Err("at_least must be 1 or more".into());
+        }
+        let min_score = self.min_score.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err("min_score must be within 0..1".into());
+        }
+        let min_iou = self.min_iou.unwrap_or(0.5);
+        if !(min_iou > 0.0 && min_iou <= 1.0) {
+            return Err("min_iou must be above 0 and at most 1".into());
+        }
+        if self.min_iou.is_some() && self.overlaps.is_none() {
+            return Err("min_iou needs overlaps".into());
+        }
+        if let Some([x_min, y_min, x_max, y_max]) = self.overlaps {
+            let finite = [x_min, y_min, x_max, y_max].iter().all(|v| v.is_finite());
+            if !finite || x_min >= x_max || y_min >= y_max {
+                return Err(
+                    "overlaps is [x_min, y_min, x_max, y_max], each min below its max".into(),
+                );
+            }
+        }
+        Ok(ExpectedBoxes {
+            label: self.label,
+            class_index: self.class_index,
+            at_least,
+            min_score,
+            overlaps: self.overlaps,
+            min_iou,
+        })
+    }
 }
 
 /// `cases.toml` as written.
@@ -86,6 +177,7 @@ struct CaseEntry {
     top_label: Option<String>,
     top_index: Option<u64>,
     min_score: Option<f64>,
+    detect: Option<Vec<DetectEntry>>,
     inputs: Option<BTreeMap<String, String>>,
     outputs: Option<BTreeMap<String, String>>,
     tolerance: Option<f64>,
@@ -104,24 +196,52 @@ impl CaseEntry {
             }
             (None, false) => return Err(bad("give image, or inputs and outputs".into())),
             (Some(image), false) => {
-                if self.top_label.is_none() && self.top_index.is_none() {
-                    return Err(bad("give top_label or top_index".into()));
-                }
-                if self.min_score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
-                    return Err(bad("min_score must be within 0..1".into()));
-                }
-                GoldenCheck::Image {
-                    image,
-                    top_label: self.top_label,
-                    top_index: self.top_index,
-                    min_score: self.min_score,
-                }
+                let classifies = self.top_label.is_some()
+                    || self.top_index.is_some()
+                    || self.min_score.is_some();
+                let expect = match (self.detect, classifies) {
+                    (Some(_), true) => {
+                        return Err(bad(
+                            "top_label, top_index and min_score are for a classifier, [[case.detect]] for a detector: not both".into(),
+                        ))
+                    }
+                    (Some(detect), false) => {
+                        if detect.is_empty() {
+                            return Err(bad("detect lists no boxes".into()));
+                        }
+                        let expected = detect
+                            .into_iter()
+                            .map(DetectEntry::check)
+                            .collect::<Result<_, _>>()
+                            .map_err(bad)?;
+                        ImageExpectation::Detections(expected)
+                    }
+                    (None, _) => {
+                        if self.top_label.is_none() && self.top_index.is_none() {
+                            return Err(bad(
+                                "give top_label or top_index (a classifier), or [[case.detect]] (a detector)".into(),
+                            ));
+                        }
+                        if self.min_score.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                            return Err(bad("min_score must be within 0..1".into()));
+                        }
+                        ImageExpectation::TopClass {
+                            label: self.top_label,
+                            index: self.top_index,
+                            min_score: self.min_score,
+                        }
+                    }
+                };
+                GoldenCheck::Image { image, expect }
             }
             (None, true) => {
-                if self.top_label.is_some() || self.top_index.is_some() || self.min_score.is_some()
+                if self.top_label.is_some()
+                    || self.top_index.is_some()
+                    || self.min_score.is_some()
+                    || self.detect.is_some()
                 {
                     return Err(bad(
-                        "top_label, top_index and min_score are for images".into()
+                        "top_label, top_index, min_score and detect are for images".into(),
                     ));
                 }
                 let (inputs, outputs) = (
@@ -209,6 +329,50 @@ mod tests {
         assert_eq!(cases.cases.len(), 2);
         assert!(matches!(cases.cases[0].check, GoldenCheck::Image { .. }));
         assert!(matches!(cases.cases[1].check, GoldenCheck::Tensors { .. }));
+    }
+
+    #[test]
+    fn a_detector_case_parses_with_its_defaults_and_bad_ones_are_refused() {
+        let text = r#"
+            [[case]]
+            name = "dogs"
+            image = "pets.jpg"
+            [[case.detect]]
+            label = "dog"
+            at_least = 2
+            min_score = 0.5
+            [[case.detect]]
+            class_index = 17
+            overlaps = [10, 20, 300, 420]
+        "#;
+        let cases = GoldenCases::parse(text, |_| true).unwrap();
+        let GoldenCheck::Image {
+            expect: ImageExpectation::Detections(expected),
+            ..
+        } = &cases.cases[0].check
+        else {
+            panic!("{cases:?}");
+        };
+        assert_eq!((expected[0].at_least, expected[0].min_score), (2, 0.5));
+        assert_eq!(expected[0].overlaps, None);
+        assert_eq!((expected[1].at_least, expected[1].min_iou), (1, 0.5));
+        assert_eq!(expected[1].overlaps, Some([10.0, 20.0, 300.0, 420.0]));
+        let case = |detect: &str| {
+            format!("[[case]]\nname = \"x\"\nimage = \"a.jpg\"\n[[case.detect]]\n{detect}\n")
+        };
+        for bad in [
+            "at_least = 2",
+            "label = \"dog\"\nat_least = 0",
+            "label = \"dog\"\nmin_score = 2.0",
+            "label = \"dog\"\noverlaps = [300, 20, 10, 420]",
+            "label = \"dog\"\nmin_iou = 0.5",
+            "label = \"dog\"\noverlaps = [1, 2, 3, 4]\nmin_iou = 0.0",
+            "label = \"dog\"\ncolour = 1",
+        ] {
+            assert!(GoldenCases::parse(&case(bad), |_| true).is_err(), "{bad}");
+        }
+        let both = "[[case]]\nname = \"x\"\nimage = \"a.jpg\"\ntop_label = \"dog\"\n[[case.detect]]\nlabel = \"dog\"\n";
+        assert!(GoldenCases::parse(both, |_| true).is_err());
     }
 
     #[test]

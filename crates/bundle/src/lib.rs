@@ -20,7 +20,7 @@ pub mod read;
 
 pub use create::{create, BundleSource};
 pub use error::BundleError;
-pub use golden::{GoldenCase, GoldenCases, GoldenCheck};
+pub use golden::{ExpectedBoxes, GoldenCase, GoldenCases, GoldenCheck, ImageExpectation};
 pub use limits::Limits;
 pub use manifest::{FileEntry, Manifest, Part};
 pub use onnx_tensor::{read_tensor_file, OnnxTensorError};

@@ -22,7 +22,10 @@ use outpost_server::ServerConfig;
 mod agent_cli;
 mod bundle_cli;
 mod progress_bar;
+mod repo_args;
 mod repo_cli;
+mod repo_renewal;
+mod repo_sync;
 
 #[derive(Parser)]
 #[command(

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use outpost_storage::upload::Replacing;
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
-use outpost_trust::{Expiries, Publisher, TrustedRepository};
+use outpost_trust::TrustedRepository;
+
+use crate::repo_args::RepoArgs;
 
 /// A signed repository of model bundles.
 #[derive(Subcommand)]
@@ -21,8 +24,22 @@ pub(crate) enum RepoCommand {
         /// The bundle file (`outpost bundle create`).
         bundle: PathBuf,
     },
-    /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire.
-    Refresh(RepoArgs),
+    /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire; with
+    /// --due or --loop, only what is about to.
+    Refresh {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Re-sign only what is due: a role with less than half of its lifetime (its --*-expiry)
+        /// left. timestamp.json alone needs only the timestamp key in --keys. What a timer or a
+        /// CronJob runs (deploy/systemd, deploy/k3s/publisher).
+        #[arg(long)]
+        due: bool,
+        /// Keep the repository fresh until stopped (SIGTERM, Ctrl-C): --due, then sleep until
+        /// the next role is due. What it signs goes to --upload; a failed upload or signing is
+        /// reported and tried again a minute later.
+        #[arg(long = "loop")]
+        keep_fresh: bool,
+    },
     /// Read a repository as a device does, from its trusted root, and list the bundles it
     /// offers; fails on any signature, threshold, expiry or consistency error. With
     /// --download, also fetch the newest bundle of each model, verified, into a folder (to
@@ -47,51 +64,6 @@ pub(crate) struct CheckArgs {
     download: Option<PathBuf>,
 }
 
-/// Where the repository and its keys are, and how long signatures last.
-#[derive(Args)]
-pub(crate) struct RepoArgs {
-    /// Folder of the signing keys (one ed25519 PKCS#8 file per role, mode 0600).
-    #[arg(long)]
-    keys: PathBuf,
-    /// The repository folder (metadata/ and targets/), the publisher's copy.
-    #[arg(long)]
-    repo: PathBuf,
-    /// After signing, copy the repository folder to this URL (s3://, gs://, az://, file:// or a
-    /// folder): bundles first, timestamp.json last. Credentials and endpoints from the
-    /// environment.
-    #[arg(long)]
-    upload: Option<String>,
-    /// Days root.json stays valid (init only).
-    #[arg(long, default_value_t = 365)]
-    root_expiry_days: u32,
-    /// Days targets.json stays valid after each signing.
-    #[arg(long, default_value_t = 90)]
-    targets_expiry_days: u32,
-    /// Days snapshot.json stays valid after each signing.
-    #[arg(long, default_value_t = 7)]
-    snapshot_expiry_days: u32,
-    /// Days timestamp.json stays valid after each signing (devices stop installing once it
-    /// lapses: refresh more often than this).
-    #[arg(long, default_value_t = 1)]
-    timestamp_expiry_days: u32,
-}
-
-impl RepoArgs {
-    fn publisher(&self) -> Publisher {
-        Publisher::new(&self.keys, &self.repo)
-    }
-
-    fn expiries(&self) -> Expiries {
-        let days = |n: u32| jiff::SignedDuration::from_hours(24 * i64::from(n));
-        Expiries {
-            root: days(self.root_expiry_days),
-            targets: days(self.targets_expiry_days),
-            snapshot: days(self.snapshot_expiry_days),
-            timestamp: days(self.timestamp_expiry_days),
-        }
-    }
-}
-
 /// Runs a repository command.
 pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -108,25 +80,42 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
                     args.keys.display(),
                     publisher.root_path().display()
                 );
+                upload(args, Replacing::Nothing).await?;
             }
             RepoCommand::Publish { repo, bundle } => {
+                let replacing = take_published(repo).await?;
                 let name = repo.publisher().publish(bundle, &repo.expiries()).await?;
                 println!("published {} in {}", name.raw(), repo.repo.display());
+                upload(repo, replacing).await?;
             }
-            RepoCommand::Refresh(args) => {
-                args.publisher().refresh(&args.expiries()).await?;
-                println!("re-signed {}", args.repo.display());
+            RepoCommand::Refresh {
+                repo,
+                due: false,
+                keep_fresh: false,
+            } => {
+                let replacing = take_published(repo).await?;
+                repo.publisher().refresh(&repo.expiries()).await?;
+                println!("re-signed {}", repo.repo.display());
+                upload(repo, replacing).await?;
             }
+            RepoCommand::Refresh {
+                repo, keep_fresh, ..
+            } => crate::repo_renewal::renew(repo, *keep_fresh).await?,
             RepoCommand::Check(args) => check(args).await?,
-        }
-        if let RepoCommand::Init(args)
-        | RepoCommand::Publish { repo: args, .. }
-        | RepoCommand::Refresh(args) = command
-        {
-            upload(args).await?;
         }
         Ok(())
     })
+}
+
+/// With --upload, the bucket's newer metadata into the folder before signing
+/// (`crate::repo_sync`); answers what the upload after may replace.
+async fn take_published(args: &RepoArgs) -> anyhow::Result<Replacing> {
+    let Some(url) = &args.upload else {
+        return Ok(Replacing::Anything);
+    };
+    let location = RepositoryLocation::open(url, &StorageSettings::default())?;
+    let synced = crate::repo_sync::take_published(&args.publisher(), &location, None).await?;
+    Ok(synced.replacing)
 }
 
 /// Loads the repository from the trusted root (with a datastore of its own, as a device that
@@ -203,18 +192,26 @@ async fn download_newest(
     Ok(())
 }
 
-/// Copies the repository folder to `--upload`, when given.
-async fn upload(args: &RepoArgs) -> anyhow::Result<()> {
+/// Copies the repository folder to `--upload`, when given, replacing timestamp.json only if
+/// it is still what `replacing` says.
+async fn upload(args: &RepoArgs, replacing: Replacing) -> anyhow::Result<()> {
     let Some(url) = &args.upload else {
         return Ok(());
     };
     let location = RepositoryLocation::open(url, &StorageSettings::default())?;
-    let bar = crate::progress_bar::TransferBar::new(format!("uploading to {url}"));
-    let sent = outpost_storage::upload::upload_repository(&args.repo, &location, &bar)
+    // What goes up is what was signed: no other signing in between.
+    let _lock = args.publisher().lock().await?;
+    let shown = location.shown_url();
+    let bar = crate::progress_bar::TransferBar::new(format!("uploading to {shown}"));
+    let sent = outpost_storage::upload::upload_repository(&args.repo, &location, &replacing, &bar)
         .await
-        .with_context(|| format!("uploading to {url}"))?;
+        .with_context(|| match replacing {
+            Replacing::Nothing => format!("uploading to {shown} (where no repository may be yet)"),
+            _ => format!("uploading to {shown}"),
+        })?;
+    crate::repo_sync::warn_if_unguarded(&sent, &shown);
     println!(
-        "uploaded {} files ({} bytes) to {url}; {} bundles were there already",
+        "uploaded {} files ({} bytes) to {shown}; {} bundles were there already",
         sent.files, sent.bytes, sent.skipped
     );
     Ok(())

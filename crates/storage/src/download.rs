@@ -78,6 +78,12 @@ pub enum TransferError {
         /// The object.
         path: String,
     },
+    /// The object changed in the store since it was read: another publisher signed meanwhile.
+    #[error("{path} changed in the store since it was read (another publish or renewal came first); nothing was replaced")]
+    Changed {
+        /// The object.
+        path: String,
+    },
     /// Writing or reading the local file failed (a full disk among them).
     #[error("{context}: {source}")]
     Io {

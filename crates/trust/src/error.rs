@@ -38,13 +38,14 @@ pub enum TrustError {
     Repository(String),
 }
 
-/// `hash` or `length` when a failure of that kind is among the causes of `error`.
-fn content_failure(error: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+/// [`Failure::Hash`] or [`Failure::Length`] when a failure of that kind is among the causes
+/// of `error`.
+fn content_failure(error: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     let mut cause = error.source();
     while let Some(current) = cause {
         match current.downcast_ref::<tough::error::Error>() {
-            Some(tough::error::Error::HashMismatch { .. }) => return Some("hash"),
-            Some(tough::error::Error::MaxSizeExceeded { .. }) => return Some("length"),
+            Some(tough::error::Error::HashMismatch { .. }) => return Some(Failure::Hash),
+            Some(tough::error::Error::MaxSizeExceeded { .. }) => return Some(Failure::Length),
             _ => {}
         }
         cause = current.source();
@@ -52,54 +53,109 @@ fn content_failure(error: &(dyn std::error::Error + 'static)) -> Option<&'static
     None
 }
 
+/// What kind of failure a [`TrustError`] is: what a device decides from (offline or
+/// untrusted, expired, a clock behind), each with a stable word for metrics and status
+/// reports ([`Failure::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The repository could not be read: offline, timeouts, missing files.
+    Unreachable,
+    /// A role's metadata expired.
+    Expired,
+    /// A bad signature, a key root does not name, too few signatures.
+    Signature,
+    /// A version lower than one seen before.
+    Rollback,
+    /// Metadata that does not belong together.
+    MixAndMatch,
+    /// Content that does not match its signed hash.
+    Hash,
+    /// More data than declared.
+    Length,
+    /// The system time went back behind the last time seen.
+    Clock,
+    /// This device's files.
+    Local,
+    /// Anything else.
+    Other,
+}
+
+impl Failure {
+    /// The stable word: `unreachable`, `expired`, `signature`, `rollback`, `mix_and_match`,
+    /// `hash`, `length`, `clock`, `local`, `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Unreachable => "unreachable",
+            Failure::Expired => "expired",
+            Failure::Signature => "signature",
+            Failure::Rollback => "rollback",
+            Failure::MixAndMatch => "mix_and_match",
+            Failure::Hash => "hash",
+            Failure::Length => "length",
+            Failure::Clock => "clock",
+            Failure::Local => "local",
+            Failure::Other => "other",
+        }
+    }
+
+    /// Whether the repository (or something between it and the device) is at fault: the
+    /// metadata or content is not what its signatures vouch for.
+    pub fn is_untrusted(self) -> bool {
+        matches!(
+            self,
+            Failure::Signature
+                | Failure::Rollback
+                | Failure::MixAndMatch
+                | Failure::Hash
+                | Failure::Length
+        )
+    }
+}
+
 impl TrustError {
-    /// What kind of failure this is, as a short stable word for metrics and status reports:
-    /// `unreachable` (the repository could not be read: offline, timeouts, missing files),
-    /// `expired`, `signature` (a bad signature, a key root does not name, too few signatures),
-    /// `rollback` (a version lower than one seen before), `mix_and_match` (metadata that does
-    /// not belong together), `hash` (content that does not match its signed hash), `length`
-    /// (more data than declared), `clock` (the system time went back behind the last time
-    /// seen), `local` (this device's files), or `other`.
-    pub fn reason(&self) -> &'static str {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> Failure {
         use tough::error::Error as E;
         let TrustError::Tuf { source, .. } = self else {
             return match self {
-                TrustError::Io { .. } | TrustError::Key { .. } => "local",
-                _ => "other",
+                TrustError::Io { .. } | TrustError::Key { .. } => Failure::Local,
+                _ => Failure::Other,
             };
         };
         match source.as_ref() {
             // A file read through the transport that failed its signed hash or length carries
             // that failure inside the transport error.
-            E::Transport { .. } => match content_failure(source.as_ref()) {
-                Some(reason) => reason,
-                None => "unreachable",
-            },
-            E::MetaMissing { .. } => "unreachable",
-            E::ExpiredMetadata { .. } => "expired",
+            E::Transport { .. } => content_failure(source.as_ref()).unwrap_or(Failure::Unreachable),
+            E::MetaMissing { .. } => Failure::Unreachable,
+            E::ExpiredMetadata { .. } => Failure::Expired,
             E::VerifyMetadata { .. }
             | E::VerifyRoleMetadata { .. }
             | E::VerifyTrustedMetadata { .. }
             | E::KeysNotFoundInRoot { .. }
-            | E::NoRoleKeysinRoot { .. } => "signature",
+            | E::NoRoleKeysinRoot { .. } => Failure::Signature,
             E::OlderMetadata { .. }
             | E::OlderSnapshotInTimestamp { .. }
-            | E::SnapshotRoleRollback { .. } => "rollback",
+            | E::SnapshotRoleRollback { .. } => Failure::Rollback,
             E::VersionMismatch { .. }
             | E::SnapshotRoleMissing { .. }
             | E::SnapshotTargetsMetaMissing { .. }
             | E::MissingSnapshotMeta { .. }
-            | E::TimestampMetaLength { .. } => "mix_and_match",
-            E::HashMismatch { .. } => "hash",
-            E::MaxSizeExceeded { .. } => "length",
-            E::SystemTimeSteppedBackward { .. } => "clock",
+            | E::TimestampMetaLength { .. } => Failure::MixAndMatch,
+            E::HashMismatch { .. } => Failure::Hash,
+            E::MaxSizeExceeded { .. } => Failure::Length,
+            E::SystemTimeSteppedBackward { .. } => Failure::Clock,
             E::DatastoreInit { .. }
             | E::DatastoreCreate { .. }
             | E::DatastoreOpen { .. }
             | E::DatastoreRemove { .. }
-            | E::DatastoreSerialize { .. } => "local",
-            _ => "other",
+            | E::DatastoreSerialize { .. } => Failure::Local,
+            _ => Failure::Other,
         }
+    }
+
+    /// [`TrustError::kind`]'s word, for metrics and status reports.
+    pub fn reason(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     pub(crate) fn tuf(

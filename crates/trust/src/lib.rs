@@ -1,14 +1,16 @@
 //! Outpost's model repository trust, on standard TUF (specification 1.0) through `tough`: a
 //! publisher signs model bundles into a repository ([`publisher`]: `init`, `publish`,
-//! `refresh`), and a device reads only what that repository's root of trust vouches for
-//! ([`client`]). Keys are ed25519 files ([`keys`]); bundles are flat-named targets
+//! `refresh`, and [`renewal`]: what to re-sign before it lapses), and a device reads only what
+//! that repository's root of trust vouches for ([`client`]). Keys are ed25519 files ([`keys`]); bundles are flat-named targets
 //! (`<model>-<version>.bundle`) carrying their model and version as custom fields.
 
 pub mod client;
 pub mod error;
 pub mod keys;
 pub mod publisher;
+pub mod renewal;
 
 pub use client::{BundleTarget, TrustedRepository};
-pub use error::TrustError;
-pub use publisher::{Expiries, Publisher};
+pub use error::{Failure, TrustError};
+pub use publisher::Publisher;
+pub use renewal::{versions_named, Expiries, Renewal, RenewalPlan, SignedExpiries};

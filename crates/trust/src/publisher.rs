@@ -19,31 +19,14 @@ use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::TrustError;
 use crate::keys::{self, key_path, ROLES};
+use crate::renewal::{self, Expiries, Renewal, RenewalPlan, SignedExpiries};
 
-/// How long each role's signature stays valid after signing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Expiries {
-    /// root.json (re-signed only by a new root).
-    pub root: SignedDuration,
-    /// targets.json.
-    pub targets: SignedDuration,
-    /// snapshot.json.
-    pub snapshot: SignedDuration,
-    /// timestamp.json: the shortest, so a device notices a frozen repository soon.
-    pub timestamp: SignedDuration,
-}
+/// The file in the repository folder that one signing at a time holds ([`Publisher::lock`]);
+/// not part of what is uploaded (only `metadata/` and `targets/` are).
+const LOCK_FILE: &str = ".outpost-repo.lock";
 
-impl Default for Expiries {
-    fn default() -> Self {
-        let days = |n: i64| SignedDuration::from_hours(24 * n);
-        Expiries {
-            root: days(365),
-            targets: days(90),
-            snapshot: days(7),
-            timestamp: days(1),
-        }
-    }
-}
+/// The one metadata file that is not versioned in its name.
+const TIMESTAMP_FILE: &str = "timestamp.json";
 
 /// A bundle repository's publisher: its keys folder and its repository folder.
 #[derive(Debug, Clone)]
@@ -82,6 +65,7 @@ impl Publisher {
     /// Makes a key per role, a root that trusts them (threshold 1 each, consistent snapshots),
     /// and a first, empty set of targets, snapshot and timestamp. Refuses to touch existing keys.
     pub async fn init(&self, expiries: &Expiries) -> Result<(), TrustError> {
+        let _lock = self.lock().await?;
         keys::generate_all(&self.keys_dir)?;
         let mut root = Root {
             spec_version: "1.0.0".to_string(),
@@ -150,6 +134,7 @@ impl Publisher {
             CUSTOM_FIELD.to_string(),
             json!({ "model": manifest.name, "version": manifest.version }),
         );
+        let _lock = self.lock().await?;
         let (mut editor, versions) = self.edit().await?;
         editor
             .add_target(name.clone(), target)
@@ -170,20 +155,103 @@ impl Publisher {
     /// Signs new targets, snapshot and timestamp with nothing else changed, pushing their
     /// expiry forward.
     pub async fn refresh(&self, expiries: &Expiries) -> Result<(), TrustError> {
+        let _lock = self.lock().await?;
         let (editor, versions) = self.edit().await?;
         self.sign_and_write(editor, versions, expiries).await?;
         Ok(())
     }
 
-    /// An editor over the current repository (read with its signatures checked but its expiry
-    /// not enforced, so that an expired repository can be refreshed) and the next versions of
-    /// targets, snapshot and timestamp.
-    async fn edit(&self) -> Result<(RepositoryEditor, [NonZeroU64; 3]), TrustError> {
+    /// When targets, snapshot and timestamp lapse now.
+    pub async fn signed_expiries(&self) -> Result<SignedExpiries, TrustError> {
+        Ok(expiries_of(&self.load().await?))
+    }
+
+    /// Re-signs what is due at this moment ([`crate::renewal::plan`]: a role with less than
+    /// half of its lifetime left; timestamp.json alone needs only the timestamp key) with
+    /// `lifetimes`. Answers the plan, and the metadata files it wrote (to upload, in order).
+    pub async fn renew_due(
+        &self,
+        lifetimes: &Expiries,
+    ) -> Result<(RenewalPlan, Vec<String>), TrustError> {
+        let _lock = self.lock().await?;
+        let repository = self.load().await?;
+        let plan = renewal::plan(&expiries_of(&repository), lifetimes, Timestamp::now());
+        let written = match plan.renew {
+            Renewal::Nothing => Vec::new(),
+            Renewal::Timestamp => {
+                self.sign_timestamp(&repository, lifetimes.timestamp)
+                    .await?;
+                vec![TIMESTAMP_FILE.to_string()]
+            }
+            Renewal::All => {
+                let (editor, versions) = self.editor_over(repository).await?;
+                self.sign_and_write(editor, versions, lifetimes).await?;
+                let [targets, snapshot, _] = versions;
+                vec![
+                    format!("{targets}.targets.json"),
+                    format!("{snapshot}.snapshot.json"),
+                    TIMESTAMP_FILE.to_string(),
+                ]
+            }
+        };
+        Ok((plan, written))
+    }
+
+    /// Signs a new timestamp.json naming the same snapshot, valid for `lifetime`.
+    async fn sign_timestamp(
+        &self,
+        repository: &tough::Repository,
+        lifetime: SignedDuration,
+    ) -> Result<(), TrustError> {
+        let mut timestamp = repository.timestamp().signed.clone();
+        timestamp.version = timestamp.version.saturating_add(1);
+        timestamp.expires = expires_in(lifetime);
+        let key = [keys::source(&key_path(&self.keys_dir, RoleType::Timestamp))];
+        let signed = tough::editor::signed::SignedRole::new(
+            timestamp,
+            &tough::schema::KeyHolder::Root(repository.root().signed.clone()),
+            &key,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .await
+        .map_err(TrustError::tuf("signing timestamp.json"))?;
+        signed
+            .write(self.metadata_dir(), true)
+            .await
+            .map_err(TrustError::tuf("writing timestamp.json"))
+    }
+
+    /// Holds the repository folder for one signing (or an upload of what was signed): another
+    /// `outpost repo` on the same folder waits, so that a publish and a running refresh loop
+    /// never sign from the same versions. Released when dropped.
+    pub async fn lock(&self) -> Result<std::fs::File, TrustError> {
+        std::fs::create_dir_all(&self.repo_dir).map_err(TrustError::io(format!(
+            "creating {}",
+            self.repo_dir.display()
+        )))?;
+        let path = self.repo_dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(TrustError::io(format!("opening {}", path.display())))?;
+        // Waiting blocks a thread, not the caller's runtime.
+        let context = format!("locking {}", path.display());
+        tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| TrustError::Repository(format!("{context}: {e}")))?
+            .map_err(TrustError::io(context))
+    }
+
+    /// The current repository, read with its signatures checked but its expiry not enforced
+    /// (so that an expired repository can be refreshed).
+    async fn load(&self) -> Result<tough::Repository, TrustError> {
         let root = std::fs::read(self.root_path()).map_err(TrustError::io(format!(
             "reading {}",
             self.root_path().display()
         )))?;
-        let repository = RepositoryLoader::new(
+        RepositoryLoader::new(
             &root,
             dir_url(&self.metadata_dir())?,
             dir_url(&self.targets_dir())?,
@@ -191,7 +259,19 @@ impl Publisher {
         .expiration_enforcement(ExpirationEnforcement::Unsafe)
         .load()
         .await
-        .map_err(TrustError::tuf("reading the repository"))?;
+        .map_err(TrustError::tuf("reading the repository"))
+    }
+
+    /// An editor over the current repository and the next versions of targets, snapshot and
+    /// timestamp.
+    async fn edit(&self) -> Result<(RepositoryEditor, [NonZeroU64; 3]), TrustError> {
+        self.editor_over(self.load().await?).await
+    }
+
+    async fn editor_over(
+        &self,
+        repository: tough::Repository,
+    ) -> Result<(RepositoryEditor, [NonZeroU64; 3]), TrustError> {
         let next = |v: NonZeroU64| v.saturating_add(1);
         let versions = [
             next(repository.targets().signed.version),
@@ -240,6 +320,15 @@ impl Publisher {
             .await
             .map_err(TrustError::tuf("writing the metadata"))?;
         Ok(signed)
+    }
+}
+
+/// When `repository`'s targets, snapshot and timestamp lapse.
+fn expiries_of(repository: &tough::Repository) -> SignedExpiries {
+    SignedExpiries {
+        targets: repository.targets().signed.expires,
+        snapshot: repository.snapshot().signed.expires,
+        timestamp: repository.timestamp().signed.expires,
     }
 }
 

@@ -195,3 +195,71 @@ async fn metadata_older_than_what_the_device_saw_is_refused() {
     assert!(f.load("device").await.is_err());
     assert_eq!(f.load("new-device").await.unwrap().bundles().len(), 1);
 }
+
+#[tokio::test]
+async fn a_lapsing_timestamp_is_renewed_with_the_timestamp_key_alone() {
+    let short = Expiries {
+        timestamp: SignedDuration::from_secs(60),
+        ..Expiries::default()
+    };
+    let f = Fixture::new(&short).await;
+    f.publisher
+        .publish(&bundle(f.dir.path(), 1), &short)
+        .await
+        .unwrap();
+    let device = f.load("device").await.unwrap();
+    let [targets, snapshot, timestamp] = device.versions();
+    // The machine that keeps the repository fresh holds only the timestamp key.
+    let online_keys = f.path("online-keys");
+    std::fs::create_dir_all(&online_keys).unwrap();
+    let timestamp_key =
+        outpost_trust::keys::key_path(&f.path("keys"), tough::schema::RoleType::Timestamp);
+    std::fs::copy(
+        &timestamp_key,
+        online_keys.join(timestamp_key.file_name().unwrap()),
+    )
+    .unwrap();
+    let online = Publisher::new(&online_keys, &f.path("repo"));
+    let lifetimes = Expiries {
+        timestamp: SignedDuration::from_hours(1),
+        ..Expiries::default()
+    };
+    // A minute left of a one-hour lifetime: due; only timestamp.json is written.
+    let (plan, written) = online.renew_due(&lifetimes).await.unwrap();
+    assert_eq!(plan.renew, outpost_trust::Renewal::Timestamp);
+    assert_eq!(written, ["timestamp.json"]);
+    let renewed = online.signed_expiries().await.unwrap();
+    assert!(renewed.timestamp > jiff::Timestamp::now() + SignedDuration::from_mins(59));
+    let device = f.load("device").await.unwrap();
+    assert_eq!(
+        device.versions(),
+        [targets, snapshot, timestamp + 1],
+        "targets and snapshot untouched"
+    );
+    assert_eq!(device.bundles().len(), 1);
+    // Fresh for another half hour: nothing to do, and the next look is then.
+    let (plan, written) = online.renew_due(&lifetimes).await.unwrap();
+    assert_eq!(plan.renew, outpost_trust::Renewal::Nothing);
+    assert!(written.is_empty());
+    assert!(plan.next_check >= renewed.timestamp - SignedDuration::from_mins(31));
+    // Snapshot due: that needs its key, which this machine does not have.
+    let snapshot_soon = Expiries {
+        snapshot: SignedDuration::from_hours(24 * 30),
+        ..lifetimes
+    };
+    let error = online.renew_due(&snapshot_soon).await.unwrap_err();
+    assert!(error.to_string().contains("key"), "{error}");
+    f.load("device").await.unwrap();
+}
+
+#[tokio::test]
+async fn publishes_at_the_same_time_both_land() {
+    let f = Fixture::new(&Expiries::default()).await;
+    let (one, two) = (bundle(f.dir.path(), 1), bundle(f.dir.path(), 2));
+    let (a, b) = (f.publisher.clone(), f.publisher.clone());
+    let first = tokio::spawn(async move { a.publish(&one, &Expiries::default()).await });
+    let second = tokio::spawn(async move { b.publish(&two, &Expiries::default()).await });
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+    assert_eq!(f.load("device").await.unwrap().bundles().len(), 2);
+}

@@ -9,9 +9,11 @@
 //! configuration), N being the CPUs this machine allows. Every point is measured in interleaved
 //! slices over several rounds, the servers' order rotating each round, so that a change in the
 //! machine's speed hits all three alike (one-client points, judged on p50, in several shorter
-//! turns per round; every server warmed up on each photo before the first round). Each point reports answers per second, p50 and p99
-//! latency, and the server's CPU time per answer (from /proc); each server's resident memory is
-//! read once its models have answered a first photo, before any load.
+//! turns per round). Each round starts fresh servers, warmed up on each photo: two processes
+//! of one configuration differ by several percent for their whole life, so a side's figures
+//! come from as many processes as there are rounds. Each point reports answers per second, p50
+//! and p99 latency, and the server's CPU time per answer (from /proc); each server's resident
+//! memory is read once its models have answered a first photo, before any load (first round).
 //!
 //! The gate, per model, photo and client count: with one client the default's p50 within
 //! `--tolerance` of the best fixed configuration's, with two or more its throughput within
@@ -56,7 +58,7 @@ struct Args {
     /// Seconds each server is measured per point and round.
     #[arg(long, default_value_t = 3.0)]
     slice_seconds: f64,
-    /// Rounds of interleaved slices.
+    /// Rounds of interleaved slices, each with fresh servers.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// One-client points (judged on p50, which drifts more than throughput) are measured in
@@ -204,75 +206,86 @@ fn main() -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let generator = LoadGenerator::new()?;
-    let mut servers = Vec::new();
-    let mut idle = Vec::new();
-    for (index, side) in sides.iter().enumerate() {
-        let repo = dir.path().join(format!("repo{index}"));
-        for model in &models {
-            copy_model_files(&model.dir, &repo.join(&model.name))?;
-            std::fs::write(
-                repo.join(&model.name).join("model.toml"),
-                side.model_toml(&model.shipped_toml)?,
-            )?;
-        }
-        let server = TestServer::start(&outpost, &repo, &["--log-level", "warn"])
-            .with_context(|| format!("starting the {} server", side.name))?;
-        // A first photo per model, so that what is measured as idle includes the buffers a
-        // request leaves behind.
-        for model in &models {
-            let request = camera_request(&server.base_url, &model.name, &photos[0].jpeg);
-            let (status, _, body) = generator.fetch(&request, Duration::from_secs(60))?;
-            if status != 200 {
-                bail!(
-                    "{} answered {status} for {}: {}",
-                    side.name,
-                    model.name,
-                    String::from_utf8_lossy(&body)
-                );
+    let repositories = sides
+        .iter()
+        .enumerate()
+        .map(|(index, side)| {
+            let repo = dir.path().join(format!("repo{index}"));
+            for model in &models {
+                copy_model_files(&model.dir, &repo.join(&model.name))?;
+                std::fs::write(
+                    repo.join(&model.name).join("model.toml"),
+                    side.model_toml(&model.shipped_toml)?,
+                )?;
             }
-        }
-        let mib = resident_kib(server.pid()).unwrap_or(0) as f64 / 1024.0;
-        idle.push((side.name.clone(), mib));
-        servers.push(server);
-    }
+            Ok(repo)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     let slice = Duration::from_secs_f64(args.slice_seconds);
-    let warmup = Duration::from_millis(300);
+    let warmup = Duration::from_millis(200);
     type Key = (usize, usize, usize, usize); // model, photo, clients, side
     let mut totals: BTreeMap<Key, Totals> = BTreeMap::new();
-    let requests: Vec<Vec<Vec<RequestTemplate>>> = models
-        .iter()
-        .map(|model| {
-            photos
-                .iter()
-                .map(|photo| {
-                    servers
-                        .iter()
-                        .map(|s| camera_request(&s.base_url, &model.name, &photo.jpeg))
-                        .collect()
-                })
-                .collect()
-        })
-        .collect();
-    // Before the first round every server answers each photo for a while, unmeasured, so that
-    // the run's cold start (first passes through the decoder and the runtime at a size) falls
-    // on no side's figures.
-    for (m, _) in models.iter().enumerate() {
-        for (p, _) in photos.iter().enumerate() {
-            for (s, server) in servers.iter().enumerate() {
-                generator.closed_loop_sampled(
-                    &requests[m][p][s],
-                    1,
-                    warmup,
-                    Duration::from_secs(1),
-                    server.pid(),
-                );
+    let mut idle = Vec::new();
+    for round in 0..args.rounds.max(1) {
+        // Fresh servers every round: two processes of one configuration differ by several
+        // percent for as long as they run (where their memory landed, how their threads were
+        // placed), so each side's figures come from as many processes as there are rounds.
+        let mut servers = Vec::new();
+        for (side, repo) in sides.iter().zip(&repositories) {
+            let server = TestServer::start(&outpost, repo, &["--log-level", "warn"])
+                .with_context(|| format!("starting the {} server", side.name))?;
+            // A first photo per model, so that what is measured as idle includes the buffers
+            // a request leaves behind.
+            for model in &models {
+                let request = camera_request(&server.base_url, &model.name, &photos[0].jpeg);
+                let (status, _, body) = generator.fetch(&request, Duration::from_secs(60))?;
+                if status != 200 {
+                    bail!(
+                        "{} answered {status} for {}: {}",
+                        side.name,
+                        model.name,
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+            if round == 0 {
+                let mib = resident_kib(server.pid()).unwrap_or(0) as f64 / 1024.0;
+                idle.push((side.name.clone(), mib));
+            }
+            servers.push(server);
+        }
+        let requests: Vec<Vec<Vec<RequestTemplate>>> = models
+            .iter()
+            .map(|model| {
+                photos
+                    .iter()
+                    .map(|photo| {
+                        servers
+                            .iter()
+                            .map(|s| camera_request(&s.base_url, &model.name, &photo.jpeg))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        // Every server answers each photo for a while, unmeasured, so that its cold start
+        // (first passes through the decoder and the runtime at a size) falls on no figure.
+        for per_photo in &requests {
+            for per_server in per_photo {
+                for (request, server) in per_server.iter().zip(&servers) {
+                    generator.closed_loop_sampled(
+                        request,
+                        1,
+                        warmup,
+                        Duration::from_millis(500),
+                        server.pid(),
+                    );
+                }
             }
         }
-    }
-    for round in 0..args.rounds.max(1) {
-        for (m, _) in models.iter().enumerate() {
-            for (p, _) in photos.iter().enumerate() {
+        for (m, per_photo) in requests.iter().enumerate() {
+            for (p, per_server) in per_photo.iter().enumerate() {
                 for &clients in &args.concurrency {
                     let turns = if clients == 1 {
                         args.one_client_turns.max(1)
@@ -283,7 +296,7 @@ fn main() -> anyhow::Result<()> {
                         for step in 0..sides.len() {
                             let s = (step + round + turn) % sides.len();
                             let (recorder, elapsed, usage) = generator.closed_loop_sampled(
-                                &requests[m][p][s],
+                                &per_server[s],
                                 clients,
                                 warmup,
                                 slice / turns as u32,
@@ -298,9 +311,9 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        drop(servers);
         eprintln!("round {} of {} done", round + 1, args.rounds.max(1));
     }
-    drop(servers);
 
     let mut rows = Vec::new();
     for ((m, p, clients, s), total) in &totals {
