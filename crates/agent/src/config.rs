@@ -129,6 +129,11 @@ settings_section! {
         host: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST), flag "status-host";
         /// Port of the status listener; 0 picks a free port (printed on standard output).
         port: u16 = 8003, flag "status-port";
+        /// Where this device also writes its status, as `<device_id>.json`: any object store
+        /// URL (s3://bucket/fleet/status/, gs://, az://, file://, a folder); none: nowhere.
+        url: Option<String> = None, flag "status-url";
+        /// Seconds between status writes while nothing changes (a change is written at once).
+        heartbeat_secs: u64 = 900, flag "status-heartbeat-secs";
     }
 }
 
@@ -147,6 +152,9 @@ settings_section! {
         /// Refuse a bundle without golden cases: nothing would check its version before it
         /// takes traffic. `false` installs such a bundle once the server has loaded it.
         require_golden_cases: bool = true, flag "require-golden-cases";
+        /// This device's name in the fleet (letters, digits, `.`, `_`, `-`; at most 128): the
+        /// name of its status object.
+        device_id: Option<String> = None, flag "device-id", shown "the machine id (/etc/machine-id)";
     }
     sections {
         /// `[repository]`: the signed bundle repository.
@@ -163,6 +171,21 @@ settings_section! {
 }
 
 pub use outpost_settings::ConfigError;
+
+/// Where the machine id is read from when `device_id` is not set.
+const MACHINE_ID: &str = "/etc/machine-id";
+
+/// A device id names an object: letters, digits, `.`, `_` and `-`, 1 to 128 of them, not
+/// starting with a dot.
+fn check_device_id(id: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if id.is_empty() || id.len() > 128 || id.starts_with('.') || !id.chars().all(allowed) {
+        return Err(format!(
+            "device id {id:?} must be 1 to 128 letters, digits, '.', '_' or '-', not starting with '.'"
+        ));
+    }
+    Ok(())
+}
 
 impl AgentConfig {
     /// The file's values (or the defaults) with `overrides` applied, checked.
@@ -192,7 +215,33 @@ impl AgentConfig {
         if self.watch.sample_secs == 0 || self.server.request_timeout_secs == 0 {
             return invalid("watch.sample_secs and server.request_timeout_secs must be positive");
         }
+        if self.status.heartbeat_secs == 0 {
+            return invalid("status.heartbeat_secs must be positive");
+        }
+        if let Some(id) = &self.device_id {
+            check_device_id(id).map_err(ConfigError::Invalid)?;
+        }
         Ok(())
+    }
+
+    /// This device's id: `device_id`, else the machine id (`/etc/machine-id`).
+    pub fn device_id(&self) -> Result<String, ConfigError> {
+        if let Some(id) = &self.device_id {
+            return Ok(id.clone());
+        }
+        let machine_id = std::fs::read_to_string(MACHINE_ID)
+            .map(|text| text.trim().to_string())
+            .map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "device_id (--device-id) is not set and {MACHINE_ID} cannot be read ({e})"
+                ))
+            })?;
+        check_device_id(&machine_id).map_err(|problem| {
+            ConfigError::Invalid(format!(
+                "{MACHINE_ID}: {problem}; set device_id (--device-id)"
+            ))
+        })?;
+        Ok(machine_id)
     }
 
     /// The state folder.
@@ -261,6 +310,18 @@ mod tests {
             ("repository.poll_interval_secs", "0"),
         ]);
         assert!(AgentConfig::load(None, &zero).is_err());
+    }
+
+    #[test]
+    fn device_ids_name_an_object_safely() {
+        for good in ["cam-01", "site3.door_2", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"] {
+            assert!(check_device_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".hidden", "a/b", "../x", "cam 1", &"x".repeat(129)] {
+            assert!(check_device_id(bad).is_err(), "{bad}");
+        }
+        let set = overrides(&[("repository.url", "file:///r"), ("device_id", "a/b")]);
+        assert!(AgentConfig::load(None, &set).is_err());
     }
 
     /// docs/agent.md against the settings as declared: every setting has its row with its

@@ -9,6 +9,7 @@
 //! [`cli`] is its command line, for `outpost agent` and the lean `outpost-agent` binary;
 //! [`probe`] is the containers' health check.
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod durable;
@@ -23,6 +24,7 @@ pub mod run;
 pub mod server_api;
 pub mod state;
 pub mod status;
+pub mod status_upload;
 pub mod updater;
 pub mod watch;
 

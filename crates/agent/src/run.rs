@@ -1,5 +1,5 @@
-//! Running the agent: the state folder, the status listener, then checks forever, every poll
-//! interval while all is well and with exponential backoff and jitter while they fail (the
+//! Running the agent: the state folder, the status listener (and the status writer, with
+//! `status.url`), then checks forever, every poll interval while all is well and with exponential backoff and jitter while they fail (the
 //! server keeps serving what is installed meanwhile). A shutdown request lets the step in
 //! progress finish for a while, then abandons it; every step can be resumed or undone at the
 //! next start.
@@ -8,6 +8,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use outpost_storage::RepositoryLocation;
+
+use crate::backoff::next_delay;
 use crate::config::AgentConfig;
 use crate::error::AgentError;
 use crate::fetch::RepositoryWatch;
@@ -16,19 +19,8 @@ use crate::metrics::AgentMetrics;
 use crate::server_api::ServerApi;
 use crate::state::StateFile;
 use crate::status::{router, SharedStatus};
+use crate::status_upload::StatusWriter;
 use crate::updater::{Updater, UpdaterParts};
-
-/// The wait before the next check after `failures` failed checks in a row: the poll interval
-/// doubled per failure up to the cap, then a random part of it taken off (up to half), so a
-/// fleet that lost its link does not come back all at once.
-pub fn next_delay(poll: Duration, cap: Duration, failures: u32) -> Duration {
-    let doubled = poll.saturating_mul(2u32.saturating_pow(failures.min(20)));
-    let delay = doubled.min(cap.max(poll));
-    if failures == 0 {
-        return delay;
-    }
-    delay.mul_f64(1.0 - fastrand::f64() * 0.5)
-}
 
 fn private_dir(path: &std::path::Path) -> Result<(), AgentError> {
     std::fs::create_dir_all(path)
@@ -84,9 +76,19 @@ pub async fn run(
         trusted_root,
         datastore,
     )?;
+    let status = SharedStatus::default();
+    let status_writer = match &config.status.url {
+        Some(url) => Some(StatusWriter::new(
+            RepositoryLocation::open(url, &config.storage_settings())?,
+            config.device_id()?,
+            Duration::from_secs(config.status.heartbeat_secs),
+            status.clone(),
+            api.clone(),
+        )),
+        None => None,
+    };
     let installer = Installer::new(config.model_repository.clone(), state_dir.join("golden"));
     let state = StateFile::open(&state_dir)?;
-    let status = SharedStatus::default();
     let metrics = AgentMetrics::default();
     let address = SocketAddr::new(config.status.host, config.status.port);
     let poll = Duration::from_secs(config.repository.poll_interval_secs);
@@ -104,8 +106,15 @@ pub async fn run(
     });
     if mode == RunMode::Once {
         updater.resume().await?;
-        return updater.check().await;
+        let checked = updater.check().await;
+        if let Some(writer) = &status_writer {
+            if let Err(error) = writer.write_now().await {
+                tracing::warn!(%error, "cannot write the status");
+            }
+        }
+        return checked;
     }
+    let writer_task = status_writer.map(|writer| tokio::spawn(writer.run()));
 
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -161,25 +170,9 @@ pub async fn run(
         }
     }
     listener_task.abort();
+    if let Some(task) = writer_task {
+        task.abort();
+    }
     tracing::info!("agent stopped");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_with_jitter() {
-        let poll = Duration::from_secs(10);
-        let cap = Duration::from_secs(300);
-        assert_eq!(next_delay(poll, cap, 0), poll);
-        for failures in 1..30 {
-            let delay = next_delay(poll, cap, failures);
-            let full = poll
-                .saturating_mul(2u32.saturating_pow(failures.min(20)))
-                .min(cap);
-            assert!(delay <= full && delay >= full / 2, "{failures}: {delay:?}");
-        }
-    }
 }

@@ -1,0 +1,147 @@
+//! The device's status written back to object storage (`status.url`): `<device_id>.json`, what
+//! `GET /status` answers plus the device's id, the agent's and the server's versions and the
+//! time of writing. Written within a second or two of a change of substance (an update's step,
+//! a version, a refusal, the agent's condition; not the times of checks) and at least every
+//! `status.heartbeat_secs`. Best effort, on a task of its own: an unreachable store never holds
+//! up serving or installing; while it fails, the latest report waits (one, not a queue) and is
+//! written once the store answers again, retried with backoff.
+
+use std::time::Duration;
+
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
+use outpost_storage::RepositoryLocation;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::backoff::next_delay;
+use crate::server_api::ServerApi;
+use crate::status::{AgentCondition, SharedStatus, StatusReport};
+
+/// How often the report is looked at for changes.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// The first retry after a failed write; later ones back off up to the heartbeat.
+const FIRST_RETRY: Duration = Duration::from_secs(15);
+
+/// What is written.
+#[derive(Serialize)]
+struct DeviceReport<'a> {
+    device_id: &'a str,
+    agent_version: &'static str,
+    server_version: Option<String>,
+    written_at: String,
+    #[serde(flatten)]
+    status: &'a StatusReport,
+}
+
+/// Writes this device's status to `location`.
+pub struct StatusWriter {
+    location: RepositoryLocation,
+    object: Path,
+    device_id: String,
+    heartbeat: Duration,
+    status: SharedStatus,
+    api: ServerApi,
+}
+
+impl StatusWriter {
+    /// A writer of `status` as `<device_id>.json` under `location`.
+    pub fn new(
+        location: RepositoryLocation,
+        device_id: String,
+        heartbeat: Duration,
+        status: SharedStatus,
+        api: ServerApi,
+    ) -> StatusWriter {
+        let object = location.prefix.clone().join(format!("{device_id}.json"));
+        StatusWriter {
+            location,
+            object,
+            device_id,
+            heartbeat,
+            status,
+            api,
+        }
+    }
+
+    /// The report now, and what of it counts as a change (`None` while a check is under way:
+    /// the agent is between states).
+    fn snapshot(&self) -> (StatusReport, Option<String>) {
+        let report = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if report.state == AgentCondition::Working {
+            return (report, None);
+        }
+        let substance = StatusReport {
+            last_check: None,
+            last_success: None,
+            ..report.clone()
+        };
+        (report, serde_json::to_string(&substance).ok())
+    }
+
+    /// Writes the report as it is now (`outpost agent --once`).
+    pub async fn write_now(&self) -> Result<(), String> {
+        let (report, _) = self.snapshot();
+        self.write(&report).await
+    }
+
+    async fn write(&self, report: &StatusReport) -> Result<(), String> {
+        let server_version = self.api.server_version().await.ok();
+        let body = DeviceReport {
+            device_id: &self.device_id,
+            agent_version: env!("CARGO_PKG_VERSION"),
+            server_version,
+            written_at: jiff::Timestamp::now().to_string(),
+            status: report,
+        };
+        let bytes = serde_json::to_vec_pretty(&body).map_err(|e| e.to_string())?;
+        self.location
+            .store
+            .put(&self.object, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Writes until the task is dropped.
+    pub async fn run(self) {
+        let mut written: Option<String> = None;
+        let mut next_heartbeat = Instant::now();
+        let mut failures = 0u32;
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(LOOK_EVERY).await;
+            let (report, substance) = self.snapshot();
+            let now = Instant::now();
+            let changed = substance.is_some() && substance != written;
+            let due = now >= next_heartbeat || retry_at.is_some_and(|at| now >= at);
+            if retry_at.is_some_and(|at| now < at) || !(changed || due) {
+                continue;
+            }
+            match self.write(&report).await {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(object = %self.object, "status written again");
+                    }
+                    written = substance.or(written);
+                    failures = 0;
+                    retry_at = None;
+                    next_heartbeat = Instant::now() + self.heartbeat;
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    let wait = next_delay(FIRST_RETRY, self.heartbeat, failures - 1);
+                    if failures == 1 {
+                        tracing::warn!(object = %self.object, %error, "cannot write the status; keeping the latest and retrying");
+                    }
+                    retry_at = Some(Instant::now() + wait);
+                }
+            }
+        }
+    }
+}
