@@ -91,19 +91,8 @@ impl Publisher {
             );
             root.keys.insert(id, key);
         }
-        let root_key = [keys::source(&key_path(&self.keys_dir, RoleType::Root))];
-        let signed = tough::editor::signed::SignedRole::new(
-            root.clone(),
-            &tough::schema::KeyHolder::Root(root),
-            &root_key,
-            &aws_lc_rs::rand::SystemRandom::new(),
-        )
-        .await
-        .map_err(TrustError::tuf("signing root.json"))?;
-        signed
-            .write(self.metadata_dir(), true)
-            .await
-            .map_err(TrustError::tuf("writing root.json"))?;
+        self.sign_role(root.clone(), root, RoleType::Root, "root.json")
+            .await?;
         let editor = RepositoryEditor::new(self.root_path())
             .await
             .map_err(TrustError::tuf("reading root.json"))?;
@@ -206,19 +195,36 @@ impl Publisher {
         let mut timestamp = repository.timestamp().signed.clone();
         timestamp.version = timestamp.version.saturating_add(1);
         timestamp.expires = expires_in(lifetime);
-        let key = [keys::source(&key_path(&self.keys_dir, RoleType::Timestamp))];
+        let root = repository.root().signed.clone();
+        self.sign_role(timestamp, root, RoleType::Timestamp, TIMESTAMP_FILE)
+            .await
+    }
+
+    /// Signs `role` alone with the key of `key_role`, as `root` names it, and writes it into
+    /// the metadata folder (`file` names it in errors).
+    async fn sign_role<T>(
+        &self,
+        role: T,
+        root: Root,
+        key_role: RoleType,
+        file: &str,
+    ) -> Result<(), TrustError>
+    where
+        T: tough::schema::Role + serde::Serialize,
+    {
+        let key = [keys::source(&key_path(&self.keys_dir, key_role))];
         let signed = tough::editor::signed::SignedRole::new(
-            timestamp,
-            &tough::schema::KeyHolder::Root(repository.root().signed.clone()),
+            role,
+            &tough::schema::KeyHolder::Root(root),
             &key,
             &aws_lc_rs::rand::SystemRandom::new(),
         )
         .await
-        .map_err(TrustError::tuf("signing timestamp.json"))?;
+        .map_err(TrustError::tuf(format!("signing {file}")))?;
         signed
             .write(self.metadata_dir(), true)
             .await
-            .map_err(TrustError::tuf("writing timestamp.json"))
+            .map_err(TrustError::tuf(format!("writing {file}")))
     }
 
     /// Holds the repository folder for one signing (or an upload of what was signed): another
