@@ -198,6 +198,7 @@ fn load(
             scheduling: config.scheduling(threads, threads),
             memory: std::sync::Arc::new(outpost_core::UnlimitedMemory),
             parallel_idle_release: std::time::Duration::from_secs(60),
+            at_work: outpost_core::WorkGauge::new(),
         })
         .unwrap_or_else(|e| panic!("{model}: {e}"))
 }

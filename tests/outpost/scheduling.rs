@@ -201,3 +201,63 @@ fn auto_adds_parallel_sessions_while_requests_overlap_and_drops_them_after() {
     let (_, outputs) = common::infer_binary(&client, &url, &inputs);
     assert_eq!(top(&outputs).0, expected.0);
 }
+
+/// A request that runs while another of the model's is at work (decoded, say, on the other
+/// core) overlaps with it even though only one holds a session: with `auto` it starts the
+/// parallel sessions, where the same request alone does not.
+#[test]
+fn auto_counts_a_request_at_work_elsewhere_as_overlap() {
+    use outpost_backend_ort::{CpuArenaSettings, LibrarySearch, OrtBackend};
+    use outpost_core::{Backend, LoadRequest, ModelConfig, UnlimitedMemory, WorkGauge};
+
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cpus < 2 {
+        // One CPU: `auto` runs one single-threaded session and nothing overlaps.
+        return;
+    }
+    let backend = OrtBackend::new(None, LibrarySearch::ANYWHERE, CpuArenaSettings::default())
+        .expect("ONNX Runtime library (run scripts/fetch-onnxruntime.sh)");
+    let config = ModelConfig::default();
+    let path = model_file(MODEL);
+    let at_work = WorkGauge::new();
+    let model = backend
+        .load(&LoadRequest {
+            model_name: "auto",
+            model_path: &path,
+            config: &config,
+            scheduling: config.scheduling(cpus, cpus),
+            memory: std::sync::Arc::new(UnlimitedMemory),
+            parallel_idle_release: Duration::from_secs(60),
+            at_work: at_work.clone(),
+        })
+        .unwrap();
+    let (_, input) =
+        outpost_testkit::read_tensor_file(&test_data_sets(MODEL)[0].join("input_0.pb")).unwrap();
+    let name = model.signature().inputs[0].name.clone();
+    let outputs = [model.signature().outputs[0].name.clone()];
+    let inputs = [NamedTensor::new(&name, input)];
+
+    // Alone, request after request: the latency session only.
+    for _ in 0..20 {
+        let _this = at_work.start();
+        model.infer(&inputs, &outputs).unwrap();
+    }
+    assert_eq!(model.sessions(), 1);
+
+    // Another request at work (not holding a session) while this one runs.
+    {
+        let _other = at_work.start();
+        let _this = at_work.start();
+        model.infer(&inputs, &outputs).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while model.sessions() < cpus + 1 {
+        assert!(
+            Instant::now() < deadline,
+            "{} sessions, not {}",
+            model.sessions(),
+            cpus + 1
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -37,6 +37,7 @@ fn load_on(
         scheduling: config.scheduling(instances * intra_op_threads, intra_op_threads),
         memory: Arc::new(UnlimitedMemory),
         parallel_idle_release: std::time::Duration::from_secs(60),
+        at_work: outpost_core::WorkGauge::new(),
     })?;
     Ok(Arc::from(model))
 }

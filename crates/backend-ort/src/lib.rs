@@ -122,6 +122,7 @@ impl Backend for OrtBackend {
                     parallel_sessions,
                     memory: request.memory.clone(),
                     idle_release: request.parallel_idle_release,
+                    at_work: request.at_work.clone(),
                 },
             ),
             Scheduling::Adaptive { .. } => SessionPool::fixed(vec![first]),

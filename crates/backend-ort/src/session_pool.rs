@@ -3,14 +3,16 @@
 //!
 //! Fixed scheduling: the sessions made at load, any idle one taken. Adaptive scheduling
 //! (`performance = "auto"`): a latency session, whose intra-op threads spread one request over
-//! the CPUs, runs requests that come one at a time. Once requests overlap, single-threaded
-//! parallel sessions are made on a thread of their own (one per CPU, each asked of the memory
-//! budget first) and overlapping requests run on them side by side, the latency session only
-//! standing in until they exist: two many-threaded runs on shared cores spin against each
-//! other. Requests keep going to the parallel sessions until none has overlapped for
-//! [`OVERLAP_HOLD`] (one client's requests do not overlap, two clients' do only part of the
-//! time), and the parallel sessions are dropped once none has for `idle_release`, so a model
-//! that serves one camera holds one session.
+//! the CPUs, runs requests that come one at a time. A request overlaps others when, as it takes
+//! a session, another of the model's requests holds one or is at work (decoded, run or encoded:
+//! the engine's [`WorkGauge`]): two clients whose runs take turns still overlap with each
+//! other's decoding. Once requests overlap, single-threaded parallel sessions are made on a
+//! thread of their own (one per CPU, each asked of the memory budget first) and overlapping
+//! requests run on them side by side, the latency session only standing in until they exist: a
+//! many-threaded run spins against whatever else runs on its cores. Requests keep going to the
+//! parallel sessions until none has overlapped for [`OVERLAP_HOLD`] (one client's requests do
+//! not overlap), and the parallel sessions are dropped once none has for `idle_release`, so a
+//! model that serves one camera holds one session.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use ort::session::Session;
-use outpost_core::MemoryRoom;
+use outpost_core::{MemoryRoom, WorkGauge};
 
 use crate::session_recipe::SessionRecipe;
 
@@ -63,6 +65,8 @@ pub(crate) struct AdaptiveSettings {
     pub(crate) memory: Arc<dyn MemoryRoom>,
     /// They are dropped after this long without overlapping requests.
     pub(crate) idle_release: Duration,
+    /// The model's requests at work, this one included when the engine runs it.
+    pub(crate) at_work: WorkGauge,
 }
 
 struct PoolState {
@@ -122,12 +126,13 @@ impl SessionPool {
 
     /// Takes a session for one request, waiting for one to be returned when none suits.
     pub(crate) fn acquire(self: &Arc<Self>) -> PooledSession<'_> {
-        let others = self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let running = self.in_flight.fetch_add(1, Ordering::SeqCst);
         let mut state = self.lock();
         let overlapping = match &self.adaptive {
             None => false,
             Some(settings) => {
                 let now = Instant::now();
+                let others = running.max(settings.at_work.now().saturating_sub(1));
                 if others > 0 {
                     state.last_overlap = Some(now);
                     self.make_parallel_if_due(&mut state, settings, now);

@@ -15,6 +15,7 @@ use crate::model_config::ModelConfig;
 use crate::scheduling::Scheduling;
 use crate::signature::ModelSignature;
 use crate::tensor::NamedTensor;
+use crate::work_gauge::WorkGauge;
 
 /// The runtimes Outpost can run models on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +90,9 @@ pub struct LoadRequest<'a> {
     /// Under [`Scheduling::Adaptive`], the parallel sessions are dropped after this long
     /// without overlapping requests.
     pub parallel_idle_release: Duration,
+    /// The model version's requests at work (counted by the engine), which an adaptive backend
+    /// reads to tell requests that overlap from requests that come one at a time.
+    pub at_work: WorkGauge,
 }
 
 impl fmt::Debug for LoadRequest<'_> {

@@ -20,6 +20,7 @@ pub mod tensor;
 pub mod tensor_batch;
 pub mod tensor_fill;
 pub mod upstream;
+pub mod work_gauge;
 
 pub use backend::{
     Backend, BackendError, BackendKind, LoadRequest, LoadedModel, MemoryRoom, UnlimitedMemory,
@@ -39,3 +40,4 @@ pub use tensor_fill::TensorFiller;
 pub use upstream::{
     CameraSends, RemoteConnector, RemoteError, RemoteModel, UpstreamConfig, UpstreamPolicy,
 };
+pub use work_gauge::{AtWork, WorkGauge};

@@ -88,6 +88,7 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         stats: ModelStatistics::default(),
         load_duration: Duration::ZERO,
         admission: Admission::new(16),
+        at_work: outpost_core::WorkGauge::new(),
         resident_bytes: 0,
         batcher: Some(Arc::new(DynamicBatcher::new(
             BatchPolicy::new(4, preferred),

@@ -279,6 +279,7 @@ impl InferenceService {
             deadline,
         } = admitted;
         let job = move || -> Result<_, EngineError> {
+            let _at_work = served.at_work.start();
             let started = Instant::now();
             let (request, context, outputs, samples) =
                 decode_and_check(&served, decode, image_limits)?;
@@ -334,6 +335,7 @@ impl InferenceService {
         } = admitted;
         let model = served.clone();
         let prepare = move || -> Result<_, EngineError> {
+            let _at_work = model.at_work.start();
             let started = Instant::now();
             let (request, context, outputs, samples) =
                 decode_and_check(&model, decode, image_limits)?;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use outpost_core::{
     BackendChoice, BackendKind, ForwardMode, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
-    Scheduling,
+    Scheduling, WorkGauge,
 };
 
 use outpost_core::model_config::{stays_inside_model_dir, MODEL_CONFIG_FILE};
@@ -101,6 +101,9 @@ pub struct ServedModel {
     // What it keeps while serving.
     /// The bound on this version's requests in flight.
     pub(crate) admission: Admission,
+    /// This version's requests being decoded, run or encoded now (what an adaptive backend
+    /// reads to tell overlapping requests from lone ones).
+    pub(crate) at_work: WorkGauge,
     /// The queue that joins requests into batches, when `[dynamic_batching]` is on.
     pub(crate) batcher: Option<Arc<DynamicBatcher>>,
     /// Requests served by this version.
@@ -296,6 +299,7 @@ fn load_version(
     let scheduling = config.scheduling(defaults.cpus, defaults.intra_op_threads);
     let resident_before = resident_bytes();
     let started = Instant::now();
+    let at_work = WorkGauge::new();
     let (backend, loaded): (BackendKind, Box<dyn LoadedModel>) = if config.upstream_only() {
         let signature = config.declared_signature()?;
         (BackendKind::Upstream, Box::new(NoLocalModel { signature }))
@@ -320,6 +324,7 @@ fn load_version(
             scheduling,
             memory: Arc::new(context.budget.clone()),
             parallel_idle_release: defaults.parallel_idle_release,
+            at_work: at_work.clone(),
         })?;
         (backend.kind(), loaded)
     };
@@ -394,6 +399,7 @@ fn load_version(
         stats: ModelStatistics::default(),
         load_duration,
         admission: Admission::new(defaults.admission_capacity),
+        at_work,
         resident_bytes: took,
         batcher,
         metrics: context.metrics.clone(),
