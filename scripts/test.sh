@@ -34,14 +34,15 @@ stage_join "fetch ONNX Runtime (OpenVINO)"
 stage "Rust tests" scripts/cargo-ci.sh test --workspace
 stage_join "Docker engine"
 stage_join "Python test env"
-# Three pytest workers on two cores, each taking whole test files (every test starts its own
-# servers on port 0, in cgroups of its own): the files wait on servers and timers more than they
-# compute (measured: 125 s with three, 156 s with two, 124 s with four, which stretched the
-# compose test from 54 s to 82 s). The files marked long_running go first
+# Four pytest workers on two cores, each taking whole test files (every test starts its own
+# servers on port 0, in cgroups of its own): the files wait on servers, agents' polls and
+# timers more than they compute (measured with today's 82 tests: 119 s with four, 139 s with
+# three; the longest files, compose and the agent's kill rounds, 55 s to 60 s and 52 s to
+# 60 s). The files marked long_running go first
 # (tests/python/conftest.py), in place of xdist's order by number of tests, which started the
 # longest files last.
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
-  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 3 --dist loadfile \
+  .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 4 --dist loadfile \
   --no-loadscope-reorder tests/python
 stage_join "arm64 setup"
 # The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of

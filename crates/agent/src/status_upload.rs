@@ -21,7 +21,8 @@ use crate::status::{AgentCondition, SharedStatus, StatusReport};
 /// How often the report is looked at for changes.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
-/// The first retry after a failed write; later ones back off up to the heartbeat.
+/// The first retry after a failed write (sooner when the heartbeat is shorter); later ones back
+/// off up to the heartbeat.
 const FIRST_RETRY: Duration = Duration::from_secs(15);
 
 /// What is written.
@@ -135,7 +136,7 @@ impl StatusWriter {
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
-                    let wait = next_delay(FIRST_RETRY, self.heartbeat, failures - 1);
+                    let wait = retry_delay(self.heartbeat, failures);
                     if failures == 1 {
                         tracing::warn!(object = %self.object, %error, "cannot write the status; keeping the latest and retrying");
                     }
@@ -143,5 +144,33 @@ impl StatusWriter {
                 }
             }
         }
+    }
+}
+
+/// The wait after `failures` (one or more) failed writes in a row: from [`FIRST_RETRY`], or the
+/// heartbeat when that is shorter, doubling up to the heartbeat.
+fn retry_delay(heartbeat: Duration, failures: u32) -> Duration {
+    next_delay(
+        FIRST_RETRY.min(heartbeat),
+        heartbeat,
+        failures.saturating_sub(1),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_is_retried_within_a_heartbeat() {
+        for heartbeat in [2, 10, 60, 900].map(Duration::from_secs) {
+            for failures in 1..12 {
+                let wait = retry_delay(heartbeat, failures);
+                assert!(wait <= heartbeat, "{heartbeat:?} {failures}: {wait:?}");
+            }
+        }
+        // The first retry of a long heartbeat comes after FIRST_RETRY (jitter taken off later).
+        assert_eq!(retry_delay(Duration::from_secs(900), 1), FIRST_RETRY);
+        assert!(retry_delay(Duration::from_secs(900), 8) >= Duration::from_secs(450));
     }
 }
