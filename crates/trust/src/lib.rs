@@ -9,8 +9,10 @@ pub mod error;
 pub mod keys;
 pub mod publisher;
 pub mod renewal;
+pub mod rollout;
 
 pub use client::{BundleTarget, TrustedRepository};
 pub use error::{Failure, TrustError};
 pub use publisher::Publisher;
 pub use renewal::{versions_named, Expiries, Renewal, RenewalPlan, SignedExpiries};
+pub use rollout::{admission, device_seed, Admission, Control, Schedule, Wave};
