@@ -83,13 +83,19 @@ class Publisher:
     def trusted_root(self) -> pathlib.Path:
         return self.root / "repo" / "metadata" / "1.root.json"
 
-    def publish(self, kind: str, version: int, golden: pathlib.Path) -> pathlib.Path:
+    def publish(self, kind: str, version: int, golden: pathlib.Path, waves: str = "now") -> pathlib.Path:
+        """Publishes `kind` as `version`, to the whole fleet at once unless `waves` says
+        otherwise (`default`, `fast` or a file)."""
         folder = model_folder(self.root / "sources", kind, version)
         bundle = self.root / f"{MODEL}-{version}.bundle"
         self.run("bundle", "create", str(folder), "--name", MODEL, "--version", str(version),
                  "--golden", str(golden), "-o", str(bundle))
-        self.run("repo", "publish", *self.flags, str(bundle))
+        self.run("repo", "publish", *self.flags, "--waves", waves, str(bundle))
         return bundle
+
+    def fleet(self, command: str, version: int, *extra):
+        """`outpost fleet COMMAND` for MODEL's `version`, signed from this folder."""
+        return self.run("fleet", command, *self.flags, MODEL, str(version), *extra)
 
 
 class Load:

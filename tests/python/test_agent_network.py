@@ -27,7 +27,7 @@ def twenty_megabyte_bundle(publisher, golden, version):
     bundle = publisher.root / f"{MODEL}-{version}.bundle"
     publisher.run("bundle", "create", str(folder), "--name", MODEL, "--version", str(version),
                   "--golden", str(golden), "-o", str(bundle))
-    publisher.run("repo", "publish", *publisher.flags, str(bundle))
+    publisher.run("repo", "publish", *publisher.flags, "--waves", "now", str(bundle))
     return bundle.stat().st_size
 
 

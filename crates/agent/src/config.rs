@@ -224,6 +224,11 @@ impl AgentConfig {
         Ok(())
     }
 
+    /// Checks `id` as a device id would be.
+    pub fn with_device_id(&self, id: &str) -> Result<(), ConfigError> {
+        check_device_id(id).map_err(ConfigError::Invalid)
+    }
+
     /// This device's id: `device_id`, else the machine id (`/etc/machine-id`).
     pub fn device_id(&self) -> Result<String, ConfigError> {
         if let Some(id) = &self.device_id {

@@ -3,7 +3,8 @@
 //! standard TUF ([`fetch`], through `outpost-trust` and `outpost-storage`), installs bundles
 //! beside the server ([`install`]), checks each new version as a candidate against its golden
 //! cases through the server's public API ([`golden`], [`server_api`]), promotes it, watches it
-//! and rolls it back when it does worse than the version before ([`watch`], [`updater`]), keeps
+//! and rolls it back when it does worse than the version before ([`watch`], [`updater`]), takes
+//! only what the fleet's rollouts offer this device ([`offers`]), keeps
 //! its state durably ([`state`], [`durable`]), and reports on `/status` and `/metrics`
 //! ([`status`], [`metrics`]). [`run`] ties them together; [`config`] declares its settings;
 //! [`cli`] is its command line, for `outpost agent` and the lean `outpost-agent` binary;
@@ -12,6 +13,7 @@
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod device_identity;
 pub mod durable;
 pub mod error;
 pub mod fetch;
@@ -19,6 +21,7 @@ pub mod golden;
 pub mod golden_answers;
 pub mod install;
 pub mod metrics;
+pub mod offers;
 pub mod probe;
 pub mod run;
 pub mod server_api;

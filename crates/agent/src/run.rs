@@ -77,10 +77,12 @@ pub async fn run(
         datastore,
     )?;
     let status = SharedStatus::default();
+    let device_id = crate::device_identity::device_id(&config, &state_dir)?;
+    let seed = outpost_trust::device_seed(&device_id);
     let status_writer = match &config.status.url {
         Some(url) => Some(StatusWriter::new(
             RepositoryLocation::open(url, &config.storage_settings())?,
-            config.device_id()?,
+            device_id,
             Duration::from_secs(config.status.heartbeat_secs),
             status.clone(),
             api.clone(),
@@ -103,6 +105,7 @@ pub async fn run(
         downloads,
         status: status.clone(),
         metrics: metrics.clone(),
+        seed,
     });
     if mode == RunMode::Once {
         updater.resume().await?;

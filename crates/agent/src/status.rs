@@ -71,6 +71,9 @@ pub struct StatusReport {
     pub repository_versions: Option<[u64; 3]>,
     /// Per model.
     pub models: BTreeMap<String, ModelStatus>,
+    /// This device's place in the fleet's rollouts, 0 to 9999: a wave that opens to N % of
+    /// the fleet takes the devices below N x 100.
+    pub wave_seed: Option<u32>,
 }
 
 /// One model in the report: the saved record (active and last good versions, the update in
@@ -81,6 +84,10 @@ pub struct ModelStatus {
     pub candidate: Option<u64>,
     /// The step the update reached.
     pub step: Option<&'static str>,
+    /// Newer versions not offered to this device yet, and why (`version 3: waiting for wave
+    /// 2`, `version 4: paused`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
     /// The record as saved.
     #[serde(flatten)]
     pub record: ModelRecord,
@@ -92,6 +99,7 @@ impl ModelStatus {
         ModelStatus {
             candidate: record.update.as_ref().map(|u| u.version),
             step: record.update.as_ref().map(|u| u.step.name()),
+            waiting: Vec::new(),
             record: record.clone(),
         }
     }

@@ -19,7 +19,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use outpost_trust::BundleTarget;
+use outpost_trust::{Admission, BundleTarget, SignedControl};
 
 use crate::config::{AgentConfig, QuietPolicy};
 use crate::error::{AgentError, Failure};
@@ -27,6 +27,7 @@ use crate::fetch::{hex, Polled, RepositoryWatch};
 use crate::golden::{run_cases, GoldenOutcome};
 use crate::install::Installer;
 use crate::metrics::AgentMetrics;
+use crate::offers::{self, Choice};
 use crate::server_api::ServerApi;
 use crate::state::{now_secs, StateFile, Step, Update};
 use crate::status::{AgentCondition, ModelStatus, SharedStatus};
@@ -45,6 +46,9 @@ pub struct Updater {
     downloads: PathBuf,
     status: SharedStatus,
     metrics: AgentMetrics,
+    seed: u32,
+    /// Per model, the newer versions not offered to this device yet, in words (status only).
+    waiting: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// What the agent is made of.
@@ -65,6 +69,8 @@ pub struct UpdaterParts {
     pub status: SharedStatus,
     /// The agent's metrics.
     pub metrics: AgentMetrics,
+    /// This device's place in the fleet's rollouts (`outpost_trust::device_seed`).
+    pub seed: u32,
 }
 
 impl Updater {
@@ -79,6 +85,8 @@ impl Updater {
             downloads: parts.downloads,
             status: parts.status,
             metrics: parts.metrics,
+            seed: parts.seed,
+            waiting: std::collections::BTreeMap::new(),
         };
         updater.publish_models();
         updater
@@ -98,9 +106,17 @@ impl Updater {
             .state
             .models
             .iter()
-            .map(|(name, record)| (name.clone(), ModelStatus::of(record)))
+            .map(|(name, record)| {
+                let mut status = ModelStatus::of(record);
+                status.waiting = self.waiting.get(name).cloned().unwrap_or_default();
+                (name.clone(), status)
+            })
             .collect();
-        self.report(|r| r.models = models);
+        let seed = self.seed;
+        self.report(|r| {
+            r.models = models;
+            r.wave_seed = Some(seed);
+        });
     }
 
     fn save(&self) -> Result<(), AgentError> {
@@ -196,6 +212,7 @@ impl Updater {
             return Ok(());
         };
         let bundles = repository.bundles();
+        let controls = repository.controls();
         let mut models: Vec<String> = bundles.iter().map(|b| b.model.clone()).collect();
         models.extend(self.state.state.models.keys().cloned());
         models.sort();
@@ -203,7 +220,7 @@ impl Updater {
         let mut first_error = None;
         for model in models {
             let offered: Vec<&BundleTarget> = bundles.iter().filter(|b| b.model == model).collect();
-            if let Err(error) = self.update_model(&model, &offered).await {
+            if let Err(error) = self.update_model(&model, &offered, &controls).await {
                 tracing::warn!(model, %error, "update did not finish; retrying later");
                 first_error.get_or_insert(error);
             }
@@ -236,33 +253,81 @@ impl Updater {
         &mut self,
         model: &str,
         offered: &[&BundleTarget],
+        controls: &[SignedControl],
     ) -> Result<(), AgentError> {
+        let seed = self.seed;
         let record = self.state.model(model);
-        if let Some(update) = &record.update {
+        if let Some(update) = record.update.clone() {
             let target = offered.iter().find(|b| hex(&b.sha256) == update.sha256);
-            if target.is_none() && update.step == Step::Downloading {
+            let standing = target.map(|b| offers::standing(b, controls, seed));
+            if standing == Some(Admission::Yanked) {
+                return self.stop_yanked(model, &update, controls).await;
+            }
+            let held = matches!(
+                standing,
+                None | Some(Admission::Paused | Admission::WaitingForWave(_))
+            );
+            if held && update.step == Step::Downloading {
+                let why = if target.is_none() {
+                    "is no longer offered"
+                } else {
+                    "is no longer offered to this device (paused)"
+                };
                 tracing::warn!(
                     model,
                     version = update.version,
-                    "the bundle being downloaded is no longer offered; dropping it"
+                    "the bundle being downloaded {why}; dropping it"
                 );
-                let sha = update.sha256.clone();
+                let record = self.state.model(model);
                 record.update = None;
-                self.remove_download(&sha);
+                record.event(format_args!(
+                    "version {} {why}; download dropped",
+                    update.version
+                ));
+                self.remove_download(&update.sha256);
                 self.save()?;
                 return Ok(());
             }
             let target = target.map(|b| (*b).clone());
             return self.run_update(model, target.as_ref()).await;
         }
-        let floor = record.active.unwrap_or(0);
-        let newest = offered
-            .iter()
-            .filter(|b| b.version > floor && !record.was_rejected(&hex(&b.sha256)))
-            .max_by_key(|b| b.version);
-        let Some(newest) = newest.map(|b| (*b).clone()) else {
-            return Ok(());
+        let installer = &self.installer;
+        let looked = offers::look(offered, controls, record, seed, |version| {
+            installer.version_dir(model, version).is_dir()
+        });
+        if self.waiting.get(model) != Some(&looked.waiting) {
+            self.waiting.insert(model.to_string(), looked.waiting);
+            self.publish_models();
+        }
+        let (newest, yanked) = match looked.choice {
+            Choice::Stay => return Ok(()),
+            Choice::Install(newest) => (newest, None),
+            Choice::ReplaceYanked(yanked, newest) => (newest, Some(yanked)),
+            Choice::RollBackYanked(yanked) => {
+                tracing::warn!(model, version = yanked.version, reason = %yanked.reason, "the active version was yanked; going back to the last known good version");
+                self.state.model(model).update = Some(Update {
+                    version: yanked.version,
+                    sha256: yanked.sha256,
+                    step: Step::RollingBack {
+                        reason: yanked.reason,
+                    },
+                });
+                self.save()?;
+                return self.run_update(model, None).await;
+            }
         };
+        let record = self.state.model(model);
+        if let Some(yanked) = yanked {
+            // Nothing to go back to on disk: the yanked version is refused and not compared
+            // with, and an older bundle takes its place.
+            tracing::warn!(model, version = yanked.version, reason = %yanked.reason, replacement = newest.version, "the active version was yanked; installing another in its place");
+            record.reject(yanked.version, &yanked.sha256, &yanked.reason);
+            record.last_good = None;
+            record.event(format_args!(
+                "version {} {}; version {} takes its place",
+                yanked.version, yanked.reason, newest.version
+            ));
+        }
         tracing::info!(
             model,
             version = newest.version,
@@ -276,6 +341,36 @@ impl Updater {
         });
         self.save()?;
         self.run_update(model, Some(&newest)).await
+    }
+
+    /// Ends an update whose bundle was yanked: before promotion it is refused like a bad
+    /// bundle; once promoted it is rolled back.
+    async fn stop_yanked(
+        &mut self,
+        model: &str,
+        update: &Update,
+        controls: &[SignedControl],
+    ) -> Result<(), AgentError> {
+        let given = controls
+            .iter()
+            .find(|c| c.model == model && c.version == update.version)
+            .map(|c| c.control.reason.clone())
+            .unwrap_or_default();
+        let reason = if given.is_empty() {
+            "yanked by the fleet".to_string()
+        } else {
+            format!("yanked by the fleet: {given}")
+        };
+        match update.step {
+            Step::Promoting | Step::Watching { .. } => {
+                self.set_step(model, Step::RollingBack { reason })?;
+                self.run_update(model, None).await
+            }
+            Step::RollingBack { .. } => self.run_update(model, None).await,
+            Step::Downloading | Step::Installing | Step::Checking => {
+                self.refuse(model, update, &reason).await
+            }
+        }
     }
 
     fn bundle_file(&self, sha256: &str) -> PathBuf {

@@ -21,6 +21,7 @@ use outpost_server::ServerConfig;
 
 mod agent_cli;
 mod bundle_cli;
+mod fleet_cli;
 mod progress_bar;
 mod repo_args;
 mod repo_cli;
@@ -51,6 +52,10 @@ enum Command {
     /// A signed (TUF) repository of bundles: init, publish, refresh.
     #[command(subcommand)]
     Repo(repo_cli::RepoCommand),
+    /// Rollouts across a fleet: open, pause, resume or yank a published bundle (signed with
+    /// the fleet key).
+    #[command(subcommand)]
+    Fleet(fleet_cli::FleetCommand),
     /// GET a URL once and exit 0 on a 2xx answer, else 1: the health check of an image without
     /// a shell (`outpost probe http://127.0.0.1:8000/v2/health/ready`).
     Probe(ProbeArgs),
@@ -103,6 +108,7 @@ pub fn main(linked: LinkedRuntimes) -> ExitCode {
         Command::Agent(args) => agent_cli::run(&args),
         Command::Bundle(command) => bundle_cli::run(&command),
         Command::Repo(command) => repo_cli::run(&command),
+        Command::Fleet(command) => fleet_cli::run(&command),
         Command::Probe(args) => outpost_agent::probe::probe(
             &args.url,
             std::time::Duration::from_secs(args.timeout_secs),

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use outpost_storage::upload::Replacing;
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
-use outpost_trust::TrustedRepository;
+use outpost_trust::{Schedule, TrustedRepository};
 
 use crate::repo_args::RepoArgs;
 
@@ -17,12 +17,21 @@ pub(crate) enum RepoCommand {
     /// Make the signing keys and the repository's root of trust (metadata/1.root.json, which
     /// devices are given as --trusted-root).
     Init(RepoArgs),
-    /// Add a bundle as a signed target (replacing one of the same model and version).
+    /// Add a bundle as a signed target (replacing one of the same model and version), with its
+    /// rollout across the fleet.
     Publish {
         #[command(flatten)]
         repo: RepoArgs,
         /// The bundle file (`outpost bundle create`).
         bundle: PathBuf,
+        /// The rollout, signed with the bundle: `default` (1 % after 1 h, 5 % after 4 h, 10 %
+        /// after 1 d, 25 % after 3 d, all after 6 d), `fast` (the same within 2 h), `now` (all
+        /// at once), or a TOML file of `[[wave]]` tables (`start_after = "4h"`,
+        /// `fleet_percent = 5`) with optional `max_failed_percent` and `min_reports`. A wave
+        /// opens when `outpost fleet watch` (or `fleet open`) signs it open, never by a device's
+        /// clock; waves that start at 0 are open at once.
+        #[arg(long, default_value = "default")]
+        waves: String,
     },
     /// Re-sign targets, snapshot and timestamp with nothing changed, before they expire; with
     /// --due or --loop, only what is about to.
@@ -82,10 +91,19 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
                 );
                 upload(args, Replacing::Nothing).await?;
             }
-            RepoCommand::Publish { repo, bundle } => {
+            RepoCommand::Publish {
+                repo,
+                bundle,
+                waves,
+            } => {
+                let schedule = Schedule::named_or_file(waves, jiff::Timestamp::now())?;
                 let replacing = take_published(repo).await?;
-                let name = repo.publisher().publish(bundle, &repo.expiries()).await?;
+                let name = repo
+                    .publisher()
+                    .publish(bundle, Some(&schedule), &repo.expiries())
+                    .await?;
                 println!("published {} in {}", name.raw(), repo.repo.display());
+                println!("rollout: {}", describe(&schedule));
                 upload(repo, replacing).await?;
             }
             RepoCommand::Refresh {
@@ -109,7 +127,7 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
 
 /// With --upload, the bucket's newer metadata into the folder before signing
 /// (`crate::repo_sync`); answers what the upload after may replace.
-async fn take_published(args: &RepoArgs) -> anyhow::Result<Replacing> {
+pub(crate) async fn take_published(args: &RepoArgs) -> anyhow::Result<Replacing> {
     let Some(url) = &args.upload else {
         return Ok(Replacing::Anything);
     };
@@ -194,7 +212,7 @@ async fn download_newest(
 
 /// Copies the repository folder to `--upload`, when given, replacing timestamp.json only if
 /// it is still what `replacing` says.
-async fn upload(args: &RepoArgs, replacing: Replacing) -> anyhow::Result<()> {
+pub(crate) async fn upload(args: &RepoArgs, replacing: Replacing) -> anyhow::Result<()> {
     let Some(url) = &args.upload else {
         return Ok(());
     };
@@ -215,4 +233,32 @@ async fn upload(args: &RepoArgs, replacing: Replacing) -> anyhow::Result<()> {
         sent.files, sent.bytes, sent.skipped
     );
     Ok(())
+}
+
+/// A schedule in words: `1 % after 1h, 5 % after 4h, ...`.
+fn describe(schedule: &Schedule) -> String {
+    let waves: Vec<String> = schedule
+        .waves
+        .iter()
+        .map(|wave| {
+            let after = jiff::SignedDuration::from_secs(
+                i64::try_from(wave.start_after_secs).unwrap_or(i64::MAX),
+            );
+            if wave.start_after_secs == 0 {
+                format!("{} % at once", wave.fleet_percent)
+            } else {
+                format!("{} % after {after:#}", wave.fleet_percent)
+            }
+        })
+        .collect();
+    let opened_by_watch = schedule.waves.iter().any(|w| w.start_after_secs > 0);
+    format!(
+        "{}{}",
+        waves.join(", "),
+        if opened_by_watch {
+            "; each later wave opens when `outpost fleet watch` (or `fleet open`) signs it"
+        } else {
+            ""
+        }
+    )
 }

@@ -1,9 +1,9 @@
 //! With `--upload URL` the bucket is the repository and the publisher's folder a copy of it:
-//! before `publish` or `refresh` signs, the bucket's newer metadata (signed elsewhere: another
-//! publisher's machine, a renewal loop) is taken into the folder, so that nothing is signed
-//! from old versions; and the upload after replaces timestamp.json only if the bucket's is
-//! still the one read here (`outpost_storage::upload::Replacing`), so that two signers never
-//! overwrite each other. Loading the taken metadata for signing checks it as a device would.
+//! before `publish`, `refresh` or a `fleet` command signs, the bucket's newer metadata (signed
+//! elsewhere: another publisher's machine, a renewal loop, the fleet role's machine) is taken
+//! into the folder, so that nothing is signed from old versions; and the upload after replaces
+//! timestamp.json only if the bucket's is still the one read here
+//! (`outpost_storage::upload::Replacing`), so that two signers never overwrite each other. Loading the taken metadata for signing checks it as a device would.
 
 use anyhow::Context;
 use outpost_storage::upload::{read_metadata, Replacing, Uploaded};
@@ -82,6 +82,14 @@ pub(crate) async fn take_published(
         .await?
         .with_context(|| missing(&targets_name))?;
     write(&targets_name, &remote_targets.bytes)?;
+    // The fleet role's controls (signed on the machine that runs `outpost fleet`).
+    if let Ok((_, fleet)) = versions_named(&remote_snapshot.bytes, "fleet.json") {
+        let fleet_name = format!("{fleet}.fleet.json");
+        let remote_fleet = read(fleet_name.clone())
+            .await?
+            .with_context(|| missing(&fleet_name))?;
+        write(&fleet_name, &remote_fleet.bytes)?;
+    }
     write(&snapshot_name, &remote_snapshot.bytes)?;
     write("timestamp.json", &remote.bytes)?;
     println!(

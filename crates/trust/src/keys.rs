@@ -1,6 +1,6 @@
 //! Signing keys as files: one ed25519 key per role (`root.pk8`, `targets.pk8`, `snapshot.pk8`,
-//! `timestamp.pk8`), PKCS#8 DER, created with mode 0600 in a folder of mode 0700 and never
-//! overwritten. Files on the publisher's disk suit a test or a small fleet; production root and
+//! `timestamp.pk8`, and `fleet.pk8` for the delegated fleet role), PKCS#8 DER, created with mode
+//! 0600 in a folder of mode 0700 and never overwritten. Files on the publisher's disk suit a test or a small fleet; production root and
 //! targets keys belong offline or in a KMS/HSM (tough's `KeySource` takes those too), with only
 //! the timestamp key, which must re-sign often, on a machine that runs unattended.
 
@@ -29,7 +29,8 @@ pub fn key_path(dir: &Path, role: RoleType) -> PathBuf {
     dir.join(format!("{role}.pk8"))
 }
 
-/// Makes `dir` (0700) and a new key for every role in it; refuses if any key file exists.
+/// Makes `dir` (0700) and a new key for every role in it, the fleet role's too; refuses if any
+/// key file exists.
 pub fn generate_all(dir: &Path) -> Result<(), TrustError> {
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -39,7 +40,7 @@ pub fn generate_all(dir: &Path) -> Result<(), TrustError> {
     for role in ROLES {
         generate(&key_path(dir, role))?;
     }
-    Ok(())
+    generate(&dir.join(crate::fleet::FLEET_KEY_FILE))
 }
 
 /// Writes a new ed25519 key to `path` (which must not exist), readable by its owner only.

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod error;
+pub mod fleet;
 pub mod keys;
 pub mod publisher;
 pub mod renewal;
@@ -13,6 +14,7 @@ pub mod rollout;
 
 pub use client::{BundleTarget, TrustedRepository};
 pub use error::{Failure, TrustError};
+pub use fleet::SignedControl;
 pub use publisher::Publisher;
 pub use renewal::{versions_named, Expiries, Renewal, RenewalPlan, SignedExpiries};
 pub use rollout::{admission, device_seed, Admission, Control, Schedule, Wave};

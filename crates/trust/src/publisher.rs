@@ -14,12 +14,14 @@ use serde_json::json;
 use tough::editor::signed::PathExists;
 use tough::editor::RepositoryEditor;
 use tough::key_source::KeySource;
-use tough::schema::{RoleKeys, RoleType, Root, Target};
+use tough::schema::{PathPattern, PathSet, RoleKeys, RoleType, Root, Target};
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::TrustError;
+use crate::fleet::{CONTROL_PATTERN, FLEET_KEY_FILE, FLEET_ROLE};
 use crate::keys::{self, key_path, ROLES};
 use crate::renewal::{self, Expiries, Renewal, RenewalPlan, SignedExpiries};
+use crate::rollout::{Schedule, ROLLOUT_FIELD};
 
 /// The file in the repository folder that one signing at a time holds ([`Publisher::lock`]);
 /// not part of what is uploaded (only `metadata/` and `targets/` are).
@@ -45,6 +47,11 @@ impl Publisher {
             keys_dir: keys_dir.to_path_buf(),
             repo_dir: repo_dir.to_path_buf(),
         }
+    }
+
+    /// The keys folder.
+    pub(crate) fn keys_dir(&self) -> &Path {
+        &self.keys_dir
     }
 
     /// The metadata folder.
@@ -93,19 +100,36 @@ impl Publisher {
         }
         self.sign_role(root.clone(), root, RoleType::Root, "root.json")
             .await?;
-        let editor = RepositoryEditor::new(self.root_path())
+        let mut editor = RepositoryEditor::new(self.root_path())
             .await
             .map_err(TrustError::tuf("reading root.json"))?;
+        // The fleet role, for rollouts' controls only (crate::fleet).
+        editor
+            .delegate_role(
+                FLEET_ROLE,
+                &[keys::source(&self.keys_dir.join(FLEET_KEY_FILE))],
+                PathSet::Paths(vec![PathPattern::new(CONTROL_PATTERN).map_err(|e| {
+                    TrustError::Repository(format!("the fleet role's paths: {e}"))
+                })?]),
+                true,
+                NonZeroU64::MIN,
+                expires_in(expiries.targets),
+                NonZeroU64::MIN,
+            )
+            .await
+            .map_err(TrustError::tuf("delegating the fleet role"))?;
         self.sign_and_write(editor, [NonZeroU64::MIN; 3], expiries)
             .await?;
         Ok(())
     }
 
     /// Checks `bundle`, adds it as the target `<model>-<version>.bundle` (replacing one of that
-    /// name), signs and writes the repository. Answers the target's name.
+    /// name) with its `rollout` (none: open to the whole fleet at once, as before rollouts),
+    /// signs and writes the repository. Answers the target's name.
     pub async fn publish(
         &self,
         bundle: &Path,
+        rollout: Option<&Schedule>,
         expiries: &Expiries,
     ) -> Result<TargetName, TrustError> {
         let file = std::fs::File::open(bundle)
@@ -119,10 +143,12 @@ impl Publisher {
         let mut target = Target::from_path(bundle)
             .await
             .map_err(|e| TrustError::Repository(format!("hashing {}: {e}", bundle.display())))?;
-        target.custom.insert(
-            CUSTOM_FIELD.to_string(),
-            json!({ "model": manifest.name, "version": manifest.version }),
-        );
+        let mut custom = json!({ "model": manifest.name, "version": manifest.version });
+        if let Some(rollout) = rollout {
+            custom[ROLLOUT_FIELD] = serde_json::to_value(rollout)
+                .map_err(|e| TrustError::Repository(format!("the rollout: {e}")))?;
+        }
+        target.custom.insert(CUSTOM_FIELD.to_string(), custom);
         let _lock = self.lock().await?;
         let (mut editor, versions) = self.edit().await?;
         editor
@@ -148,6 +174,18 @@ impl Publisher {
         let (editor, versions) = self.edit().await?;
         self.sign_and_write(editor, versions, expiries).await?;
         Ok(())
+    }
+
+    /// The bundles and controls the folder's repository holds now (signatures checked, expiry
+    /// not: what a signing starts from).
+    pub async fn published(
+        &self,
+    ) -> Result<(Vec<crate::BundleTarget>, Vec<crate::SignedControl>), TrustError> {
+        let repository = self.load().await?;
+        Ok((
+            crate::client::bundles_of(&repository),
+            crate::client::controls_of(&repository),
+        ))
     }
 
     /// When targets, snapshot and timestamp lapse now.
@@ -252,7 +290,7 @@ impl Publisher {
 
     /// The current repository, read with its signatures checked but its expiry not enforced
     /// (so that an expired repository can be refreshed).
-    async fn load(&self) -> Result<tough::Repository, TrustError> {
+    pub(crate) async fn load(&self) -> Result<tough::Repository, TrustError> {
         let root = std::fs::read(self.root_path()).map_err(TrustError::io(format!(
             "reading {}",
             self.root_path().display()
@@ -338,7 +376,7 @@ fn expiries_of(repository: &tough::Repository) -> SignedExpiries {
     }
 }
 
-fn expires_in(duration: SignedDuration) -> Timestamp {
+pub(crate) fn expires_in(duration: SignedDuration) -> Timestamp {
     Timestamp::now()
         .checked_add(duration)
         .unwrap_or(Timestamp::MAX)

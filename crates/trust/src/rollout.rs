@@ -33,7 +33,7 @@ pub struct Wave {
     /// Seconds after publishing.
     pub start_after_secs: u64,
     /// The share of the fleet, cumulative, 0 to 100.
-    pub fleet_percent: f64,
+    pub fleet_percent: u32,
 }
 
 /// A bundle's rollout: when each wave may open and when `fleet watch` halts it.
@@ -45,7 +45,7 @@ pub struct Schedule {
     pub waves: Vec<Wave>,
     /// `fleet watch` pauses the rollout when more than this share of the devices that
     /// reported on the version failed with it (rolled back or refused it).
-    pub max_failed_percent: f64,
+    pub max_failed_percent: u32,
     /// ... once at least this many devices reported on it.
     pub min_reports: u32,
 }
@@ -55,7 +55,7 @@ pub struct Schedule {
 #[serde(deny_unknown_fields)]
 struct ScheduleFile {
     #[serde(default = "default_max_failed_percent")]
-    max_failed_percent: f64,
+    max_failed_percent: u32,
     #[serde(default = "default_min_reports")]
     min_reports: u32,
     wave: Vec<WaveFile>,
@@ -65,11 +65,11 @@ struct ScheduleFile {
 #[serde(deny_unknown_fields)]
 struct WaveFile {
     start_after: String,
-    fleet_percent: f64,
+    fleet_percent: u32,
 }
 
-fn default_max_failed_percent() -> f64 {
-    10.0
+fn default_max_failed_percent() -> u32 {
+    10
 }
 
 fn default_min_reports() -> u32 {
@@ -86,31 +86,31 @@ pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
 }
 
 /// The named schedules of `--waves`, as (start after, cumulative percent).
-const PRESETS: [(&str, &[(u64, f64)]); 3] = [
+const PRESETS: [(&str, &[(u64, u32)]); 3] = [
     // Bottlerocket's spacing: an hour for the first 1 %, six days to all.
     (
         "default",
         &[
-            (3600, 1.0),
-            (4 * 3600, 5.0),
-            (24 * 3600, 10.0),
-            (3 * 24 * 3600, 25.0),
-            (6 * 24 * 3600, 100.0),
+            (3600, 1),
+            (4 * 3600, 5),
+            (24 * 3600, 10),
+            (3 * 24 * 3600, 25),
+            (6 * 24 * 3600, 100),
         ],
     ),
     // The same waves within two hours.
     (
         "fast",
         &[
-            (5 * 60, 1.0),
-            (15 * 60, 5.0),
-            (30 * 60, 10.0),
-            (3600, 25.0),
-            (2 * 3600, 100.0),
+            (5 * 60, 1),
+            (15 * 60, 5),
+            (30 * 60, 10),
+            (3600, 25),
+            (2 * 3600, 100),
         ],
     ),
     // Everyone at once.
-    ("now", &[(0, 100.0)]),
+    ("now", &[(0, 100)]),
 ];
 
 impl Schedule {
@@ -172,14 +172,14 @@ impl Schedule {
     pub fn new(
         published_at: Timestamp,
         waves: Vec<Wave>,
-        max_failed_percent: f64,
+        max_failed_percent: u32,
         min_reports: u32,
     ) -> Result<Schedule, TrustError> {
         let bad = |reason: &str| TrustError::Repository(format!("rollout schedule: {reason}"));
         let Some(last) = waves.last() else {
             return Err(bad("no wave"));
         };
-        if last.fleet_percent != 100.0 {
+        if last.fleet_percent != 100 {
             return Err(bad("the last wave must reach 100 % of the fleet"));
         }
         for pair in waves.windows(2) {
@@ -192,14 +192,11 @@ impl Schedule {
                 ));
             }
         }
-        if waves
-            .iter()
-            .any(|w| !(w.fleet_percent > 0.0 && w.fleet_percent <= 100.0))
-        {
-            return Err(bad("fleet_percent must be above 0 and at most 100"));
+        if waves.iter().any(|w| !(1..=100).contains(&w.fleet_percent)) {
+            return Err(bad("fleet_percent must be 1 to 100"));
         }
-        if !(0.0..=100.0).contains(&max_failed_percent) {
-            return Err(bad("max_failed_percent must be within 0-100"));
+        if max_failed_percent > 100 {
+            return Err(bad("max_failed_percent must be 0 to 100"));
         }
         Ok(Schedule {
             published_at,
@@ -211,7 +208,7 @@ impl Schedule {
 
     /// The share open `elapsed` after publishing: the last wave started by then (0 before the
     /// first).
-    pub fn percent_at(&self, elapsed: SignedDuration) -> f64 {
+    pub fn percent_at(&self, elapsed: SignedDuration) -> u32 {
         self.waves
             .iter()
             .take_while(|w| {
@@ -220,11 +217,11 @@ impl Schedule {
             })
             .map(|w| w.fleet_percent)
             .last()
-            .unwrap_or(0.0)
+            .unwrap_or(0)
     }
 
     /// The share open from publishing on, with no control signed: waves of `start_after` 0.
-    pub fn open_from_start(&self) -> f64 {
+    pub fn open_from_start(&self) -> u32 {
         self.percent_at(SignedDuration::ZERO)
     }
 
@@ -249,7 +246,7 @@ impl Schedule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Control {
     /// The share of the fleet open, cumulative (the waves opened so far).
-    pub open_percent: f64,
+    pub open_percent: u32,
     /// No device that has not installed it installs it (those that have keep it).
     #[serde(default)]
     pub paused: bool,
@@ -293,7 +290,7 @@ pub fn admission(schedule: Option<&Schedule>, control: Option<&Control>, seed: u
         return Admission::Paused;
     }
     let open = control
-        .map_or(0.0, |c| c.open_percent)
+        .map_or(0, |c| c.open_percent)
         .max(schedule.open_from_start());
     if seed_admitted(seed, open) {
         Admission::Open
@@ -315,8 +312,8 @@ pub fn device_seed(device_id: &str) -> u32 {
 }
 
 /// Whether `seed` falls within the first `percent` of the fleet.
-pub fn seed_admitted(seed: u32, percent: f64) -> bool {
-    f64::from(seed) < percent * f64::from(SEED_SPAN) / 100.0
+pub fn seed_admitted(seed: u32, percent: u32) -> bool {
+    seed < percent.min(100) * (SEED_SPAN / 100)
 }
 
 #[cfg(test)]
@@ -335,19 +332,19 @@ mod tests {
     fn the_default_waves_open_as_bottlerocket_spaces_them() {
         let schedule = default_schedule();
         let hours = |h: i64| SignedDuration::from_hours(h);
-        assert_eq!(schedule.percent_at(hours(0)), 0.0);
-        assert_eq!(schedule.percent_at(hours(1)), 1.0);
-        assert_eq!(schedule.percent_at(hours(3)), 1.0);
-        assert_eq!(schedule.percent_at(hours(4)), 5.0);
-        assert_eq!(schedule.percent_at(hours(24)), 10.0);
-        assert_eq!(schedule.percent_at(hours(72)), 25.0);
-        assert_eq!(schedule.percent_at(hours(144)), 100.0);
+        assert_eq!(schedule.percent_at(hours(0)), 0);
+        assert_eq!(schedule.percent_at(hours(1)), 1);
+        assert_eq!(schedule.percent_at(hours(3)), 1);
+        assert_eq!(schedule.percent_at(hours(4)), 5);
+        assert_eq!(schedule.percent_at(hours(24)), 10);
+        assert_eq!(schedule.percent_at(hours(72)), 25);
+        assert_eq!(schedule.percent_at(hours(144)), 100);
         assert_eq!(schedule.start_of(1), Some(at("2026-12-01T04:00:00Z")));
         assert_eq!(
             Schedule::named_or_file("now", at("2026-12-01T00:00:00Z"))
                 .unwrap()
                 .open_from_start(),
-            100.0
+            100
         );
     }
 
@@ -360,20 +357,23 @@ mod tests {
         let seeds: Vec<u32> = (0..10_000)
             .map(|i| device_seed(&format!("cam-{i}")))
             .collect();
-        for percent in [1.0, 5.0, 10.0, 25.0, 50.0] {
+        for percent in [1, 5, 10, 25, 50] {
             let inside = seeds.iter().filter(|s| seed_admitted(**s, percent)).count();
             let share = inside as f64 / 100.0;
-            assert!((share - percent).abs() < 0.6, "{percent} %: {share} %");
+            assert!(
+                (share - f64::from(percent)).abs() < 0.6,
+                "{percent} %: {share} %"
+            );
         }
-        assert!(seeds.iter().all(|s| seed_admitted(*s, 100.0)));
-        assert!(!seeds.iter().any(|s| seed_admitted(*s, 0.0)));
+        assert!(seeds.iter().all(|s| seed_admitted(*s, 100)));
+        assert!(!seeds.iter().any(|s| seed_admitted(*s, 0)));
     }
 
     #[test]
     fn a_device_installs_only_once_a_signed_control_opens_its_wave() {
         let schedule = default_schedule();
         let seed = (0..)
-            .find(|s| !seed_admitted(*s, 1.0) && seed_admitted(*s, 5.0))
+            .find(|s| !seed_admitted(*s, 1) && seed_admitted(*s, 5))
             .unwrap();
         assert_eq!(schedule.wave_of(seed), 2);
         // Published, no control yet: nobody (the first wave starts after an hour).
@@ -381,7 +381,7 @@ mod tests {
             admission(Some(&schedule), None, seed),
             Admission::WaitingForWave(2)
         );
-        let control = |open_percent: f64| Control {
+        let control = |open_percent: u32| Control {
             open_percent,
             paused: false,
             yanked: false,
@@ -389,16 +389,16 @@ mod tests {
             signed_at: at("2026-12-01T01:00:00Z"),
         };
         assert_eq!(
-            admission(Some(&schedule), Some(&control(1.0)), seed),
+            admission(Some(&schedule), Some(&control(1)), seed),
             Admission::WaitingForWave(2)
         );
         assert_eq!(
-            admission(Some(&schedule), Some(&control(5.0)), seed),
+            admission(Some(&schedule), Some(&control(5)), seed),
             Admission::Open
         );
         let paused = Control {
             paused: true,
-            ..control(5.0)
+            ..control(5)
         };
         assert_eq!(
             admission(Some(&schedule), Some(&paused), seed),
@@ -406,7 +406,7 @@ mod tests {
         );
         let yanked = Control {
             yanked: true,
-            ..control(100.0)
+            ..control(100)
         };
         assert_eq!(
             admission(Some(&schedule), Some(&yanked), seed),
@@ -424,18 +424,14 @@ mod tests {
             start_after_secs,
             fleet_percent,
         };
-        assert!(Schedule::new(start, vec![], 10.0, 1).is_err());
-        assert!(Schedule::new(start, vec![wave(0, 50.0)], 10.0, 1).is_err());
-        assert!(Schedule::new(start, vec![wave(60, 10.0), wave(0, 100.0)], 10.0, 1).is_err());
-        assert!(Schedule::new(
-            start,
-            vec![wave(0, 10.0), wave(60, 5.0), wave(90, 100.0)],
-            10.0,
-            1
-        )
-        .is_err());
-        assert!(Schedule::new(start, vec![wave(0, 100.0)], 120.0, 1).is_err());
-        assert!(Schedule::new(start, vec![wave(0, 10.0), wave(60, 100.0)], 10.0, 1).is_ok());
+        assert!(Schedule::new(start, vec![], 10, 1).is_err());
+        assert!(Schedule::new(start, vec![wave(0, 50)], 10, 1).is_err());
+        assert!(Schedule::new(start, vec![wave(60, 10), wave(0, 100)], 10, 1).is_err());
+        assert!(
+            Schedule::new(start, vec![wave(0, 10), wave(60, 5), wave(90, 100)], 10, 1).is_err()
+        );
+        assert!(Schedule::new(start, vec![wave(0, 100)], 120, 1).is_err());
+        assert!(Schedule::new(start, vec![wave(0, 10), wave(60, 100)], 10, 1).is_ok());
     }
 
     #[test]
@@ -451,7 +447,7 @@ mod tests {
         let schedule =
             Schedule::named_or_file(path.to_str().unwrap(), at("2026-12-01T00:00:00Z")).unwrap();
         assert_eq!(schedule.waves[1].start_after_secs, 90);
-        assert_eq!(schedule.max_failed_percent, 20.0);
+        assert_eq!(schedule.max_failed_percent, 20);
         assert_eq!(schedule.min_reports, 1);
         std::fs::write(
             &path,

@@ -70,12 +70,12 @@ async fn a_published_bundle_downloads_as_it_was_published() {
     let first = bundle(f.dir.path(), 1);
     let name = f
         .publisher
-        .publish(&first, &Expiries::default())
+        .publish(&first, None, &Expiries::default())
         .await
         .unwrap();
     assert_eq!(name.raw(), "m-1.bundle");
     f.publisher
-        .publish(&bundle(f.dir.path(), 2), &Expiries::default())
+        .publish(&bundle(f.dir.path(), 2), None, &Expiries::default())
         .await
         .unwrap();
 
@@ -118,7 +118,7 @@ async fn tampered_and_lengthened_bundles_are_refused() {
     let f = Fixture::new(&Expiries::default()).await;
     let name = f
         .publisher
-        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .publish(&bundle(f.dir.path(), 1), None, &Expiries::default())
         .await
         .unwrap();
     let stored = target_file(&f, "m-1.bundle");
@@ -143,7 +143,7 @@ async fn tampered_and_lengthened_bundles_are_refused() {
 async fn tampered_metadata_is_refused() {
     let f = Fixture::new(&Expiries::default()).await;
     f.publisher
-        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .publish(&bundle(f.dir.path(), 1), None, &Expiries::default())
         .await
         .unwrap();
     let targets = f.path("repo/metadata/2.targets.json");
@@ -178,12 +178,12 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn metadata_older_than_what_the_device_saw_is_refused() {
     let f = Fixture::new(&Expiries::default()).await;
     f.publisher
-        .publish(&bundle(f.dir.path(), 1), &Expiries::default())
+        .publish(&bundle(f.dir.path(), 1), None, &Expiries::default())
         .await
         .unwrap();
     copy_dir(&f.path("repo/metadata"), &f.path("old-metadata"));
     f.publisher
-        .publish(&bundle(f.dir.path(), 2), &Expiries::default())
+        .publish(&bundle(f.dir.path(), 2), None, &Expiries::default())
         .await
         .unwrap();
     assert_eq!(f.load("device").await.unwrap().bundles().len(), 2);
@@ -204,7 +204,7 @@ async fn a_lapsing_timestamp_is_renewed_with_the_timestamp_key_alone() {
     };
     let f = Fixture::new(&short).await;
     f.publisher
-        .publish(&bundle(f.dir.path(), 1), &short)
+        .publish(&bundle(f.dir.path(), 1), None, &short)
         .await
         .unwrap();
     let device = f.load("device").await.unwrap();
@@ -257,9 +257,75 @@ async fn publishes_at_the_same_time_both_land() {
     let f = Fixture::new(&Expiries::default()).await;
     let (one, two) = (bundle(f.dir.path(), 1), bundle(f.dir.path(), 2));
     let (a, b) = (f.publisher.clone(), f.publisher.clone());
-    let first = tokio::spawn(async move { a.publish(&one, &Expiries::default()).await });
-    let second = tokio::spawn(async move { b.publish(&two, &Expiries::default()).await });
+    let first = tokio::spawn(async move { a.publish(&one, None, &Expiries::default()).await });
+    let second = tokio::spawn(async move { b.publish(&two, None, &Expiries::default()).await });
     first.await.unwrap().unwrap();
     second.await.unwrap().unwrap();
     assert_eq!(f.load("device").await.unwrap().bundles().len(), 2);
+}
+
+/// The fleet role: what it signs reaches devices as controls, a bundle's rollout reaches them
+/// with the bundle, a later publish keeps the controls, and no other key signs a control.
+#[tokio::test]
+async fn the_fleet_role_signs_controls_and_nothing_else() {
+    use outpost_trust::{Control, Schedule};
+
+    let f = Fixture::new(&Expiries::default()).await;
+    let published_at: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+    let schedule = Schedule::named_or_file("default", published_at).unwrap();
+    f.publisher
+        .publish(
+            &bundle(f.dir.path(), 1),
+            Some(&schedule),
+            &Expiries::default(),
+        )
+        .await
+        .unwrap();
+    let device = f.load("device").await.unwrap();
+    assert_eq!(device.bundles()[0].rollout.as_ref(), Some(&schedule));
+    assert!(device.controls().is_empty());
+
+    let control = Control {
+        open_percent: 5,
+        paused: false,
+        yanked: false,
+        reason: "wave 2".into(),
+        signed_at: published_at,
+    };
+    let written = f
+        .publisher
+        .sign_control("m", 1, &control, &Expiries::default())
+        .await
+        .unwrap();
+    assert_eq!(written.last().map(String::as_str), Some("timestamp.json"));
+    let device = f.load("device").await.unwrap();
+    let signed = device.control("m", 1).unwrap();
+    assert_eq!(signed.control, control);
+    assert_eq!(device.bundles().len(), 1);
+
+    // A later publish (targets key) keeps the fleet role's control.
+    f.publisher
+        .publish(&bundle(f.dir.path(), 2), None, &Expiries::default())
+        .await
+        .unwrap();
+    let device = f.load("device").await.unwrap();
+    assert_eq!(device.control("m", 1).unwrap().control, control);
+    assert_eq!(device.bundles().len(), 2);
+
+    // A key the delegation does not name (here the targets key in place of the fleet key)
+    // cannot sign a control, and what devices trust stays as it was.
+    let keys = f.path("keys");
+    std::fs::copy(keys.join("targets.pk8"), keys.join("fleet.pk8")).unwrap();
+    let paused = Control {
+        paused: true,
+        ..control.clone()
+    };
+    let refused = f
+        .publisher
+        .sign_control("m", 1, &paused, &Expiries::default())
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("fleet role"), "{refused}");
+    let device = f.load("device").await.unwrap();
+    assert_eq!(device.control("m", 1).unwrap().control, control);
 }

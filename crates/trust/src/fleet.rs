@@ -1,0 +1,207 @@
+//! The fleet role: a TUF role delegated by targets for the names `fleet-control.*` only, whose
+//! key signs what a rollout may do now ([`Control`]: the share of the fleet open, pause, yank)
+//! and nothing else. A bundle can only come from the top-level targets role, so the fleet key
+//! (held by the machine that runs `outpost fleet watch`, with the snapshot and timestamp keys a
+//! signing needs) can halt or open a rollout but never publish a model. Each control is a
+//! target `fleet-control.<model>.<version>.json` whose file holds the same JSON as its custom
+//! field; devices read the custom field from the verified metadata and never download it.
+
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+
+use serde_json::json;
+use tough::editor::signed::SignedRole;
+use tough::schema::decoded::{Decoded, Hex};
+use tough::schema::{DelegatedTargets, Hashes, KeyHolder, Metafile, RoleType, Target, Targets};
+use tough::TargetName;
+
+use crate::error::TrustError;
+use crate::keys::{self, key_path};
+use crate::publisher::{expires_in, Publisher};
+use crate::rollout::{Control, CONTROL_FIELD};
+
+/// The delegated role's name (`N.fleet.json`).
+pub const FLEET_ROLE: &str = "fleet";
+
+/// The names the fleet role may sign.
+pub const CONTROL_PATTERN: &str = "fleet-control.*";
+
+/// The target name of the control of `model`'s `version`.
+pub fn control_target_name(model: &str, version: u64) -> String {
+    format!("fleet-control.{model}.{version}.json")
+}
+
+/// A control as the fleet role signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedControl {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+    /// What it says.
+    pub control: Control,
+}
+
+/// The control in a fleet-role target's custom metadata, if it is one.
+pub(crate) fn control_of(target: &Target) -> Option<SignedControl> {
+    let custom = target.custom.get(CONTROL_FIELD)?;
+    Some(SignedControl {
+        model: custom.get("model")?.as_str()?.to_string(),
+        version: custom.get("version")?.as_u64()?,
+        control: serde_json::from_value(custom.get("control")?.clone()).ok()?,
+    })
+}
+
+impl Publisher {
+    /// Signs `control` for `model`'s `version` with the fleet key (replacing the control it
+    /// had), then snapshot and timestamp with theirs; the fleet role lasts `lifetimes.targets`,
+    /// snapshot and timestamp theirs. Answers the metadata files written, to upload in order.
+    pub async fn sign_control(
+        &self,
+        model: &str,
+        version: u64,
+        control: &Control,
+        lifetimes: &crate::Expiries,
+    ) -> Result<Vec<String>, TrustError> {
+        let _lock = self.lock().await?;
+        let repository = self.load().await?;
+        let top = repository.targets().signed.clone();
+        let delegations = top.delegations.clone().ok_or_else(no_fleet_role)?;
+        let current = delegations
+            .roles
+            .iter()
+            .find(|role| role.name == FLEET_ROLE)
+            .and_then(|role| role.targets.clone())
+            .ok_or_else(no_fleet_role)?;
+
+        // The control's file, into targets/ under its consistent-snapshot name.
+        let body = json!({ "model": model, "version": version, "control": control });
+        let bytes = serde_json::to_vec_pretty(&body)
+            .map_err(|e| TrustError::Repository(format!("writing the control: {e}")))?;
+        let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+        let name = control_target_name(model, version);
+        let hex: String = sha256.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let targets_dir = self.targets_dir();
+        std::fs::create_dir_all(&targets_dir).map_err(TrustError::io(format!(
+            "creating {}",
+            targets_dir.display()
+        )))?;
+        let file = targets_dir.join(format!("{hex}.{name}"));
+        std::fs::write(&file, &bytes)
+            .map_err(TrustError::io(format!("writing {}", file.display())))?;
+        let mut custom = HashMap::new();
+        custom.insert(CONTROL_FIELD.to_string(), body);
+        let target = Target {
+            length: bytes.len() as u64,
+            hashes: tough::schema::Hashes {
+                sha256: Decoded::<Hex>::from(sha256.as_ref().to_vec()),
+                _extra: HashMap::new(),
+            },
+            custom,
+            _extra: HashMap::new(),
+        };
+
+        let mut fleet: Targets = current.signed;
+        fleet.targets.insert(
+            TargetName::new(name).map_err(TrustError::tuf("naming the control"))?,
+            target,
+        );
+        fleet.version = fleet.version.saturating_add(1);
+        fleet.expires = expires_in(lifetimes.targets);
+        let signed_fleet = SignedRole::new(
+            DelegatedTargets {
+                name: FLEET_ROLE.to_string(),
+                targets: fleet,
+            },
+            &KeyHolder::Delegations(delegations),
+            &[keys::source(&self.keys_dir().join(FLEET_KEY_FILE))],
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .await
+        .map_err(TrustError::tuf("signing the fleet role"))?;
+        signed_fleet
+            .write(self.metadata_dir(), true)
+            .await
+            .map_err(TrustError::tuf("writing the fleet role"))?;
+        let fleet_version = signed_fleet.signed().signed.targets.version;
+
+        let root = repository.root().signed.clone();
+        let mut snapshot = repository.snapshot().signed.clone();
+        snapshot.version = snapshot.version.saturating_add(1);
+        snapshot.expires = expires_in(lifetimes.snapshot);
+        snapshot.meta.insert(
+            format!("{FLEET_ROLE}.json"),
+            metafile(fleet_version, signed_fleet.sha256(), *signed_fleet.length()),
+        );
+        let signed_snapshot = self
+            .sign_as(snapshot, &root, RoleType::Snapshot, "snapshot.json")
+            .await?;
+        let snapshot_version = signed_snapshot.signed().signed.version;
+
+        let mut timestamp = repository.timestamp().signed.clone();
+        timestamp.version = timestamp.version.saturating_add(1);
+        timestamp.expires = expires_in(lifetimes.timestamp);
+        timestamp.meta.insert(
+            "snapshot.json".to_string(),
+            metafile(
+                snapshot_version,
+                signed_snapshot.sha256(),
+                *signed_snapshot.length(),
+            ),
+        );
+        self.sign_as(timestamp, &root, RoleType::Timestamp, "timestamp.json")
+            .await?;
+        Ok(vec![
+            format!("{fleet_version}.{FLEET_ROLE}.json"),
+            format!("{snapshot_version}.snapshot.json"),
+            "timestamp.json".to_string(),
+        ])
+    }
+
+    /// Signs `role` with the key of `key_role` (a top-level role root names) and writes it.
+    async fn sign_as<T>(
+        &self,
+        role: T,
+        root: &tough::schema::Root,
+        key_role: RoleType,
+        file: &str,
+    ) -> Result<SignedRole<T>, TrustError>
+    where
+        T: tough::schema::Role + serde::Serialize,
+    {
+        let signed = SignedRole::new(
+            role,
+            &KeyHolder::Root(root.clone()),
+            &[keys::source(&key_path(self.keys_dir(), key_role))],
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .await
+        .map_err(TrustError::tuf(format!("signing {file}")))?;
+        signed
+            .write(self.metadata_dir(), true)
+            .await
+            .map_err(TrustError::tuf(format!("writing {file}")))?;
+        Ok(signed)
+    }
+}
+
+/// The fleet key's file in a keys folder.
+pub const FLEET_KEY_FILE: &str = "fleet.pk8";
+
+fn no_fleet_role() -> TrustError {
+    TrustError::Repository(format!(
+        "the repository delegates no {FLEET_ROLE} role (it was made before rollouts; make a new one with `outpost repo init`)"
+    ))
+}
+
+fn metafile(version: NonZeroU64, sha256: &[u8], length: u64) -> Metafile {
+    Metafile {
+        length: Some(length),
+        hashes: Some(Hashes {
+            sha256: sha256.to_vec().into(),
+            _extra: HashMap::new(),
+        }),
+        version,
+        _extra: HashMap::new(),
+    }
+}
