@@ -424,6 +424,8 @@ fn device() -> Device {
         vec![
             "repo",
             "publish",
+            "--waves",
+            "now",
             "--keys",
             keys.to_str().unwrap(),
             "--repo",

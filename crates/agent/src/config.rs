@@ -153,8 +153,8 @@ settings_section! {
         /// takes traffic. `false` installs such a bundle once the server has loaded it.
         require_golden_cases: bool = true, flag "require-golden-cases";
         /// This device's name in the fleet (letters, digits, `.`, `_`, `-`; at most 128): the
-        /// name of its status object.
-        device_id: Option<String> = None, flag "device-id", shown "the machine id (/etc/machine-id)";
+        /// name of its status object and the source of its place in rollouts' waves.
+        device_id: Option<String> = None, flag "device-id", shown "the machine id (/etc/machine-id), else one made once and kept in the state folder";
     }
     sections {
         /// `[repository]`: the signed bundle repository.

@@ -145,7 +145,7 @@ mod tests {
 
     fn bundle(version: u64, rollout: Option<Schedule>) -> BundleTarget {
         BundleTarget {
-            name: outpost_trust::client::target_name(&format!("m-{version}.bundle")).unwrap(),
+            name: outpost_trust::listing::target_name(&format!("m-{version}.bundle")).unwrap(),
             model: "m".into(),
             version,
             length: 10,

@@ -13,45 +13,12 @@ use tough::{Repository, RepositoryLoader, TargetName};
 use url::Url;
 
 use crate::error::TrustError;
-use crate::fleet::{control_of, SignedControl, FLEET_ROLE};
-use crate::publisher::CUSTOM_FIELD;
-use crate::rollout::{Schedule, ROLLOUT_FIELD};
+use crate::listing::{bundles_of, controls_of, BundleTarget, SignedControl};
 
 /// A repository whose metadata checked out against the trusted root.
 #[derive(Debug)]
 pub struct TrustedRepository {
     repository: Repository,
-}
-
-/// A bundle the repository offers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BundleTarget {
-    /// The target's name.
-    pub name: TargetName,
-    /// The model it installs.
-    pub model: String,
-    /// The version it installs.
-    pub version: u64,
-    /// Its signed length in bytes.
-    pub length: u64,
-    /// Its signed sha256.
-    pub sha256: [u8; 32],
-    /// Its rollout across the fleet; `None` for a bundle published without one (open to all).
-    pub rollout: Option<Schedule>,
-}
-
-/// A target name, checked as tough checks names (no `..`, no absolute paths).
-pub fn target_name(raw: &str) -> Result<TargetName, TrustError> {
-    TargetName::new(raw).map_err(TrustError::tuf(format!("the target name {raw:?}")))
-}
-
-impl BundleTarget {
-    /// Where the target's file lies inside the repository: `targets/<sha256>.<name>`, as
-    /// consistent snapshots name target files.
-    pub fn repository_path(&self) -> String {
-        let hash: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
-        format!("targets/{hash}.{}", self.name.raw())
-    }
 }
 
 impl TrustedRepository {
@@ -171,46 +138,4 @@ impl TrustedRepository {
             .await
             .map_err(TrustError::io(format!("syncing {}", path.display())))
     }
-}
-
-/// Every bundle the top-level targets role of `repository` lists (targets without Outpost's
-/// custom field, without a 32-byte sha256 or with a rollout that cannot be read are left out).
-/// Delegated roles never offer bundles: the fleet role's key cannot publish a model.
-pub(crate) fn bundles_of(repository: &Repository) -> Vec<BundleTarget> {
-    repository
-        .targets()
-        .signed
-        .targets
-        .iter()
-        .filter_map(|(name, target)| {
-            let custom = target.custom.get(CUSTOM_FIELD)?;
-            let rollout = match custom.get(ROLLOUT_FIELD) {
-                None => None,
-                Some(value) => Some(serde_json::from_value(value.clone()).ok()?),
-            };
-            Some(BundleTarget {
-                name: name.clone(),
-                model: custom.get("model")?.as_str()?.to_string(),
-                version: custom.get("version")?.as_u64()?,
-                length: target.length,
-                sha256: <[u8; 32]>::try_from(target.hashes.sha256.as_ref()).ok()?,
-                rollout,
-            })
-        })
-        .collect()
-}
-
-/// The controls the fleet role of `repository` signed (none where it delegates no fleet role).
-pub(crate) fn controls_of(repository: &Repository) -> Vec<SignedControl> {
-    let Some(delegations) = &repository.targets().signed.delegations else {
-        return Vec::new();
-    };
-    delegations
-        .roles
-        .iter()
-        .filter(|role| role.name == FLEET_ROLE)
-        .filter_map(|role| role.targets.as_ref())
-        .flat_map(|signed| signed.signed.targets.values())
-        .filter_map(control_of)
-        .collect()
 }

@@ -16,41 +16,10 @@ use tough::schema::{DelegatedTargets, Hashes, KeyHolder, Metafile, RoleType, Tar
 use tough::TargetName;
 
 use crate::error::TrustError;
-use crate::keys::{self, key_path};
+use crate::keys::{self, key_path, FLEET_KEY_FILE};
+use crate::listing::{control_target_name, FLEET_ROLE};
 use crate::publisher::{expires_in, Publisher};
 use crate::rollout::{Control, CONTROL_FIELD};
-
-/// The delegated role's name (`N.fleet.json`).
-pub const FLEET_ROLE: &str = "fleet";
-
-/// The names the fleet role may sign.
-pub const CONTROL_PATTERN: &str = "fleet-control.*";
-
-/// The target name of the control of `model`'s `version`.
-pub fn control_target_name(model: &str, version: u64) -> String {
-    format!("fleet-control.{model}.{version}.json")
-}
-
-/// A control as the fleet role signed it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SignedControl {
-    /// The model.
-    pub model: String,
-    /// The version.
-    pub version: u64,
-    /// What it says.
-    pub control: Control,
-}
-
-/// The control in a fleet-role target's custom metadata, if it is one.
-pub(crate) fn control_of(target: &Target) -> Option<SignedControl> {
-    let custom = target.custom.get(CONTROL_FIELD)?;
-    Some(SignedControl {
-        model: custom.get("model")?.as_str()?.to_string(),
-        version: custom.get("version")?.as_u64()?,
-        control: serde_json::from_value(custom.get("control")?.clone()).ok()?,
-    })
-}
 
 impl Publisher {
     /// Signs `control` for `model`'s `version` with the fleet key (replacing the control it
@@ -184,9 +153,6 @@ impl Publisher {
         Ok(signed)
     }
 }
-
-/// The fleet key's file in a keys folder.
-pub const FLEET_KEY_FILE: &str = "fleet.pk8";
 
 fn no_fleet_role() -> TrustError {
     TrustError::Repository(format!(

@@ -24,6 +24,9 @@ pub const ROLES: [RoleType; 4] = [
     RoleType::Timestamp,
 ];
 
+/// The fleet role's key file (a delegated role, not one root names).
+pub const FLEET_KEY_FILE: &str = "fleet.pk8";
+
 /// The key file of `role` in `dir`.
 pub fn key_path(dir: &Path, role: RoleType) -> PathBuf {
     dir.join(format!("{role}.pk8"))
@@ -40,7 +43,7 @@ pub fn generate_all(dir: &Path) -> Result<(), TrustError> {
     for role in ROLES {
         generate(&key_path(dir, role))?;
     }
-    generate(&dir.join(crate::fleet::FLEET_KEY_FILE))
+    generate(&dir.join(FLEET_KEY_FILE))
 }
 
 /// Writes a new ed25519 key to `path` (which must not exist), readable by its owner only.

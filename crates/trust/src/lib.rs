@@ -8,13 +8,14 @@ pub mod client;
 pub mod error;
 pub mod fleet;
 pub mod keys;
+pub mod listing;
 pub mod publisher;
 pub mod renewal;
 pub mod rollout;
 
-pub use client::{BundleTarget, TrustedRepository};
+pub use client::TrustedRepository;
 pub use error::{Failure, TrustError};
-pub use fleet::SignedControl;
+pub use listing::{BundleTarget, SignedControl};
 pub use publisher::Publisher;
 pub use renewal::{versions_named, Expiries, Renewal, RenewalPlan, SignedExpiries};
 pub use rollout::{admission, device_seed, Admission, Control, Schedule, Wave};

@@ -18,8 +18,9 @@ use tough::schema::{PathPattern, PathSet, RoleKeys, RoleType, Root, Target};
 use tough::{ExpirationEnforcement, RepositoryLoader, TargetName};
 
 use crate::error::TrustError;
-use crate::fleet::{CONTROL_PATTERN, FLEET_KEY_FILE, FLEET_ROLE};
+use crate::keys::FLEET_KEY_FILE;
 use crate::keys::{self, key_path, ROLES};
+use crate::listing::{CONTROL_PATTERN, CUSTOM_FIELD, FLEET_ROLE};
 use crate::renewal::{self, Expiries, Renewal, RenewalPlan, SignedExpiries};
 use crate::rollout::{Schedule, ROLLOUT_FIELD};
 
@@ -36,9 +37,6 @@ pub struct Publisher {
     keys_dir: PathBuf,
     repo_dir: PathBuf,
 }
-
-/// The custom field of a bundle target: the model and version it installs.
-pub const CUSTOM_FIELD: &str = "outpost";
 
 impl Publisher {
     /// The publisher of the repository in `repo_dir`, signing with the keys in `keys_dir`.
@@ -180,11 +178,17 @@ impl Publisher {
     /// not: what a signing starts from).
     pub async fn published(
         &self,
-    ) -> Result<(Vec<crate::BundleTarget>, Vec<crate::SignedControl>), TrustError> {
+    ) -> Result<
+        (
+            Vec<crate::listing::BundleTarget>,
+            Vec<crate::listing::SignedControl>,
+        ),
+        TrustError,
+    > {
         let repository = self.load().await?;
         Ok((
-            crate::client::bundles_of(&repository),
-            crate::client::controls_of(&repository),
+            crate::listing::bundles_of(&repository),
+            crate::listing::controls_of(&repository),
         ))
     }
 
