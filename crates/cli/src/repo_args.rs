@@ -21,7 +21,8 @@ pub(crate) struct RepoArgs {
     /// environment.
     #[arg(long)]
     pub(crate) upload: Option<String>,
-    /// How long root.json stays valid (init only): a duration such as `365d`, `12h`, `90s`.
+    /// How long root.json stays valid (init only), and the fleet role's signature (init and
+    /// `outpost fleet`): a duration such as `365d`, `12h`, `90s`.
     #[arg(long, default_value = "365d", value_parser = lifetime)]
     root_expiry: SignedDuration,
     /// How long targets.json stays valid after each signing.

@@ -23,8 +23,9 @@ use crate::rollout::{Control, CONTROL_FIELD};
 
 impl Publisher {
     /// Signs `control` for `model`'s `version` with the fleet key (replacing the control it
-    /// had), then snapshot and timestamp with theirs; the fleet role lasts `lifetimes.targets`,
-    /// snapshot and timestamp theirs. Answers the metadata files written, to upload in order.
+    /// had), then snapshot and timestamp with theirs. The fleet role lasts `lifetimes.root` (as
+    /// long as root: nothing but the fleet key renews it), snapshot and timestamp theirs.
+    /// Answers the metadata files written, to upload in order.
     pub async fn sign_control(
         &self,
         model: &str,
@@ -76,7 +77,7 @@ impl Publisher {
             target,
         );
         fleet.version = fleet.version.saturating_add(1);
-        fleet.expires = expires_in(lifetimes.targets);
+        fleet.expires = expires_in(lifetimes.root);
         let signed_fleet = SignedRole::new(
             DelegatedTargets {
                 name: FLEET_ROLE.to_string(),

@@ -101,7 +101,8 @@ impl Publisher {
         let mut editor = RepositoryEditor::new(self.root_path())
             .await
             .map_err(TrustError::tuf("reading root.json"))?;
-        // The fleet role, for rollouts' controls only (crate::fleet).
+        // The fleet role, for rollouts' controls only (crate::fleet). It lasts as long as root:
+        // the publisher's signings carry it unchanged, and only the fleet key renews it.
         editor
             .delegate_role(
                 FLEET_ROLE,
@@ -111,7 +112,7 @@ impl Publisher {
                 })?]),
                 true,
                 NonZeroU64::MIN,
-                expires_in(expiries.targets),
+                expires_in(expiries.root),
                 NonZeroU64::MIN,
             )
             .await
@@ -380,10 +381,14 @@ fn expiries_of(repository: &tough::Repository) -> SignedExpiries {
     }
 }
 
+/// The expiry of a signing made now that lasts `duration`.
 pub(crate) fn expires_in(duration: SignedDuration) -> Timestamp {
-    Timestamp::now()
+    let at = Timestamp::now()
         .checked_add(duration)
-        .unwrap_or(Timestamp::MAX)
+        .unwrap_or(Timestamp::MAX);
+    // Whole seconds: the specification's form (`YYYY-MM-DDTHH:MM:SSZ`), which python-tuf
+    // insists on.
+    Timestamp::from_second(at.as_second()).unwrap_or(at)
 }
 
 /// A `file://` URL for a folder, ending in '/'.
