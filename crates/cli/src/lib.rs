@@ -21,7 +21,10 @@ use outpost_server::ServerConfig;
 
 mod agent_cli;
 mod bundle_cli;
+mod fleet_args;
 mod fleet_cli;
+mod fleet_control;
+mod fleet_watch;
 mod progress_bar;
 mod repo_args;
 mod repo_cli;
@@ -53,9 +56,10 @@ enum Command {
     #[command(subcommand)]
     Repo(repo_cli::RepoCommand),
     /// Rollouts across a fleet: open, pause, resume or yank a published bundle (signed with
-    /// the fleet key).
+    /// the fleet key), run the waves and the automatic halt (watch), see where devices stand
+    /// (status).
     #[command(subcommand)]
-    Fleet(fleet_cli::FleetCommand),
+    Fleet(fleet_args::FleetCommand),
     /// GET a URL once and exit 0 on a 2xx answer, else 1: the health check of an image without
     /// a shell (`outpost probe http://127.0.0.1:8000/v2/health/ready`).
     Probe(ProbeArgs),

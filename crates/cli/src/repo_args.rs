@@ -39,7 +39,7 @@ pub(crate) struct RepoArgs {
 
 /// A `--*-expiry` value: jiff's friendly (`7d`, `1h 30m`) or ISO 8601 (`P7D`) form, days of
 /// 24 hours.
-fn lifetime(text: &str) -> Result<SignedDuration, String> {
+pub(crate) fn lifetime(text: &str) -> Result<SignedDuration, String> {
     let span: jiff::Span = text
         .parse()
         .map_err(|e| format!("{text:?} is not a duration such as 7d, 12h or 90s: {e}"))?;

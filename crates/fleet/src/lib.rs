@@ -1,0 +1,13 @@
+//! The operator's side of rollouts across a fleet, with nothing but object storage in the
+//! middle: the status objects devices write (`<device_id>.json`, [`reports`]), tallied per
+//! published bundle and per wave ([`tally`]), and the rollout's abort criteria and schedule
+//! judged against them ([`judge`]): what `outpost fleet status` shows and what
+//! `outpost fleet watch` signs (a wave opened, or an automatic halt).
+
+pub mod judge;
+pub mod reports;
+pub mod tally;
+
+pub use judge::{judge, Verdict};
+pub use reports::{read_reports, DeviceReport, ReportsRead};
+pub use tally::{Tally, VersionTally};

@@ -1,0 +1,181 @@
+//! Devices counted per published bundle: on it, installing it, failed with it (refused or
+//! rolled back, with their reasons; a yank is the fleet's decision, not a failure), waiting for
+//! their wave or a resume; and per wave of its rollout. Devices whose last report is older than
+//! a bound are listed as silent.
+
+use outpost_trust::{BundleTarget, Schedule};
+use serde::Serialize;
+
+use crate::reports::DeviceReport;
+
+/// Refusals that the fleet decided, not the device's checks.
+const YANKED: &str = "yanked by the fleet";
+
+/// One bundle across the fleet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionTally {
+    /// The model.
+    pub model: String,
+    /// The version.
+    pub version: u64,
+    /// Devices serving it.
+    pub installed: Vec<String>,
+    /// Devices installing it, with their step.
+    pub updating: Vec<(String, String)>,
+    /// Devices that refused it or rolled it back, with why.
+    pub failed: Vec<(String, String)>,
+    /// Devices it is not offered to yet, with why.
+    pub waiting: Vec<(String, String)>,
+    /// Per wave of its rollout (none without one): devices in it, and of them on it and
+    /// failed with it.
+    pub waves: Vec<WaveCount>,
+}
+
+/// One wave of a bundle's rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaveCount {
+    /// 1-based.
+    pub wave: usize,
+    /// The share of the fleet it reaches, cumulative.
+    pub fleet_percent: u32,
+    /// Devices whose seed falls in it.
+    pub devices: usize,
+    /// Of them, serving the version.
+    pub installed: usize,
+    /// Of them, failed with it.
+    pub failed: usize,
+}
+
+impl VersionTally {
+    /// Devices that reported on the version: serving it or failed with it.
+    pub fn reported(&self) -> usize {
+        self.installed.len() + self.failed.len()
+    }
+
+    /// The failed share of those that reported, in percent.
+    pub fn failed_percent(&self) -> f64 {
+        match self.reported() {
+            0 => 0.0,
+            reported => self.failed.len() as f64 * 100.0 / reported as f64,
+        }
+    }
+}
+
+/// The fleet as its reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tally {
+    /// Devices that reported.
+    pub devices: usize,
+    /// Per published bundle, in order of model and version.
+    pub versions: Vec<VersionTally>,
+    /// Devices whose last report is older than the bound, with when it was written.
+    pub silent: Vec<(String, jiff::Timestamp)>,
+}
+
+impl Tally {
+    /// Counts `reports` against `bundles`; a report written before `now - silent_after` makes
+    /// its device silent.
+    pub fn of(
+        bundles: &[BundleTarget],
+        reports: &[DeviceReport],
+        now: jiff::Timestamp,
+        silent_after: jiff::SignedDuration,
+    ) -> Tally {
+        let mut versions: Vec<VersionTally> = bundles
+            .iter()
+            .map(|bundle| version_tally(bundle, reports))
+            .collect();
+        versions.sort_by(|a, b| (&a.model, a.version).cmp(&(&b.model, b.version)));
+        let silent = reports
+            .iter()
+            .filter(|r| now.duration_since(r.written_at) > silent_after)
+            .map(|r| (r.device_id.clone(), r.written_at))
+            .collect();
+        Tally {
+            devices: reports.len(),
+            versions,
+            silent,
+        }
+    }
+
+    /// The tally of `model`'s `version`.
+    pub fn version(&self, model: &str, version: u64) -> Option<&VersionTally> {
+        self.versions
+            .iter()
+            .find(|v| v.model == model && v.version == version)
+    }
+}
+
+fn version_tally(bundle: &BundleTarget, reports: &[DeviceReport]) -> VersionTally {
+    let (model, version) = (&bundle.model, bundle.version);
+    let waiting_prefix = format!("version {version}: ");
+    let mut tally = VersionTally {
+        model: model.clone(),
+        version,
+        installed: Vec::new(),
+        updating: Vec::new(),
+        failed: Vec::new(),
+        waiting: Vec::new(),
+        waves: Vec::new(),
+    };
+    for report in reports {
+        let Some(on_device) = report.models.get(model) else {
+            continue;
+        };
+        let device = report.device_id.clone();
+        if let Some(refusal) = on_device
+            .rejected
+            .iter()
+            .find(|r| r.version == version && !r.reason.starts_with(YANKED))
+        {
+            tally.failed.push((device, refusal.reason.clone()));
+        } else if on_device.active == Some(version) && on_device.candidate.is_none() {
+            tally.installed.push(device);
+        } else if on_device.candidate == Some(version) {
+            let step = on_device.step.clone().unwrap_or_default();
+            tally.updating.push((device, step));
+        } else if let Some(why) = on_device
+            .waiting
+            .iter()
+            .find_map(|w| w.strip_prefix(&waiting_prefix))
+        {
+            tally.waiting.push((device, why.to_string()));
+        }
+    }
+    if let Some(schedule) = &bundle.rollout {
+        tally.waves = wave_counts(schedule, &tally, reports);
+    }
+    tally
+}
+
+fn wave_counts(
+    schedule: &Schedule,
+    tally: &VersionTally,
+    reports: &[DeviceReport],
+) -> Vec<WaveCount> {
+    let mut waves: Vec<WaveCount> = schedule
+        .waves
+        .iter()
+        .enumerate()
+        .map(|(i, wave)| WaveCount {
+            wave: i + 1,
+            fleet_percent: wave.fleet_percent,
+            devices: 0,
+            installed: 0,
+            failed: 0,
+        })
+        .collect();
+    for report in reports {
+        let Some(seed) = report.wave_seed else {
+            continue;
+        };
+        let Some(count) = waves.get_mut(schedule.wave_of(seed).saturating_sub(1)) else {
+            continue;
+        };
+        let id = &report.device_id;
+        count.devices += 1;
+        count.installed += usize::from(tally.installed.contains(id));
+        count.failed += usize::from(tally.failed.iter().any(|(d, _)| d == id));
+    }
+    waves
+}
