@@ -179,3 +179,106 @@ fn wave_counts(
     }
     waves
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::{ModelReport, Refusal};
+
+    fn bundle(version: u64) -> BundleTarget {
+        BundleTarget {
+            name: outpost_trust::listing::target_name(&format!("m-{version}.bundle")).unwrap(),
+            model: "m".into(),
+            version,
+            length: 1,
+            sha256: [0; 32],
+            rollout: Some(
+                Schedule::named_or_file("default", "2026-12-01T00:00:00Z".parse().unwrap())
+                    .unwrap(),
+            ),
+        }
+    }
+
+    fn report(id: &str, seed: u32, written_at: &str, model: ModelReport) -> DeviceReport {
+        DeviceReport {
+            device_id: id.into(),
+            written_at: written_at.parse().unwrap(),
+            wave_seed: Some(seed),
+            state: "idle".into(),
+            models: [("m".to_string(), model)].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn devices_are_counted_per_version_and_wave_and_a_yank_is_no_failure() {
+        let on_two = ModelReport {
+            active: Some(2),
+            ..ModelReport::default()
+        };
+        let refused_two = ModelReport {
+            active: Some(1),
+            rejected: vec![Refusal {
+                version: 2,
+                reason: "golden case failed".into(),
+            }],
+            ..ModelReport::default()
+        };
+        let yanked_two = ModelReport {
+            active: Some(1),
+            rejected: vec![Refusal {
+                version: 2,
+                reason: "yanked by the fleet: bad boxes".into(),
+            }],
+            ..ModelReport::default()
+        };
+        let waiting = ModelReport {
+            active: Some(1),
+            waiting: vec!["version 2: waiting for wave 3".into()],
+            ..ModelReport::default()
+        };
+        let installing = ModelReport {
+            active: Some(1),
+            candidate: Some(2),
+            step: Some("downloading".into()),
+            ..ModelReport::default()
+        };
+        let reports = [
+            report("a", 50, "2026-12-01T12:00:00Z", on_two),
+            report("b", 300, "2026-12-01T12:00:00Z", refused_two),
+            report("c", 400, "2026-12-01T12:00:00Z", yanked_two),
+            report("d", 900, "2026-12-01T12:00:00Z", waiting),
+            report("e", 9000, "2026-12-01T08:00:00Z", installing),
+        ];
+        let tally = Tally::of(
+            &[bundle(1), bundle(2)],
+            &reports,
+            "2026-12-01T12:30:00Z".parse().unwrap(),
+            jiff::SignedDuration::from_hours(2),
+        );
+        let two = tally.version("m", 2).unwrap();
+        assert_eq!(two.installed, ["a"]);
+        assert_eq!(
+            two.failed,
+            [("b".to_string(), "golden case failed".to_string())]
+        );
+        assert_eq!(
+            two.waiting,
+            [("d".to_string(), "waiting for wave 3".to_string())]
+        );
+        assert_eq!(two.updating, [("e".to_string(), "downloading".to_string())]);
+        assert_eq!(two.reported(), 2);
+        assert!((two.failed_percent() - 50.0).abs() < 1e-9);
+        let per_wave: Vec<(usize, usize, usize)> = two
+            .waves
+            .iter()
+            .map(|w| (w.devices, w.installed, w.failed))
+            .collect();
+        assert_eq!(
+            per_wave,
+            [(1, 1, 0), (2, 0, 1), (1, 0, 0), (0, 0, 0), (1, 0, 0)]
+        );
+        assert_eq!(tally.silent.len(), 1);
+        assert_eq!(tally.silent[0].0, "e");
+        assert_eq!(tally.version("m", 1).unwrap().installed, ["b", "c", "d"]);
+    }
+}
