@@ -5,18 +5,12 @@
 //! taken into the folder first and the signed result goes back, timestamp.json replaced only if
 //! unchanged meanwhile.
 
-use anyhow::Context;
-
 use crate::fleet_args::FleetCommand;
 use crate::fleet_control::{change_control, Change};
 
 /// Runs a fleet command.
 pub(crate) fn run(command: &FleetCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    crate::runtime::block_on(async {
         match command {
             FleetCommand::Open { target, percent } => {
                 change_control(target, Change::Open(*percent)).await
@@ -27,5 +21,5 @@ pub(crate) fn run(command: &FleetCommand) -> anyhow::Result<()> {
             FleetCommand::Watch(args) => crate::fleet_watch::watch(args).await,
             FleetCommand::Status(args) => crate::fleet_watch::status(args).await,
         }
-    })
+    })?
 }

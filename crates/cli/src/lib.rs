@@ -30,6 +30,7 @@ mod repo_args;
 mod repo_cli;
 mod repo_renewal;
 mod repo_sync;
+mod runtime;
 
 #[derive(Parser)]
 #[command(

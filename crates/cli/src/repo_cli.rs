@@ -75,11 +75,7 @@ pub(crate) struct CheckArgs {
 
 /// Runs a repository command.
 pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async {
+    crate::runtime::block_on(async {
         match command {
             RepoCommand::Init(args) => {
                 let publisher = args.publisher();
@@ -122,7 +118,7 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
             RepoCommand::Check(args) => check(args).await?,
         }
         Ok(())
-    })
+    })?
 }
 
 /// With --upload, the bucket's newer metadata into the folder before signing

@@ -16,7 +16,7 @@ use tough::schema::{DelegatedTargets, Hashes, KeyHolder, Metafile, RoleType, Tar
 use tough::TargetName;
 
 use crate::error::TrustError;
-use crate::keys::{self, key_path, FLEET_KEY_FILE};
+use crate::keys::{self, FLEET_KEY_FILE};
 use crate::listing::{control_target_name, FLEET_ROLE};
 use crate::publisher::{expires_in, Publisher};
 use crate::rollout::{Control, CONTROL_FIELD};
@@ -104,7 +104,7 @@ impl Publisher {
             metafile(fleet_version, signed_fleet.sha256(), *signed_fleet.length()),
         );
         let signed_snapshot = self
-            .sign_as(snapshot, &root, RoleType::Snapshot, "snapshot.json")
+            .sign_role(snapshot, &root, RoleType::Snapshot, "snapshot.json")
             .await?;
         let snapshot_version = signed_snapshot.signed().signed.version;
 
@@ -119,39 +119,13 @@ impl Publisher {
                 *signed_snapshot.length(),
             ),
         );
-        self.sign_as(timestamp, &root, RoleType::Timestamp, "timestamp.json")
+        self.sign_role(timestamp, &root, RoleType::Timestamp, "timestamp.json")
             .await?;
         Ok(vec![
             format!("{fleet_version}.{FLEET_ROLE}.json"),
             format!("{snapshot_version}.snapshot.json"),
             "timestamp.json".to_string(),
         ])
-    }
-
-    /// Signs `role` with the key of `key_role` (a top-level role root names) and writes it.
-    async fn sign_as<T>(
-        &self,
-        role: T,
-        root: &tough::schema::Root,
-        key_role: RoleType,
-        file: &str,
-    ) -> Result<SignedRole<T>, TrustError>
-    where
-        T: tough::schema::Role + serde::Serialize,
-    {
-        let signed = SignedRole::new(
-            role,
-            &KeyHolder::Root(root.clone()),
-            &[keys::source(&key_path(self.keys_dir(), key_role))],
-            &aws_lc_rs::rand::SystemRandom::new(),
-        )
-        .await
-        .map_err(TrustError::tuf(format!("signing {file}")))?;
-        signed
-            .write(self.metadata_dir(), true)
-            .await
-            .map_err(TrustError::tuf(format!("writing {file}")))?;
-        Ok(signed)
     }
 }
 

@@ -96,7 +96,7 @@ impl Publisher {
             );
             root.keys.insert(id, key);
         }
-        self.sign_role(root.clone(), root, RoleType::Root, "root.json")
+        self.sign_role(root.clone(), &root, RoleType::Root, "root.json")
             .await?;
         let mut editor = RepositoryEditor::new(self.root_path())
             .await
@@ -239,26 +239,27 @@ impl Publisher {
         timestamp.version = timestamp.version.saturating_add(1);
         timestamp.expires = expires_in(lifetime);
         let root = repository.root().signed.clone();
-        self.sign_role(timestamp, root, RoleType::Timestamp, TIMESTAMP_FILE)
-            .await
+        self.sign_role(timestamp, &root, RoleType::Timestamp, TIMESTAMP_FILE)
+            .await?;
+        Ok(())
     }
 
-    /// Signs `role` alone with the key of `key_role`, as `root` names it, and writes it into
-    /// the metadata folder (`file` names it in errors).
-    async fn sign_role<T>(
+    /// Signs `role` with the key of `key_role` (a top-level role `root` names) and writes it
+    /// into the metadata folder.
+    pub(crate) async fn sign_role<T>(
         &self,
         role: T,
-        root: Root,
+        root: &Root,
         key_role: RoleType,
         file: &str,
-    ) -> Result<(), TrustError>
+    ) -> Result<tough::editor::signed::SignedRole<T>, TrustError>
     where
         T: tough::schema::Role + serde::Serialize,
     {
         let key = [keys::source(&key_path(&self.keys_dir, key_role))];
         let signed = tough::editor::signed::SignedRole::new(
             role,
-            &tough::schema::KeyHolder::Root(root),
+            &tough::schema::KeyHolder::Root(root.clone()),
             &key,
             &aws_lc_rs::rand::SystemRandom::new(),
         )
@@ -267,7 +268,8 @@ impl Publisher {
         signed
             .write(self.metadata_dir(), true)
             .await
-            .map_err(TrustError::tuf(format!("writing {file}")))
+            .map_err(TrustError::tuf(format!("writing {file}")))?;
+        Ok(signed)
     }
 
     /// Holds the repository folder for one signing (or an upload of what was signed): another
