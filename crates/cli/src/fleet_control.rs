@@ -53,6 +53,16 @@ fn next(
 /// Changes `target`'s control: the bucket's newer metadata taken first (with `--upload`), the
 /// control signed from the one before, the result uploaded.
 pub(crate) async fn change_control(target: &Target, change: Change) -> anyhow::Result<()> {
+    for attempt in 1..=crate::repo_cli::SIGNING_ATTEMPTS {
+        let uploaded = change_once(target, &change).await;
+        if !crate::repo_cli::sign_again(uploaded, attempt)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn change_once(target: &Target, change: &Change) -> anyhow::Result<()> {
     let repo = &target.repo;
     let replacing = crate::repo_cli::take_published(repo).await?;
     let publisher = repo.publisher();
@@ -72,7 +82,7 @@ pub(crate) async fn change_control(target: &Target, change: Change) -> anyhow::R
         .into_iter()
         .find(|c| c.model == target.model && c.version == target.version)
         .map(|c| c.control);
-    let control = next(&change, &target.reason, before, bundle.rollout.as_ref())
+    let control = next(change, &target.reason, before, bundle.rollout.as_ref())
         .with_context(|| format!("{} version {}", target.model, target.version))?;
     sign(repo, &target.model, target.version, &control).await?;
     crate::repo_cli::upload(repo, replacing).await

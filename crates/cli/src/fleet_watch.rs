@@ -32,6 +32,17 @@ pub(crate) async fn watch(args: &WatchArgs) -> anyhow::Result<()> {
 }
 
 async fn watch_once(args: &WatchArgs, status: &RepositoryLocation) -> anyhow::Result<()> {
+    for attempt in 1..=crate::repo_cli::SIGNING_ATTEMPTS {
+        if !crate::repo_cli::sign_again(judge_and_sign(args, status).await, attempt)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One round: the reports judged against the folder's repository (taken from the bucket first),
+/// what they call for signed and uploaded.
+async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow::Result<()> {
     let repo = &args.repo;
     let replacing = crate::repo_cli::take_published(repo).await?;
     let (bundles, controls) = repo.publisher().published().await?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use outpost_storage::download::TransferError;
 use outpost_storage::upload::Replacing;
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
 use outpost_trust::{Schedule, TrustedRepository};
@@ -93,14 +94,18 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
                 waves,
             } => {
                 let schedule = Schedule::named_or_file(waves, jiff::Timestamp::now())?;
-                let replacing = take_published(repo).await?;
-                let name = repo
-                    .publisher()
-                    .publish(bundle, Some(&schedule), &repo.expiries())
-                    .await?;
-                println!("published {} in {}", name.raw(), repo.repo.display());
-                println!("rollout: {}", describe(&schedule));
-                upload(repo, replacing).await?;
+                for attempt in 1..=SIGNING_ATTEMPTS {
+                    let replacing = take_published(repo).await?;
+                    let name = repo
+                        .publisher()
+                        .publish(bundle, Some(&schedule), &repo.expiries())
+                        .await?;
+                    println!("published {} in {}", name.raw(), repo.repo.display());
+                    println!("rollout: {}", describe(&schedule));
+                    if !sign_again(upload(repo, replacing).await, attempt)? {
+                        break;
+                    }
+                }
             }
             RepoCommand::Refresh {
                 repo,
@@ -119,6 +124,30 @@ pub(crate) fn run(command: &RepoCommand) -> anyhow::Result<()> {
         }
         Ok(())
     })?
+}
+
+/// How many times a signing with --upload is made: again from the bucket's newer metadata when
+/// another signer (a renewal loop, `fleet watch`, another publisher) replaced timestamp.json
+/// between this one's read and its upload.
+pub(crate) const SIGNING_ATTEMPTS: usize = 5;
+
+/// After the upload of signing number `attempt`: `Ok(true)` when it lost the race for
+/// timestamp.json and may be signed again, `Ok(false)` when it is done, the error otherwise.
+pub(crate) fn sign_again(uploaded: anyhow::Result<()>, attempt: usize) -> anyhow::Result<bool> {
+    let Err(error) = uploaded else {
+        return Ok(false);
+    };
+    let lost = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<TransferError>(),
+            Some(TransferError::Changed { .. })
+        )
+    });
+    if lost && attempt < SIGNING_ATTEMPTS {
+        eprintln!("{error:#}; signing again from what the bucket holds now");
+        return Ok(true);
+    }
+    Err(error)
 }
 
 /// With --upload, the bucket's newer metadata into the folder before signing
@@ -257,4 +286,24 @@ fn describe(schedule: &Schedule) -> String {
             ""
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signing_that_lost_the_race_for_timestamp_json_is_made_again_a_few_times() {
+        let lost = || {
+            Err(anyhow::Error::new(TransferError::Changed {
+                path: "fleet/metadata/timestamp.json".into(),
+            })
+            .context("uploading to s3://models/fleet/"))
+        };
+        assert!(sign_again(lost(), 1).unwrap());
+        assert!(sign_again(lost(), SIGNING_ATTEMPTS - 1).unwrap());
+        assert!(sign_again(lost(), SIGNING_ATTEMPTS).is_err());
+        assert!(!sign_again(Ok(()), 1).unwrap());
+        assert!(sign_again(Err(anyhow::anyhow!("the bucket is gone")), 1).is_err());
+    }
 }

@@ -76,7 +76,7 @@ impl Publisher {
             TargetName::new(name).map_err(TrustError::tuf("naming the control"))?,
             target,
         );
-        fleet.version = fleet.version.saturating_add(1);
+        fleet.version = self.next_version(fleet.version, FLEET_ROLE);
         fleet.expires = expires_in(lifetimes.root);
         let signed_fleet = SignedRole::new(
             DelegatedTargets {
@@ -97,7 +97,7 @@ impl Publisher {
 
         let root = repository.root().signed.clone();
         let mut snapshot = repository.snapshot().signed.clone();
-        snapshot.version = snapshot.version.saturating_add(1);
+        snapshot.version = self.next_version(snapshot.version, "snapshot");
         snapshot.expires = expires_in(lifetimes.snapshot);
         snapshot.meta.insert(
             format!("{FLEET_ROLE}.json"),

@@ -244,6 +244,27 @@ impl Publisher {
         Ok(())
     }
 
+    /// The version to sign `role` at after `current`: one above it, and above every
+    /// `N.<role>.json` the folder holds. A signing whose upload lost the race for
+    /// timestamp.json left its files in the folder (and perhaps in the store, where a versioned
+    /// file is never replaced): the next signing must not reuse their versions.
+    pub(crate) fn next_version(&self, current: NonZeroU64, role: &str) -> NonZeroU64 {
+        let suffix = format!(".{role}.json");
+        let highest = std::fs::read_dir(self.metadata_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                name.strip_suffix(&suffix)?.parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or(0);
+        current
+            .saturating_add(1)
+            .max(NonZeroU64::new(highest.saturating_add(1)).unwrap_or(NonZeroU64::MIN))
+    }
+
     /// Signs `role` with the key of `key_role` (a top-level role `root` names) and writes it
     /// into the metadata folder.
     pub(crate) async fn sign_role<T>(
@@ -323,11 +344,10 @@ impl Publisher {
         &self,
         repository: tough::Repository,
     ) -> Result<(RepositoryEditor, [NonZeroU64; 3]), TrustError> {
-        let next = |v: NonZeroU64| v.saturating_add(1);
         let versions = [
-            next(repository.targets().signed.version),
-            next(repository.snapshot().signed.version),
-            next(repository.timestamp().signed.version),
+            self.next_version(repository.targets().signed.version, "targets"),
+            self.next_version(repository.snapshot().signed.version, "snapshot"),
+            repository.timestamp().signed.version.saturating_add(1),
         ];
         let editor = RepositoryEditor::from_repo(self.root_path(), repository)
             .await

@@ -329,3 +329,41 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
     let device = f.load("device").await.unwrap();
     assert_eq!(device.control("m", 1).unwrap().control, control);
 }
+
+/// A signing whose upload lost the race for timestamp.json leaves its versioned files behind;
+/// the folder then takes the published state again (older versions), and the next signing must
+/// go above what it left, never sign a different file under a version already written.
+#[tokio::test]
+async fn a_signing_after_a_lost_race_skips_the_versions_it_left_behind() {
+    let f = Fixture::new(&Expiries::default()).await;
+    let metadata = f.publisher.metadata_dir();
+    let saved: Vec<(PathBuf, Vec<u8>)> = ["1.targets.json", "1.snapshot.json", "timestamp.json"]
+        .iter()
+        .map(|name| {
+            (
+                metadata.join(name),
+                std::fs::read(metadata.join(name)).unwrap(),
+            )
+        })
+        .collect();
+    f.publisher
+        .publish(&bundle(f.dir.path(), 1), None, &Expiries::default())
+        .await
+        .unwrap();
+    let left = std::fs::read(metadata.join("2.snapshot.json")).unwrap();
+    // The published state taken back: version 1 named by timestamp.json again.
+    for (path, bytes) in &saved {
+        std::fs::write(path, bytes).unwrap();
+    }
+    f.publisher
+        .publish(&bundle(f.dir.path(), 2), None, &Expiries::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(metadata.join("2.snapshot.json")).unwrap(),
+        left
+    );
+    let device = f.load("device").await.unwrap();
+    let [targets, snapshot, _] = device.versions();
+    assert_eq!((targets, snapshot), (3, 3));
+}
