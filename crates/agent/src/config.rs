@@ -177,7 +177,7 @@ const MACHINE_ID: &str = "/etc/machine-id";
 
 /// A device id names an object: letters, digits, `.`, `_` and `-`, 1 to 128 of them, not
 /// starting with a dot.
-fn check_device_id(id: &str) -> Result<(), String> {
+pub(crate) fn check_device_id(id: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if id.is_empty() || id.len() > 128 || id.starts_with('.') || !id.chars().all(allowed) {
         return Err(format!(
@@ -222,11 +222,6 @@ impl AgentConfig {
             check_device_id(id).map_err(ConfigError::Invalid)?;
         }
         Ok(())
-    }
-
-    /// Checks `id` as a device id would be.
-    pub fn with_device_id(&self, id: &str) -> Result<(), ConfigError> {
-        check_device_id(id).map_err(ConfigError::Invalid)
     }
 
     /// This device's id: `device_id`, else the machine id (`/etc/machine-id`).

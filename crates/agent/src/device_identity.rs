@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::config::AgentConfig;
+use crate::config::{check_device_id, AgentConfig};
 use crate::durable::write_atomically;
 use crate::error::AgentError;
 
@@ -22,7 +22,7 @@ pub fn device_id(config: &AgentConfig, state_dir: &Path) -> Result<String, Agent
     let kept = state_dir.join(KEPT_ID_FILE);
     if let Ok(text) = std::fs::read_to_string(&kept) {
         let id = text.trim().to_string();
-        if config.with_device_id(&id).is_ok() {
+        if check_device_id(&id).is_ok() {
             return Ok(id);
         }
     }

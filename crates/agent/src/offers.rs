@@ -6,6 +6,7 @@
 //! its last known good version if another is on disk, else installs the newest offered version
 //! below it.
 
+use outpost_trust::listing::control_for;
 use outpost_trust::{admission, Admission, BundleTarget, SignedControl};
 
 use crate::fetch::hex;
@@ -49,25 +50,15 @@ pub struct Looked {
 
 /// Where this device stands with `bundle`.
 pub fn standing(bundle: &BundleTarget, controls: &[SignedControl], seed: u32) -> Admission {
-    let control = controls
-        .iter()
-        .find(|c| c.model == bundle.model && c.version == bundle.version)
-        .map(|c| &c.control);
+    let control = control_for(controls, &bundle.model, bundle.version);
     admission(bundle.rollout.as_ref(), control, seed)
 }
 
-/// The reason a yanked version's control gives, or a plain one.
-fn yank_reason(model: &str, version: u64, controls: &[SignedControl]) -> String {
-    let given = controls
-        .iter()
-        .find(|c| c.model == model && c.version == version)
-        .map(|c| c.control.reason.clone())
-        .unwrap_or_default();
-    if given.is_empty() {
-        "yanked by the fleet".to_string()
-    } else {
-        format!("yanked by the fleet: {given}")
-    }
+/// The refusal a device records for `model`'s yanked `version`, with the reason its control
+/// gives.
+pub fn yank_reason(model: &str, version: u64, controls: &[SignedControl]) -> String {
+    let given = control_for(controls, model, version).map_or("", |c| c.reason.as_str());
+    outpost_trust::rollout::yank_refusal(given)
 }
 
 /// What a device with `seed` and `record` (no update under way) does about `offered` (the

@@ -351,16 +351,7 @@ impl Updater {
         update: &Update,
         controls: &[SignedControl],
     ) -> Result<(), AgentError> {
-        let given = controls
-            .iter()
-            .find(|c| c.model == model && c.version == update.version)
-            .map(|c| c.control.reason.clone())
-            .unwrap_or_default();
-        let reason = if given.is_empty() {
-            "yanked by the fleet".to_string()
-        } else {
-            format!("yanked by the fleet: {given}")
-        };
+        let reason = offers::yank_reason(model, update.version, controls);
         match update.step {
             Step::Promoting | Step::Watching { .. } => {
                 self.set_step(model, Step::RollingBack { reason })?;

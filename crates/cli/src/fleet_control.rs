@@ -3,6 +3,7 @@
 //! and timestamp keys, from a folder that holds no targets or root key.
 
 use anyhow::{bail, Context};
+use outpost_trust::listing::control_for;
 use outpost_trust::{Control, Schedule};
 
 use crate::fleet_args::Target;
@@ -78,10 +79,7 @@ async fn change_once(target: &Target, change: &Change) -> anyhow::Result<()> {
             repo.repo.display()
         );
     };
-    let before = controls
-        .into_iter()
-        .find(|c| c.model == target.model && c.version == target.version)
-        .map(|c| c.control);
+    let before = control_for(&controls, &target.model, target.version).cloned();
     let control = next(change, &target.reason, before, bundle.rollout.as_ref())
         .with_context(|| format!("{} version {}", target.model, target.version))?;
     sign(repo, &target.model, target.version, &control).await?;

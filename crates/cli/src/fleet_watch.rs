@@ -6,6 +6,7 @@
 use anyhow::Context;
 use outpost_fleet::{judge, read_reports, Tally, Verdict};
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
+use outpost_trust::listing::control_for;
 use outpost_trust::TrustedRepository;
 
 use crate::fleet_args::{StatusArgs, WatchArgs};
@@ -59,10 +60,7 @@ async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow
         let Some(counted) = tally.version(&bundle.model, bundle.version) else {
             continue;
         };
-        let before = controls
-            .iter()
-            .find(|c| c.model == bundle.model && c.version == bundle.version)
-            .map(|c| c.control.clone());
+        let before = control_for(&controls, &bundle.model, bundle.version).cloned();
         let verdict = judge(schedule, before.as_ref(), counted, now);
         if let Verdict::Halt(reason) = &verdict {
             eprintln!("{} version {}: {reason}", bundle.model, bundle.version);
@@ -110,10 +108,7 @@ pub(crate) async fn status(args: &StatusArgs) -> anyhow::Result<()> {
             .versions
             .iter()
             .map(|v| {
-                let control = controls
-                    .iter()
-                    .find(|c| c.model == v.model && c.version == v.version)
-                    .map(|c| &c.control);
+                let control = control_for(&controls, &v.model, v.version);
                 serde_json::json!({
                     "model": v.model,
                     "version": v.version,
@@ -137,10 +132,7 @@ pub(crate) async fn status(args: &StatusArgs) -> anyhow::Result<()> {
     }
     println!("{} devices reported", tally.devices);
     for v in &tally.versions {
-        let control = controls
-            .iter()
-            .find(|c| c.model == v.model && c.version == v.version)
-            .map(|c| &c.control);
+        let control = control_for(&controls, &v.model, v.version);
         let standing = match control {
             Some(c) if c.yanked => "yanked".to_string(),
             Some(c) if c.paused => format!("paused at {} %", c.open_percent),

@@ -3,13 +3,11 @@
 //! their wave or a resume; and per wave of its rollout. Devices whose last report is older than
 //! a bound are listed as silent.
 
+use outpost_trust::rollout::YANKED;
 use outpost_trust::{BundleTarget, Schedule};
 use serde::Serialize;
 
 use crate::reports::DeviceReport;
-
-/// Refusals that the fleet decided, not the device's checks.
-const YANKED: &str = "yanked by the fleet";
 
 /// One bundle across the fleet.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::error::TrustError;
 use crate::listing::{bundles_of, controls_of, BundleTarget, SignedControl};
+use crate::rollout::Control;
 
 /// A repository whose metadata checked out against the trusted root.
 #[derive(Debug)]
@@ -95,10 +96,8 @@ impl TrustedRepository {
     }
 
     /// The control of `model`'s `version`, if the fleet role signed one.
-    pub fn control(&self, model: &str, version: u64) -> Option<SignedControl> {
-        self.controls()
-            .into_iter()
-            .find(|c| c.model == model && c.version == version)
+    pub fn control(&self, model: &str, version: u64) -> Option<Control> {
+        crate::listing::control_for(&self.controls(), model, version).cloned()
     }
 
     /// Downloads the target `name` into `dest`, checked against its signed length and sha256

@@ -34,6 +34,18 @@ pub struct SignedControl {
     pub control: Control,
 }
 
+/// The control of `model`'s `version` among `controls`, if the fleet role signed one.
+pub fn control_for<'a>(
+    controls: &'a [SignedControl],
+    model: &str,
+    version: u64,
+) -> Option<&'a Control> {
+    controls
+        .iter()
+        .find(|c| c.model == model && c.version == version)
+        .map(|c| &c.control)
+}
+
 /// The control in a fleet-role target's custom metadata, if it is one.
 pub(crate) fn control_of(target: &Target) -> Option<SignedControl> {
     let custom = target.custom.get(CONTROL_FIELD)?;

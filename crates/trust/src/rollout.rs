@@ -23,6 +23,19 @@ pub const ROLLOUT_FIELD: &str = "rollout";
 /// The custom field of a control target (signed by the fleet role).
 pub const CONTROL_FIELD: &str = "outpost_control";
 
+/// How a device's refusal of a yanked version begins: `fleet watch` tells a yank (the fleet's
+/// decision) from a device's failure by it.
+pub const YANKED: &str = "yanked by the fleet";
+
+/// The refusal a device records for a yank whose control gives `reason` (may be empty).
+pub fn yank_refusal(reason: &str) -> String {
+    if reason.is_empty() {
+        YANKED.to_string()
+    } else {
+        format!("{YANKED}: {reason}")
+    }
+}
+
 /// The parts of the fleet a seed tells apart: a device is in the first `percent * 100` of them.
 const SEED_SPAN: u32 = 10_000;
 
@@ -232,13 +245,6 @@ impl Schedule {
             .position(|w| seed_admitted(seed, w.fleet_percent))
             .map_or(self.waves.len(), |i| i + 1)
     }
-
-    /// When wave `index` (0-based) may open.
-    pub fn start_of(&self, index: usize) -> Option<Timestamp> {
-        let wave = self.waves.get(index)?;
-        let after = SignedDuration::from_secs(i64::try_from(wave.start_after_secs).ok()?);
-        self.published_at.checked_add(after).ok()
-    }
 }
 
 /// What the fleet role signed about one bundle: how much of the fleet may install it now,
@@ -339,7 +345,6 @@ mod tests {
         assert_eq!(schedule.percent_at(hours(24)), 10);
         assert_eq!(schedule.percent_at(hours(72)), 25);
         assert_eq!(schedule.percent_at(hours(144)), 100);
-        assert_eq!(schedule.start_of(1), Some(at("2026-12-01T04:00:00Z")));
         assert_eq!(
             Schedule::named_or_file("now", at("2026-12-01T00:00:00Z"))
                 .unwrap()

@@ -299,8 +299,7 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
         .unwrap();
     assert_eq!(written.last().map(String::as_str), Some("timestamp.json"));
     let device = f.load("device").await.unwrap();
-    let signed = device.control("m", 1).unwrap();
-    assert_eq!(signed.control, control);
+    assert_eq!(device.control("m", 1).unwrap(), control);
     assert_eq!(device.bundles().len(), 1);
 
     // A later publish (targets key) keeps the fleet role's control.
@@ -309,7 +308,7 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
         .await
         .unwrap();
     let device = f.load("device").await.unwrap();
-    assert_eq!(device.control("m", 1).unwrap().control, control);
+    assert_eq!(device.control("m", 1).unwrap(), control);
     assert_eq!(device.bundles().len(), 2);
 
     // A key the delegation does not name (here the targets key in place of the fleet key)
@@ -327,7 +326,7 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
         .unwrap_err();
     assert!(refused.to_string().contains("fleet role"), "{refused}");
     let device = f.load("device").await.unwrap();
-    assert_eq!(device.control("m", 1).unwrap().control, control);
+    assert_eq!(device.control("m", 1).unwrap(), control);
 }
 
 /// A signing whose upload lost the race for timestamp.json leaves its versioned files behind;
