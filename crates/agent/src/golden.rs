@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::error::AgentError;
 use crate::golden_answers::check_image_answer;
-use crate::server_api::ServerApi;
+use crate::server::ModelServer;
 
 /// How a version did against its golden cases.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +31,7 @@ pub const NO_GOLDEN_CASES: &str = "the bundle has no golden cases, and this devi
 /// and a warning. Errors are the server's or this device's (retried); a wrong answer is a
 /// [`GoldenOutcome::Failed`].
 pub async fn run_cases(
-    api: &ServerApi,
+    api: &impl ModelServer,
     model: &str,
     version: u64,
     golden_dir: &Path,
@@ -71,7 +71,7 @@ pub async fn run_cases(
 
 /// Runs one case: `None` when it passed, else what was wrong.
 async fn run_case(
-    api: &ServerApi,
+    api: &impl ModelServer,
     model: &str,
     version: u64,
     dir: &Path,

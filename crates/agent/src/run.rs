@@ -1,21 +1,26 @@
-//! Running the agent: the state folder, the status listener (and the status writer, with
-//! `status.url`), then checks forever, every poll interval while all is well and with exponential backoff and jitter while they fail (the
-//! server keeps serving what is installed meanwhile). A shutdown request lets the step in
-//! progress finish for a while, then abandons it; every step can be resumed or undone at the
-//! next start.
+//! Running the agent. [`assemble`] makes its parts from the configuration (the state folder, the
+//! followed repository, the device's id, the installer, the state, the status writer) around a
+//! server and a clock; [`run`] gives them the server over HTTP and the system clock, serves the
+//! status listener, writes the status to `status.url`, then checks forever: every poll interval
+//! while all is well, with exponential backoff and jitter while checks fail (the server keeps
+//! serving what is installed meanwhile). A shutdown request lets the step in progress finish for
+//! a while, then abandons it; every step can be resumed or undone at the next start.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use outpost_storage::RepositoryLocation;
 
 use crate::backoff::next_delay;
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::AgentConfig;
 use crate::error::AgentError;
 use crate::fetch::RepositoryWatch;
 use crate::install::Installer;
 use crate::metrics::AgentMetrics;
+use crate::server::ModelServer;
 use crate::server_api::ServerApi;
 use crate::state::StateFile;
 use crate::status::{router, SharedStatus};
@@ -44,14 +49,27 @@ pub enum RunMode {
     Once,
 }
 
-/// Runs the agent with `config` until `shutdown` completes (or once, by `mode`).
-/// `on_listening` is told the status listener's address once it is bound.
-pub async fn run(
+/// An agent's parts, made from its configuration around a server and a clock.
+pub struct Assembled<S> {
+    /// The updater.
+    pub updater: Updater<S>,
+    /// The report `/status` serves (and the status writer writes).
+    pub status: SharedStatus,
+    /// The agent's metrics.
+    pub metrics: AgentMetrics,
+    /// The writer of the status to `status.url`, when set.
+    pub status_writer: Option<StatusWriter<S>>,
+}
+
+/// Makes the agent's parts from `config` for the server `api`, reading time from `clock`: the
+/// state folder (private), the followed repository, the device's id and wave seed, the
+/// installer, the durable state and the status writer. `outpost agent` runs them over HTTP with
+/// the system clock; tests and fleet simulations with a server and clock of their own.
+pub fn assemble<S: ModelServer + Clone>(
     config: AgentConfig,
-    mode: RunMode,
-    shutdown: impl Future<Output = ()>,
-    on_listening: impl FnOnce(SocketAddr),
-) -> Result<(), AgentError> {
+    api: S,
+    clock: SharedClock,
+) -> Result<Assembled<S>, AgentError> {
     let state_dir = config.state_dir();
     private_dir(&state_dir)?;
     let datastore = state_dir.join("tuf");
@@ -63,13 +81,6 @@ pub async fn run(
             "reading the trusted root {}",
             config.repository.trusted_root.display()
         )))?;
-    let token = config.control_token()?;
-    let api = ServerApi::new(
-        &config.server.url,
-        config.server.metrics_url.as_deref(),
-        token,
-        Duration::from_secs(config.server.request_timeout_secs),
-    )?;
     let repository = RepositoryWatch::new(
         &config.repository.url,
         &config.storage_settings(),
@@ -92,13 +103,10 @@ pub async fn run(
     let installer = Installer::new(config.model_repository.clone(), state_dir.join("golden"));
     let state = StateFile::open(&state_dir)?;
     let metrics = AgentMetrics::default();
-    let address = SocketAddr::new(config.status.host, config.status.port);
-    let poll = Duration::from_secs(config.repository.poll_interval_secs);
-    let cap = Duration::from_secs(config.repository.max_backoff_secs);
-    let grace = Duration::from_secs(config.shutdown_timeout_secs);
-    let mut updater = Updater::new(UpdaterParts {
+    let updater = Updater::new(UpdaterParts {
         config,
         api,
+        clock,
         installer,
         repository,
         state,
@@ -107,6 +115,39 @@ pub async fn run(
         metrics: metrics.clone(),
         seed,
     });
+    Ok(Assembled {
+        updater,
+        status,
+        metrics,
+        status_writer,
+    })
+}
+
+/// Runs the agent with `config` until `shutdown` completes (or once, by `mode`).
+/// `on_listening` is told the status listener's address once it is bound.
+pub async fn run(
+    config: AgentConfig,
+    mode: RunMode,
+    shutdown: impl Future<Output = ()>,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), AgentError> {
+    let token = config.control_token()?;
+    let api = ServerApi::new(
+        &config.server.url,
+        config.server.metrics_url.as_deref(),
+        token,
+        Duration::from_secs(config.server.request_timeout_secs),
+    )?;
+    let address = SocketAddr::new(config.status.host, config.status.port);
+    let poll = Duration::from_secs(config.repository.poll_interval_secs);
+    let cap = Duration::from_secs(config.repository.max_backoff_secs);
+    let grace = Duration::from_secs(config.shutdown_timeout_secs);
+    let Assembled {
+        mut updater,
+        status,
+        metrics,
+        status_writer,
+    } = assemble(config, api, Arc::new(SystemClock))?;
     if mode == RunMode::Once {
         updater.resume().await?;
         let checked = updater.check().await;

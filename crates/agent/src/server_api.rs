@@ -1,14 +1,17 @@
 //! The server, as the agent reaches it: only its public HTTP API. Model control with version
 //! parameters (load a candidate, make a version the default, unload a version), V2 inference
 //! and the camera endpoint for golden cases, server metadata for its version, and its
-//! Prometheus text for the watch. Every control request carries the control token.
+//! Prometheus text for the watch ([`ModelServer`] over HTTP). Every control request carries the
+//! control token.
 
+use std::future::Future;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::error::AgentError;
+use crate::server::ModelServer;
 
 /// A client of one Outpost server.
 #[derive(Debug, Clone)]
@@ -226,6 +229,65 @@ impl ServerApi {
             return Err(Self::refusal(what, status, &body));
         }
         String::from_utf8(body).map_err(|e| AgentError::Server(format!("{what}: {e}")))
+    }
+}
+
+impl ModelServer for ServerApi {
+    fn load_candidate(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send {
+        ServerApi::load_candidate(self, model, version)
+    }
+
+    fn make_default(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send {
+        ServerApi::make_default(self, model, version)
+    }
+
+    fn unload_version(
+        &self,
+        model: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send {
+        ServerApi::unload_version(self, model, version)
+    }
+
+    fn server_version(&self) -> impl Future<Output = Result<String, AgentError>> + Send {
+        ServerApi::server_version(self)
+    }
+
+    fn ready_versions(
+        &self,
+        model: &str,
+    ) -> impl Future<Output = Result<Vec<u64>, AgentError>> + Send {
+        ServerApi::ready_versions(self, model)
+    }
+
+    fn infer(
+        &self,
+        model: &str,
+        version: u64,
+        body: &Value,
+    ) -> impl Future<Output = Result<Value, AgentError>> + Send {
+        ServerApi::infer(self, model, version, body)
+    }
+
+    fn image(
+        &self,
+        model: &str,
+        version: u64,
+        image: Vec<u8>,
+    ) -> impl Future<Output = Result<Value, AgentError>> + Send {
+        ServerApi::image(self, model, version, image)
+    }
+
+    fn metrics(&self) -> impl Future<Output = Result<String, AgentError>> + Send {
+        ServerApi::metrics(self)
     }
 }
 

@@ -15,6 +15,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::backoff::next_delay;
+use crate::server::ModelServer;
 use crate::server_api::ServerApi;
 use crate::status::{AgentCondition, SharedStatus, StatusReport};
 
@@ -36,25 +37,25 @@ struct DeviceReport<'a> {
     status: &'a StatusReport,
 }
 
-/// Writes this device's status to `location`.
-pub struct StatusWriter {
+/// Writes this device's status to `location`; the server's version comes from `S`.
+pub struct StatusWriter<S = ServerApi> {
     location: RepositoryLocation,
     object: Path,
     device_id: String,
     heartbeat: Duration,
     status: SharedStatus,
-    api: ServerApi,
+    api: S,
 }
 
-impl StatusWriter {
+impl<S: ModelServer> StatusWriter<S> {
     /// A writer of `status` as `<device_id>.json` under `location`.
     pub fn new(
         location: RepositoryLocation,
         device_id: String,
         heartbeat: Duration,
         status: SharedStatus,
-        api: ServerApi,
-    ) -> StatusWriter {
+        api: S,
+    ) -> StatusWriter<S> {
         let object = location.prefix.clone().join(format!("{device_id}.json"));
         StatusWriter {
             location,

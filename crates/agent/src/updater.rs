@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use outpost_trust::{Admission, BundleTarget, SignedControl};
 
+use crate::clock::SharedClock;
 use crate::config::{AgentConfig, QuietPolicy};
 use crate::error::{AgentError, Failure};
 use crate::fetch::{hex, Polled, RepositoryWatch};
@@ -28,18 +29,21 @@ use crate::golden::{run_cases, GoldenOutcome};
 use crate::install::Installer;
 use crate::metrics::AgentMetrics;
 use crate::offers::{self, Choice};
+use crate::server::ModelServer;
 use crate::server_api::ServerApi;
-use crate::state::{now_secs, StateFile, Step, Update};
+use crate::state::{StateFile, Step, Update};
 use crate::status::{AgentCondition, ModelStatus, SharedStatus};
 use crate::watch::{judge, Verdict, VersionFigures, WatchBounds};
 
 /// How far behind the latest time seen the clock may be before installs stop.
 const CLOCK_SLACK_SECS: i64 = 300;
 
-/// The agent's work, one check at a time.
-pub struct Updater {
+/// The agent's work, one check at a time, for the server `S` (the real one over HTTP, or a
+/// test's).
+pub struct Updater<S = ServerApi> {
     config: AgentConfig,
-    api: ServerApi,
+    api: S,
+    clock: SharedClock,
     installer: Installer,
     repository: RepositoryWatch,
     state: StateFile,
@@ -52,11 +56,13 @@ pub struct Updater {
 }
 
 /// What the agent is made of.
-pub struct UpdaterParts {
+pub struct UpdaterParts<S = ServerApi> {
     /// The configuration.
     pub config: AgentConfig,
     /// The server.
-    pub api: ServerApi,
+    pub api: S,
+    /// Where the time comes from (`crate::clock::SystemClock` in service).
+    pub clock: SharedClock,
     /// The model repository.
     pub installer: Installer,
     /// The signed repository.
@@ -73,12 +79,13 @@ pub struct UpdaterParts {
     pub seed: u32,
 }
 
-impl Updater {
+impl<S: ModelServer> Updater<S> {
     /// An updater over `parts`.
-    pub fn new(parts: UpdaterParts) -> Updater {
+    pub fn new(parts: UpdaterParts<S>) -> Updater<S> {
         let updater = Updater {
             config: parts.config,
             api: parts.api,
+            clock: parts.clock,
             installer: parts.installer,
             repository: parts.repository,
             state: parts.state,
@@ -230,7 +237,7 @@ impl Updater {
 
     /// Refuses to go on while the clock is behind the latest time this device has seen.
     fn check_clock(&mut self) -> Result<(), AgentError> {
-        let now = now_secs();
+        let now = self.clock.now_secs();
         let latest = self.state.state.latest_time_seen;
         if now + CLOCK_SLACK_SECS < latest {
             return Err(AgentError::ClockBehind {
@@ -527,8 +534,8 @@ impl Updater {
         let version = update.version;
         self.api.make_default(model, version).await?;
         self.installer.write_default(model, version)?;
-        let after =
-            |secs: u64| now_secs().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX / 4));
+        let now = self.clock.now_secs();
+        let after = |secs: u64| now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX / 4));
         let until = after(self.config.watch.window_secs);
         let quiet_until = Some(after(self.config.watch.max_window_secs).max(until));
         let record = self.state.model(model);
@@ -593,12 +600,12 @@ impl Updater {
             }
             // Enough requests: the watch ends with its window; too few: it goes on, up to
             // `quiet_until`.
-            let left = if seen.is_some() { quiet_until } else { until } - now_secs();
+            let left = if seen.is_some() { quiet_until } else { until } - self.clock.now_secs();
             if left <= 0 {
                 break;
             }
             let left = Duration::from_secs(u64::try_from(left).unwrap_or(0));
-            tokio::time::sleep(sample.min(left)).await;
+            self.clock.sleep(sample.min(left)).await;
         }
         let Some(requests) = seen else {
             return self.keep_watched(model, version, "passed".into()).await;
@@ -746,3 +753,6 @@ impl Updater {
         self.save()
     }
 }
+
+#[cfg(test)]
+mod tests;
