@@ -155,6 +155,7 @@ mod tests {
             version,
             control: Control {
                 open_percent,
+                open_below_seed: None,
                 paused,
                 yanked,
                 reason: if yanked {

@@ -5,8 +5,10 @@
 //! taken into the folder first and the signed result goes back, timestamp.json replaced only if
 //! unchanged meanwhile.
 
+use outpost_fleet::Change;
+
 use crate::fleet_args::FleetCommand;
-use crate::fleet_control::{change_control, Change};
+use crate::fleet_control::change_control;
 
 /// Runs a fleet command.
 pub(crate) fn run(command: &FleetCommand) -> anyhow::Result<()> {

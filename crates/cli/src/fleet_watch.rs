@@ -4,13 +4,13 @@
 //! shows where the fleet stands, as tables or JSON.
 
 use anyhow::Context;
-use outpost_fleet::{judge, read_reports, Tally, Verdict};
+use outpost_fleet::{after_verdict, judge, read_reports, Tally, Verdict};
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
 use outpost_trust::listing::control_for;
 use outpost_trust::TrustedRepository;
 
 use crate::fleet_args::{StatusArgs, WatchArgs};
-use crate::fleet_control::{sign, watched};
+use crate::fleet_control::sign;
 
 /// Rounds until stopped (or one, with --once); a failed round is reported and tried again
 /// at the next.
@@ -52,6 +52,7 @@ async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow
         .with_context(|| format!("reading the reports under {}", status.shown_url()))?;
     let now = jiff::Timestamp::now();
     let tally = Tally::of(&bundles, &read.reports, now, jiff::SignedDuration::MAX);
+    let seeds: Vec<u32> = read.reports.iter().filter_map(|r| r.wave_seed).collect();
     let mut signed = false;
     for bundle in &bundles {
         let Some(schedule) = &bundle.rollout else {
@@ -65,7 +66,7 @@ async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow
         if let Verdict::Halt(reason) = &verdict {
             eprintln!("{} version {}: {reason}", bundle.model, bundle.version);
         }
-        if let Some(control) = watched(&verdict, before, schedule)? {
+        if let Some(control) = after_verdict(&verdict, before, schedule, &seeds, now)? {
             sign(repo, &bundle.model, bundle.version, &control).await?;
             signed = true;
         }

@@ -80,6 +80,7 @@ mod tests {
     fn control(open_percent: u32) -> Control {
         Control {
             open_percent,
+            open_below_seed: None,
             paused: false,
             yanked: false,
             reason: String::new(),

@@ -37,7 +37,7 @@ pub fn yank_refusal(reason: &str) -> String {
 }
 
 /// The parts of the fleet a seed tells apart: a device is in the first `percent * 100` of them.
-const SEED_SPAN: u32 = 10_000;
+pub const SEED_SPAN: u32 = 10_000;
 
 /// One wave: from `start_after` past publishing, `fleet_percent` of the fleet (counting the
 /// earlier waves) may install.
@@ -253,6 +253,13 @@ impl Schedule {
 pub struct Control {
     /// The share of the fleet open, cumulative (the waves opened so far).
     pub open_percent: u32,
+    /// Devices whose seed is below this may install, in place of `open_percent`'s own cut
+    /// (seed < open_percent × 100). `fleet watch` draws it through the seeds of the devices that
+    /// reported, so that a wave takes its planned share of the known fleet exactly rather than
+    /// on average (1 % of 200 devices is 2 of them, not 0 or 5 by chance); devices it does not
+    /// know yet fall on either side by their seed. It never goes down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_below_seed: Option<u32>,
     /// No device that has not installed it installs it (those that have keep it).
     #[serde(default)]
     pub paused: bool,
@@ -264,6 +271,19 @@ pub struct Control {
     pub reason: String,
     /// When it was signed (the operator's clock).
     pub signed_at: Timestamp,
+}
+
+impl Control {
+    /// The seeds open: those below this.
+    pub fn seed_cut(&self) -> u32 {
+        self.open_below_seed
+            .unwrap_or_else(|| percent_cut(self.open_percent))
+    }
+}
+
+/// The seed below which the first `percent` of the fleet falls, by seed alone.
+pub fn percent_cut(percent: u32) -> u32 {
+    percent.min(100) * (SEED_SPAN / 100)
 }
 
 /// Where a device stands with one bundle.
@@ -295,10 +315,10 @@ pub fn admission(schedule: Option<&Schedule>, control: Option<&Control>, seed: u
     if control.is_some_and(|c| c.paused) {
         return Admission::Paused;
     }
-    let open = control
-        .map_or(0, |c| c.open_percent)
-        .max(schedule.open_from_start());
-    if seed_admitted(seed, open) {
+    let cut = control
+        .map_or(0, Control::seed_cut)
+        .max(percent_cut(schedule.open_from_start()));
+    if seed < cut {
         Admission::Open
     } else {
         Admission::WaitingForWave(schedule.wave_of(seed))
@@ -319,7 +339,7 @@ pub fn device_seed(device_id: &str) -> u32 {
 
 /// Whether `seed` falls within the first `percent` of the fleet.
 pub fn seed_admitted(seed: u32, percent: u32) -> bool {
-    seed < percent.min(100) * (SEED_SPAN / 100)
+    seed < percent_cut(percent)
 }
 
 #[cfg(test)]
@@ -388,6 +408,7 @@ mod tests {
         );
         let control = |open_percent: u32| Control {
             open_percent,
+            open_below_seed: None,
             paused: false,
             yanked: false,
             reason: String::new(),
@@ -416,6 +437,19 @@ mod tests {
         assert_eq!(
             admission(Some(&schedule), Some(&yanked), seed),
             Admission::Yanked
+        );
+        // A cut through the known fleet's seeds decides in place of the share's own cut.
+        let cut = |below: u32| Control {
+            open_below_seed: Some(below),
+            ..control(1)
+        };
+        assert_eq!(
+            admission(Some(&schedule), Some(&cut(seed + 1)), seed),
+            Admission::Open
+        );
+        assert_eq!(
+            admission(Some(&schedule), Some(&cut(seed)), seed),
+            Admission::WaitingForWave(2)
         );
         // A bundle published without a rollout is open to all, unless controlled.
         assert_eq!(admission(None, None, seed), Admission::Open);

@@ -287,6 +287,7 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
 
     let control = Control {
         open_percent: 5,
+        open_below_seed: None,
         paused: false,
         yanked: false,
         reason: "wave 2".into(),

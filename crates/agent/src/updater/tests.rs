@@ -71,6 +71,7 @@ impl Repository {
     async fn control(&self, version: u64, open_percent: u32, paused: bool, yanked: bool) {
         let control = Control {
             open_percent,
+            open_below_seed: None,
             paused,
             yanked,
             reason: if yanked {
