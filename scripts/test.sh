@@ -31,9 +31,15 @@ stage "cargo build + clippy ($profile profile)" scripts/build.sh "$profile"
 stage "server image binary" scripts/build-image-binary.sh "$profile"
 stage_join "fetch ONNX Runtime"
 stage_join "fetch ONNX Runtime (OpenVINO)"
-stage "Rust tests" scripts/cargo-ci.sh test --workspace
+# Every Rust test but the fleet simulation, which runs beside the Python tests below.
+stage "Rust tests" scripts/cargo-ci.sh test --workspace -- --skip two_hundred_devices
 stage_join "Docker engine"
 stage_join "Python test env"
+# The fleet simulation (crates/agent/tests/fleet_simulation.rs: 200 devices in one process
+# against moto's server from the Python test env, about 14,000 requests) waits on moto, a core
+# at most: it runs beside the Python tests, which wait on their servers more than they compute.
+stage_background "fleet simulation (200 devices)" \
+  scripts/cargo-ci.sh test --workspace --test fleet_simulation
 # Four pytest workers on two cores, each taking whole test files (every test starts its own
 # servers on port 0, in cgroups of its own): the files wait on servers, agents' polls and
 # timers more than they compute (measured with today's 82 tests: 119 s with four, 139 s with
@@ -44,6 +50,7 @@ stage_join "Python test env"
 stage "Python tests" env OUTPOST_BIN="$target_dir/$profile/outpost" \
   .venv/bin/python -m pytest -p no:cacheprovider -q --durations=10 -n 4 --dist loadfile \
   --no-loadscope-reorder tests/python
+stage_join "fleet simulation (200 devices)"
 stage_join "arm64 setup"
 # The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
 # tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.

@@ -63,21 +63,24 @@ impl RepositoryWatch {
             .verified
             .as_ref()
             .is_some_and(|r| jiff::Timestamp::now() < r.earliest_expiry());
+        let store = self.location.store.clone();
+        let mut seen = None;
         if let (true, Some(etag)) = (still_valid, &self.timestamp_etag) {
-            let store = self.location.store.clone();
-            if changed_since(store.as_ref(), &self.timestamp_path(), etag).await?
-                == Freshness::Unchanged
-            {
-                return Ok(Polled::Unchanged);
+            match changed_since(store.as_ref(), &self.timestamp_path(), etag).await? {
+                Freshness::Unchanged => return Ok(Polled::Unchanged),
+                Freshness::Changed(etag) => seen = etag,
             }
         }
         if !still_valid {
             self.verified = None;
         }
-        // The ETag is read before the load: if timestamp.json changes in between, the next
-        // poll sees a different ETag and loads again.
-        let store = self.location.store.clone();
-        let etag = current_etag(store.as_ref(), &self.timestamp_path()).await?;
+        // The ETag is taken before the load (from the conditional GET that saw the change, else
+        // a HEAD): if timestamp.json changes in between, the next poll sees a different ETag
+        // and loads again.
+        let etag = match seen {
+            Some(etag) => Some(etag),
+            None => current_etag(store.as_ref(), &self.timestamp_path()).await?,
+        };
         let (metadata, targets) = (
             self.location.join("metadata/"),
             self.location.join("targets/"),

@@ -92,6 +92,19 @@ impl<S: ModelServer> StatusWriter<S> {
         self.write(&report).await
     }
 
+    /// Writes the report if its substance changed since `written` (what the last write held,
+    /// updated here): what the writer's loop does between heartbeats, for callers that drive
+    /// it themselves (a fleet simulation). Answers whether it wrote.
+    pub async fn write_if_changed(&self, written: &mut Option<String>) -> Result<bool, String> {
+        let (report, substance) = self.snapshot();
+        if substance.is_none() || substance == *written {
+            return Ok(false);
+        }
+        self.write(&report).await?;
+        *written = substance;
+        Ok(true)
+    }
+
     async fn write(&self, report: &StatusReport) -> Result<(), String> {
         let server_version = self.api.server_version().await.ok();
         let body = DeviceReport {
