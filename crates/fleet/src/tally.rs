@@ -1,9 +1,12 @@
 //! Devices counted per published bundle: on it, installing it, failed with it (refused or
 //! rolled back, with their reasons; a yank is the fleet's decision, not a failure), waiting for
-//! their wave or a resume; and per wave of its rollout. Devices whose last report is older than
+//! their wave or a resume; and per wave of its rollout (as `fleet watch` cuts the waves). Devices whose last report is older than
 //! a bound are listed as silent.
 
 use outpost_trust::rollout::YANKED;
+
+/// How the agent begins the reason of a version it rolled back.
+const ROLLED_BACK: &str = "rolled back: ";
 use outpost_trust::{BundleTarget, Schedule};
 use serde::Serialize;
 
@@ -36,7 +39,8 @@ pub struct WaveCount {
     pub wave: usize,
     /// The share of the fleet it reaches, cumulative.
     pub fleet_percent: u32,
-    /// Devices whose seed falls in it.
+    /// Devices in it: those whose seed ranks within its share of the reported seeds (as
+    /// `fleet watch` cuts it), beyond the earlier waves'.
     pub devices: usize,
     /// Of them, serving the version.
     pub installed: usize,
@@ -124,7 +128,7 @@ fn version_tally(bundle: &BundleTarget, reports: &[DeviceReport]) -> VersionTall
         if let Some(refusal) = on_device
             .rejected
             .iter()
-            .find(|r| r.version == version && !r.reason.starts_with(YANKED))
+            .find(|r| r.version == version && !is_yank(&r.reason))
         {
             tally.failed.push((device, refusal.reason.clone()));
         } else if on_device.active == Some(version) && on_device.candidate.is_none() {
@@ -146,6 +150,15 @@ fn version_tally(bundle: &BundleTarget, reports: &[DeviceReport]) -> VersionTall
     tally
 }
 
+/// Whether a refusal's reason is a yank's (refused before promotion, or rolled back after):
+/// the fleet's decision, not the device's failure.
+fn is_yank(reason: &str) -> bool {
+    reason
+        .strip_prefix(ROLLED_BACK)
+        .unwrap_or(reason)
+        .starts_with(YANKED)
+}
+
 fn wave_counts(
     schedule: &Schedule,
     tally: &VersionTally,
@@ -163,13 +176,23 @@ fn wave_counts(
             failed: 0,
         })
         .collect();
-    for report in reports {
-        let Some(seed) = report.wave_seed else {
+    // As `fleet watch` cuts the waves (crate::control::seed_cut): by each device's rank among
+    // the reported seeds, each wave taking its share of them.
+    let mut ranked: Vec<(u32, &DeviceReport)> = reports
+        .iter()
+        .filter_map(|report| Some((report.wave_seed?, report)))
+        .collect();
+    ranked.sort_by_key(|(seed, _)| *seed);
+    let devices = ranked.len();
+    for (rank, (_, report)) in ranked.into_iter().enumerate() {
+        let Some(wave) = schedule
+            .waves
+            .iter()
+            .position(|w| rank < (devices * w.fleet_percent as usize + 50) / 100)
+        else {
             continue;
         };
-        let Some(count) = waves.get_mut(schedule.wave_of(seed).saturating_sub(1)) else {
-            continue;
-        };
+        let count = &mut waves[wave];
         let id = &report.device_id;
         count.devices += 1;
         count.installed += usize::from(tally.installed.contains(id));
@@ -229,6 +252,14 @@ mod tests {
             }],
             ..ModelReport::default()
         };
+        let yanked_after_promotion = ModelReport {
+            active: Some(1),
+            rejected: vec![Refusal {
+                version: 2,
+                reason: "rolled back: yanked by the fleet: bad boxes".into(),
+            }],
+            ..ModelReport::default()
+        };
         let waiting = ModelReport {
             active: Some(1),
             waiting: vec!["version 2: waiting for wave 3".into()],
@@ -246,6 +277,7 @@ mod tests {
             report("c", 400, "2026-12-01T12:00:00Z", yanked_two),
             report("d", 900, "2026-12-01T12:00:00Z", waiting),
             report("e", 9000, "2026-12-01T08:00:00Z", installing),
+            report("f", 9500, "2026-12-01T12:00:00Z", yanked_after_promotion),
         ];
         let tally = Tally::of(
             &[bundle(1), bundle(2)],
@@ -271,12 +303,17 @@ mod tests {
             .iter()
             .map(|w| (w.devices, w.installed, w.failed))
             .collect();
+        // Six devices ranked by seed: 1 % and 5 % of them round to none, 10 % to the first
+        // ("a"), 25 % to two ("a", "b"), the rest come with the last wave.
         assert_eq!(
             per_wave,
-            [(1, 1, 0), (2, 0, 1), (1, 0, 0), (0, 0, 0), (1, 0, 0)]
+            [(0, 0, 0), (0, 0, 0), (1, 1, 0), (1, 0, 1), (4, 0, 0)]
         );
         assert_eq!(tally.silent.len(), 1);
         assert_eq!(tally.silent[0].0, "e");
-        assert_eq!(tally.version("m", 1).unwrap().installed, ["b", "c", "d"]);
+        assert_eq!(
+            tally.version("m", 1).unwrap().installed,
+            ["b", "c", "d", "f"]
+        );
     }
 }
