@@ -6,8 +6,9 @@
 //! beyond the earlier waves has the new version (none installs early, whatever its clock says);
 //! just after, the devices on it are the wave's planned share of the fleet (within ±2 % of the
 //! fleet; the cut drawn through the reported seeds makes it exact); each device downloads each
-//! bundle once (GETs counted at moto); every device's status is in the bucket; and, with nothing
-//! changing, a poll costs each device one small request.
+//! bundle once (GETs counted at moto); devices off the network during their wave install it once
+//! back, unless the rollout was paused meanwhile (then only once resumed); every device's status
+//! is in the bucket; and, with nothing changing, a poll costs each device one small request.
 //!
 //! moto's server comes from the test environment (`scripts/setup-test-env.sh` installs it into
 //! `.venv`), or from `OUTPOST_MOTO_SERVER`.
@@ -24,12 +25,12 @@ use outpost_agent::run::{assemble, Assembled};
 use outpost_agent::simulated_server::SimulatedServer;
 use outpost_agent::AgentConfig;
 use outpost_bundle::{create, BundleSource};
-use outpost_fleet::{after_verdict, judge, read_reports, Tally, Verdict};
+use outpost_fleet::{after_verdict, changed, judge, read_reports, Change, Tally, Verdict};
 use outpost_settings::flags::SettingOverrides;
 use outpost_storage::upload::{upload_repository, Replacing};
 use outpost_storage::{NoProgress, RepositoryLocation, StorageSettings};
 use outpost_trust::listing::control_for;
-use outpost_trust::{Expiries, Publisher, Schedule};
+use outpost_trust::{device_seed, Expiries, Publisher, Schedule};
 
 const DEVICES: usize = 200;
 const MODEL: &str = "camera";
@@ -232,6 +233,20 @@ impl Operator {
         .unwrap();
     }
 
+    /// Signs `change` for `version` by hand (`outpost fleet pause|resume`), and uploads it.
+    async fn change(&self, version: u64, change: Change, now: Timestamp) {
+        let (bundles, controls) = self.publisher.published().await.unwrap();
+        let bundle = bundles.iter().find(|b| b.version == version).unwrap();
+        let before = control_for(&controls, MODEL, version).cloned();
+        let control =
+            changed(change, "by hand", before, bundle.rollout.as_ref(), &[], now).unwrap();
+        self.publisher
+            .sign_control(MODEL, version, &control, &Expiries::default())
+            .await
+            .unwrap();
+        self.upload().await;
+    }
+
     /// One round of `fleet watch` at `now`: the reports read and judged, what they call for
     /// signed and uploaded. Answers the verdicts that were not "nothing".
     async fn watch_round(&self, now: Timestamp) -> Vec<Verdict> {
@@ -270,7 +285,17 @@ impl Operator {
 }
 
 async fn check_all(devices: &mut [Device], now: Timestamp) {
-    futures_util::stream::iter(devices.iter_mut().map(|device| device.check_at(now)))
+    check_some(devices, now, |_| true).await;
+}
+
+/// One check at `now` by the devices whose index `online` accepts.
+async fn check_some(devices: &mut [Device], now: Timestamp, online: impl Fn(usize) -> bool) {
+    let checks = devices
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| online(*i))
+        .map(|(_, device)| device.check_at(now));
+    futures_util::stream::iter(checks)
         .buffer_unordered(AT_ONCE)
         .collect::<Vec<()>>()
         .await;
@@ -281,6 +306,10 @@ fn on_version(devices: &[Device], version: u64) -> usize {
         .iter()
         .filter(|d| d.server.default_version(MODEL) == Some(version))
         .count()
+}
+
+fn device_id(i: usize) -> String {
+    format!("camera-{i:03}")
 }
 
 fn device(
@@ -295,7 +324,7 @@ fn device(
     let models = home.join("models");
     std::fs::create_dir_all(&models).unwrap();
     let state = home.join("state");
-    let id = format!("camera-{i:03}");
+    let id = device_id(i);
     let pairs = [
         ("repository.url", repository),
         ("repository.trusted_root", root.to_str().unwrap()),
@@ -385,8 +414,11 @@ async fn two_hundred_devices_follow_the_five_waves_exactly() {
         .unwrap();
     operator.upload().await;
 
+    // The devices in seed order: wave N takes those ranked below its planned share.
+    let mut by_seed: Vec<usize> = (0..DEVICES).collect();
+    by_seed.sort_by_key(|&i| device_seed(&device_id(i)));
     let mut share_before = 0;
-    for wave in &schedule.waves {
+    for (index, wave) in schedule.waves.iter().enumerate() {
         let start =
             published + SignedDuration::from_secs(i64::try_from(wave.start_after_secs).unwrap());
         // A minute before the wave: the watch opens nothing, and devices (their clocks there
@@ -400,20 +432,46 @@ async fn two_hundred_devices_follow_the_five_waves_exactly() {
             "devices on version 2 a minute before the {} % wave",
             wave.fleet_percent
         );
-        // A minute after: the watch opens it, and the share planned installs.
+        // A minute after: the watch opens it, and the share planned installs. In waves 3 and 4,
+        // two of the devices the wave takes are off the network meanwhile (no check of theirs
+        // reaches the bucket).
+        let planned = DEVICES * wave.fleet_percent as usize / 100;
+        let offline: Vec<usize> = match index {
+            2 | 3 => by_seed[share_before..planned][..2].to_vec(),
+            _ => Vec::new(),
+        };
         let after = start + SignedDuration::from_mins(1);
         assert_eq!(
             operator.watch_round(after).await,
             vec![Verdict::Open(wave.fleet_percent)]
         );
-        check_all(&mut devices, after).await;
-        let planned = DEVICES * wave.fleet_percent as usize / 100;
+        check_some(&mut devices, after, |i| !offline.contains(&i)).await;
+        assert_eq!(on_version(&devices, 2), planned - offline.len());
+        if index == 3 {
+            // Wave 4 is paused before its two devices come back: they never install it, their
+            // status says why; resumed, they do.
+            operator.change(2, Change::Pause, after).await;
+            let back = after + SignedDuration::from_mins(30);
+            check_some(&mut devices, back, |i| offline.contains(&i)).await;
+            assert_eq!(on_version(&devices, 2), planned - offline.len());
+            for &i in &offline {
+                let waiting = devices[i].parts.status.lock().unwrap().models[MODEL]
+                    .waiting
+                    .clone();
+                assert_eq!(waiting, ["version 2: paused"], "device {i}");
+            }
+            operator.change(2, Change::Resume, back).await;
+        }
+        // Back on the network, the wave's devices that missed it install it.
+        let back = after + SignedDuration::from_hours(1);
+        check_some(&mut devices, back, |i| offline.contains(&i)).await;
         let on_new = on_version(&devices, 2);
         let off_by = on_new.abs_diff(planned) as f64 * 100.0 / DEVICES as f64;
         println!(
-            "wave {:>3} % at +{}: {on_new} devices on version 2 (planned {planned}, {off_by:.1} % of the fleet off)",
+            "wave {:>3} % at +{}: {on_new} devices on version 2 (planned {planned}, {off_by:.1} % of the fleet off){}",
             wave.fleet_percent,
-            after.duration_since(published)
+            after.duration_since(published),
+            if offline.is_empty() { "" } else { "; two were off the network at first" },
         );
         assert!(
             off_by <= 2.0,

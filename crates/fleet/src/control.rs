@@ -2,7 +2,9 @@
 //! `fleet watch`'s verdicts. Opening only ever widens: the cut through the devices' seeds
 //! (`Control::open_below_seed`) never goes below the one signed before. `fleet watch` draws the
 //! cut through the seeds of the devices that reported ([`seed_cut`]), so a wave takes exactly
-//! its share of the fleet the status location knows; an opening by hand cuts by the share alone.
+//! its share of the fleet the status location knows (never more than a few points from the
+//! share's cut by seed alone, whatever the status objects say); an opening by hand cuts by the
+//! share alone.
 //! A yanked bundle stays yanked.
 
 use jiff::Timestamp;
@@ -36,9 +38,14 @@ pub enum Change {
     Yank,
 }
 
+/// How far, in points of the fleet, a cut drawn through the reported seeds may stray from the
+/// share's own cut: enough for chance in how seeds spread (a few points for a few hundred
+/// devices), and all that forged or stale status objects can move a wave.
+pub const MAX_CUT_SHIFT_POINTS: u32 = 5;
+
 /// The seed below which `percent` of the devices with `seeds` fall: the planned share of the
-/// known fleet, rounded to the nearest device. With no device known, the share's cut by seed
-/// alone; at 100 %, every seed.
+/// known fleet, rounded to the nearest device, kept within [`MAX_CUT_SHIFT_POINTS`] of the
+/// share's cut by seed alone (which it is with no device known); at 100 %, every seed.
 pub fn seed_cut(seeds: &[u32], percent: u32) -> u32 {
     if percent >= 100 {
         return SEED_SPAN;
@@ -50,10 +57,14 @@ pub fn seed_cut(seeds: &[u32], percent: u32) -> u32 {
     sorted.sort_unstable();
     let devices = sorted.len();
     let share = (devices * percent as usize + 50) / 100;
-    match share {
+    let drawn = match share {
         0 => 0,
         n => sorted[n - 1].saturating_add(1),
-    }
+    };
+    drawn.clamp(
+        percent_cut(percent.saturating_sub(MAX_CUT_SHIFT_POINTS)),
+        percent_cut(percent + MAX_CUT_SHIFT_POINTS),
+    )
 }
 
 /// The control after `change` for `reason` at `now`, from the one signed before (none yet:
@@ -137,6 +148,13 @@ mod tests {
             assert_eq!(open, 200 * percent as usize / 100, "{percent} %");
         }
         assert_eq!(seed_cut(&seeds, 100), SEED_SPAN);
+        // Forged reports (800 made-up devices with the highest seeds) cannot open a 25 % wave to
+        // every real device: the cut stays within 5 points of the share's own.
+        let mut forged = seeds.clone();
+        forged.extend(std::iter::repeat_n(9_999, 800));
+        assert_eq!(seed_cut(&forged, 25), percent_cut(30));
+        forged.extend(std::iter::repeat_n(0, 5_000));
+        assert_eq!(seed_cut(&forged, 25), percent_cut(20));
         assert_eq!(seed_cut(&[], 5), percent_cut(5));
         assert_eq!(seed_cut(&seeds[..10], 1), 0);
     }
