@@ -9,7 +9,8 @@ schedule compressed to seconds (wave 1: 20 % after 1 s; wave 2: everyone after 3
   other device downloads version 2 (GETs counted at moto).
 - `fleet status --json` shows the waves, the two failures with their reasons and the pause.
 - Version 3, published to everyone at once and installed everywhere, is withdrawn with
-  `fleet yank`: every device goes back to version 1, its last known good version."""
+  `fleet yank`: every device goes back to version 1, its last known good version.
+- `fleet watch` re-signs the fleet role once less than half of its lifetime is left."""
 
 import hashlib
 import json
@@ -197,3 +198,16 @@ def test_ten_devices_waves_an_automatic_halt_and_a_yank(fleet, tmp_path):
     assert three["control"]["yanked"] and not three["installed"] and not three["failed"]
     one = next(v for v in shown["versions"] if v["version"] == 1)
     assert sorted(one["installed"]) == sorted(fleet.ids)
+
+    # The fleet role's signature lapses with its own lifetime (--root-expiry, 365 days), which
+    # only the fleet key renews: watch re-signs it once less than half is left (here: a lifetime
+    # of 1000 days asked for), and devices go on reading the repository and its controls.
+    said = fleet.fleet("watch", *publisher.flags, "--status", STATUS_URL, "--once", "--root-expiry", "1000d")
+    assert "fleet role re-signed, valid until" in said, said
+    renewed = json.loads((publisher.repo / "metadata" / "timestamp.json").read_text())["signed"]["version"]
+    assert "re-signed" not in fleet.watch_once()
+    for device_id in fleet.ids:
+        wait_for(fleet.status_urls[device_id],
+                 lambda r: r["state"] == "idle" and (r.get("repository_versions") or [0, 0, 0])[2] >= renewed
+                 and model_status(r)["active"] == 1,
+                 "the renewed repository verified")

@@ -71,6 +71,18 @@ async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow
             signed = true;
         }
     }
+    // The fleet role lapses with its own signature, which only this key renews: again once
+    // half of its lifetime (--root-expiry) has passed.
+    let publisher = repo.publisher();
+    let lifetimes = repo.expiries();
+    if !signed && now.duration_until(publisher.fleet_role_expiry().await?) < lifetimes.root / 2 {
+        publisher.renew_fleet_role(&lifetimes).await?;
+        println!(
+            "fleet role re-signed, valid until {}",
+            publisher.fleet_role_expiry().await?
+        );
+        signed = true;
+    }
     if signed {
         crate::repo_cli::upload(repo, replacing).await?;
     }

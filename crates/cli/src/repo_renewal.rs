@@ -11,7 +11,7 @@ use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use outpost_storage::upload::Replacing;
 use outpost_storage::{RepositoryLocation, StorageSettings};
-use outpost_trust::{Renewal, RenewalPlan};
+use outpost_trust::{Expiries, Publisher, Renewal, RenewalPlan};
 
 use crate::repo_args::RepoArgs;
 use crate::repo_sync::take_published;
@@ -63,6 +63,7 @@ pub(crate) async fn renew(args: &RepoArgs, keep_fresh: bool) -> anyhow::Result<(
         let mut wake = match publisher.renew_due(&lifetimes).await {
             Ok((plan, written)) => {
                 println!("{}", describe(&plan));
+                warn_if_fleet_role_lapses(&publisher, &lifetimes).await;
                 for file in written {
                     if !not_uploaded.contains(&file) {
                         not_uploaded.push(file);
@@ -162,4 +163,19 @@ fn describe(plan: &RenewalPlan) -> String {
         ),
     };
     format!("{done}; next renewal due at {}", at(plan.next_check))
+}
+
+/// Warns when the fleet role has less than half of its lifetime (--root-expiry) left: a
+/// renewal here cannot sign it (only the fleet key can), `outpost fleet watch` renews it.
+async fn warn_if_fleet_role_lapses(publisher: &Publisher, lifetimes: &Expiries) {
+    let Ok(expiry) = publisher.fleet_role_expiry().await else {
+        return;
+    };
+    if Timestamp::now().duration_until(expiry) < lifetimes.root / 2 {
+        eprintln!(
+            "warning: the fleet role's signature lapses at {expiry} and only the fleet key renews it: \
+             run `outpost fleet watch` (it re-signs the role once half of its life has passed) or any \
+             `outpost fleet` command where that key is"
+        );
+    }
 }

@@ -35,14 +35,7 @@ impl Publisher {
     ) -> Result<Vec<String>, TrustError> {
         let _lock = self.lock().await?;
         let repository = self.load().await?;
-        let top = repository.targets().signed.clone();
-        let delegations = top.delegations.clone().ok_or_else(no_fleet_role)?;
-        let current = delegations
-            .roles
-            .iter()
-            .find(|role| role.name == FLEET_ROLE)
-            .and_then(|role| role.targets.clone())
-            .ok_or_else(no_fleet_role)?;
+        let mut fleet = fleet_role(&repository)?;
 
         // The control's file, into targets/ under its consistent-snapshot name.
         let body = json!({ "model": model, "version": version, "control": control });
@@ -71,11 +64,45 @@ impl Publisher {
             _extra: HashMap::new(),
         };
 
-        let mut fleet: Targets = current.signed;
         fleet.targets.insert(
             TargetName::new(name).map_err(TrustError::tuf("naming the control"))?,
             target,
         );
+        self.sign_fleet_role(&repository, fleet, lifetimes).await
+    }
+
+    /// When the fleet role's signature lapses (as the folder's repository holds it).
+    pub async fn fleet_role_expiry(&self) -> Result<jiff::Timestamp, TrustError> {
+        Ok(fleet_role(&self.load().await?)?.expires)
+    }
+
+    /// Signs the fleet role again as it is, for another `lifetimes.root`, with snapshot and
+    /// timestamp: its renewal, which only the fleet key can make (`fleet watch` does once half
+    /// of its life has passed). Answers the metadata files written, to upload in order.
+    pub async fn renew_fleet_role(
+        &self,
+        lifetimes: &crate::Expiries,
+    ) -> Result<Vec<String>, TrustError> {
+        let _lock = self.lock().await?;
+        let repository = self.load().await?;
+        let fleet = fleet_role(&repository)?;
+        self.sign_fleet_role(&repository, fleet, lifetimes).await
+    }
+
+    /// Signs `fleet` (one version up, lasting `lifetimes.root`) with the fleet key, then
+    /// snapshot and timestamp naming it.
+    async fn sign_fleet_role(
+        &self,
+        repository: &tough::Repository,
+        mut fleet: Targets,
+        lifetimes: &crate::Expiries,
+    ) -> Result<Vec<String>, TrustError> {
+        let delegations = repository
+            .targets()
+            .signed
+            .delegations
+            .clone()
+            .ok_or_else(no_fleet_role)?;
         fleet.version = self.next_version(fleet.version, FLEET_ROLE);
         fleet.expires = expires_in(lifetimes.root);
         let signed_fleet = SignedRole::new(
@@ -127,6 +154,24 @@ impl Publisher {
             "timestamp.json".to_string(),
         ])
     }
+}
+
+/// The fleet role's metadata as `repository` holds it.
+fn fleet_role(repository: &tough::Repository) -> Result<Targets, TrustError> {
+    repository
+        .targets()
+        .signed
+        .delegations
+        .as_ref()
+        .and_then(|delegations| {
+            delegations
+                .roles
+                .iter()
+                .find(|role| role.name == FLEET_ROLE)
+        })
+        .and_then(|role| role.targets.clone())
+        .map(|signed| signed.signed)
+        .ok_or_else(no_fleet_role)
 }
 
 fn no_fleet_role() -> TrustError {

@@ -333,6 +333,50 @@ async fn the_fleet_role_signs_controls_and_nothing_else() {
 /// A signing whose upload lost the race for timestamp.json leaves its versioned files behind;
 /// the folder then takes the published state again (older versions), and the next signing must
 /// go above what it left, never sign a different file under a version already written.
+/// The fleet role lapses with its own signature, which nothing but the fleet key renews: a
+/// renewal signs it again as it is, for another lifetime, and devices keep its controls.
+#[tokio::test]
+async fn the_fleet_role_is_renewed_as_it_is_by_the_fleet_key() {
+    use outpost_trust::Control;
+
+    let short = Expiries {
+        root: SignedDuration::from_hours(2),
+        ..Expiries::default()
+    };
+    let f = Fixture::new(&short).await;
+    f.publisher
+        .publish(&bundle(f.dir.path(), 1), None, &Expiries::default())
+        .await
+        .unwrap();
+    let control = Control {
+        open_percent: 100,
+        open_below_seed: None,
+        paused: true,
+        yanked: false,
+        reason: "looking".into(),
+        signed_at: jiff::Timestamp::now(),
+    };
+    f.publisher
+        .sign_control("m", 1, &control, &short)
+        .await
+        .unwrap();
+    let first = f.publisher.fleet_role_expiry().await.unwrap();
+    assert!(first < jiff::Timestamp::now() + SignedDuration::from_hours(3));
+    let longer = Expiries {
+        root: SignedDuration::from_hours(24 * 365),
+        ..Expiries::default()
+    };
+    let written = f.publisher.renew_fleet_role(&longer).await.unwrap();
+    assert_eq!(written.last().map(String::as_str), Some("timestamp.json"));
+    let renewed = f.publisher.fleet_role_expiry().await.unwrap();
+    assert!(
+        renewed > first + SignedDuration::from_hours(24 * 300),
+        "{renewed}"
+    );
+    let device = f.load("device").await.unwrap();
+    assert_eq!(device.control("m", 1).unwrap(), control);
+}
+
 #[tokio::test]
 async fn a_signing_after_a_lost_race_skips_the_versions_it_left_behind() {
     let f = Fixture::new(&Expiries::default()).await;
