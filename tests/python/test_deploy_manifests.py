@@ -3,10 +3,13 @@
 `docker-compose config`. What is checked is what the deploy issue asks of them: the agent as a
 native sidecar sharing the model volume, probes on live and ready, resources, a restricted
 security context; the Jetson overlay's GPU, runtime class and engine cache; the compose unit's
-limits, read-only roots, dropped capabilities, health checks, secrets and published address."""
+limits, read-only roots, dropped capabilities, health checks, secrets and published address; the
+publisher's timers and CronJobs (signature renewal, fleet watch) verified by systemd and run with
+the arguments and mounts they give."""
 
 import os
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -207,3 +210,99 @@ def test_the_publisher_cronjob_renders_and_its_arguments_renew(kustomize, tmp_pa
     done = subprocess.run([outpost_binary(), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "nothing due" in done.stdout, done.stdout
+
+
+def fleet_machine(tmp_path):
+    """A repository in tmp_path/bucket with version 1 published to half the fleet at once and
+    the rest after a second, that second passed; a keys folder with the fleet, snapshot and
+    timestamp keys alone (what the fleet machine holds); an empty status folder."""
+    from agent_support import Publisher, golden_folder
+
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    publisher = Publisher(tmp_path / "publisher", upload_url=bucket.as_uri())
+    waves = tmp_path / "waves.toml"
+    waves.write_text('[[wave]]\nstart_after = "0s"\nfleet_percent = 50\n'
+                     '[[wave]]\nstart_after = "1s"\nfleet_percent = 100\n')
+    publisher.publish("int8", 1, golden_folder(tmp_path, "ok", "Egyptian cat"), waves=str(waves))
+    keys = tmp_path / "fleet-keys"
+    keys.mkdir(mode=0o700)
+    for name in ("fleet.pk8", "snapshot.pk8", "timestamp.pk8"):
+        (keys / name).write_bytes((publisher.root / "keys" / name).read_bytes())
+        (keys / name).chmod(0o600)
+    status = tmp_path / "status"
+    status.mkdir()
+    time.sleep(1.1)  # past the second wave's start
+    return keys, publisher.trusted_root, bucket, status
+
+
+def seeded_repo(folder, trusted_root):
+    """A fleet machine's copy of the repository as first seeded: metadata/1.root.json alone."""
+    (folder / "metadata").mkdir(parents=True)
+    (folder / "metadata" / "1.root.json").write_bytes(trusted_root.read_bytes())
+    return folder
+
+
+def test_the_systemd_fleet_watch_timer_verifies_and_its_command_opens_a_wave(tmp_path):
+    units = DEPLOY / "systemd"
+    service = (units / "outpost-fleet-watch.service").read_text()
+    timer = (units / "outpost-fleet-watch.timer").read_text()
+    assert "OnUnitActiveSec=2min" in timer and "Persistent=true" in timer
+    for hardening in ("DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict", "CapabilityBoundingSet="):
+        assert hardening in service
+    credentials = sorted(line.split("=", 1)[1].split(":")[0] for line in service.splitlines()
+                         if line.startswith("LoadCredential="))
+    assert credentials == ["fleet.pk8", "snapshot.pk8", "timestamp.pk8"], credentials
+    verify = tmp_path / "units"
+    verify.mkdir()
+    (verify / "outpost-fleet-watch.service").write_text(service.replace("/usr/bin/outpost", outpost_binary()))
+    (verify / "outpost-fleet-watch.timer").write_text(timer)
+    done = subprocess.run(["systemd-analyze", "verify", str(verify / "outpost-fleet-watch.service"),
+                           str(verify / "outpost-fleet-watch.timer")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    # Its command line, as systemd would run it with the credentials and settings given.
+    [exec_start] = [line for line in service.replace("\\\n", " ").splitlines() if line.startswith("ExecStart=")]
+    keys, trusted_root, bucket, status = fleet_machine(tmp_path)
+    repo = seeded_repo(tmp_path / "state" / "repo", trusted_root)
+    command = (exec_start.removeprefix("ExecStart=")
+               .replace("${CREDENTIALS_DIRECTORY}", str(keys))
+               .replace("/var/lib/outpost-fleet/repo", str(repo))
+               .replace("${OUTPOST_REPOSITORY_URL}", bucket.as_uri())
+               .replace("${OUTPOST_STATUS_URL}", status.as_uri())
+               .replace("/usr/bin/outpost", outpost_binary())).split()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "version 1: open to 100 % of the fleet" in done.stdout, done.stdout
+
+
+def test_the_fleet_watch_cronjob_renders_and_its_arguments_open_a_wave(kustomize, tmp_path):
+    objects = render(kustomize, DEPLOY / "k3s" / "publisher")
+    cronjob = objects[("CronJob", "outpost-fleet-watch")]["spec"]
+    assert cronjob["schedule"] == "*/2 * * * *"
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    [container] = pod["containers"]
+    restricted(container["securityContext"])
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["keys"]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["keys"]["secret"]["secretName"] == "outpost-fleet-keys"
+    assert volumes["repository"]["persistentVolumeClaim"]["claimName"] == "outpost-fleet-repo"
+    assert ("PersistentVolumeClaim", "outpost-fleet-repo") in objects
+    config = next(doc for (kind, name), doc in objects.items() if kind == "ConfigMap")
+    assert config["data"]["STATUS_URL"].startswith("s3://")
+    keys, trusted_root, bucket, status = fleet_machine(tmp_path)
+    volume = tmp_path / "volume"
+    seeded_repo(volume / "repo", trusted_root)
+    replaced = {
+        mounts["keys"]["mountPath"]: str(keys),
+        mounts["repository"]["mountPath"] + "/repo": str(volume / "repo"),
+        "$(REPOSITORY_URL)": bucket.as_uri(),
+        "$(STATUS_URL)": status.as_uri(),
+    }
+    args = [replaced.get(arg, arg) for arg in container["args"]]
+    assert args[:3] == ["fleet", "watch", "--once"], args
+    done = subprocess.run([outpost_binary(), *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "version 1: open to 100 % of the fleet" in done.stdout, done.stdout
