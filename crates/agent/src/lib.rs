@@ -34,6 +34,8 @@ pub mod state;
 pub mod status;
 pub mod status_upload;
 pub mod updater;
+#[cfg(test)]
+mod updater_tests;
 pub mod watch;
 
 pub use config::AgentConfig;

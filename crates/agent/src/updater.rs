@@ -753,6 +753,3 @@ impl<S: ModelServer> Updater<S> {
         self.save()
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -15,9 +15,9 @@ use crate::clock::{Clock, ManualClock};
 use crate::error::Failure;
 use crate::run::assemble;
 use crate::simulated_server::SimulatedServer;
+use crate::status::SharedStatus;
+use crate::updater::Updater;
 use crate::AgentConfig;
-
-use super::Updater;
 
 const MODEL: &str = "m";
 
@@ -110,6 +110,7 @@ impl Repository {
         let parts = assemble(config, server.clone(), clock.clone()).unwrap();
         Device {
             updater: parts.updater,
+            status: parts.status,
             server,
             clock,
             models,
@@ -117,9 +118,10 @@ impl Repository {
     }
 }
 
-/// One device: its updater, its server and its clock.
+/// One device: its updater, what it reports, its server and its clock.
 struct Device {
     updater: Updater<SimulatedServer>,
+    status: SharedStatus,
     server: SimulatedServer,
     clock: Arc<ManualClock>,
     models: PathBuf,
@@ -140,11 +142,15 @@ impl Device {
         names
     }
 
-    fn record(&mut self) -> crate::state::ModelRecord {
-        self.updater.state.model(MODEL).clone()
+    fn model_status(&self) -> crate::status::ModelStatus {
+        self.status.lock().unwrap().models[MODEL].clone()
     }
 
-    fn rejected(&mut self) -> Vec<u64> {
+    fn record(&self) -> crate::state::ModelRecord {
+        self.model_status().record
+    }
+
+    fn rejected(&self) -> Vec<u64> {
         self.record().rejected.iter().map(|r| r.version).collect()
     }
 }
@@ -226,7 +232,10 @@ async fn a_device_installs_only_once_the_fleet_role_opened_its_wave() {
     device.clock.advance(30 * 24 * 3600);
     device.updater.check().await.unwrap();
     assert_eq!(device.server.default_version(MODEL), Some(1));
-    assert_eq!(device.updater.waiting.get(MODEL).map(Vec::len), Some(1));
+    assert_eq!(
+        device.model_status().waiting,
+        ["version 2: waiting for wave 5"]
+    );
     repository.control(2, 50, false, false).await;
     device.updater.check().await.unwrap();
     assert_eq!(device.server.default_version(MODEL), Some(1));
@@ -306,7 +315,7 @@ async fn quiet_watch(on_quiet: &str) -> (Repository, Device) {
 
 #[tokio::test]
 async fn a_quiet_watch_is_extended_then_kept_as_not_judged() {
-    let (_repository, mut device) = quiet_watch("keep").await;
+    let (_repository, device) = quiet_watch("keep").await;
     assert_eq!(device.server.default_version(MODEL), Some(2));
     // Kept, but the last known good version stays version 1, on disk.
     assert_eq!(device.record().last_good, Some(1));
@@ -315,7 +324,7 @@ async fn a_quiet_watch_is_extended_then_kept_as_not_judged() {
 
 #[tokio::test]
 async fn a_quiet_watch_is_extended_then_rolled_back_when_set_so() {
-    let (_repository, mut device) = quiet_watch("roll_back").await;
+    let (_repository, device) = quiet_watch("roll_back").await;
     assert_eq!(device.server.default_version(MODEL), Some(1));
     assert_eq!(device.on_disk(), vec!["1"]);
     assert_eq!(device.rejected(), vec![2]);
