@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use outpost_bundle::{create, BundleSource};
 use outpost_settings::flags::SettingOverrides;
 use outpost_trust::rollout::seed_admitted;
 use outpost_trust::{device_seed, Control, Expiries, Publisher, Schedule};
@@ -36,26 +35,7 @@ impl Repository {
     }
 
     fn bundle(&self, version: u64) -> PathBuf {
-        let model = self.dir.path().join(format!("model-{version}"));
-        std::fs::create_dir_all(model.join(version.to_string())).unwrap();
-        std::fs::write(
-            model.join(version.to_string()).join("model.onnx"),
-            format!("weights of version {version}"),
-        )
-        .unwrap();
-        let path = self.dir.path().join(format!("{MODEL}-{version}.bundle"));
-        create(
-            &BundleSource {
-                model_dir: &model,
-                name: MODEL,
-                version,
-                golden_dir: None,
-                min_server_version: "0.1.0",
-            },
-            std::fs::File::create(&path).unwrap(),
-        )
-        .unwrap();
-        path
+        outpost_testkit::bundles::stand_in_bundle(self.dir.path(), MODEL, version)
     }
 
     /// Publishes `version` with the waves `waves` (a preset's name).

@@ -24,7 +24,6 @@ use outpost_agent::clock::ManualClock;
 use outpost_agent::run::{assemble, Assembled};
 use outpost_agent::simulated_server::SimulatedServer;
 use outpost_agent::AgentConfig;
-use outpost_bundle::{create, BundleSource};
 use outpost_fleet::{after_verdict, changed, judge, read_reports, Change, Tally, Verdict};
 use outpost_settings::flags::SettingOverrides;
 use outpost_storage::upload::{upload_repository, Replacing};
@@ -165,28 +164,9 @@ impl Drop for Moto {
     }
 }
 
-/// A bundle of `MODEL` at `version` (a model file the simulated server loads as it is).
+/// A bundle of `MODEL` at `version` (a stand-in model file the simulated server loads as it is).
 fn bundle(dir: &Path, version: u64) -> PathBuf {
-    let model = dir.join(format!("model-{version}"));
-    std::fs::create_dir_all(model.join(version.to_string())).unwrap();
-    std::fs::write(
-        model.join(version.to_string()).join("model.onnx"),
-        format!("weights of version {version}"),
-    )
-    .unwrap();
-    let path = dir.join(format!("{MODEL}-{version}.bundle"));
-    create(
-        &BundleSource {
-            model_dir: &model,
-            name: MODEL,
-            version,
-            golden_dir: None,
-            min_server_version: "0.1.0",
-        },
-        std::fs::File::create(&path).unwrap(),
-    )
-    .unwrap();
-    path
+    outpost_testkit::bundles::stand_in_bundle(dir, MODEL, version)
 }
 
 /// One simulated device.

@@ -1,8 +1,10 @@
 //! Test support shared by the end-to-end tests and benchmarks: paths to the fixtures, a reader
 //! for ONNX reference tensors (`test_data_set_*/*.pb`), and [`TestServer`], which starts the
 //! real `outpost` binary on port 0 and waits until it reports ready, the binary-extension
-//! request bodies clients send, and the fixtures' tolerances ([`reference`]).
+//! request bodies clients send, the fixtures' tolerances ([`reference`]), and stand-in bundles
+//! for repository and fleet tests ([`bundles`]).
 
+pub mod bundles;
 pub mod cpu;
 pub mod fixtures;
 pub mod reference;

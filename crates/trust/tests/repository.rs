@@ -5,32 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use jiff::SignedDuration;
-use outpost_bundle::{create, BundleSource};
 use outpost_trust::{Expiries, Publisher, TrustedRepository};
 
-/// A bundle of a tiny model at `version`, written into `dir`.
+/// A bundle of a stand-in model `m` at `version`, written into `dir`.
 fn bundle(dir: &Path, version: u64) -> PathBuf {
-    let model = dir.join(format!("model-{version}"));
-    std::fs::create_dir_all(model.join(version.to_string())).unwrap();
-    std::fs::write(
-        model.join(version.to_string()).join("model.onnx"),
-        format!("weights of version {version}"),
-    )
-    .unwrap();
-    let path = dir.join(format!("m-{version}.bundle"));
-    let mut out = std::fs::File::create(&path).unwrap();
-    create(
-        &BundleSource {
-            model_dir: &model,
-            name: "m",
-            version,
-            golden_dir: None,
-            min_server_version: "0.1.0",
-        },
-        &mut out,
-    )
-    .unwrap();
-    path
+    outpost_testkit::bundles::stand_in_bundle(dir, "m", version)
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
