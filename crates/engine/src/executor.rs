@@ -283,11 +283,16 @@ mod tests {
                 let executor = executor.clone();
                 tokio::spawn(async move { executor.run(move || release_rx.recv().unwrap()).await })
             };
+            // The holder takes the one thread before the waiter is sent (spawned together, the
+            // waiter could run first and finish, leaving nothing waiting).
+            while load.busy() < 1 {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
             let waiter = {
                 let executor = executor.clone();
                 tokio::spawn(async move { executor.run(|| 5).await })
             };
-            while load.busy() < 1 || load.waiting() < 1 {
+            while load.waiting() < 1 {
                 tokio::time::sleep(std::time::Duration::from_millis(1)).await;
             }
             assert_eq!((load.threads(), load.busy(), load.waiting()), (1, 1, 1));

@@ -2,21 +2,26 @@
 //! (clients load and unload models by name over REST and gRPC) and `poll` (the repository is
 //! rescanned every few seconds; new, changed and removed model directories are loaded, reloaded
 //! and unloaded). Both front ends call [`ModelControl`]; it also owns the bearer token that the
-//! control endpoints require when one is configured, and the repository index.
+//! control endpoints require when one is configured ([`auth`]), the poller ([`poller`]) and the
+//! repository index ([`index`]).
 //!
 //! A reload that leaves a model with no ready version keeps the previous versions serving and
 //! reports the failure. Versions can also be loaded, made the default and unloaded one at a
 //! time ([`versions`], asked for by the requests' parameters: [`parameters`]).
 
+mod auth;
+mod fingerprint;
+mod index;
 mod parameters;
+mod poller;
 mod versions;
 
+pub use index::{IndexEntry, ModelState};
 pub use parameters::{LoadTarget, ParameterValue, UnloadTarget};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
 
 use crate::backends::Backends;
 use crate::config::ControlMode;
@@ -24,41 +29,11 @@ use crate::error::{ControlError, EngineError};
 use crate::memory::MemoryBudget;
 use crate::process_memory::return_freed_memory;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
-use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository, VersionState};
+use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository};
+
 use crate::request_metrics::RequestMetrics;
 use crate::upstream::Upstreams;
-
-/// Whether a model (or one of its versions) serves, in the repository index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelState {
-    /// At least one version serves (or, for a version, it does).
-    Ready,
-    /// Nothing serves: not loaded, or the load failed.
-    Unavailable,
-}
-
-impl ModelState {
-    /// The state as the repository extension names it (`READY`, `UNAVAILABLE`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelState::Ready => "READY",
-            ModelState::Unavailable => "UNAVAILABLE",
-        }
-    }
-}
-
-/// One line of the repository index: a model directory, or one version of a loaded model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexEntry {
-    /// The model's name.
-    pub name: String,
-    /// The version, when the line is about one version.
-    pub version: Option<u64>,
-    /// Whether it serves.
-    pub state: ModelState,
-    /// Why it is unavailable; empty when ready.
-    pub reason: String,
-}
+use fingerprint::{fingerprint, Fingerprint};
 
 /// Why a model is unloaded; each is logged, and decides whether its directory is remembered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,32 +45,6 @@ enum Unload {
     /// Idle, and unloaded to make room in the memory budget. Its directory stays remembered, so
     /// the poller does not load it back until its files change.
     Evicted,
-}
-
-/// What a model directory looked like when it was last loaded: every file of the directory and
-/// of its version directories, with size and modification time.
-type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
-
-fn fingerprint(dir: &Path) -> Fingerprint {
-    fn files(dir: &Path, depth: u32, out: &mut Fingerprint) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                if depth > 0 {
-                    files(&entry.path(), depth - 1, out);
-                }
-            } else {
-                out.push((entry.path(), meta.len(), meta.modified().ok()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    files(dir, 1, &mut out);
-    out.sort();
-    out
 }
 
 /// Loads and unloads models in the repository on behalf of the front ends and the poller.
@@ -194,35 +143,6 @@ impl ModelControl {
     /// The control mode.
     pub fn mode(&self) -> ControlMode {
         self.mode
-    }
-
-    /// Checks an `Authorization` header (or gRPC `authorization` metadata) value. Without a
-    /// configured token every caller is allowed.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
-        let Some(expected) = &self.token else {
-            return Ok(());
-        };
-        let given = authorization
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then_some(token.trim())
-            })
-            .unwrap_or("");
-        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
-            Err(ControlError::Unauthorized)
-        }
-    }
-
-    /// Refuses load and unload unless the mode is `explicit`.
-    pub fn check_explicit(&self) -> Result<(), ControlError> {
-        match self.mode {
-            ControlMode::Explicit => Ok(()),
-            other => Err(ControlError::Disabled(other)),
-        }
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fingerprint>> {
@@ -364,37 +284,6 @@ impl ModelControl {
         self.remove_model(&victim, Unload::Evicted, None)
     }
 
-    /// One pass of the poller: loads new and changed model directories and unloads removed ones.
-    pub fn poll_once(&self) {
-        let found = match scan::scan(&self.root) {
-            Ok(found) => found,
-            Err(error) => {
-                tracing::warn!(%error, "model repository poll failed; keeping what is loaded");
-                return;
-            }
-        };
-        let mut loaded_from = self.locked();
-        let present: Vec<String> = found.iter().map(|m| m.name.clone()).collect();
-        for model in &found {
-            let print = fingerprint(&model.dir);
-            if loaded_from.get(&model.name) == Some(&print) {
-                continue;
-            }
-            tracing::info!(model = %model.name, "model directory changed; loading it");
-            if let Err(error) = self.load_locked(&mut loaded_from, &model.name, &model.dir, print) {
-                tracing::warn!(%error, "poll: model not loaded");
-            }
-        }
-        let gone: Vec<String> = loaded_from
-            .keys()
-            .filter(|name| !present.contains(name))
-            .cloned()
-            .collect();
-        for name in gone {
-            self.remove_model(&name, Unload::Removed, Some(&mut loaded_from));
-        }
-    }
-
     /// The repository index, for a caller presenting `authorization` (an `Authorization` header
     /// or gRPC metadata value). The repository is scanned off the async runtime.
     pub async fn authorized_index(
@@ -454,87 +343,6 @@ impl ModelControl {
             .map_err(|e| EngineError::Internal(format!("model control failed: {e}")))?
             .map_err(EngineError::from)
     }
-
-    /// Polls the repository every `interval` until the returned handle is dropped or aborted.
-    pub fn spawn_poller(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
-        let control = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticks.tick().await;
-            loop {
-                ticks.tick().await;
-                let control = control.clone();
-                if tokio::task::spawn_blocking(move || control.poll_once())
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("model repository poll panicked");
-                }
-            }
-        })
-    }
-
-    /// Every model directory in the repository and every loaded model, with its state: `READY`
-    /// or `UNAVAILABLE` per version, and `UNAVAILABLE` ("not loaded") for directories that are
-    /// not loaded. Only ready versions when `ready_only`.
-    pub fn index(&self, ready_only: bool) -> Vec<IndexEntry> {
-        let mut index = Vec::new();
-        let entries = self.repository.entries();
-        let on_disk: Vec<String> = scan::scan(&self.root)
-            .map(|found| found.into_iter().map(|m| m.name).collect())
-            .unwrap_or_default();
-        for name in &on_disk {
-            if !ready_only && !entries.iter().any(|e| &e.name == name) {
-                index.push(unavailable(name, None, "not loaded".into()));
-            }
-        }
-        for entry in entries {
-            if let Some(error) = &entry.error {
-                if !ready_only {
-                    index.push(unavailable(&entry.name, None, error.to_string()));
-                }
-                continue;
-            }
-            for (version, state) in &entry.versions {
-                match state {
-                    VersionState::Ready(_) => index.push(IndexEntry {
-                        name: entry.name.clone(),
-                        version: Some(*version),
-                        state: ModelState::Ready,
-                        reason: if entry.candidates.contains(version) {
-                            "candidate: reachable by explicit version only".to_string()
-                        } else {
-                            String::new()
-                        },
-                    }),
-                    VersionState::Failed(reason) if !ready_only => {
-                        index.push(unavailable(&entry.name, Some(*version), reason.to_string()));
-                    }
-                    VersionState::Failed(_) => {}
-                }
-            }
-        }
-        index.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
-        index
-    }
-}
-
-fn unavailable(name: &str, version: Option<u64>, reason: String) -> IndexEntry {
-    IndexEntry {
-        name: name.to_string(),
-        version,
-        state: ModelState::Unavailable,
-        reason,
-    }
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

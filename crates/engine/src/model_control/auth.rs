@@ -1,0 +1,45 @@
+//! Who may use model control: the bearer token the control endpoints require when one is
+//! configured (compared in constant time), and the mode that allows loads and unloads.
+
+use super::ModelControl;
+use crate::config::ControlMode;
+use crate::error::ControlError;
+
+impl ModelControl {
+    /// Checks an `Authorization` header (or gRPC `authorization` metadata) value. Without a
+    /// configured token every caller is allowed.
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
+        let Some(expected) = &self.token else {
+            return Ok(());
+        };
+        let given = authorization
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
+            })
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(ControlError::Unauthorized)
+        }
+    }
+
+    /// Refuses load and unload unless the mode is `explicit`.
+    pub fn check_explicit(&self) -> Result<(), ControlError> {
+        match self.mode {
+            ControlMode::Explicit => Ok(()),
+            other => Err(ControlError::Disabled(other)),
+        }
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
