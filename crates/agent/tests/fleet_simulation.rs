@@ -24,7 +24,7 @@ use outpost_agent::clock::ManualClock;
 use outpost_agent::run::{assemble, Assembled};
 use outpost_agent::simulated_server::SimulatedServer;
 use outpost_agent::AgentConfig;
-use outpost_fleet::{after_verdict, changed, judge, read_reports, Change, Tally, Verdict};
+use outpost_fleet::{changed, decide, read_reports, Change, Verdict};
 use outpost_settings::flags::SettingOverrides;
 use outpost_storage::upload::{upload_repository, Replacing};
 use outpost_storage::{NoProgress, RepositoryLocation, StorageSettings};
@@ -232,35 +232,22 @@ impl Operator {
     async fn watch_round(&self, now: Timestamp) -> Vec<Verdict> {
         let (bundles, controls) = self.publisher.published().await.unwrap();
         let read = read_reports(&self.status).await.unwrap();
-        let tally = Tally::of(&bundles, &read.reports, now, SignedDuration::MAX);
-        let seeds: Vec<u32> = read.reports.iter().filter_map(|r| r.wave_seed).collect();
-        let mut verdicts = Vec::new();
-        for bundle in &bundles {
-            let (Some(schedule), Some(counted)) = (
-                &bundle.rollout,
-                tally.version(&bundle.model, bundle.version),
-            ) else {
-                continue;
-            };
-            let before = control_for(&controls, &bundle.model, bundle.version).cloned();
-            let verdict = judge(schedule, before.as_ref(), counted, now);
-            if let Some(control) = after_verdict(&verdict, before, schedule, &seeds, now).unwrap() {
-                self.publisher
-                    .sign_control(
-                        &bundle.model,
-                        bundle.version,
-                        &control,
-                        &Expiries::default(),
-                    )
-                    .await
-                    .unwrap();
-                verdicts.push(verdict);
-            }
+        let decisions = decide(&bundles, &controls, &read.reports, now).unwrap();
+        for decision in &decisions {
+            self.publisher
+                .sign_control(
+                    &decision.model,
+                    decision.version,
+                    &decision.control,
+                    &Expiries::default(),
+                )
+                .await
+                .unwrap();
         }
-        if !verdicts.is_empty() {
+        if !decisions.is_empty() {
             self.upload().await;
         }
-        verdicts
+        decisions.into_iter().map(|d| d.verdict).collect()
     }
 }
 

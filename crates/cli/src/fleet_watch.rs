@@ -4,7 +4,7 @@
 //! shows where the fleet stands, as tables or JSON.
 
 use anyhow::Context;
-use outpost_fleet::{after_verdict, judge, read_reports, Tally, Verdict};
+use outpost_fleet::{decide, read_reports, Tally, Verdict};
 use outpost_storage::{RepositoryLocation, StorageSettings, StoreTransport};
 use outpost_trust::listing::control_for;
 use outpost_trust::TrustedRepository;
@@ -51,25 +51,14 @@ async fn judge_and_sign(args: &WatchArgs, status: &RepositoryLocation) -> anyhow
         .await
         .with_context(|| format!("reading the reports under {}", status.shown_url()))?;
     let now = jiff::Timestamp::now();
-    let tally = Tally::of(&bundles, &read.reports, now, jiff::SignedDuration::MAX);
-    let seeds: Vec<u32> = read.reports.iter().filter_map(|r| r.wave_seed).collect();
     let mut signed = false;
-    for bundle in &bundles {
-        let Some(schedule) = &bundle.rollout else {
-            continue;
-        };
-        let Some(counted) = tally.version(&bundle.model, bundle.version) else {
-            continue;
-        };
-        let before = control_for(&controls, &bundle.model, bundle.version).cloned();
-        let verdict = judge(schedule, before.as_ref(), counted, now);
-        if let Verdict::Halt(reason) = &verdict {
-            eprintln!("{} version {}: {reason}", bundle.model, bundle.version);
+    for decision in decide(&bundles, &controls, &read.reports, now)? {
+        let (model, version) = (&decision.model, decision.version);
+        if let Verdict::Halt(reason) = &decision.verdict {
+            eprintln!("{model} version {version}: {reason}");
         }
-        if let Some(control) = after_verdict(&verdict, before, schedule, &seeds, now)? {
-            sign(repo, &bundle.model, bundle.version, &control).await?;
-            signed = true;
-        }
+        sign(repo, model, version, &decision.control).await?;
+        signed = true;
     }
     // The fleet role lapses with its own signature, which only this key renews: again once
     // half of its lifetime (--root-expiry) has passed.

@@ -13,6 +13,7 @@ use outpost_trust::{Control, Schedule};
 use thiserror::Error;
 
 use crate::judge::Verdict;
+use crate::tally::planned_share;
 
 /// Why a control cannot change.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -55,9 +56,7 @@ pub fn seed_cut(seeds: &[u32], percent: u32) -> u32 {
     }
     let mut sorted = seeds.to_vec();
     sorted.sort_unstable();
-    let devices = sorted.len();
-    let share = (devices * percent as usize + 50) / 100;
-    let drawn = match share {
+    let drawn = match planned_share(sorted.len(), percent) {
         0 => 0,
         n => sorted[n - 1].saturating_add(1),
     };

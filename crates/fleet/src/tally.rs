@@ -159,6 +159,12 @@ fn is_yank(reason: &str) -> bool {
         .starts_with(YANKED)
 }
 
+/// How many of `devices` a wave open to `percent` takes: the share rounded to the nearest
+/// device (1 % of 5 devices is none, of 200 is 2).
+pub fn planned_share(devices: usize, percent: u32) -> usize {
+    (devices * percent.min(100) as usize + 50) / 100
+}
+
 fn wave_counts(
     schedule: &Schedule,
     tally: &VersionTally,
@@ -188,7 +194,7 @@ fn wave_counts(
         let Some(wave) = schedule
             .waves
             .iter()
-            .position(|w| rank < (devices * w.fleet_percent as usize + 50) / 100)
+            .position(|w| rank < planned_share(devices, w.fleet_percent))
         else {
             continue;
         };
