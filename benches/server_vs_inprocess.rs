@@ -14,12 +14,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use outpost_backend_ort::{LibrarySearch, OrtBackend};
-use outpost_backend_tract::TractBackend;
-use outpost_core::{
-    Backend, ExecutionProviderSpec, LoadRequest, LoadedModel, ModelConfig, NamedTensor,
+use outpost_backend_ort::{
+    ExecutionProviderSpec, LibrarySearch, OrtBackend, OrtLibraryFlavour, OrtModelSettings,
 };
-use outpost_engine::config::OrtLibraryFlavour;
+use outpost_backend_tract::TractBackend;
+use outpost_core::{Backend, LoadRequest, LoadedModel, ModelConfig, NamedTensor};
 use outpost_testkit::fixtures::{
     model_file, repo_root, test_data_sets, write_repository, ONNX_FIXTURES,
 };
@@ -181,8 +180,12 @@ fn load(
     threads: usize,
     provider: ExecutionProviderSpec,
 ) -> Box<dyn LoadedModel> {
-    let config = ModelConfig {
+    let settings = OrtModelSettings {
         execution_providers: vec![provider],
+        ..OrtModelSettings::default()
+    };
+    let config = ModelConfig {
+        runtime_settings: toml::Table::try_from(settings).expect("the settings are a table"),
         threads: outpost_core::model_config::ThreadConfig {
             intra_op: Some(threads),
             inter_op: Some(1),

@@ -1,15 +1,15 @@
-//! `outpost`: the command line (crates/cli) with every runtime this build's features link:
-//! ONNX Runtime (feature `ort`, its library loaded at run time) and tract (feature `tract`).
+//! `outpost`: the command line (crates/cli) with every runtime this build's features register,
+//! in the order `backend = "auto"` tries them: ONNX Runtime (feature `ort`, its library loaded
+//! at run time), then tract (feature `tract`).
 
 use std::process::ExitCode;
-
-use outpost_cli::LinkedRuntimes;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
-    outpost_cli::main(LinkedRuntimes {
+    outpost_cli::main(&[
+        #[cfg(feature = "ort")]
+        Arc::new(outpost_backend_ort::OrtRuntime),
         #[cfg(feature = "tract")]
-        tract: Some(|| std::sync::Arc::new(outpost_backend_tract::TractBackend::new())),
-        #[cfg(not(feature = "tract"))]
-        tract: None,
-    })
+        Arc::new(outpost_backend_tract::TractRuntime),
+    ])
 }

@@ -8,14 +8,23 @@
 //! or a latency session with parallel sessions made while requests overlap. Its usage
 //! telemetry is off unless a program chooses otherwise ([`telemetry`]). Sessions that keep an
 //! arena share one bounded CPU arena that hands free memory back when idle ([`cpu_arena`]).
+//!
+//! A binary registers the runtime as [`OrtRuntime`] ([`runtime`]): its `[ort]` section of the
+//! server configuration ([`settings`]) and its keys of `model.toml` ([`model_settings`]:
+//! execution providers and their options ([`execution_provider`], [`provider_options`]), memory).
 
 mod block_cache;
 mod convert;
 pub mod cpu_arena;
+pub mod execution_provider;
 pub mod library;
+pub mod model_settings;
+pub mod provider_options;
 pub mod providers;
+pub mod runtime;
 mod session_pool;
 mod session_recipe;
+pub mod settings;
 mod signature;
 pub mod telemetry;
 
@@ -24,15 +33,23 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use ort::environment::Environment;
 use outpost_core::{
-    Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
-    Scheduling,
+    Backend, BackendError, LoadRequest, LoadedModel, ModelSignature, NamedTensor, RuntimeGauge,
+    RuntimeIdentity, Scheduling,
 };
 
 pub use block_cache::CacheUsage;
 pub use cpu_arena::{CpuArena, CpuArenaSettings};
+pub use execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
 pub use library::{LibraryCandidate, LibrarySearch, OrtLibrary};
+pub use model_settings::{ModelMemoryConfig, OrtModelSettings};
+pub use provider_options::ExecutionProviderOptions;
+pub use runtime::OrtRuntime;
 use session_pool::{AdaptiveSettings, SessionPool};
 use session_recipe::SessionRecipe;
+pub use settings::{OrtLibraryFlavour, OrtSettings};
+
+/// The runtime's name: `backend = "ort"` in model.toml, `[ort]` in the server configuration.
+pub const NAME: &str = "ort";
 
 /// The providers a session on the CPU alone reports.
 const CPU_ALONE: &str = "CPUExecutionProvider";
@@ -73,7 +90,7 @@ impl OrtBackend {
             .build()
             .map_err(|e| {
                 BackendError::LibraryUnavailable(format!(
-                    "cannot create the ONNX Runtime environment: {e}"
+                    "the ONNX Runtime library is not usable: cannot create its environment: {e}"
                 ))
             })?;
         let arena = match CpuArena::register(&environment, arena) {
@@ -102,13 +119,54 @@ impl OrtBackend {
     }
 }
 
+/// How ONNX Runtime names itself to clients.
+pub const IDENTITY: RuntimeIdentity = RuntimeIdentity {
+    backend: "onnxruntime",
+    platform: "onnxruntime_onnx",
+};
+
 impl Backend for OrtBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Ort
+    fn identity(&self) -> RuntimeIdentity {
+        IDENTITY
+    }
+
+    fn version(&self) -> Option<String> {
+        Some(self.library.version.clone())
+    }
+
+    fn gauges(&self) -> Vec<RuntimeGauge> {
+        let Some(arena) = &self.arena else {
+            return Vec::new();
+        };
+        let usage = arena.usage();
+        let gauge = |name: &str, help: &str, value: u64| RuntimeGauge {
+            name: name.to_string(),
+            help: help.to_string(),
+            value: value as i64,
+        };
+        vec![
+            gauge(
+                "outpost_ort_cpu_arena_in_use_bytes",
+                "Memory ONNX Runtime's shared CPU arena has handed out (weights and tensors of models with cpu_arena).",
+                usage.in_use_bytes,
+            ),
+            gauge(
+                "outpost_ort_cpu_arena_kept_bytes",
+                "Freed memory ONNX Runtime's shared CPU arena keeps for reuse until it has been idle for ort.cpu_arena_idle_release_ms.",
+                usage.cached_bytes,
+            ),
+            gauge(
+                "outpost_ort_cpu_arena_max_kept_bytes",
+                "Most freed memory ONNX Runtime's shared CPU arena keeps (ort.cpu_arena_max_kept_bytes).",
+                arena.settings().max_kept_bytes,
+            ),
+        ]
     }
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedModel>, BackendError> {
-        let recipe = SessionRecipe::new(&self.environment, self.arena.as_ref(), request);
+        let settings = OrtModelSettings::read(&request.config.runtime_settings)?;
+        let parameters = describe_settings(&settings);
+        let recipe = SessionRecipe::new(&self.environment, self.arena.as_ref(), request, settings);
         let (first, provider) = recipe.make(request.scheduling.intra_op_threads())?;
         let signature = signature::derive(&first, request.model_path)?;
         let sessions = match request.scheduling {
@@ -139,6 +197,7 @@ impl Backend for OrtBackend {
         };
         Ok(Box::new(OrtModel {
             signature,
+            parameters: parameters.finish(&provider),
             execution_provider: provider,
             intra_op_threads: request.scheduling.intra_op_threads(),
             path: request.model_path.to_path_buf(),
@@ -150,6 +209,7 @@ impl Backend for OrtBackend {
 /// A model loaded into ONNX Runtime sessions.
 struct OrtModel {
     signature: ModelSignature,
+    parameters: Vec<(String, String)>,
     execution_provider: String,
     intra_op_threads: usize,
     path: PathBuf,
@@ -173,6 +233,16 @@ impl LoadedModel for OrtModel {
         self.sessions.sessions()
     }
 
+    fn on_accelerator(&self) -> bool {
+        ["CUDA", "Tensorrt", "ROCM"]
+            .iter()
+            .any(|p| self.execution_provider.starts_with(p))
+    }
+
+    fn parameters(&self) -> Vec<(String, String)> {
+        self.parameters.clone()
+    }
+
     fn infer(
         &self,
         inputs: &[NamedTensor],
@@ -183,5 +253,49 @@ impl LoadedModel for OrtModel {
             tracing::debug!(model = %self.path.display(), error = %e, "onnxruntime run failed");
             e
         })
+    }
+}
+
+/// What a model's settings add to its configuration as clients read it, once its providers in
+/// use are known.
+struct SettingsDescription {
+    /// The `-or-cpu` providers asked for, by ONNX Runtime's names.
+    fallible: Vec<&'static str>,
+    /// Each provider's options as model.toml gave them.
+    options: Vec<(&'static str, String)>,
+}
+
+fn describe_settings(settings: &OrtModelSettings) -> SettingsDescription {
+    SettingsDescription {
+        fallible: settings
+            .execution_providers
+            .iter()
+            .filter(|spec| spec.fallback_to_cpu)
+            .map(|spec| spec.kind.onnxruntime_name())
+            .collect(),
+        options: settings.execution_provider_options.describe(),
+    }
+}
+
+impl SettingsDescription {
+    /// `execution_providers_unavailable` (the `-or-cpu` providers not in use, so that a model
+    /// that fell back says so) and `execution_provider_options.<provider>`.
+    fn finish(self, in_use: &str) -> Vec<(String, String)> {
+        let unavailable: Vec<&str> = self
+            .fallible
+            .into_iter()
+            .filter(|name| !in_use.split(',').any(|used| used == *name))
+            .collect();
+        let mut parameters = Vec::new();
+        if !unavailable.is_empty() {
+            parameters.push((
+                "execution_providers_unavailable".to_string(),
+                unavailable.join(","),
+            ));
+        }
+        for (provider, options) in self.options {
+            parameters.push((format!("execution_provider_options.{provider}"), options));
+        }
+        parameters
     }
 }

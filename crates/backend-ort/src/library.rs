@@ -124,6 +124,11 @@ pub fn candidates(explicit: Option<&Path>, search: LibrarySearch) -> Vec<Library
     found
 }
 
+/// The library cannot be used, for this reason.
+fn unusable(reason: impl std::fmt::Display) -> BackendError {
+    BackendError::LibraryUnavailable(format!("the ONNX Runtime library is not usable: {reason}"))
+}
+
 /// Loads the library from the first candidate that exists.
 pub fn load(explicit: Option<&Path>, search: LibrarySearch) -> Result<OrtLibrary, BackendError> {
     let candidates = candidates(explicit, search);
@@ -131,7 +136,7 @@ pub fn load(explicit: Option<&Path>, search: LibrarySearch) -> Result<OrtLibrary
     for candidate in &candidates {
         if !candidate.path.exists() {
             if only_one {
-                return Err(BackendError::LibraryUnavailable(format!(
+                return Err(unusable(format!(
                     "{} ({}) does not exist",
                     candidate.path.display(),
                     candidate.source
@@ -161,7 +166,7 @@ pub fn load(explicit: Option<&Path>, search: LibrarySearch) -> Result<OrtLibrary
                     version,
                 })
             }
-            Err(e) => Err(BackendError::LibraryUnavailable(format!(
+            Err(e) => Err(unusable(format!(
                 "{} ({}): {e}",
                 candidate.path.display(),
                 candidate.source
@@ -172,7 +177,7 @@ pub fn load(explicit: Option<&Path>, search: LibrarySearch) -> Result<OrtLibrary
         .iter()
         .map(|c| c.path.display().to_string())
         .collect();
-    Err(BackendError::LibraryUnavailable(format!(
+    Err(unusable(format!(
         "{LIBRARY_FILE} not found; run scripts/fetch-onnxruntime.sh (--gpu, --openvino for those builds) or set ort.library_path (looked in: {})",
         looked.join(", ")
     )))

@@ -11,9 +11,11 @@
 
 use ort::ep::{self, ExecutionProvider, ExecutionProviderDispatch};
 use ort::session::builder::SessionBuilder;
-use outpost_core::provider_options::{CudaOptions, OpenVinoOptions, TensorRtOptions};
-use outpost_core::{
-    BackendError, ExecutionProviderKind, ExecutionProviderOptions, ExecutionProviderSpec,
+use outpost_core::BackendError;
+
+use crate::execution_provider::{ExecutionProviderKind, ExecutionProviderSpec};
+use crate::provider_options::{
+    CudaOptions, ExecutionProviderOptions, OpenVinoOptions, TensorRtOptions,
 };
 
 /// Whether this ONNX Runtime library was built with the provider.

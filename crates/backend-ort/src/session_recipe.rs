@@ -7,9 +7,11 @@ use std::sync::Arc;
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use outpost_core::{BackendError, ExecutionProviderSpec, LoadRequest, ModelConfig};
+use outpost_core::{BackendError, LoadRequest};
 
 use crate::cpu_arena::CpuArena;
+use crate::execution_provider::ExecutionProviderSpec;
+use crate::model_settings::OrtModelSettings;
 use crate::providers;
 
 /// What makes a session of one model.
@@ -18,7 +20,7 @@ pub(crate) struct SessionRecipe {
     arena: Option<Arc<CpuArena>>,
     pub(crate) model_name: String,
     pub(crate) model_path: PathBuf,
-    config: ModelConfig,
+    settings: OrtModelSettings,
     inter_op: usize,
 }
 
@@ -27,13 +29,14 @@ impl SessionRecipe {
         environment: &Environment,
         arena: Option<&Arc<CpuArena>>,
         request: &LoadRequest<'_>,
+        settings: OrtModelSettings,
     ) -> SessionRecipe {
         SessionRecipe {
             environment: environment.clone(),
             arena: arena.cloned(),
             model_name: request.model_name.to_string(),
             model_path: request.model_path.to_path_buf(),
-            config: request.config.clone(),
+            settings,
             inter_op: request.config.threads.inter_op.unwrap_or(1).max(1),
         }
     }
@@ -42,14 +45,14 @@ impl SessionRecipe {
     /// ended up on the CPU use, so that unavailable providers are not tried and warned about
     /// again).
     pub(crate) fn cpu_only(&self) -> SessionRecipe {
-        let mut config = self.config.clone();
-        config.execution_providers = vec![ExecutionProviderSpec::CPU];
+        let mut settings = self.settings.clone();
+        settings.execution_providers = vec![ExecutionProviderSpec::CPU];
         SessionRecipe {
             environment: self.environment.clone(),
             arena: self.arena.clone(),
             model_name: self.model_name.clone(),
             model_path: self.model_path.clone(),
-            config,
+            settings,
             inter_op: self.inter_op,
         }
     }
@@ -63,7 +66,7 @@ impl SessionRecipe {
         };
         // With `cpu_arena`, the session takes its CPU memory from the shared arena; its own
         // arena stays off either way (see ModelMemoryConfig).
-        let shared_arena = self.config.memory.cpu_arena && self.arena.is_some();
+        let shared_arena = self.settings.memory.cpu_arena && self.arena.is_some();
         let mut builder = Session::builder(&self.environment)
             .map_err(|e| load_error(format!("cannot create a session builder: {e}")))?;
         if shared_arena {
@@ -78,12 +81,12 @@ impl SessionRecipe {
             .map_err(|e| load_error(e.to_string()))?
             .with_inter_threads(self.inter_op)
             .map_err(|e| load_error(e.to_string()))?
-            .with_memory_pattern(self.config.memory.memory_pattern)
+            .with_memory_pattern(self.settings.memory.memory_pattern)
             .map_err(|e| load_error(e.to_string()))?;
         let (mut builder, provider) = providers::register(
             builder,
-            &self.config.execution_providers,
-            &self.config.execution_provider_options,
+            &self.settings.execution_providers,
+            &self.settings.execution_provider_options,
             ort::ep::CPU::default().with_arena_allocator(false).build(),
             &self.model_name,
         )?;

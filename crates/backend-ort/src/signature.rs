@@ -6,13 +6,13 @@ use std::path::Path;
 
 use ort::session::Session;
 use ort::value::{Outlet, ValueType};
-use outpost_core::{BackendError, BackendKind, ModelSignature, TensorSpec};
+use outpost_core::{BackendError, ModelSignature, TensorSpec};
 
 use crate::convert::datatype_from_ort;
 
 fn spec(outlet: &Outlet, path: &Path) -> Result<TensorSpec, BackendError> {
     let unsupported = |message: String| BackendError::Unsupported {
-        backend: BackendKind::Ort,
+        backend: crate::NAME,
         path: path.to_path_buf(),
         message,
     };

@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use outpost_core::{
-    BackendError, BackendKind, DataType, ModelSignature, Tensor, TensorData, TensorSpec,
-};
+use outpost_core::{BackendError, DataType, ModelSignature, Tensor, TensorData, TensorSpec};
 use tract_onnx::prelude::{DatumType, Tensor as TractTensor, TypedModel};
 
 fn datatype_from_tract(dt: DatumType) -> Option<DataType> {
@@ -125,7 +123,7 @@ pub(crate) fn signature(model: &TypedModel, path: &Path) -> Result<ModelSignatur
         })?;
         let datatype =
             datatype_from_tract(fact.datum_type).ok_or_else(|| BackendError::Unsupported {
-                backend: BackendKind::Tract,
+                backend: crate::NAME,
                 path: path.to_path_buf(),
                 message: format!(
                     "'{name}' has type {:?}, which the V2 protocol cannot carry",

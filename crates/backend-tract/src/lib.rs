@@ -4,6 +4,8 @@
 //! turned into one immutable plan shared by every request; each request runs in its own state.
 //! Models that use operators tract does not implement (for example Microsoft's QOperator
 //! contrib ops) fail to load with tract's own explanation.
+//!
+//! A binary registers it as [`TractRuntime`] (named `tract`; no settings of its own).
 
 mod convert;
 pub mod qdq_softmax;
@@ -12,9 +14,43 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use outpost_core::{
-    Backend, BackendError, BackendKind, LoadRequest, LoadedModel, ModelSignature, NamedTensor,
+    Backend, BackendError, ConfiguredRuntime, LoadRequest, LoadedModel, ModelSignature,
+    NamedTensor, ProbeContext, ProbeError, Runtime, RuntimeIdentity, RuntimeSettings,
 };
 use tract_onnx::prelude::{Framework, InferenceModelExt, TValue, TVec, TypedSimplePlan};
+
+/// The runtime's name: `backend = "tract"` in model.toml.
+pub const NAME: &str = "tract";
+
+/// tract, to register in a binary. It has no settings and no global state: probing it cannot
+/// fail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TractRuntime;
+
+impl Runtime for TractRuntime {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn configure(
+        &self,
+        settings: &RuntimeSettings,
+    ) -> Result<Box<dyn ConfiguredRuntime>, ProbeError> {
+        if settings.table.is_some() {
+            return Err(ProbeError::Settings {
+                runtime: NAME,
+                message: "tract has no settings".to_string(),
+            });
+        }
+        Ok(Box::new(TractRuntime))
+    }
+}
+
+impl ConfiguredRuntime for TractRuntime {
+    fn probe(self: Box<Self>, _context: &ProbeContext) -> Result<Arc<dyn Backend>, ProbeError> {
+        Ok(Arc::new(TractBackend::new()))
+    }
+}
 
 /// The tract runtime. It has no global state, so creating it cannot fail.
 #[derive(Debug, Default)]
@@ -29,7 +65,7 @@ impl TractBackend {
 
 fn unsupported(path: &Path, e: impl std::fmt::Display) -> BackendError {
     BackendError::Unsupported {
-        backend: BackendKind::Tract,
+        backend: NAME,
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     }
@@ -72,8 +108,11 @@ fn load_plan(path: &Path, model_name: &str) -> Result<Arc<TypedSimplePlan>, Back
 }
 
 impl Backend for TractBackend {
-    fn kind(&self) -> BackendKind {
-        BackendKind::Tract
+    fn identity(&self) -> RuntimeIdentity {
+        RuntimeIdentity {
+            backend: "tract",
+            platform: "tract_onnx",
+        }
     }
 
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedModel>, BackendError> {

@@ -8,16 +8,18 @@
 //!
 //! This crate is the binaries' edge (errors end here as `anyhow` chains on standard error): each
 //! binary (the root package's `outpost` and `outpost-ort`) is a `main` that calls [`main`] with
-//! the runtimes it links.
+//! the runtimes it registers; their settings become `serve` flags too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+pub use outpost_core::Runtime;
 use outpost_server::config::flags::SettingFlags;
-pub use outpost_server::runtimes::LinkedRuntimes;
-use outpost_server::ServerConfig;
+use outpost_server::runtimes::runtime_settings;
+use outpost_settings::flags::SettingOverrides;
 
 mod agent_cli;
 mod bundle_cli;
@@ -85,11 +87,18 @@ struct ServeArgs {
     settings: SettingFlags,
 }
 
-fn serve(args: &ServeArgs, linked: LinkedRuntimes) -> anyhow::Result<()> {
-    let config = ServerConfig::load(args.config.as_deref(), &args.settings.overrides)
-        .context("loading configuration")?;
-    // Before any other thread exists: environment changes race with threads reading it.
-    outpost_server::runtimes::prepare_process(&config.ort);
+fn serve(
+    args: &ServeArgs,
+    runtime_flags: &SettingOverrides,
+    runtimes: &[Arc<dyn Runtime>],
+) -> anyhow::Result<()> {
+    let mut overrides = args.settings.overrides.clone();
+    overrides.0.extend(runtime_flags.0.iter().cloned());
+    // Before any other thread exists: environment changes (a runtime's, before its library
+    // loads) race with threads reading them.
+    let (config, runtimes) =
+        outpost_server::load_config(args.config.as_deref(), &overrides, runtimes)
+            .context("loading configuration")?;
     outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
     outpost_settings::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
@@ -100,16 +109,29 @@ fn serve(args: &ServeArgs, linked: LinkedRuntimes) -> anyhow::Result<()> {
         .thread_name("outpost-io")
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(outpost_server::serve(config, limits, linked))?;
+    runtime.block_on(outpost_server::serve(config, limits, runtimes))?;
     Ok(())
 }
 
-/// Parses the command line and runs the command; `linked` are the runtimes the calling binary
-/// links besides ONNX Runtime.
-pub fn main(linked: LinkedRuntimes) -> ExitCode {
-    let cli = Cli::parse();
+/// Parses the command line and runs the command; `runtimes` are those the calling binary
+/// registers, in the order `backend = "auto"` tries them.
+pub fn main(runtimes: &[Arc<dyn Runtime>]) -> ExitCode {
+    let settings = runtime_settings(runtimes);
+    let matches = Cli::command()
+        .mut_subcommand("serve", |serve| {
+            outpost_settings::flags::add_flags(serve, settings.clone())
+        })
+        .get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    let runtime_flags = matches
+        .subcommand_matches("serve")
+        .map(|serve| outpost_settings::flags::given_flags(serve, settings))
+        .unwrap_or_default();
     let result = match cli.command {
-        Command::Serve(args) => serve(&args, linked),
+        Command::Serve(args) => serve(&args, &runtime_flags, runtimes),
         Command::Agent(args) => agent_cli::run(&args),
         Command::Bundle(command) => bundle_cli::run(&command),
         Command::Repo(command) => repo_cli::run(&command),

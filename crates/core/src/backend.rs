@@ -17,41 +17,24 @@ use crate::signature::ModelSignature;
 use crate::tensor::NamedTensor;
 use crate::work_gauge::WorkGauge;
 
-/// The runtimes Outpost can run models on.
+/// How a runtime names itself to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BackendKind {
-    /// ONNX Runtime.
-    Ort,
-    /// tract.
-    Tract,
-    /// No local runtime: the model's upstream answers (`policy = "upstream_only"`).
-    Upstream,
+pub struct RuntimeIdentity {
+    /// Triton's `backend` name, also the `backend` label of `/metrics` (`onnxruntime`).
+    pub backend: &'static str,
+    /// Triton's `platform` string in model metadata (`onnxruntime_onnx`).
+    pub platform: &'static str,
 }
 
-impl BackendKind {
-    /// Name used in configuration, logs and model config (`"onnxruntime"`, `"tract"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            BackendKind::Ort => "onnxruntime",
-            BackendKind::Tract => "tract",
-            BackendKind::Upstream => "upstream",
-        }
-    }
-
-    /// Triton's `platform` string for the model metadata.
-    pub fn platform(self) -> &'static str {
-        match self {
-            BackendKind::Ort => "onnxruntime_onnx",
-            BackendKind::Tract => "tract_onnx",
-            BackendKind::Upstream => "upstream",
-        }
-    }
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
+/// One figure a runtime reports on `/metrics` as a gauge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeGauge {
+    /// The metric's full name (`outpost_` and the runtime's name first).
+    pub name: String,
+    /// Its help text.
+    pub help: String,
+    /// Its value now.
+    pub value: i64,
 }
 
 /// The server's memory budget as a loaded model sees it: asked before the model takes memory
@@ -105,10 +88,21 @@ impl fmt::Debug for LoadRequest<'_> {
     }
 }
 
-/// A runtime that can load models.
+/// A runtime that can load models: what a [`crate::Runtime`]'s probe makes once the runtime is
+/// usable.
 pub trait Backend: Send + Sync {
-    /// Which runtime this is.
-    fn kind(&self) -> BackendKind;
+    /// How the runtime names itself to clients and in metrics.
+    fn identity(&self) -> RuntimeIdentity;
+
+    /// The runtime's version, when it has one to report (a library loaded at run time).
+    fn version(&self) -> Option<String> {
+        None
+    }
+
+    /// Figures the runtime keeps for `/metrics` (memory it holds outside the models).
+    fn gauges(&self) -> Vec<RuntimeGauge> {
+        Vec::new()
+    }
 
     /// Loads and prepares a model; the result is ready for concurrent [`LoadedModel::infer`] calls.
     fn load(&self, request: &LoadRequest<'_>) -> Result<Box<dyn LoadedModel>, BackendError>;
@@ -130,6 +124,17 @@ pub trait LoadedModel: Send + Sync {
         1
     }
 
+    /// Whether the model runs on an accelerator rather than the CPU (Triton's `KIND_GPU`).
+    fn on_accelerator(&self) -> bool {
+        false
+    }
+
+    /// What the runtime adds to the model's configuration as clients read it (Triton's string
+    /// parameters): the providers it asked for and did not get, its options.
+    fn parameters(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// Runs the model. `inputs` have been validated against the signature; `outputs` names the
     /// outputs to return, in that order.
     fn infer(
@@ -142,9 +147,17 @@ pub trait LoadedModel: Send + Sync {
 /// Failures of a runtime.
 #[derive(Debug, Error)]
 pub enum BackendError {
-    /// The runtime's library could not be loaded.
-    #[error("the ONNX Runtime library is not usable: {0}")]
+    /// The runtime's library could not be loaded (the message names the library).
+    #[error("{0}")]
     LibraryUnavailable(String),
+    /// `model.toml`'s settings for the runtime cannot be used.
+    #[error("model.toml's settings for {runtime}: {message}")]
+    Settings {
+        /// The runtime whose keys they are.
+        runtime: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A strict execution provider could not be registered.
     #[error("execution provider '{provider}' is not available: {reason}")]
     ExecutionProviderUnavailable {
@@ -165,7 +178,7 @@ pub enum BackendError {
     #[error("model {path} is not supported by {backend}: {message}")]
     Unsupported {
         /// The runtime.
-        backend: BackendKind,
+        backend: &'static str,
         /// The model file.
         path: PathBuf,
         /// What it cannot run.

@@ -235,7 +235,76 @@ pub trait RemoteConnector: Send + Sync {
         &self,
         config: &UpstreamConfig,
         local_name: &str,
-    ) -> Result<Arc<dyn RemoteModel>, String>;
+    ) -> Result<Arc<dyn RemoteModel>, ConnectError>;
+}
+
+/// Why the client of a model's upstream could not be made (the model does not load).
+#[derive(Debug, Error)]
+pub enum ConnectError {
+    /// The server was given no upstream client.
+    #[error("this server has no upstream client")]
+    NoClient,
+    /// `url` has a scheme no client speaks.
+    #[error("upstream url '{url}' must start with http://, https://, grpc:// or grpcs://")]
+    Scheme {
+        /// The URL.
+        url: String,
+    },
+    /// `url` is not a usable address.
+    #[error("upstream url '{url}': {message}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// `ca_file` could not be read.
+    #[error("cannot read upstream.ca_file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `ca_file` holds no usable certificate.
+    #[error("upstream.ca_file {path}: {message}")]
+    Certificate {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The client library refused its settings (TLS).
+    #[error("cannot set up the upstream client: {0}")]
+    Client(String),
+    /// The credential `auth_file` or `auth_env` names cannot be used.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+}
+
+/// Why the credential an upstream asks for cannot be used.
+#[derive(Debug, Error)]
+pub enum CredentialError {
+    /// `auth_file` could not be read.
+    #[error("cannot read upstream.auth_file {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `auth_env` names a variable that is not set.
+    #[error("upstream.auth_env names {0}, which is not set")]
+    Unset(String),
+    /// The credential read is empty.
+    #[error("the upstream credential from {0} is empty")]
+    Empty(String),
+    /// `auth_header` is not a header (or metadata key) name.
+    #[error("upstream.auth_header '{0}' is not a header name")]
+    Header(String),
+    /// The credential cannot travel as a header value.
+    #[error("the upstream credential is not a valid header value")]
+    Value,
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use outpost_core::{
-    BackendError, BackendKind, DataType, InferRequest, InferResponse, LoadedModel, ModelConfig,
-    ModelSignature, NamedTensor, Tensor, TensorData, TensorSpec,
+    BackendError, DataType, InferRequest, InferResponse, LoadedModel, ModelConfig, ModelSignature,
+    NamedTensor, Tensor, TensorData, TensorSpec,
 };
 
 use outpost_vision::ImageLimits;
@@ -71,7 +71,10 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
     let served = ServedModel {
         name: "double".into(),
         version: 1,
-        backend: BackendKind::Tract,
+        runtime: Some(outpost_core::RuntimeIdentity {
+            backend: "doubler",
+            platform: "doubler",
+        }),
         config: ModelConfig::default(),
         signature: signature.clone(),
         max_batch_size: 4,

@@ -109,7 +109,7 @@ pub fn model_metadata(
     Ok(ModelDescription {
         name: served.name.clone(),
         versions: entry.ready_versions(),
-        platform: served.backend.platform(),
+        platform: served.platform(),
         inputs: served.signature.inputs.clone(),
         outputs: served.signature.outputs.clone(),
     })
@@ -139,12 +139,11 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
             .filter(|l| spec.shape.last() == Some(&(l.labels.len() as i64)))
             .map(|l| l.file.clone())
     };
-    let provider = served.execution_provider();
-    let on_gpu = ["CUDA", "Tensorrt", "ROCM"]
-        .iter()
-        .any(|p| provider.starts_with(p));
     let mut parameters = BTreeMap::from([
-        ("execution_providers".to_string(), provider.to_string()),
+        (
+            "execution_providers".to_string(),
+            served.execution_provider().to_string(),
+        ),
         (
             "intra_op_thread_count".to_string(),
             served.model.intra_op_threads().to_string(),
@@ -152,29 +151,8 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
         ("scheduling".to_string(), served.scheduling.to_string()),
         ("sessions".to_string(), served.model.sessions().to_string()),
     ]);
-    // The `-or-cpu` providers that were not available, so that a model that fell back says so:
-    // `execution_providers_unavailable` = "TensorrtExecutionProvider,CUDAExecutionProvider".
-    if provider.contains("ExecutionProvider") {
-        let unavailable: Vec<&str> = served
-            .config
-            .execution_providers
-            .iter()
-            .filter(|spec| spec.fallback_to_cpu)
-            .map(|spec| spec.kind.onnxruntime_name())
-            .filter(|name| !provider.split(',').any(|in_use| in_use == *name))
-            .collect();
-        if !unavailable.is_empty() {
-            parameters.insert(
-                "execution_providers_unavailable".to_string(),
-                unavailable.join(","),
-            );
-        }
-    }
-    // Each provider's options as model.toml gave them: `execution_provider_options.openvino`
-    // = "device_type=CPU, precision=FP32".
-    for (provider, options) in served.config.execution_provider_options.describe() {
-        parameters.insert(format!("execution_provider_options.{provider}"), options);
-    }
+    // What the runtime adds: providers that were asked for and not available, their options.
+    parameters.extend(served.model.parameters());
     if let Some(upstream) = &served.upstream {
         parameters.extend([
             ("upstream".to_string(), upstream.endpoint().to_string()),
@@ -190,8 +168,8 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
     }
     ModelConfiguration {
         name: served.name.clone(),
-        platform: served.backend.platform(),
-        backend: served.backend.name(),
+        platform: served.platform(),
+        backend: served.backend_name(),
         max_batch_size: served.max_batch_size,
         inputs: served
             .signature
@@ -206,7 +184,7 @@ pub fn model_config(served: &ServedModel) -> ModelConfiguration {
             .map(|s| config_tensor(s, batched, labels_fit(s)))
             .collect(),
         version_policy: served.config.version_policy.clone(),
-        instance_kind: if on_gpu {
+        instance_kind: if served.model.on_accelerator() {
             InstanceKind::Gpu
         } else {
             InstanceKind::Cpu

@@ -106,7 +106,7 @@ impl Engine {
                     executor: inference.executor_load(),
                     memory_budget_bytes: budget.budget_bytes(),
                     request_bodies: budget.bodies().clone(),
-                    ort_arena: backends.ort_arena(),
+                    runtime_gauges: backends.gauge_reader(),
                 },
                 UpstreamCollector(upstreams.clone()),
                 settings.extra_metrics,

@@ -5,8 +5,8 @@
 //! [`http`] is the REST front end (with the camera endpoint and `/metrics`) and [`grpc`] the
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
-//! what they share; [`tls`] puts either behind rustls; [`runtimes`] probes ONNX Runtime and the
-//! runtimes the binary links; [`serve`] wires them together and runs until SIGTERM or SIGINT
+//! what they share; [`tls`] puts either behind rustls; [`runtimes`] configures the runtimes the binary
+//! registers; [`serve`] wires them together and runs until SIGTERM or SIGINT
 //! (logging is set up by `outpost_settings::logging`, shared with the agent).
 
 pub mod about;
@@ -19,4 +19,5 @@ pub mod state;
 pub mod tls;
 
 pub use config::{ConfigError, ServerConfig, SettingOverrides};
-pub use serve::{serve, ServeError};
+pub use runtimes::{load_config, ConfiguredRuntimes};
+pub use serve::{serve, serve_supervised, ServeError, Supervision};

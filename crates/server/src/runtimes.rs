@@ -1,118 +1,57 @@
-//! Probing the runtimes for the engine: ONNX Runtime (cargo feature `ort`) is usable when its
-//! library loads; a runtime linked into the binary (tract) is usable when the binary names it in
-//! [`LinkedRuntimes`].
+//! The runtimes a binary registers, configured from the server configuration: each runtime's
+//! `[NAME]` section (left out of [`ServerConfig`]'s own sections) and the flags given for its
+//! settings are read by the runtime itself, before the server starts.
 
 use std::sync::Arc;
 
-use outpost_core::Backend;
-use outpost_engine::backends::{ArenaGauge, ArenaUsage, Backends};
-use outpost_engine::config::OrtConfig;
+use outpost_core::{Runtime, RuntimeSettings};
+pub use outpost_engine::backends::ConfiguredRuntimes;
+use outpost_settings::flags::SettingOverrides;
+use outpost_settings::Setting;
 
-/// The runtimes a binary links into itself, each as its backend's constructor. The binary names
-/// them, not a cargo feature of this crate: features are unified across a workspace build, so a
-/// feature here would link tract into every binary built with it, the server images' included.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct LinkedRuntimes {
-    /// tract's backend (crates/backend-tract), when the binary links it.
-    pub tract: Option<fn() -> Arc<dyn Backend>>,
+use crate::config::{ConfigError, ServerConfig};
+
+/// Every setting of the registered runtimes, keys prefixed with the runtime's name (`ort.flavour`).
+pub fn runtime_settings(runtimes: &[Arc<dyn Runtime>]) -> Vec<Setting> {
+    runtimes
+        .iter()
+        .flat_map(|runtime| {
+            runtime.settings().into_iter().map(|mut setting| {
+                setting.key = format!("{}.{}", runtime.name(), setting.key);
+                setting
+            })
+        })
+        .collect()
 }
 
-/// Probes the runtimes: loads ONNX Runtime's library (`ort.library_path`, or the search order
-/// narrowed by `ort.flavour`) with its shared CPU arena keeping at most
-/// `ort.cpu_arena_max_kept_bytes`, else a quarter of `memory_budget_bytes`, else the arena's
-/// default (256 MiB); and builds the linked runtimes.
-pub fn probe(
-    ort: &OrtConfig,
-    memory_budget_bytes: Option<u64>,
-    linked: LinkedRuntimes,
-) -> Backends {
-    let probed = probe_ort(ort, memory_budget_bytes);
-    match &probed.backend {
-        Ok(_) => {}
-        Err(reason) => tracing::warn!(%reason, "ONNX Runtime is not available"),
+/// The server configuration from `file` with `overrides`, and each runtime configured from its
+/// section and its overrides. Runs the runtimes' work that must come before other threads.
+pub fn load_config(
+    file: Option<&std::path::Path>,
+    overrides: &SettingOverrides,
+    runtimes: &[Arc<dyn Runtime>],
+) -> Result<(ServerConfig, ConfiguredRuntimes), ConfigError> {
+    let names: Vec<&str> = runtimes.iter().map(|runtime| runtime.name()).collect();
+    let (config, mut sections) = ServerConfig::load_with_runtimes(file, overrides, &names)?;
+    let mut configured = Vec::with_capacity(runtimes.len());
+    for runtime in runtimes {
+        let prefix = format!("{}.", runtime.name());
+        let settings = RuntimeSettings {
+            table: sections.remove(runtime.name()),
+            overrides: SettingOverrides(
+                overrides
+                    .0
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(&prefix))
+                    .cloned()
+                    .collect(),
+            ),
+        };
+        let runtime_configured = runtime
+            .configure(&settings)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        runtime_configured.before_threads();
+        configured.push((runtime.clone(), runtime_configured));
     }
-    let tract = linked.tract.map(|tract| tract()).ok_or_else(|| {
-        "this binary does not link tract (`outpost` built with the cargo feature 'tract' does; \
-         `outpost-ort`, the server images' binary, does not)"
-            .to_string()
-    });
-    Backends::new(probed.backend, tract, probed.version, probed.arena)
-}
-
-/// Settings that must be in place before any runtime library loads and before the process
-/// starts other threads: ONNX Runtime's telemetry opt-out, unless `ort.telemetry` allows it.
-/// Returns whether ONNX Runtime telemetry stays off.
-pub fn prepare_process(ort: &OrtConfig) -> bool {
-    #[cfg(feature = "ort")]
-    {
-        if !ort.telemetry {
-            outpost_backend_ort::telemetry::opt_out();
-        }
-        outpost_backend_ort::telemetry::is_opted_out()
-    }
-    #[cfg(not(feature = "ort"))]
-    {
-        let _ = ort;
-        true
-    }
-}
-
-/// ONNX Runtime as probed: the backend or why not, its version, its arena.
-struct ProbedOrt {
-    backend: Result<Arc<dyn Backend>, String>,
-    version: Option<String>,
-    arena: Option<ArenaGauge>,
-}
-
-#[cfg(feature = "ort")]
-fn probe_ort(ort: &OrtConfig, memory_budget_bytes: Option<u64>) -> ProbedOrt {
-    let defaults = outpost_backend_ort::CpuArenaSettings::default();
-    let arena = outpost_backend_ort::CpuArenaSettings {
-        max_kept_bytes: ort
-            .cpu_arena_max_kept_bytes
-            .or(memory_budget_bytes.map(|budget| budget / 4))
-            .unwrap_or(defaults.max_kept_bytes),
-        idle_release: std::time::Duration::from_millis(ort.cpu_arena_idle_release_ms),
-    };
-    let search = outpost_backend_ort::LibrarySearch {
-        cache_folders: ort.flavour.cache_folders(),
-        beyond_the_cache: ort.flavour.searches_beyond_the_cache(),
-    };
-    match outpost_backend_ort::OrtBackend::new(ort.library_path.as_deref(), search, arena) {
-        Ok(backend) => {
-            let version = backend.library().version.clone();
-            let arena = backend.cpu_arena().cloned().map(|arena| {
-                let gauge: ArenaGauge = Arc::new(move || {
-                    let usage = arena.usage();
-                    ArenaUsage {
-                        in_use_bytes: usage.in_use_bytes,
-                        kept_bytes: usage.cached_bytes,
-                        max_kept_bytes: arena.settings().max_kept_bytes,
-                    }
-                });
-                gauge
-            });
-            ProbedOrt {
-                backend: Ok(Arc::new(backend)),
-                version: Some(version),
-                arena,
-            }
-        }
-        Err(e) => ProbedOrt {
-            backend: Err(e.to_string()),
-            version: None,
-            arena: None,
-        },
-    }
-}
-
-#[cfg(not(feature = "ort"))]
-fn probe_ort(_ort: &OrtConfig, _memory_budget_bytes: Option<u64>) -> ProbedOrt {
-    ProbedOrt {
-        backend: Err(
-            "this build of Outpost has no ONNX Runtime support (cargo feature 'ort')".to_string(),
-        ),
-        version: None,
-        arena: None,
-    }
+    Ok((config, configured))
 }

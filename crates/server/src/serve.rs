@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use outpost_core::ProbeContext;
+use outpost_engine::backends::Backends;
 use outpost_engine::container::ContainerLimits;
 use outpost_engine::memory::MemoryBudget;
 use outpost_engine::{Engine, EngineSettings};
@@ -23,7 +25,7 @@ use tokio::sync::watch;
 use crate::config::{resolve_control_token, ServerConfig};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
-use crate::runtimes::LinkedRuntimes;
+use crate::runtimes::ConfiguredRuntimes;
 use crate::tls::{ListenerTls, TlsError, TlsSetup};
 
 /// Why the server did not start, or stopped with an error.
@@ -60,12 +62,45 @@ pub enum ServeError {
     Outbox(#[from] outpost_outbox::OutboxError),
 }
 
+/// How a running server is watched over: where it announces its listeners, and what stops it.
+pub struct Supervision {
+    /// Told each listener's line (`outpost: http listening on ADDR`, the HTTP line last).
+    pub announce: Box<dyn Fn(&str) + Send + Sync>,
+    /// Stop on SIGTERM or SIGINT.
+    pub signals: bool,
+    /// Stop once this turns true.
+    pub stop: Option<watch::Receiver<bool>>,
+}
+
+impl Supervision {
+    /// A server that is the process: lines on standard output (tests and supervisors read
+    /// them), stopped by SIGTERM or SIGINT.
+    pub fn process() -> Supervision {
+        Supervision {
+            announce: Box::new(announce),
+            signals: true,
+            stop: None,
+        }
+    }
+}
+
 /// Runs the server with `config` until a shutdown signal; thread pools size from `limits`; models
-/// load on ONNX Runtime and on the runtimes the binary `linked`.
+/// load on the `runtimes` the binary registered.
 pub async fn serve(
     config: ServerConfig,
     limits: ContainerLimits,
-    linked: LinkedRuntimes,
+    runtimes: ConfiguredRuntimes,
+) -> Result<(), ServeError> {
+    serve_supervised(config, limits, runtimes, Supervision::process()).await
+}
+
+/// [`serve`], announcing and stopping as `supervision` says (a server inside another program,
+/// such as a test).
+pub async fn serve_supervised(
+    config: ServerConfig,
+    limits: ContainerLimits,
+    runtimes: ConfiguredRuntimes,
+    supervision: Supervision,
 ) -> Result<(), ServeError> {
     if !config.model_repository.is_dir() {
         return Err(ServeError::MissingRepository(
@@ -74,8 +109,8 @@ pub async fn serve(
     }
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
-    let (engine, outbox_handle) = start_engine(&config, &limits, linked).await?;
-    let listeners = Listeners::bind(&config, &tls).await?;
+    let (engine, outbox_handle) = start_engine(&config, &limits, runtimes).await?;
+    let listeners = Listeners::bind(&config, &tls, supervision.announce.as_ref()).await?;
     let state = Arc::new(AppState {
         engine,
         max_body_bytes: config.http.max_body_bytes,
@@ -95,7 +130,12 @@ pub async fn serve(
     } = listeners;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(wait_for_signal(state.clone(), stop_tx));
+    tokio::spawn(wait_for_stop(
+        state.clone(),
+        stop_tx,
+        supervision.signals,
+        supervision.stop,
+    ));
     let grace = Duration::from_secs(config.shutdown_timeout_secs);
     let grpc = {
         let state = state.clone();
@@ -159,7 +199,11 @@ struct Listeners {
 impl Listeners {
     /// Binds every configured listener and announces each address on standard output: the gRPC
     /// and metrics lines first, since the HTTP line tells readers that every listener is bound.
-    async fn bind(config: &ServerConfig, tls: &TlsSetup) -> Result<Listeners, ServeError> {
+    async fn bind(
+        config: &ServerConfig,
+        tls: &TlsSetup,
+        announce: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Listeners, ServeError> {
         let grpc = if config.grpc.enabled {
             Some(bind(config.grpc.host, config.grpc.port).await?)
         } else {
@@ -196,18 +240,15 @@ impl Listeners {
 async fn start_engine(
     config: &ServerConfig,
     limits: &ContainerLimits,
-    linked: LinkedRuntimes,
+    runtimes: ConfiguredRuntimes,
 ) -> Result<(Engine, Option<Arc<Outbox>>), ServeError> {
-    // `main` already did this while single-threaded; repeating it is a no-op that keeps callers
-    // of this function from loading ONNX Runtime with its telemetry on by accident.
-    crate::runtimes::prepare_process(&config.ort);
     let budget = MemoryBudget::new(&config.memory, limits, config.inference.retry_after_secs);
-    let (ort_config, budget_bytes) = (config.ort.clone(), budget.budget_bytes());
-    let backends = tokio::task::spawn_blocking(move || {
-        crate::runtimes::probe(&ort_config, budget_bytes, linked)
-    })
-    .await
-    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let context = ProbeContext {
+        memory_budget_bytes: budget.budget_bytes(),
+    };
+    let backends = tokio::task::spawn_blocking(move || Backends::probe(runtimes, &context))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     tracing::info!(
         cpus = limits.cpus(),
         cpu_quota_cores = limits.cpu_quota_cores,
@@ -304,7 +345,36 @@ async fn load_repository(state: Arc<AppState>) {
     );
 }
 
-async fn wait_for_signal(state: Arc<AppState>, stop: watch::Sender<bool>) {
+/// Waits for what stops the server (a signal when `signals`, `external` turning true), then
+/// marks it shutting down and tells the listeners.
+async fn wait_for_stop(
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    signals: bool,
+    external: Option<watch::Receiver<bool>>,
+) {
+    let signal = async {
+        if signals {
+            wait_for_signal().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let external = async {
+        match external {
+            Some(receiver) => stopped(receiver).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = signal => tracing::info!("shutdown signal received; finishing in-flight requests"),
+        () = external => tracing::info!("stop requested; finishing in-flight requests"),
+    }
+    state.shutting_down.store(true, Ordering::Release);
+    let _ = stop.send(true);
+}
+
+async fn wait_for_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -323,9 +393,6 @@ async fn wait_for_signal(state: Arc<AppState>, stop: watch::Sender<bool>) {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
-    state.shutting_down.store(true, Ordering::Release);
-    let _ = stop.send(true);
 }
 
 async fn stopped(mut rx: watch::Receiver<bool>) {

@@ -2,6 +2,7 @@
 //! overrides given as flags or `OUTPOST_*` variables, in that order; and reading a secret (a
 //! token) from its environment variable or the first line of a file, never from a flag.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -60,6 +61,87 @@ pub fn load<S: Section + DeserializeOwned + Default>(
     overrides
         .apply_to(&mut section)
         .map_err(ConfigError::Invalid)?;
+    Ok(section)
+}
+
+/// Section `S` from `file` with `overrides` applied (unchecked), leaving out the tables named in
+/// `plug_in_keys` and the overrides below them: sections that other code declares (a runtime's
+/// `[ort]`), returned by key for that code to read with [`plug_in_section`].
+pub fn load_with_plug_ins<S: Section + DeserializeOwned + Default>(
+    file: Option<&Path>,
+    overrides: &SettingOverrides,
+    plug_in_keys: &[&str],
+) -> Result<(S, BTreeMap<String, toml::Table>), ConfigError> {
+    let below = |key: &str| {
+        plug_in_keys.iter().any(|plug_in| {
+            key.strip_prefix(plug_in)
+                .is_some_and(|rest| rest.starts_with('.'))
+        })
+    };
+    let (mut section, plug_ins) = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut table: toml::Table = parse_toml(&text, path)?;
+            let mut plug_ins = BTreeMap::new();
+            for key in plug_in_keys {
+                match table.remove(*key) {
+                    None => {}
+                    Some(toml::Value::Table(plug_in)) => {
+                        plug_ins.insert(key.to_string(), plug_in);
+                    }
+                    Some(_) => {
+                        return Err(ConfigError::Parse {
+                            path: path.to_path_buf(),
+                            message: format!("'{key}' must be a table ([{key}])"),
+                        })
+                    }
+                }
+            }
+            let section = S::deserialize(table).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            (section, plug_ins)
+        }
+        None => (S::default(), BTreeMap::new()),
+    };
+    let own = SettingOverrides(
+        overrides
+            .0
+            .iter()
+            .filter(|(key, _)| !below(key))
+            .cloned()
+            .collect(),
+    );
+    own.apply_to(&mut section).map_err(ConfigError::Invalid)?;
+    Ok((section, plug_ins))
+}
+
+/// The plug-in section `S` at `key`: its table from the file (defaults without one) with the
+/// overrides below `key.` applied.
+pub fn plug_in_section<S: Section + DeserializeOwned + Default>(
+    key: &str,
+    table: Option<&toml::Table>,
+    overrides: &SettingOverrides,
+) -> Result<S, ConfigError> {
+    let mut section = match table {
+        Some(table) => S::deserialize(table.clone())
+            .map_err(|e| ConfigError::Invalid(format!("[{key}]: {e}")))?,
+        None => S::default(),
+    };
+    let prefix = format!("{key}.");
+    let own = SettingOverrides(
+        overrides
+            .0
+            .iter()
+            .filter_map(|(k, text)| Some((k.strip_prefix(&prefix)?.to_string(), text.clone())))
+            .collect(),
+    );
+    own.apply_to(&mut section)
+        .map_err(|message| ConfigError::Invalid(format!("{prefix}{message}")))?;
     Ok(section)
 }
 

@@ -54,11 +54,31 @@ impl<S> Default for SettingFlags<S> {
     }
 }
 
-/// Every setting of `S` that has a flag, with that flag.
-fn flagged_settings<S: Section>() -> impl Iterator<Item = (&'static str, Setting)> {
-    S::settings()
+/// Every one of `settings` that has a flag, with that flag.
+fn flagged(settings: Vec<Setting>) -> impl Iterator<Item = (&'static str, Setting)> {
+    settings
         .into_iter()
         .filter_map(|setting| Some((setting.flag?, setting)))
+}
+
+/// Adds a flag (and its variable) for each of `settings` that declares one: settings known only
+/// at run time, such as those of the runtimes a binary registers.
+pub fn add_flags(command: Command, settings: Vec<Setting>) -> Command {
+    flagged(settings).fold(command, |command, (flag, setting)| {
+        command.arg(argument(flag, &setting))
+    })
+}
+
+/// The values given for `settings` through the flags [`add_flags`] added.
+pub fn given_flags(matches: &ArgMatches, settings: Vec<Setting>) -> SettingOverrides {
+    SettingOverrides(
+        flagged(settings)
+            .filter_map(|(flag, setting)| {
+                let text = matches.get_one::<String>(flag)?;
+                Some((setting.key, text.clone()))
+            })
+            .collect(),
+    )
 }
 
 fn argument(flag: &'static str, setting: &Setting) -> Arg {
@@ -81,9 +101,7 @@ fn argument(flag: &'static str, setting: &Setting) -> Arg {
 
 impl<S: Section> Args for SettingFlags<S> {
     fn augment_args(command: Command) -> Command {
-        flagged_settings::<S>().fold(command, |command, (flag, setting)| {
-            command.arg(argument(flag, &setting))
-        })
+        add_flags(command, S::settings())
     }
 
     fn augment_args_for_update(command: Command) -> Command {
@@ -93,14 +111,8 @@ impl<S: Section> Args for SettingFlags<S> {
 
 impl<S: Section> FromArgMatches for SettingFlags<S> {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        let given = flagged_settings::<S>()
-            .filter_map(|(flag, setting)| {
-                let text = matches.get_one::<String>(flag)?;
-                Some((setting.key, text.clone()))
-            })
-            .collect();
         Ok(SettingFlags {
-            overrides: SettingOverrides(given),
+            overrides: given_flags(matches, S::settings()),
             section: PhantomData,
         })
     }

@@ -2,10 +2,12 @@
 //! for ONNX reference tensors (`test_data_set_*/*.pb`), and [`TestServer`], which starts the
 //! real `outpost` binary on port 0 and waits until it reports ready, the binary-extension
 //! request bodies clients send, the fixtures' tolerances ([`reference`]), and stand-in bundles
-//! for repository and fleet tests ([`bundles`]).
+//! for repository and fleet tests ([`bundles`]), and a runtime registered only by tests
+//! ([`echo_runtime`]).
 
 pub mod bundles;
 pub mod cpu;
+pub mod echo_runtime;
 pub mod fixtures;
 pub mod reference;
 pub mod server;

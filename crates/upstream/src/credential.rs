@@ -2,7 +2,7 @@
 //! `auth_file` (its first line) or `auth_env`. It is never logged: its type shows only where it
 //! came from.
 
-use outpost_core::UpstreamConfig;
+use outpost_core::{CredentialError, UpstreamConfig};
 
 /// A header and its secret value.
 pub struct Credential {
@@ -21,17 +21,19 @@ impl std::fmt::Debug for Credential {
 
 /// The credential `config` names, if any; an unreadable file, an unset variable or an empty
 /// value is an error (a model that needs a credential does not load without one).
-pub fn read(config: &UpstreamConfig) -> Result<Option<Credential>, String> {
+pub fn read(config: &UpstreamConfig) -> Result<Option<Credential>, CredentialError> {
     let (value, source) = match (&config.auth_file, &config.auth_env) {
         (Some(file), _) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read upstream.auth_file {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|source| CredentialError::File {
+                path: file.clone(),
+                source,
+            })?;
             let value = text.lines().next().unwrap_or_default().trim().to_string();
             (value, format!("file {}", file.display()))
         }
         (None, Some(variable)) => {
-            let value = std::env::var(variable)
-                .map_err(|_| format!("upstream.auth_env names {variable}, which is not set"))?;
+            let value =
+                std::env::var(variable).map_err(|_| CredentialError::Unset(variable.clone()))?;
             (
                 value.trim().to_string(),
                 format!("environment variable {variable}"),
@@ -40,7 +42,7 @@ pub fn read(config: &UpstreamConfig) -> Result<Option<Credential>, String> {
         (None, None) => return Ok(None),
     };
     if value.is_empty() {
-        return Err(format!("the upstream credential from {source} is empty"));
+        return Err(CredentialError::Empty(source));
     }
     let header = config.auth_header.trim().to_ascii_lowercase();
     if header.is_empty()
@@ -48,10 +50,7 @@ pub fn read(config: &UpstreamConfig) -> Result<Option<Credential>, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(format!(
-            "upstream.auth_header '{}' is not a header name",
-            config.auth_header
-        ));
+        return Err(CredentialError::Header(config.auth_header.clone()));
     }
     Ok(Some(Credential {
         header,
@@ -77,10 +76,10 @@ mod tests {
         assert!(!format!("{credential:?}").contains("s3cret"));
 
         std::fs::write(&file, "\n").unwrap();
-        assert!(read(&config).unwrap_err().contains("empty"));
+        assert!(read(&config).unwrap_err().to_string().contains("empty"));
         let config: UpstreamConfig =
             toml::from_str("url = \"http://x\"\nauth_env = \"OUTPOST_TEST_UNSET_VARIABLE\"")
                 .unwrap();
-        assert!(read(&config).unwrap_err().contains("not set"));
+        assert!(matches!(read(&config), Err(CredentialError::Unset(_))));
     }
 }

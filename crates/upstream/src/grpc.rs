@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use outpost_core::upstream::RemoteFuture;
-use outpost_core::{InferRequest, InferResponse, RemoteError, RemoteModel, UpstreamConfig};
+use outpost_core::{
+    ConnectError, CredentialError, InferRequest, InferResponse, RemoteError, RemoteModel,
+    UpstreamConfig,
+};
 use outpost_protocol::grpc::client::{decode_model_infer_response, encode_model_infer_request};
 use outpost_protocol::grpc::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use outpost_protocol::grpc::inference::ModelReadyRequest;
@@ -37,36 +40,44 @@ impl std::fmt::Debug for GrpcModel {
 
 impl GrpcModel {
     /// The client of `config`'s upstream for the local model `local_name`.
-    pub fn new(config: &UpstreamConfig, local_name: &str) -> Result<GrpcModel, String> {
+    pub fn new(config: &UpstreamConfig, local_name: &str) -> Result<GrpcModel, ConnectError> {
         let (base, endpoint) = describe(config, local_name);
         let (uri, tls) = match base.split_once("://") {
             Some(("grpcs", rest)) => (format!("https://{rest}"), true),
             Some((_, rest)) => (format!("http://{rest}"), false),
-            None => return Err(format!("upstream url '{base}' has no scheme")),
+            None => {
+                return Err(ConnectError::Url {
+                    url: base,
+                    message: "no scheme".into(),
+                })
+            }
         };
         let mut endpoint_config = Endpoint::from_shared(uri)
-            .map_err(|e| format!("upstream url '{base}': {e}"))?
+            .map_err(|e| ConnectError::Url {
+                url: base.clone(),
+                message: e.to_string(),
+            })?
             .connect_timeout(config.timeout());
         if tls {
             let mut tls_config = ClientTlsConfig::new().with_native_roots();
             if let Some(file) = &config.ca_file {
-                let pem = std::fs::read(file)
-                    .map_err(|e| format!("cannot read upstream.ca_file {}: {e}", file.display()))?;
+                let pem = std::fs::read(file).map_err(|source| ConnectError::CaFile {
+                    path: file.clone(),
+                    source,
+                })?;
                 tls_config = tls_config.ca_certificate(Certificate::from_pem(pem));
             }
             endpoint_config = endpoint_config
                 .tls_config(tls_config)
-                .map_err(|e| format!("upstream TLS: {e}"))?;
+                .map_err(|e| ConnectError::Client(format!("TLS: {e}")))?;
         }
         let credential = credential::read(config)?
             .map(|c| {
-                let key = AsciiMetadataKey::from_bytes(c.header.as_bytes()).map_err(|_| {
-                    format!("upstream.auth_header '{}' is not a metadata key", c.header)
-                })?;
-                let value = AsciiMetadataValue::try_from(c.value.as_str()).map_err(|_| {
-                    "the upstream credential is not a valid metadata value".to_string()
-                })?;
-                Ok::<_, String>((key, value))
+                let key = AsciiMetadataKey::from_bytes(c.header.as_bytes())
+                    .map_err(|_| CredentialError::Header(c.header.clone()))?;
+                let value = AsciiMetadataValue::try_from(c.value.as_str())
+                    .map_err(|_| CredentialError::Value)?;
+                Ok::<_, CredentialError>((key, value))
             })
             .transpose()?;
         Ok(GrpcModel {

@@ -11,7 +11,7 @@ pub mod rest;
 
 use std::sync::Arc;
 
-use outpost_core::{RemoteConnector, RemoteModel, UpstreamConfig};
+use outpost_core::{ConnectError, RemoteConnector, RemoteModel, UpstreamConfig};
 
 /// Largest number of elements accepted in one output of a remote answer.
 pub const MAX_OUTPUT_ELEMENTS: usize = 64 * 1024 * 1024;
@@ -25,16 +25,15 @@ impl RemoteConnector for V2Connector {
         &self,
         config: &UpstreamConfig,
         local_name: &str,
-    ) -> Result<Arc<dyn RemoteModel>, String> {
+    ) -> Result<Arc<dyn RemoteModel>, ConnectError> {
         let scheme = config.url.split("://").next().unwrap_or_default();
         Ok(match scheme {
             "http" | "https" => Arc::new(rest::RestModel::new(config, local_name)?),
             "grpc" | "grpcs" => Arc::new(grpc::GrpcModel::new(config, local_name)?),
             _ => {
-                return Err(format!(
-                    "upstream url '{}' must start with http://, https://, grpc:// or grpcs://",
-                    config.url
-                ))
+                return Err(ConnectError::Scheme {
+                    url: config.url.clone(),
+                })
             }
         })
     }

@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use outpost_core::upstream::RemoteFuture;
-use outpost_core::{InferRequest, InferResponse, RemoteError, RemoteModel, UpstreamConfig};
+use outpost_core::{
+    ConnectError, CredentialError, InferRequest, InferResponse, RemoteError, RemoteModel,
+    UpstreamConfig,
+};
 use outpost_protocol::client_codec::{decode_infer_response, encode_infer_request};
 use outpost_protocol::HEADER_CONTENT_LENGTH;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
@@ -34,7 +37,7 @@ impl std::fmt::Debug for RestModel {
 
 impl RestModel {
     /// The client of `config`'s upstream for the local model `local_name`.
-    pub fn new(config: &UpstreamConfig, local_name: &str) -> Result<RestModel, String> {
+    pub fn new(config: &UpstreamConfig, local_name: &str) -> Result<RestModel, ConnectError> {
         let (base, endpoint) = describe(config, local_name);
         let model = config.remote_model(local_name);
         let path = match &config.version {
@@ -46,27 +49,31 @@ impl RestModel {
             .pool_idle_timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none());
         if let Some(file) = &config.ca_file {
-            let pem = std::fs::read(file)
-                .map_err(|e| format!("cannot read upstream.ca_file {}: {e}", file.display()))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("upstream.ca_file {}: {e}", file.display()))?;
+            let pem = std::fs::read(file).map_err(|source| ConnectError::CaFile {
+                path: file.clone(),
+                source,
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ConnectError::Certificate {
+                    path: file.clone(),
+                    message: e.to_string(),
+                }
+            })?;
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
         }
         let client = builder
             .build()
-            .map_err(|e| format!("cannot set up the upstream client: {e}"))?;
+            .map_err(|e| ConnectError::Client(e.to_string()))?;
         let credential = credential::read(config)?
             .map(|c| {
-                let name = HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| {
-                    format!("upstream.auth_header '{}' is not a header name", c.header)
-                })?;
-                let mut value = HeaderValue::from_str(&c.value).map_err(|_| {
-                    "the upstream credential is not a valid header value".to_string()
-                })?;
+                let name = HeaderName::from_bytes(c.header.as_bytes())
+                    .map_err(|_| CredentialError::Header(c.header.clone()))?;
+                let mut value =
+                    HeaderValue::from_str(&c.value).map_err(|_| CredentialError::Value)?;
                 value.set_sensitive(true);
-                Ok::<_, String>((name, value))
+                Ok::<_, CredentialError>((name, value))
             })
             .transpose()?;
         Ok(RestModel {

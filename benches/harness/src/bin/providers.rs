@@ -28,12 +28,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, ValueEnum};
+use outpost_backend_ort::{ExecutionProviderKind, OrtLibraryFlavour};
 use outpost_bench::load::{LoadGenerator, RequestTemplate};
 use outpost_bench::run::{self, repo_root};
 use outpost_bench::stats::median;
 use outpost_bench::targets::{infer_request, Protocol};
-use outpost_core::{ExecutionProviderKind, NamedTensor};
-use outpost_engine::config::OrtLibraryFlavour;
+use outpost_core::NamedTensor;
 use outpost_testkit::fixtures::{model_file, test_data_sets, write_repository, ONNX_FIXTURES};
 use outpost_testkit::reference::{as_f64, compare};
 use outpost_testkit::{read_tensor_file, TestServer};

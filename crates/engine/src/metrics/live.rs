@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use crate::backends::ArenaGauge;
+use crate::backends::RuntimeGauges;
 use crate::body_memory::BodyMemory;
 use crate::container::ContainerLimits;
 use crate::executor::ExecutorLoad;
@@ -26,8 +26,8 @@ pub struct LiveSources {
     pub memory_budget_bytes: Option<u64>,
     /// Room taken by request bodies in flight.
     pub request_bodies: Arc<BodyMemory>,
-    /// ONNX Runtime's shared CPU arena, when in place.
-    pub ort_arena: Option<ArenaGauge>,
+    /// The runtimes' own figures (memory they keep beside the models).
+    pub runtime_gauges: RuntimeGauges,
 }
 
 impl std::fmt::Debug for LiveSources {
@@ -100,11 +100,13 @@ impl Collector for LiveSources {
             "Memory budget reserved by request bodies in flight.",
             self.request_bodies.reserved_bytes() as i64,
         )?;
-        if let Some(arena) = &self.ort_arena {
-            let usage = arena();
-            gauge(&mut encoder, "outpost_ort_cpu_arena_in_use_bytes", "Memory ONNX Runtime's shared CPU arena has handed out (weights and tensors of models with cpu_arena).", usage.in_use_bytes as i64)?;
-            gauge(&mut encoder, "outpost_ort_cpu_arena_kept_bytes", "Freed memory ONNX Runtime's shared CPU arena keeps for reuse until it has been idle for ort.cpu_arena_idle_release_ms.", usage.kept_bytes as i64)?;
-            gauge(&mut encoder, "outpost_ort_cpu_arena_max_kept_bytes", "Most freed memory ONNX Runtime's shared CPU arena keeps (ort.cpu_arena_max_kept_bytes).", usage.max_kept_bytes as i64)?;
+        for runtime_gauge in (self.runtime_gauges)() {
+            gauge(
+                &mut encoder,
+                &runtime_gauge.name,
+                &runtime_gauge.help,
+                runtime_gauge.value,
+            )?;
         }
         if let Some(used) = container.memory_used_bytes() {
             gauge(
@@ -158,7 +160,7 @@ impl LiveSources {
             let labels = [
                 ("model", served.name.clone()),
                 ("version", served.version.to_string()),
-                ("backend", served.backend.name().to_string()),
+                ("backend", served.backend_name().to_string()),
                 (
                     "execution_provider",
                     served.execution_provider().to_string(),

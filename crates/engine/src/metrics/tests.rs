@@ -39,7 +39,7 @@ fn requests_and_live_values_are_exposed() {
             executor: executor.load(),
             memory_budget_bytes: Some(48 << 20),
             request_bodies: bodies.clone(),
-            ort_arena: None,
+            runtime_gauges: std::sync::Arc::new(Vec::new),
         },
         UpstreamCollector(Arc::new(Upstreams::new(None, None))),
         Vec::new(),

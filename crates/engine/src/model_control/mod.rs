@@ -353,7 +353,7 @@ mod tests {
         ModelControl::new(ModelControlParts {
             mode,
             root: PathBuf::from("/nonexistent"),
-            backends: Backends::new(Err("none".into()), Err("none".into()), None, None),
+            backends: Backends::new(Vec::new()),
             defaults: LoadDefaults {
                 cpus: 1,
                 intra_op_threads: 1,

@@ -52,7 +52,7 @@ pub enum LoadError {
     NoOutbox,
     /// The model's `[upstream]` could not be set up.
     #[error("upstream: {0}")]
-    Upstream(String),
+    Upstream(outpost_core::ConnectError),
     /// The labels file is named by a path that could leave the model directory.
     #[error("labels file '{0}' must be a relative path inside the model directory")]
     LabelsOutsideModel(PathBuf),
@@ -67,9 +67,13 @@ pub enum LoadError {
     /// The version directory lacks the model file.
     #[error("model file {0} does not exist")]
     MissingModelFile(PathBuf),
-    /// No runtime can run the model (its `backend` is not usable in this build or on this host).
-    #[error("{0}")]
-    NoRuntime(String),
+    /// No runtime can run the model (its `backend` is not registered in this binary or not
+    /// usable on this host).
+    #[error(transparent)]
+    NoRuntime(crate::backends::NoRuntime),
+    /// Keys of `model.toml` that no registered runtime reads, or that its runtime refuses.
+    #[error(transparent)]
+    RuntimeSettings(crate::backends::ModelSettingsError),
     /// The memory budget has no room for it.
     #[error(transparent)]
     Memory(#[from] MemoryError),

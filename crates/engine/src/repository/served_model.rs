@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use outpost_core::{
-    BackendChoice, BackendKind, ForwardMode, LoadRequest, LoadedModel, ModelConfig, ModelSignature,
+    ForwardMode, LoadRequest, LoadedModel, ModelConfig, ModelSignature, RuntimeIdentity,
     Scheduling, WorkGauge,
 };
 
@@ -84,7 +84,8 @@ pub struct ServedModel {
     pub(crate) version: u64,
     pub(crate) config: ModelConfig,
     // What was loaded.
-    pub(crate) backend: BackendKind,
+    /// The runtime that loaded it; `None` for a model its upstream alone answers.
+    pub(crate) runtime: Option<RuntimeIdentity>,
     pub(crate) model: Box<dyn LoadedModel>,
     /// The graph's signature with the configuration's overrides applied.
     pub(crate) signature: ModelSignature,
@@ -123,6 +124,17 @@ impl ServedModel {
     /// The version number.
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// The runtime's name for clients (Triton's `backend`; `upstream` for a model its upstream
+    /// alone answers).
+    pub fn backend_name(&self) -> &'static str {
+        self.runtime.map_or("upstream", |runtime| runtime.backend)
+    }
+
+    /// Triton's `platform` for the model's metadata.
+    pub fn platform(&self) -> &'static str {
+        self.runtime.map_or("upstream", |runtime| runtime.platform)
     }
 
     /// The execution provider the model runs on (`CPUExecutionProvider`, `tract`, ...).
@@ -300,34 +312,42 @@ fn load_version(
     let resident_before = resident_bytes();
     let started = Instant::now();
     let at_work = WorkGauge::new();
-    let (backend, loaded): (BackendKind, Box<dyn LoadedModel>) = if config.upstream_only() {
-        let signature = config.declared_signature()?;
-        (BackendKind::Upstream, Box::new(NoLocalModel { signature }))
-    } else {
-        let path = found
-            .dir
-            .join(version.to_string())
-            .join(&config.model_filename);
-        if !path.is_file() {
-            return Err(LoadError::MissingModelFile(path));
-        }
-        let backend = backends
-            .choose(config.backend)
-            .map_err(LoadError::NoRuntime)?;
-        context.budget.make_room(&found.name, &path, &mut || {
-            (context.evict_one_idle)(&found.name)
-        })?;
-        let loaded = backend.load(&LoadRequest {
-            model_name: &found.name,
-            model_path: &path,
-            config,
-            scheduling,
-            memory: Arc::new(context.budget.clone()),
-            parallel_idle_release: defaults.parallel_idle_release,
-            at_work: at_work.clone(),
-        })?;
-        (backend.kind(), loaded)
-    };
+    backends
+        .check_model_settings(&config.runtime_settings)
+        .map_err(LoadError::RuntimeSettings)?;
+    let (runtime, chosen_by, loaded): (Option<RuntimeIdentity>, String, Box<dyn LoadedModel>) =
+        if config.upstream_only() {
+            let signature = config.declared_signature()?;
+            (
+                None,
+                "answered by its upstream only".to_string(),
+                Box::new(NoLocalModel { signature }),
+            )
+        } else {
+            let path = found
+                .dir
+                .join(version.to_string())
+                .join(&config.model_filename);
+            if !path.is_file() {
+                return Err(LoadError::MissingModelFile(path));
+            }
+            let chosen = backends
+                .choose(&config.backend)
+                .map_err(LoadError::NoRuntime)?;
+            context.budget.make_room(&found.name, &path, &mut || {
+                (context.evict_one_idle)(&found.name)
+            })?;
+            let loaded = chosen.backend.load(&LoadRequest {
+                model_name: &found.name,
+                model_path: &path,
+                config,
+                scheduling,
+                memory: Arc::new(context.budget.clone()),
+                parallel_idle_release: defaults.parallel_idle_release,
+                at_work: at_work.clone(),
+            })?;
+            (Some(chosen.backend.identity()), chosen.reason, loaded)
+        };
     let signature = config.apply_overrides(loaded.signature().clone())?;
     let max_batch_size = config.effective_max_batch_size(&signature);
     let batcher = config
@@ -338,7 +358,7 @@ fn load_version(
                 batching.max_queue_delay(),
             ))
         });
-    let warmed_in = if config.warm_up && backend != BackendKind::Upstream {
+    let warmed_in = if config.warm_up && runtime.is_some() {
         super::warm_up::warm_up(loaded.as_ref(), &signature)?
     } else {
         None
@@ -364,18 +384,11 @@ fn load_version(
         return_freed_memory();
         return Err(error.into());
     }
-    let chosen_by = if backend == BackendKind::Upstream {
-        "answered by its upstream only"
-    } else if config.backend == BackendChoice::Auto {
-        backends.auto_reason(backend)
-    } else {
-        "set in model.toml"
-    };
     tracing::info!(
         model = %found.name,
         version,
-        backend = %backend,
-        backend_chosen_by = chosen_by,
+        backend = runtime.map_or("upstream", |r| r.backend),
+        backend_chosen_by = %chosen_by,
         execution_provider = loaded.execution_provider(),
         intra_op_threads = loaded.intra_op_threads(),
         max_batch_size,
@@ -388,7 +401,7 @@ fn load_version(
     Ok(ServedModel {
         name: found.name.clone(),
         version,
-        backend,
+        runtime,
         config: config.clone(),
         signature,
         max_batch_size,

