@@ -280,7 +280,7 @@ fn manifest_of(version: u64, files: &[(&str, u64, &[u8])]) -> Manifest {
             .map(|(path, size, data)| FileEntry {
                 path: path.to_string(),
                 size: *size,
-                sha256: sha256_hex(data),
+                sha256: sha256_hex(data).parse().expect("a sha256"),
             })
             .collect(),
     }

@@ -22,3 +22,4 @@ mod openapi;
 mod repo_cli;
 mod runtime_names;
 mod scheduling;
+mod string_errors;

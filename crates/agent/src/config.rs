@@ -98,14 +98,16 @@ pub enum QuietPolicy {
 }
 
 impl std::str::FromStr for QuietPolicy {
-    type Err = String;
+    type Err = outpost_settings::UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "keep" => Ok(QuietPolicy::Keep),
             "roll_back" => Ok(QuietPolicy::RollBack),
-            other => Err(format!(
-                "unknown watch.on_quiet '{other}' (expected keep or roll_back)"
-            )),
+            other => Err(outpost_settings::UnknownChoice {
+                what: "watch.on_quiet",
+                value: other.to_string(),
+                expected: "keep or roll_back",
+            }),
         }
     }
 }

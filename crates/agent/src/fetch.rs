@@ -135,8 +135,3 @@ impl RepositoryWatch {
         .await?)
     }
 }
-
-/// Lower-case hex of a hash.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

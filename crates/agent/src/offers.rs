@@ -9,7 +9,6 @@
 use outpost_trust::listing::control_for;
 use outpost_trust::{admission, Admission, BundleTarget, SignedControl};
 
-use crate::fetch::hex;
 use crate::state::ModelRecord;
 
 /// What to do about one model after a verified check, when no update is under way.
@@ -32,8 +31,8 @@ pub enum Choice {
 pub struct Yanked {
     /// The version.
     pub version: u64,
-    /// Its bundle's sha256 (hex), refused for good.
-    pub sha256: String,
+    /// Its bundle's sha256, refused for good.
+    pub sha256: outpost_core::Sha256,
     /// Why, in words.
     pub reason: String,
 }
@@ -73,7 +72,7 @@ pub fn look(
     let mut waiting = Vec::new();
     let mut open = Vec::new();
     for bundle in offered {
-        if record.was_rejected(&hex(&bundle.sha256)) {
+        if record.was_rejected(&bundle.sha256) {
             continue;
         }
         match standing(bundle, controls, seed) {
@@ -111,7 +110,7 @@ pub fn look(
         (Some(bundle), newest) => {
             let yanked = Yanked {
                 version: bundle.version,
-                sha256: hex(&bundle.sha256),
+                sha256: bundle.sha256,
                 reason: yank_reason(&bundle.model, bundle.version, controls),
             };
             let good_on_disk = record
@@ -140,7 +139,7 @@ mod tests {
             model: "m".into(),
             version,
             length: 10,
-            sha256: [version as u8; 32],
+            sha256: outpost_core::Sha256::from_bytes([version as u8; 32]),
             rollout,
         }
     }
@@ -248,7 +247,7 @@ mod tests {
         });
         let yanked = Yanked {
             version: 2,
-            sha256: hex(&two.sha256),
+            sha256: two.sha256,
             reason: "yanked by the fleet: bad boxes".into(),
         };
         assert_eq!(looked.choice, Choice::RollBackYanked(yanked.clone()));
@@ -270,7 +269,7 @@ mod tests {
     fn a_refused_bundle_is_never_offered_again() {
         let two = bundle(2, None);
         let mut refused = record(Some(1), Some(1));
-        refused.reject(2, &hex(&two.sha256), "golden case failed");
+        refused.reject(2, two.sha256, "golden case failed");
         let looked = look(&[&two], &[], &refused, 0, |_| true);
         assert_eq!(looked.choice, Choice::Stay);
     }

@@ -5,6 +5,7 @@
 //! doing and resumes or undoes it. What tough needs to refuse rolled-back metadata (the last
 //! versions seen, the latest time seen) lives beside it in `tuf/`, kept by tough.
 
+use outpost_core::Sha256;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -64,8 +65,8 @@ impl Step {
 pub struct Update {
     /// The version being installed.
     pub version: u64,
-    /// The bundle's signed sha256, hex.
-    pub sha256: String,
+    /// The bundle's signed sha256.
+    pub sha256: Sha256,
     /// The step reached.
     #[serde(flatten)]
     pub step: Step,
@@ -76,8 +77,8 @@ pub struct Update {
 pub struct Rejection {
     /// Its version.
     pub version: u64,
-    /// Its signed sha256, hex.
-    pub sha256: String,
+    /// Its signed sha256.
+    pub sha256: Sha256,
     /// Why.
     pub reason: String,
     /// When (RFC 3339).
@@ -109,15 +110,15 @@ const MAX_REJECTIONS: usize = 20;
 
 impl ModelRecord {
     /// True when the bundle with this hash was refused before.
-    pub fn was_rejected(&self, sha256: &str) -> bool {
-        self.rejected.iter().any(|r| r.sha256 == sha256)
+    pub fn was_rejected(&self, sha256: &Sha256) -> bool {
+        self.rejected.iter().any(|r| r.sha256 == *sha256)
     }
 
     /// Records a refusal.
-    pub fn reject(&mut self, version: u64, sha256: &str, reason: &str) {
+    pub fn reject(&mut self, version: u64, sha256: Sha256, reason: &str) {
         self.rejected.push(Rejection {
             version,
-            sha256: sha256.to_string(),
+            sha256,
             reason: reason.to_string(),
             at: now_text(),
         });
@@ -223,13 +224,17 @@ mod tests {
         record.active = Some(2);
         record.update = Some(Update {
             version: 3,
-            sha256: "ab".repeat(32),
+            sha256: Sha256::from_bytes([0xab; 32]),
             step: Step::Watching {
                 until: 99,
                 quiet_until: Some(120),
             },
         });
-        record.reject(4, &"cd".repeat(32), "golden case 'cat' failed");
+        record.reject(
+            4,
+            Sha256::from_bytes([0xcd; 32]),
+            "golden case 'cat' failed",
+        );
         file.save().unwrap();
         let saved: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join("state.json")).unwrap()).unwrap();
@@ -240,7 +245,7 @@ mod tests {
         assert_eq!(saved["models"]["resnet"]["update"]["step"], step.name());
         let again = StateFile::open(dir.path()).unwrap();
         assert_eq!(again.state, file.state);
-        assert!(again.state.models["resnet"].was_rejected(&"cd".repeat(32)));
+        assert!(again.state.models["resnet"].was_rejected(&Sha256::from_bytes([0xcd; 32])));
         std::fs::write(dir.path().join("state.json"), b"{").unwrap();
         assert!(StateFile::open(dir.path()).is_err());
     }

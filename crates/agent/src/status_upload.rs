@@ -87,7 +87,7 @@ impl<S: ModelServer> StatusWriter<S> {
     }
 
     /// Writes the report as it is now (`outpost agent --once`).
-    pub async fn write_now(&self) -> Result<(), String> {
+    pub async fn write_now(&self) -> Result<(), StatusWriteError> {
         let (report, _) = self.snapshot();
         self.write(&report).await
     }
@@ -95,7 +95,10 @@ impl<S: ModelServer> StatusWriter<S> {
     /// Writes the report if its substance changed since `written` (what the last write held,
     /// updated here): what the writer's loop does between heartbeats, for callers that drive
     /// it themselves (a fleet simulation). Answers whether it wrote.
-    pub async fn write_if_changed(&self, written: &mut Option<String>) -> Result<bool, String> {
+    pub async fn write_if_changed(
+        &self,
+        written: &mut Option<String>,
+    ) -> Result<bool, StatusWriteError> {
         let (report, substance) = self.snapshot();
         if substance.is_none() || substance == *written {
             return Ok(false);
@@ -105,7 +108,7 @@ impl<S: ModelServer> StatusWriter<S> {
         Ok(true)
     }
 
-    async fn write(&self, report: &StatusReport) -> Result<(), String> {
+    async fn write(&self, report: &StatusReport) -> Result<(), StatusWriteError> {
         let server_version = self.api.server_version().await.ok();
         let body = DeviceReport {
             device_id: &self.device_id,
@@ -114,13 +117,16 @@ impl<S: ModelServer> StatusWriter<S> {
             written_at: jiff::Timestamp::now().to_string(),
             status: report,
         };
-        let bytes = serde_json::to_vec_pretty(&body).map_err(|e| e.to_string())?;
+        let bytes = serde_json::to_vec_pretty(&body).map_err(StatusWriteError::Encode)?;
         self.location
             .store
             .put(&self.object, PutPayload::from(bytes))
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|source| StatusWriteError::Store {
+                object: self.object.to_string(),
+                source,
+            })
     }
 
     /// Writes until the task is dropped.
@@ -169,6 +175,22 @@ fn retry_delay(heartbeat: Duration, failures: u32) -> Duration {
         heartbeat,
         failures.saturating_sub(1),
     )
+}
+
+/// Why the status object could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusWriteError {
+    /// The report did not encode.
+    #[error("cannot encode the status report: {0}")]
+    Encode(serde_json::Error),
+    /// The bucket refused the object or could not be reached.
+    #[error("cannot write {object}: {source}")]
+    Store {
+        /// The object's path in the bucket.
+        object: String,
+        /// Why.
+        source: object_store::Error,
+    },
 }
 
 #[cfg(test)]

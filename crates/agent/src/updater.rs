@@ -16,6 +16,7 @@
 //! server and the disk. Steps past the download need no repository, so an update that was
 //! under way finishes offline.
 
+use outpost_core::Sha256;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use outpost_trust::{Admission, BundleTarget, SignedControl};
 use crate::clock::SharedClock;
 use crate::config::{AgentConfig, QuietPolicy};
 use crate::error::{AgentError, Failure};
-use crate::fetch::{hex, Polled, RepositoryWatch};
+use crate::fetch::{Polled, RepositoryWatch};
 use crate::golden::{run_cases, GoldenOutcome};
 use crate::install::Installer;
 use crate::metrics::AgentMetrics;
@@ -141,7 +142,7 @@ impl<S: ModelServer> Updater<S> {
             .state
             .models
             .values()
-            .filter_map(|r| r.update.as_ref().map(|u| u.sha256.clone()))
+            .filter_map(|r| r.update.as_ref().map(|u| u.sha256.to_hex()))
             .collect();
         if let Ok(entries) = std::fs::read_dir(&self.downloads) {
             for entry in entries.flatten() {
@@ -265,7 +266,7 @@ impl<S: ModelServer> Updater<S> {
         let seed = self.seed;
         let record = self.state.model(model);
         if let Some(update) = record.update.clone() {
-            let target = offered.iter().find(|b| hex(&b.sha256) == update.sha256);
+            let target = offered.iter().find(|b| b.sha256 == update.sha256);
             let standing = target.map(|b| offers::standing(b, controls, seed));
             if standing == Some(Admission::Yanked) {
                 return self.stop_yanked(model, &update, controls).await;
@@ -328,7 +329,7 @@ impl<S: ModelServer> Updater<S> {
             // Nothing to go back to on disk: the yanked version is refused and not compared
             // with, and an older bundle takes its place.
             tracing::warn!(model, version = yanked.version, reason = %yanked.reason, replacement = newest.version, "the active version was yanked; installing another in its place");
-            record.reject(yanked.version, &yanked.sha256, &yanked.reason);
+            record.reject(yanked.version, yanked.sha256, &yanked.reason);
             record.last_good = None;
             record.event(format_args!(
                 "version {} {}; version {} takes its place",
@@ -343,7 +344,7 @@ impl<S: ModelServer> Updater<S> {
         );
         record.update = Some(Update {
             version: newest.version,
-            sha256: hex(&newest.sha256),
+            sha256: newest.sha256,
             step: Step::Downloading,
         });
         self.save()?;
@@ -371,11 +372,11 @@ impl<S: ModelServer> Updater<S> {
         }
     }
 
-    fn bundle_file(&self, sha256: &str) -> PathBuf {
+    fn bundle_file(&self, sha256: &Sha256) -> PathBuf {
         self.downloads.join(format!("{sha256}.bundle"))
     }
 
-    fn remove_download(&self, sha256: &str) {
+    fn remove_download(&self, sha256: &Sha256) {
         for suffix in ["", ".partial", ".partial.etag"] {
             let _ = std::fs::remove_file(self.downloads.join(format!("{sha256}.bundle{suffix}")));
         }
@@ -746,7 +747,7 @@ impl<S: ModelServer> Updater<S> {
         event: String,
     ) -> Result<(), AgentError> {
         let record = self.state.model(model);
-        record.reject(update.version, &update.sha256, reason);
+        record.reject(update.version, update.sha256, reason);
         record.update = None;
         record.event(event);
         self.metrics.install("rejected");

@@ -90,8 +90,24 @@ impl ExecutionProviderSpec {
     };
 }
 
+/// Why a name is not an execution provider of `execution_providers`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderNameError {
+    /// Not a provider this build knows.
+    #[error("unknown execution provider '{name}' (known: {known}; add '-or-cpu' to fall back to the CPU)")]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The names known, comma-separated.
+        known: String,
+    },
+    /// `cpu-or-cpu`.
+    #[error("'cpu-or-cpu' is not a provider; write 'cpu'")]
+    CpuOrCpu,
+}
+
 impl FromStr for ExecutionProviderSpec {
-    type Err = String;
+    type Err = ProviderNameError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let lower = text.trim().to_ascii_lowercase();
@@ -103,14 +119,17 @@ impl FromStr for ExecutionProviderSpec {
             .into_iter()
             .find(|k| k.config_name() == base)
             .ok_or_else(|| {
-                let known: Vec<&str> = ExecutionProviderKind::ALL.iter().map(|k| k.config_name()).collect();
-                format!(
-                    "unknown execution provider '{text}' (known: {}; add '-or-cpu' to fall back to the CPU)",
-                    known.join(", ")
-                )
+                let known: Vec<&str> = ExecutionProviderKind::ALL
+                    .iter()
+                    .map(|k| k.config_name())
+                    .collect();
+                ProviderNameError::Unknown {
+                    name: text.to_string(),
+                    known: known.join(", "),
+                }
             })?;
         if kind == ExecutionProviderKind::Cpu && fallback_to_cpu {
-            return Err("'cpu-or-cpu' is not a provider; write 'cpu'".to_string());
+            return Err(ProviderNameError::CpuOrCpu);
         }
         Ok(ExecutionProviderSpec {
             kind,

@@ -58,16 +58,18 @@ impl OrtLibraryFlavour {
 }
 
 impl std::str::FromStr for OrtLibraryFlavour {
-    type Err = String;
+    type Err = outpost_settings::UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(OrtLibraryFlavour::Auto),
             "cpu" => Ok(OrtLibraryFlavour::Cpu),
             "gpu" => Ok(OrtLibraryFlavour::Gpu),
             "openvino" => Ok(OrtLibraryFlavour::Openvino),
-            other => Err(format!(
-                "unknown ONNX Runtime flavour '{other}' (expected auto, cpu, gpu or openvino)"
-            )),
+            other => Err(outpost_settings::UnknownChoice {
+                what: "ONNX Runtime flavour",
+                value: other.to_string(),
+                expected: "auto, cpu, gpu or openvino",
+            }),
         }
     }
 }

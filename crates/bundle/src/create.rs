@@ -196,7 +196,7 @@ fn check_golden(golden: &Path, files: &[(String, PathBuf)]) -> Result<(), Bundle
     Ok(())
 }
 
-fn hash_file(path: &Path) -> Result<(u64, String), BundleError> {
+fn hash_file(path: &Path) -> Result<(u64, outpost_core::Sha256), BundleError> {
     let file = File::open(path).map_err(BundleError::io(path.display().to_string()))?;
     let mut reader = HashingReader::new(file);
     std::io::copy(&mut reader, &mut std::io::sink())

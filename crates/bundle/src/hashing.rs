@@ -20,9 +20,9 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// The hash of everything read, lower-case hex.
-    pub(crate) fn finish(self) -> String {
-        hex(&self.hasher.finalize())
+    /// The hash of everything read.
+    pub(crate) fn finish(self) -> outpost_core::Sha256 {
+        outpost_core::Sha256::from_bytes(self.hasher.finalize().into())
     }
 }
 
@@ -33,12 +33,4 @@ impl<R: Read> Read for HashingReader<R> {
         self.bytes += n as u64;
         Ok(n)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }

@@ -36,8 +36,8 @@ pub struct FileEntry {
     pub path: String,
     /// Bytes.
     pub size: u64,
-    /// sha256 of the content, lower-case hex.
-    pub sha256: String,
+    /// sha256 of the content (lower-case hex in the file).
+    pub sha256: outpost_core::Sha256,
 }
 
 /// Where a bundle file goes.
@@ -126,14 +126,6 @@ impl Manifest {
                     "'{}' is out of order or named twice (files are sorted by path)",
                     file.path
                 )));
-            }
-            if file.sha256.len() != 64
-                || !file
-                    .sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
-                return Err(invalid("sha256", &file.sha256, "64 lower-case hex digits"));
             }
             if file.size > limits.max_file_bytes {
                 return Err(BundleError::TooLarge {
@@ -255,7 +247,7 @@ mod tests {
                 .map(|p| FileEntry {
                     path: (*p).to_string(),
                     size: 1,
-                    sha256: "0".repeat(64),
+                    sha256: outpost_core::Sha256::from_bytes([0; 32]),
                 })
                 .collect(),
         }

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod datatype;
+pub mod digest;
 pub mod image_config;
 pub mod model_config;
 pub mod record_sink;
@@ -27,6 +28,7 @@ pub use backend::{
     UnlimitedMemory,
 };
 pub use datatype::DataType;
+pub use digest::{NotASha256, Sha256};
 pub use image_config::{PostprocessConfig, PreprocessConfig};
 pub use model_config::{ForwardMode, ModelConfig, ModelConfigError, RuntimeChoice, VersionPolicy};
 pub use record_sink::RecordSink;

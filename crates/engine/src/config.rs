@@ -23,15 +23,17 @@ pub enum ControlMode {
 }
 
 impl std::str::FromStr for ControlMode {
-    type Err = String;
+    type Err = outpost_settings::UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "none" => Ok(ControlMode::None),
             "explicit" => Ok(ControlMode::Explicit),
             "poll" => Ok(ControlMode::Poll),
-            other => Err(format!(
-                "unknown model control mode '{other}' (expected none, explicit or poll)"
-            )),
+            other => Err(outpost_settings::UnknownChoice {
+                what: "model control mode",
+                value: other.to_string(),
+                expected: "none, explicit or poll",
+            }),
         }
     }
 }

@@ -218,7 +218,7 @@ mod tests {
             model: "m".into(),
             version,
             length: 1,
-            sha256: [0; 32],
+            sha256: outpost_core::Sha256::from_bytes([0; 32]),
             rollout: Some(
                 Schedule::named_or_file("default", "2026-12-01T00:00:00Z".parse().unwrap())
                     .unwrap(),

@@ -33,6 +33,9 @@ pub enum ConfigError {
     /// A value is out of range, missing, or settings contradict each other.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// A setting given as a flag or variable cannot be used.
+    #[error("invalid configuration: {0}")]
+    Setting(#[from] crate::SettingError),
 }
 
 /// Parses TOML text into section `S`; `path` only names the source in errors.
@@ -58,9 +61,7 @@ pub fn load<S: Section + DeserializeOwned + Default>(
         }
         None => S::default(),
     };
-    overrides
-        .apply_to(&mut section)
-        .map_err(ConfigError::Invalid)?;
+    overrides.apply_to(&mut section)?;
     Ok(section)
 }
 
@@ -116,7 +117,7 @@ pub fn load_with_plug_ins<S: Section + DeserializeOwned + Default>(
             .cloned()
             .collect(),
     );
-    own.apply_to(&mut section).map_err(ConfigError::Invalid)?;
+    own.apply_to(&mut section)?;
     Ok((section, plug_ins))
 }
 
@@ -140,8 +141,14 @@ pub fn plug_in_section<S: Section + DeserializeOwned + Default>(
             .filter_map(|(k, text)| Some((k.strip_prefix(&prefix)?.to_string(), text.clone())))
             .collect(),
     );
-    own.apply_to(&mut section)
-        .map_err(|message| ConfigError::Invalid(format!("{prefix}{message}")))?;
+    own.apply_to(&mut section).map_err(|error| match error {
+        crate::SettingError::Given { key, text, reason } => crate::SettingError::Given {
+            key: format!("{prefix}{key}"),
+            text,
+            reason,
+        },
+        other => other,
+    })?;
     Ok(section)
 }
 

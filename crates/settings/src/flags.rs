@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 
 use clap::{Arg, ArgMatches, Args, Command, FromArgMatches};
 
-use crate::{Section, Setting};
+use crate::{Section, Setting, SettingError};
 
 /// Settings given as flags or `OUTPOST_*` variables: each setting's key and text, applied over
 /// the file in order.
@@ -26,11 +26,15 @@ impl SettingOverrides {
     }
 
     /// Sets each given setting of `section`, in order; the error names the setting and value.
-    pub fn apply_to<S: Section>(&self, section: &mut S) -> Result<(), String> {
+    pub fn apply_to<S: Section>(&self, section: &mut S) -> Result<(), SettingError> {
         for (key, text) in &self.0 {
             section
                 .set(key, text)
-                .map_err(|message| format!("{key} = '{text}': {message}"))?;
+                .map_err(|reason| SettingError::Given {
+                    key: key.clone(),
+                    text: text.clone(),
+                    reason: Box::new(reason),
+                })?;
         }
         Ok(())
     }

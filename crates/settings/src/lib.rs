@@ -7,10 +7,12 @@
 //! documentation is checked against.
 
 pub mod docs;
+mod error;
 pub mod file;
 pub mod flags;
 pub mod logging;
 
+pub use error::{SettingError, UnknownChoice};
 pub use file::ConfigError;
 
 use std::net::IpAddr;
@@ -28,7 +30,7 @@ pub struct Setting {
     /// Its doc comment.
     pub doc: String,
     /// Checks a flag's or variable's text for this setting.
-    pub check: fn(&str) -> Result<(), String>,
+    pub check: fn(&str) -> Result<(), SettingError>,
 }
 
 impl Setting {
@@ -52,13 +54,13 @@ pub trait Section {
     fn settings() -> Vec<Setting>;
 
     /// Sets the setting at `key` (relative to this section) from a flag's text.
-    fn set(&mut self, key: &str, text: &str) -> Result<(), String>;
+    fn set(&mut self, key: &str, text: &str) -> Result<(), SettingError>;
 }
 
 /// A type a setting may have: read from a flag's text and shown as a default.
 pub trait SettingValue: Sized {
     /// Reads a flag's or environment variable's text.
-    fn parse_setting(text: &str) -> Result<Self, String>;
+    fn parse_setting(text: &str) -> Result<Self, SettingError>;
     /// The value as the documentation writes a default.
     fn show_setting(&self) -> String;
 }
@@ -68,8 +70,10 @@ pub trait SettingValue: Sized {
 macro_rules! setting_value_from_str {
     ($($t:ty),* $(,)?) => {$(
         impl $crate::SettingValue for $t {
-            fn parse_setting(text: &str) -> Result<Self, String> {
-                text.trim().parse::<$t>().map_err(|e| e.to_string())
+            fn parse_setting(text: &str) -> Result<Self, $crate::SettingError> {
+                text.trim()
+                    .parse::<$t>()
+                    .map_err(|e| $crate::SettingError::from_parse(e))
             }
             fn show_setting(&self) -> String {
                 self.to_string()
@@ -81,9 +85,9 @@ macro_rules! setting_value_from_str {
 setting_value_from_str!(bool, u16, u32, u64, usize, IpAddr, String);
 
 impl SettingValue for PathBuf {
-    fn parse_setting(text: &str) -> Result<Self, String> {
+    fn parse_setting(text: &str) -> Result<Self, SettingError> {
         if text.is_empty() {
-            return Err("an empty path".to_string());
+            return Err(SettingError::EmptyPath);
         }
         Ok(PathBuf::from(text))
     }
@@ -94,7 +98,7 @@ impl SettingValue for PathBuf {
 
 /// An optional setting: a flag gives it a value; its default is `none` unless described.
 impl<T: SettingValue> SettingValue for Option<T> {
-    fn parse_setting(text: &str) -> Result<Self, String> {
+    fn parse_setting(text: &str) -> Result<Self, SettingError> {
         T::parse_setting(text).map(Some)
     }
     fn show_setting(&self) -> String {
@@ -106,7 +110,7 @@ impl<T: SettingValue> SettingValue for Option<T> {
 }
 
 /// The check a [`Setting`] carries for values of type `T`.
-pub fn check<T: SettingValue>(text: &str) -> Result<(), String> {
+pub fn check<T: SettingValue>(text: &str) -> Result<(), SettingError> {
     T::parse_setting(text).map(|_| ())
 }
 
@@ -227,7 +231,7 @@ macro_rules! settings_section {
                 settings
             }
 
-            fn set(&mut self, key: &str, text: &str) -> Result<(), String> {
+            fn set(&mut self, key: &str, text: &str) -> Result<(), $crate::SettingError> {
                 $($(
                     if let Some(rest) = key
                         .strip_prefix(stringify!($section))
@@ -238,10 +242,7 @@ macro_rules! settings_section {
                 )*)?
                 $($(
                     if key == stringify!($table) || key.starts_with(concat!(stringify!($table), ".")) {
-                        return Err(format!(
-                            "[{}] is set in the configuration file only",
-                            stringify!($table)
-                        ));
+                        return Err($crate::SettingError::FileOnly(stringify!($table)));
                     }
                 )*)?
                 match key {
@@ -251,7 +252,7 @@ macro_rules! settings_section {
                             Ok(())
                         }
                     )*
-                    other => Err(format!("no setting '{other}'")),
+                    other => Err($crate::SettingError::NoSuchSetting(other.to_string())),
                 }
             }
         }

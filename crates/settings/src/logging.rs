@@ -21,14 +21,16 @@ pub enum LogFormat {
 }
 
 impl std::str::FromStr for LogFormat {
-    type Err = String;
+    type Err = crate::UnknownChoice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
-            other => Err(format!(
-                "unknown log format '{other}' (expected text or json)"
-            )),
+            other => Err(crate::UnknownChoice {
+                what: "log format",
+                value: other.to_string(),
+                expected: "text or json",
+            }),
         }
     }
 }

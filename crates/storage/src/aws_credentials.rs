@@ -24,8 +24,41 @@ impl std::fmt::Debug for SharedCredentials {
     }
 }
 
+/// Why a shared credentials file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsFileError {
+    /// The file could not be read.
+    #[error("AWS_SHARED_CREDENTIALS_FILE {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line of the profile is not `key = value`.
+    #[error("not a 'key = value' line in profile [{profile}]")]
+    Line {
+        /// The profile.
+        profile: String,
+    },
+    /// The profile lacks a key or its secret.
+    #[error("profile [{profile}] needs aws_access_key_id and aws_secret_access_key")]
+    Incomplete {
+        /// The profile.
+        profile: String,
+    },
+    /// The file's profile is not usable.
+    #[error("AWS_SHARED_CREDENTIALS_FILE {path}: {source}")]
+    In {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong in it.
+        source: Box<CredentialsFileError>,
+    },
+}
+
 /// Parses the text of a credentials file for `profile`; `Err` names what is missing.
-pub fn parse(text: &str, profile: &str) -> Result<Option<SharedCredentials>, String> {
+pub fn parse(text: &str, profile: &str) -> Result<Option<SharedCredentials>, CredentialsFileError> {
     let mut in_profile = false;
     let mut found = false;
     let (mut id, mut secret, mut token) = (None, None, None);
@@ -43,7 +76,9 @@ pub fn parse(text: &str, profile: &str) -> Result<Option<SharedCredentials>, Str
             continue;
         }
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("not a 'key = value' line in profile [{profile}]"));
+            return Err(CredentialsFileError::Line {
+                profile: profile.to_string(),
+            });
         };
         let value = value.trim().to_string();
         match key.trim().to_ascii_lowercase().as_str() {
@@ -60,15 +95,15 @@ pub fn parse(text: &str, profile: &str) -> Result<Option<SharedCredentials>, Str
             secret_access_key,
             session_token: token,
         })),
-        (true, _, _) => Err(format!(
-            "profile [{profile}] needs aws_access_key_id and aws_secret_access_key"
-        )),
+        (true, _, _) => Err(CredentialsFileError::Incomplete {
+            profile: profile.to_string(),
+        }),
     }
 }
 
 /// The keys from `AWS_SHARED_CREDENTIALS_FILE`, when it is set and the environment has no
 /// `AWS_ACCESS_KEY_ID` of its own.
-pub fn from_environment() -> Result<Option<SharedCredentials>, String> {
+pub fn from_environment() -> Result<Option<SharedCredentials>, CredentialsFileError> {
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
         return Ok(None);
     }
@@ -77,10 +112,14 @@ pub fn from_environment() -> Result<Option<SharedCredentials>, String> {
     };
     let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".to_string());
     let path = Path::new(&file);
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("AWS_SHARED_CREDENTIALS_FILE {}: {e}", path.display()))?;
-    parse(&text, &profile)
-        .map_err(|e| format!("AWS_SHARED_CREDENTIALS_FILE {}: {e}", path.display()))
+    let text = std::fs::read_to_string(path).map_err(|source| CredentialsFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&text, &profile).map_err(|e| CredentialsFileError::In {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    })
 }
 
 #[cfg(test)]

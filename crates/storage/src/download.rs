@@ -24,7 +24,7 @@ pub struct Expected {
     /// Its length in bytes.
     pub length: u64,
     /// Its sha256.
-    pub sha256: [u8; 32],
+    pub sha256: outpost_core::Sha256,
 }
 
 /// How a download went.
@@ -251,7 +251,7 @@ async fn download_inner(
             expected: expected.length,
         });
     }
-    if <[u8; 32]>::from(hasher.finalize()) != expected.sha256 {
+    if outpost_core::Sha256::from_bytes(hasher.finalize().into()) != expected.sha256 {
         discard(&partial, &etag_file).await;
         return Err(TransferError::HashMismatch {
             path: path.to_string(),
@@ -311,7 +311,7 @@ mod tests {
     fn expected(bytes: &[u8]) -> Expected {
         Expected {
             length: bytes.len() as u64,
-            sha256: Sha256::digest(bytes).into(),
+            sha256: outpost_core::Sha256::from_bytes(Sha256::digest(bytes).into()),
         }
     }
 

@@ -53,7 +53,8 @@ pub struct RepositoryLocation {
 /// The builder with the keys of `AWS_SHARED_CREDENTIALS_FILE`, when the environment gives that
 /// file and no keys of its own.
 fn with_shared_credentials(builder: AmazonS3Builder) -> Result<AmazonS3Builder, String> {
-    Ok(match crate::aws_credentials::from_environment()? {
+    let keys = crate::aws_credentials::from_environment().map_err(|e| e.to_string())?;
+    Ok(match keys {
         None => builder,
         Some(keys) => {
             let builder = builder

@@ -43,7 +43,9 @@ impl Publisher {
             .map_err(|e| TrustError::Repository(format!("writing the control: {e}")))?;
         let sha256 = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
         let name = control_target_name(model, version);
-        let hex: String = sha256.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hex = outpost_core::Sha256::try_from(sha256.as_ref())
+            .map_err(|e| TrustError::Repository(format!("hashing the control: {e}")))?
+            .to_hex();
         let targets_dir = self.targets_dir();
         std::fs::create_dir_all(&targets_dir).map_err(TrustError::io(format!(
             "creating {}",

@@ -68,7 +68,7 @@ pub struct BundleTarget {
     /// Its signed length in bytes.
     pub length: u64,
     /// Its signed sha256.
-    pub sha256: [u8; 32],
+    pub sha256: outpost_core::Sha256,
     /// Its rollout across the fleet; `None` for a bundle published without one (open to all).
     pub rollout: Option<Schedule>,
 }
@@ -77,8 +77,7 @@ impl BundleTarget {
     /// Where the target's file lies inside the repository: `targets/<sha256>.<name>`, as
     /// consistent snapshots name target files.
     pub fn repository_path(&self) -> String {
-        let hash: String = self.sha256.iter().map(|b| format!("{b:02x}")).collect();
-        format!("targets/{hash}.{}", self.name.raw())
+        format!("targets/{}.{}", self.sha256, self.name.raw())
     }
 }
 
@@ -107,7 +106,7 @@ pub fn bundles_of(repository: &Repository) -> Vec<BundleTarget> {
                 model: custom.get("model")?.as_str()?.to_string(),
                 version: custom.get("version")?.as_u64()?,
                 length: target.length,
-                sha256: <[u8; 32]>::try_from(target.hashes.sha256.as_ref()).ok()?,
+                sha256: outpost_core::Sha256::try_from(target.hashes.sha256.as_ref()).ok()?,
                 rollout,
             })
         })

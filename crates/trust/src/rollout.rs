@@ -90,7 +90,7 @@ fn default_min_reports() -> u32 {
 }
 
 /// A duration in jiff's friendly (`4h`, `1d 12h`, `90s`) or ISO 8601 form, days of 24 hours.
-pub fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
     let span: jiff::Span = text
         .parse()
         .map_err(|e| format!("{text:?} is not a duration such as 7d, 12h or 90s: {e}"))?;

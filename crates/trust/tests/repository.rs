@@ -73,7 +73,7 @@ async fn a_published_bundle_downloads_as_it_was_published() {
         .unwrap();
     let bytes = std::fs::read(&first).unwrap();
     assert_eq!(signed.length, bytes.len() as u64);
-    assert_eq!(signed.sha256.to_vec(), sha256(&bytes));
+    assert_eq!(signed.sha256.as_bytes().to_vec(), sha256(&bytes));
     let dest = f.path("downloaded.bundle");
     repository.download(&name, &dest).await.unwrap();
     assert_eq!(

@@ -205,7 +205,7 @@ impl ServerConfig {
 
     #[cfg(test)]
     fn apply(&mut self, overrides: &SettingOverrides) -> Result<(), ConfigError> {
-        overrides.apply_to(self).map_err(ConfigError::Invalid)
+        overrides.apply_to(self).map_err(ConfigError::from)
     }
 
     fn check(&self) -> Result<(), ConfigError> {
