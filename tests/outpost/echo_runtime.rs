@@ -57,7 +57,7 @@ impl InProcessServer {
                 .enable_all()
                 .build()
                 .unwrap();
-            let limits = outpost_engine::container::ContainerLimits::detect();
+            let limits = outpost_engine::ContainerLimits::detect();
             let supervision = Supervision {
                 announce: Box::new(move |line| {
                     let _ = lines_tx.lock().unwrap().send(line.to_string());

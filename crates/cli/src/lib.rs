@@ -99,10 +99,10 @@ fn serve(
     let (config, runtimes) =
         outpost_server::load_config(args.config.as_deref(), &overrides, runtimes)
             .context("loading configuration")?;
-    outpost_engine::process_memory::tune(config.memory.malloc_mmap_threshold_bytes);
+    outpost_engine::tune_process_memory(config.memory.malloc_mmap_threshold_bytes);
     outpost_settings::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
-    let limits = outpost_engine::container::ContainerLimits::detect();
+    let limits = outpost_engine::ContainerLimits::detect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(limits.cpus())

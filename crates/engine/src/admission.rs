@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 /// The bound on one model version's requests.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     capacity: usize,
     in_system: Arc<AtomicUsize>,
 }
@@ -17,7 +17,7 @@ pub struct Admission {
 /// Held by an admitted request until it has its answer (or gives up); dropping it frees the
 /// place.
 #[derive(Debug)]
-pub struct AdmissionTicket {
+pub(crate) struct AdmissionTicket {
     in_system: Arc<AtomicUsize>,
 }
 
@@ -29,7 +29,7 @@ impl Drop for AdmissionTicket {
 
 impl Admission {
     /// Room for `capacity` requests (at least one) at once.
-    pub fn new(capacity: usize) -> Admission {
+    pub(crate) fn new(capacity: usize) -> Admission {
         Admission {
             capacity: capacity.max(1),
             in_system: Arc::new(AtomicUsize::new(0)),
@@ -37,7 +37,7 @@ impl Admission {
     }
 
     /// A place for one more request, or `None` when all are taken.
-    pub fn try_admit(&self) -> Option<AdmissionTicket> {
+    pub(crate) fn try_admit(&self) -> Option<AdmissionTicket> {
         self.in_system
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.capacity).then_some(n + 1)
@@ -49,12 +49,12 @@ impl Admission {
     }
 
     /// Places in all: requests running and waiting together.
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Requests holding a place now.
-    pub fn in_system(&self) -> usize {
+    pub(crate) fn in_system(&self) -> usize {
         self.in_system.load(Ordering::Acquire)
     }
 }

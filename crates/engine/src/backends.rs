@@ -14,13 +14,13 @@ use outpost_core::{
 use thiserror::Error;
 
 /// A registered runtime as probed: its backend, or why it is not usable.
-pub type Probed = (Arc<dyn Runtime>, Result<Arc<dyn Backend>, ProbeError>);
+pub(crate) type Probed = (Arc<dyn Runtime>, Result<Arc<dyn Backend>, ProbeError>);
 
 /// Each registered runtime with its settings read, ready to probe.
 pub type ConfiguredRuntimes = Vec<(Arc<dyn Runtime>, Box<dyn ConfiguredRuntime>)>;
 
 /// Reads the runtimes' own figures (for `/metrics`).
-pub type RuntimeGauges = Arc<dyn Fn() -> Vec<RuntimeGauge> + Send + Sync>;
+pub(crate) type RuntimeGauges = Arc<dyn Fn() -> Vec<RuntimeGauge> + Send + Sync>;
 
 /// One registered runtime: usable (its backend) or not (why).
 struct Registered {

@@ -36,7 +36,7 @@ fn photo_for_upstream(model: &ServedModel, image: &bytes::Bytes) -> Option<Infer
 
 /// Answers one encoded image with the admitted model's pipeline. `arrived` is when the request
 /// came in; `route` names the front end.
-pub async fn answer_image(
+pub(crate) async fn answer_image(
     service: &InferenceService,
     admitted: Admitted,
     arrived: Instant,

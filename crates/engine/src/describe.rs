@@ -99,7 +99,7 @@ pub struct VersionStatistics {
 }
 
 /// Metadata of `model` (at `version`, or the one served by default).
-pub fn model_metadata(
+pub(crate) fn model_metadata(
     inference: &InferenceService,
     model: &str,
     version: Option<&str>,
@@ -130,7 +130,7 @@ fn config_tensor(spec: &TensorSpec, batched: bool, label_file: Option<String>) -
 }
 
 /// Triton's configuration for a served version.
-pub fn model_config(served: &ServedModel) -> ModelConfiguration {
+pub(crate) fn model_config(served: &ServedModel) -> ModelConfiguration {
     let batched = served.max_batch_size > 0;
     let labels_fit = |spec: &TensorSpec| {
         served
@@ -208,7 +208,7 @@ fn version_statistics(served: &ServedModel) -> VersionStatistics {
 
 /// Statistics of every ready version of every model (no `model`), of every ready version of
 /// `model` (no `version`), or of one version.
-pub fn statistics(
+pub(crate) fn statistics(
     inference: &InferenceService,
     model: Option<&str>,
     version: Option<&str>,

@@ -4,20 +4,25 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use outpost_vision::ImageLimits;
+use outpost_vision::{ImageLimits, Overrides};
 
+use crate::admission::Deadline;
 use crate::backends::Backends;
 use crate::body_memory::BodyMemory;
+use crate::camera;
 use crate::config::{ControlMode, InferenceConfig, LimitsConfig};
 use crate::container::ContainerLimits;
-use crate::inference::InferenceService;
+use crate::describe::{self, ModelConfiguration, ModelDescription, VersionStatistics};
+use crate::error::EngineError;
+use crate::images::ImageAnswer;
+use crate::inference::{Admitted, Decode, Encode, InferenceService};
 use crate::memory::MemoryBudget;
 use crate::metrics::{LiveSources, Metrics};
-use crate::model_control::{ModelControl, ModelControlParts};
-use crate::repository::{LoadDefaults, ModelRepository};
-use crate::request_metrics::RequestMetrics;
+use crate::model_control::{ControlSetup, IndexEntry, LoadTarget, ModelControl, UnloadTarget};
+use crate::repository::{LoadDefaults, ModelRepository, ServedModel};
+use crate::request_metrics::{RequestMetrics, Route};
 use crate::upstream::{UpstreamCollector, Upstreams};
 use outpost_core::{RecordSink, RemoteConnector, UpstreamConfig};
 use prometheus_client::collector::Collector;
@@ -50,14 +55,14 @@ pub struct EngineSettings {
     pub extra_metrics: Vec<Box<dyn Collector>>,
 }
 
-/// The engine: everything the front ends call.
+/// The engine: everything the front ends call, as its methods.
 pub struct Engine {
     /// The one request path, and the served models behind it.
-    pub inference: InferenceService,
+    inference: InferenceService,
     /// Model load, unload and the repository index, with their token.
-    pub control: Arc<ModelControl>,
+    control: Arc<ModelControl>,
     /// `None` when metrics are off.
-    pub metrics: Option<Metrics>,
+    metrics: Option<Metrics>,
     budget: MemoryBudget,
     poll_interval: Option<Duration>,
 }
@@ -112,7 +117,7 @@ impl Engine {
                 settings.extra_metrics,
             )
         });
-        let control = Arc::new(ModelControl::new(ModelControlParts {
+        let control = Arc::new(ModelControl::new(ControlSetup {
             mode: settings.control_mode,
             root: settings.model_repository,
             backends,
@@ -146,6 +151,143 @@ impl Engine {
     /// Room for request bodies within the memory budget.
     pub fn request_bodies(&self) -> &Arc<BodyMemory> {
         self.budget.bodies()
+    }
+
+    /// Finds the model for `name` (and an optional version) and takes a place in its queue, or
+    /// answers at once: unknown model, or [`EngineError::Overloaded`] when every place is taken.
+    pub fn admit(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        route: Route,
+        deadline: Option<Deadline>,
+    ) -> Result<Admitted, EngineError> {
+        self.inference.admit(name, version, route, deadline)
+    }
+
+    /// Runs one admitted tensor request: `decode` turns the front end's message into a request
+    /// (and what its `encode` needs), the engine checks and runs it on an inference thread, and
+    /// `encode` makes the front end's answer ([`InferenceService::infer`]).
+    pub async fn infer<C, T>(
+        &self,
+        admitted: Admitted,
+        arrived: Instant,
+        route: Route,
+        decode: impl Decode<C>,
+        encode: impl Encode<C, T>,
+    ) -> Result<T, EngineError>
+    where
+        C: Send + 'static,
+        T: Send + 'static,
+    {
+        self.inference
+            .infer(admitted, arrived, route, decode, encode)
+            .await
+    }
+
+    /// Answers one encoded image (the camera endpoint) with the admitted model's pipeline.
+    pub async fn answer_image(
+        &self,
+        admitted: Admitted,
+        arrived: Instant,
+        route: Route,
+        image: bytes::Bytes,
+        overrides: Overrides,
+    ) -> Result<ImageAnswer, EngineError> {
+        camera::answer_image(&self.inference, admitted, arrived, route, image, overrides).await
+    }
+
+    /// The model version serving `name` (and an optional version).
+    pub fn lookup(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ServedModel>, EngineError> {
+        self.inference.lookup(name, version)
+    }
+
+    /// A model's metadata: its versions, platform, inputs and outputs.
+    pub fn model_metadata(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<ModelDescription, EngineError> {
+        describe::model_metadata(&self.inference, name, version)
+    }
+
+    /// A served version's configuration, in Triton's terms.
+    pub fn model_config(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<ModelConfiguration, EngineError> {
+        Ok(describe::model_config(self.lookup(name, version)?.as_ref()))
+    }
+
+    /// Request statistics: every model's, one model's, or one version's.
+    pub fn statistics(
+        &self,
+        name: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<Vec<VersionStatistics>, EngineError> {
+        describe::statistics(&self.inference, name, version)
+    }
+
+    /// Whether every model has a ready version (strict readiness).
+    pub fn all_ready(&self) -> bool {
+        self.inference.repository().all_ready()
+    }
+
+    /// How models are loaded and unloaded after start.
+    pub fn control_mode(&self) -> ControlMode {
+        self.control.mode()
+    }
+
+    /// Whether `authorization` (an `Authorization` header or gRPC metadata value) may use the
+    /// control endpoints: checked before a request's parameters, so that a caller without the
+    /// token learns nothing more.
+    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), EngineError> {
+        Ok(self.control.authorize(authorization)?)
+    }
+
+    /// The repository index, for a caller presenting `authorization`.
+    pub async fn repository_index(
+        &self,
+        authorization: Option<&str>,
+        ready_only: bool,
+    ) -> Result<Vec<IndexEntry>, EngineError> {
+        self.control
+            .authorized_index(authorization, ready_only)
+            .await
+    }
+
+    /// Loads model `name` (or one version) for a caller presenting `authorization`.
+    pub async fn load_model(
+        &self,
+        authorization: Option<&str>,
+        name: String,
+        target: LoadTarget,
+    ) -> Result<(), EngineError> {
+        self.control
+            .authorized_load(authorization, name, target)
+            .await
+    }
+
+    /// Unloads model `name` (or one version) for a caller presenting `authorization`.
+    pub async fn unload_model(
+        &self,
+        authorization: Option<&str>,
+        name: String,
+        target: UnloadTarget,
+    ) -> Result<(), EngineError> {
+        self.control
+            .authorized_unload(authorization, name, target)
+            .await
+    }
+
+    /// The Prometheus exposition, `None` when metrics are off.
+    pub fn render_metrics(&self) -> Option<String> {
+        self.metrics.as_ref().map(Metrics::render)
     }
 
     /// Loads every model of the repository off the async runtime; in `poll` mode, then follows

@@ -36,7 +36,7 @@ pub(crate) struct Executor {
 
 /// How busy an executor is, readable from elsewhere (metrics) while it runs.
 #[derive(Clone)]
-pub struct ExecutorLoad {
+pub(crate) struct ExecutorLoad {
     slots: Arc<Semaphore>,
     threads: usize,
     waiting: Arc<AtomicUsize>,
@@ -44,17 +44,17 @@ pub struct ExecutorLoad {
 
 impl ExecutorLoad {
     /// Slot threads.
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         self.threads
     }
 
     /// Jobs running now.
-    pub fn busy(&self) -> usize {
+    pub(crate) fn busy(&self) -> usize {
         self.threads - self.slots.available_permits().min(self.threads)
     }
 
     /// Callers waiting for a free slot.
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
 }

@@ -61,7 +61,7 @@ fn micros(d: Duration) -> u64 {
 }
 
 /// What an image request carries from its decoding to its answer.
-pub struct ImageContext {
+pub(crate) struct ImageContext {
     model: std::sync::Arc<ServedModel>,
     geometry: Geometry,
     facts: ImageFacts,
@@ -72,7 +72,7 @@ pub struct ImageContext {
 
 /// Decodes and preprocesses one encoded image into a request for `model`'s image input, asking
 /// for the outputs its `[postprocess]` reads. Call from an inference thread.
-pub fn image_request(
+pub(crate) fn image_request(
     model: std::sync::Arc<ServedModel>,
     image: &[u8],
     limits: ImageLimits,
@@ -106,7 +106,7 @@ pub fn image_request(
 
 /// Reads the model's outputs for an image request as classes or boxes in the original image's
 /// coordinates. `inference` is how long the model ran. Call from an inference thread.
-pub fn image_answer(
+pub(crate) fn image_answer(
     response: InferResponse,
     context: ImageContext,
     inference: Duration,
@@ -149,7 +149,7 @@ pub(crate) fn recycle_image_inputs(model: &ServedModel, inputs: Vec<NamedTensor>
 
 /// Replaces an image input sent as BYTES (one encoded image per element) with the tensor the
 /// model's `[preprocess]` makes from it. Inputs of other types pass through unchanged.
-pub fn expand_image_inputs(
+pub(crate) fn expand_image_inputs(
     model: &ServedModel,
     request: &mut InferRequest,
     limits: ImageLimits,

@@ -16,12 +16,12 @@ pub(crate) fn mib(bytes: u64) -> f64 {
 }
 
 /// The server's anonymous resident memory now (`RssAnon` + `RssShmem`): what the budget counts.
-pub fn resident_bytes() -> u64 {
+pub(crate) fn resident_bytes() -> u64 {
     status_kib("RssAnon:") + status_kib("RssShmem:")
 }
 
 /// The server's whole resident memory (`VmRSS`), shared library code included.
-pub fn total_resident_bytes() -> u64 {
+pub(crate) fn total_resident_bytes() -> u64 {
     status_kib("VmRSS:")
 }
 
@@ -38,7 +38,7 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// Hands memory the allocator keeps after an unload back to the system (glibc).
-pub fn return_freed_memory() {
+pub(crate) fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory at the top of the heaps; it has no
     // preconditions.

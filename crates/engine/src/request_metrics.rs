@@ -89,7 +89,7 @@ fn batch_histogram() -> Histogram {
 
 /// The request metric families. Clones share the same counters.
 #[derive(Clone)]
-pub struct RequestMetrics {
+pub(crate) struct RequestMetrics {
     requests: Family<OutcomeLabels, Counter>,
     rejected: Family<RejectedLabels, Counter>,
     latency: Histograms<RouteLabels>,
@@ -112,7 +112,7 @@ impl Default for RequestMetrics {
 impl RequestMetrics {
     /// A request that produced an answer: `total` from arrival to encoded answer, `queue` the
     /// time it waited (for an executor slot, and for its batch).
-    pub fn record_success(
+    pub(crate) fn record_success(
         &self,
         model: &str,
         version: u64,
@@ -142,7 +142,7 @@ impl RequestMetrics {
 
     /// One execution of a model version over `batch_size` inferences (a request's own batch,
     /// or requests joined by dynamic batching).
-    pub fn record_execution(&self, model: &str, version: u64, batch_size: u64) {
+    pub(crate) fn record_execution(&self, model: &str, version: u64, batch_size: u64) {
         let labels = VersionLabels {
             model: model.to_string(),
             version: version.to_string(),
@@ -153,12 +153,18 @@ impl RequestMetrics {
     }
 
     /// A request for a model version that failed (bad input, inference error).
-    pub fn record_failure(&self, model: &str, version: u64, route: Route) {
+    pub(crate) fn record_failure(&self, model: &str, version: u64, route: Route) {
         self.count(model, version, route, "failure", "none");
     }
 
     /// A request turned away without running: `reason` is `queue_full` or `deadline_exceeded`.
-    pub fn record_rejected(&self, model: &str, version: u64, route: Route, reason: &'static str) {
+    pub(crate) fn record_rejected(
+        &self,
+        model: &str,
+        version: u64,
+        route: Route,
+        reason: &'static str,
+    ) {
         self.rejected
             .get_or_create(&RejectedLabels {
                 model: model.to_string(),

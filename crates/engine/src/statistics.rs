@@ -76,7 +76,7 @@ pub struct BatchTotals {
 
 /// The statistics of one model version, updated from any thread.
 #[derive(Debug, Default)]
-pub struct ModelStatistics {
+pub(crate) struct ModelStatistics {
     success: DurationStat,
     fail: DurationStat,
     queue: DurationStat,
@@ -116,15 +116,17 @@ pub struct StatisticsSnapshot {
 
 impl ModelStatistics {
     /// Records a request that ran in an execution of its own: answered successfully after
-    /// `total`, with `batch_size` inferences.
-    pub fn record_success(&self, total: Duration, stages: StageTimes, batch_size: u64) {
+    /// `total`, with `batch_size` inferences (the tests' shorthand for the two records the
+    /// accounting makes).
+    #[cfg(test)]
+    pub(crate) fn record_success(&self, total: Duration, stages: StageTimes, batch_size: u64) {
         self.record_request(total, stages, batch_size);
         self.record_execution(batch_size, stages);
     }
 
     /// Records a request answered successfully after `total`, carrying `inferences` samples
     /// (its executions are recorded apart, see [`ModelStatistics::record_execution`]).
-    pub fn record_request(&self, total: Duration, stages: StageTimes, inferences: u64) {
+    pub(crate) fn record_request(&self, total: Duration, stages: StageTimes, inferences: u64) {
         self.success.add(total);
         self.queue.add(stages.queue);
         self.compute_input.add(stages.input);
@@ -139,7 +141,7 @@ impl ModelStatistics {
     }
 
     /// Records one execution of the model over `batch_size` inferences, with its stage times.
-    pub fn record_execution(&self, batch_size: u64, stages: StageTimes) {
+    pub(crate) fn record_execution(&self, batch_size: u64, stages: StageTimes) {
         self.execution_count.fetch_add(1, Ordering::Relaxed);
         let mut batches = self
             .batches
@@ -152,12 +154,12 @@ impl ModelStatistics {
     }
 
     /// Records a request that failed after `total` (bad input, or the model failed).
-    pub fn record_failure(&self, total: Duration) {
+    pub(crate) fn record_failure(&self, total: Duration) {
         self.fail.add(total);
     }
 
     /// The figures as they are now.
-    pub fn snapshot(&self) -> StatisticsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatisticsSnapshot {
         StatisticsSnapshot {
             last_inference_ms: self.last_inference_ms.load(Ordering::Relaxed),
             inference_count: self.inference_count.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use outpost_core::{Runtime, RuntimeSettings};
-pub use outpost_engine::backends::ConfiguredRuntimes;
+pub use outpost_engine::ConfiguredRuntimes;
 use outpost_settings::flags::SettingOverrides;
 use outpost_settings::Setting;
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use outpost_core::ProbeContext;
-use outpost_engine::backends::Backends;
-use outpost_engine::container::ContainerLimits;
-use outpost_engine::memory::MemoryBudget;
+use outpost_engine::Backends;
+use outpost_engine::ContainerLimits;
+use outpost_engine::MemoryBudget;
 use outpost_engine::{Engine, EngineSettings};
 use outpost_protocol::DecodeLimits;
 use thiserror::Error;
@@ -253,9 +253,7 @@ async fn start_engine(
         cpus = limits.cpus(),
         cpu_quota_cores = limits.cpu_quota_cores,
         memory_limit_bytes = limits.memory_limit_bytes,
-        cgroup = limits
-            .memory_cgroup_version()
-            .map(outpost_engine::container::cgroup::CgroupVersion::as_str),
+        cgroup = limits.memory_cgroup_name(),
         "container limits"
     );
     tracing::info!(
@@ -340,7 +338,7 @@ async fn load_repository(state: Arc<AppState>) {
     tracing::info!(
         models = summary.models,
         ready = summary.ready,
-        mode = %state.engine.control.mode(),
+        mode = %state.engine.control_mode(),
         "model repository loaded"
     );
 }

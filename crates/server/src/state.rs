@@ -27,6 +27,6 @@ impl AppState {
     pub fn is_ready(&self) -> bool {
         self.startup_complete.load(Ordering::Acquire)
             && !self.shutting_down.load(Ordering::Acquire)
-            && (!self.strict_readiness || self.engine.inference.repository().all_ready())
+            && (!self.strict_readiness || self.engine.all_ready())
     }
 }

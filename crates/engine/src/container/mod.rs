@@ -2,7 +2,7 @@
 //! ([`cgroup`]), and the CPU count thread pools size from. Read once at start; memory use and
 //! OOM kills are read again whenever asked (metrics).
 
-pub mod cgroup;
+pub(crate) mod cgroup;
 
 use cgroup::{CgroupVersion, ProcessCgroups};
 
@@ -51,7 +51,12 @@ impl ContainerLimits {
     }
 
     /// Which cgroup interface the memory controller came from.
-    pub fn memory_cgroup_version(&self) -> Option<CgroupVersion> {
+    pub fn memory_cgroup_name(&self) -> Option<&'static str> {
+        self.memory_cgroup_version().map(CgroupVersion::as_str)
+    }
+
+    /// The cgroup version the memory limit was read from.
+    pub(crate) fn memory_cgroup_version(&self) -> Option<CgroupVersion> {
         self.cgroups.memory.as_ref().map(|m| m.version)
     }
 

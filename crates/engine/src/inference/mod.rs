@@ -27,7 +27,7 @@ use crate::statistics::StageTimes;
 mod with_upstream;
 
 /// Shared state of the inference path.
-pub struct InferenceService {
+pub(crate) struct InferenceService {
     repository: Arc<ModelRepository>,
     /// Where answers of models with `forward` set are recorded.
     outbox: Option<Arc<dyn RecordSink>>,
@@ -85,7 +85,7 @@ impl<C, T, F: FnOnce(InferResponse, C, Duration) -> T + Send + 'static> Encode<C
 
 impl InferenceService {
     /// A service whose CPU-heavy work runs on `max_concurrent` dedicated threads.
-    pub fn new(
+    pub(crate) fn new(
         repository: Arc<ModelRepository>,
         max_concurrent: usize,
         image_limits: ImageLimits,
@@ -103,7 +103,7 @@ impl InferenceService {
 
     /// Finds the model for `name` (and an optional version) and takes a place in its queue, or
     /// answers at once: unknown model, or [`EngineError::Overloaded`] when every place is taken.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         name: &str,
         version: Option<&str>,
@@ -135,27 +135,27 @@ impl InferenceService {
     }
 
     /// How busy the inference threads are.
-    pub fn executor_load(&self) -> ExecutorLoad {
+    pub(crate) fn executor_load(&self) -> ExecutorLoad {
         self.executor.load()
     }
 
     /// The limits on images that requests carry.
-    pub fn image_limits(&self) -> ImageLimits {
+    pub(crate) fn image_limits(&self) -> ImageLimits {
         self.image_limits
     }
 
     /// The outbox, when store-and-forward is on.
-    pub fn outbox(&self) -> Option<&Arc<dyn RecordSink>> {
+    pub(crate) fn outbox(&self) -> Option<&Arc<dyn RecordSink>> {
         self.outbox.as_ref()
     }
 
     /// The models being served.
-    pub fn repository(&self) -> &Arc<ModelRepository> {
+    pub(crate) fn repository(&self) -> &Arc<ModelRepository> {
         &self.repository
     }
 
     /// The model to serve for `name` and an optional version.
-    pub fn lookup(
+    pub(crate) fn lookup(
         &self,
         name: &str,
         version: Option<&str>,
@@ -174,7 +174,7 @@ impl InferenceService {
     /// For a model with `forward` set, the answer's record (see [`crate::forward`]) is on disk
     /// in the outbox before the answer is returned (camera answers are recorded by
     /// [`crate::camera`], with their classes or boxes).
-    pub async fn infer<C, T>(
+    pub(crate) async fn infer<C, T>(
         &self,
         admitted: Admitted,
         arrived: Instant,
@@ -188,7 +188,7 @@ impl InferenceService {
     {
         let mode = admitted.served.config.forward;
         let outbox = match &self.outbox {
-            Some(outbox) if mode != ForwardMode::None && route != Route::HTTP_IMAGE => outbox,
+            Some(outbox) if mode != ForwardMode::None => outbox,
             _ => {
                 return self
                     .place(admitted, arrived, route, None, decode, encode)
@@ -406,7 +406,7 @@ impl InferenceService {
     /// Runs CPU-heavy `work` (decoding, inference, encoding) on one of the executor's threads
     /// once a slot is free (see [`Executor`]). A panic in `work` becomes an error for this
     /// request only.
-    pub async fn run_blocking<T, F>(&self, work: F) -> Result<T, EngineError>
+    pub(crate) async fn run_blocking<T, F>(&self, work: F) -> Result<T, EngineError>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,

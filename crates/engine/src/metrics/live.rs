@@ -18,7 +18,7 @@ use crate::executor::ExecutorLoad;
 use crate::repository::{ModelRepository, ServedModel};
 
 /// The sources read on each scrape.
-pub struct LiveSources {
+pub(crate) struct LiveSources {
     pub repository: Arc<ModelRepository>,
     pub container: ContainerLimits,
     pub executor: ExecutorLoad,

@@ -13,7 +13,7 @@ pub(crate) use live::LiveSources;
 use prometheus_client::collector::Collector;
 
 /// Everything `/metrics` reports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
 }
 
@@ -23,7 +23,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 impl Metrics {
     /// A registry with what the request paths record, what `live` reads on each scrape, the
     /// upstreams' circuits, and `extra` collectors (the outbox's).
-    pub fn new(
+    pub(crate) fn new(
         requests: &RequestMetrics,
         live: LiveSources,
         upstreams: UpstreamCollector,
@@ -40,7 +40,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail; an encoder error would be a bug in a collector.
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

@@ -8,8 +8,8 @@ use crate::error::ControlError;
 impl ModelControl {
     /// Checks an `Authorization` header (or gRPC `authorization` metadata) value. Without a
     /// configured token every caller is allowed.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
-        let Some(expected) = &self.token else {
+    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
+        let Some(expected) = &self.setup.token else {
             return Ok(());
         };
         let given = authorization
@@ -28,8 +28,8 @@ impl ModelControl {
     }
 
     /// Refuses load and unload unless the mode is `explicit`.
-    pub fn check_explicit(&self) -> Result<(), ControlError> {
-        match self.mode {
+    pub(crate) fn check_explicit(&self) -> Result<(), ControlError> {
+        match self.setup.mode {
             ControlMode::Explicit => Ok(()),
             other => Err(ControlError::Disabled(other)),
         }

@@ -41,10 +41,10 @@ impl ModelControl {
     /// Every model directory in the repository and every loaded model, with its state: `READY`
     /// or `UNAVAILABLE` per version, and `UNAVAILABLE` ("not loaded") for directories that are
     /// not loaded. Only ready versions when `ready_only`.
-    pub fn index(&self, ready_only: bool) -> Vec<IndexEntry> {
+    pub(crate) fn index(&self, ready_only: bool) -> Vec<IndexEntry> {
         let mut index = Vec::new();
-        let entries = self.repository.entries();
-        let on_disk: Vec<String> = scan::scan(&self.root)
+        let entries = self.setup.repository.entries();
+        let on_disk: Vec<String> = scan::scan(&self.setup.root)
             .map(|found| found.into_iter().map(|m| m.name).collect())
             .unwrap_or_default();
         for name in &on_disk {

@@ -48,26 +48,15 @@ enum Unload {
 }
 
 /// Loads and unloads models in the repository on behalf of the front ends and the poller.
-pub struct ModelControl {
-    mode: ControlMode,
-    root: PathBuf,
-    backends: Backends,
-    defaults: LoadDefaults,
-    budget: MemoryBudget,
-    repository: Arc<ModelRepository>,
-    token: Option<String>,
-    /// Given to each loaded version, which records its requests there.
-    metrics: RequestMetrics,
-    /// Clients and circuits of models' upstreams.
-    upstreams: Arc<Upstreams>,
-    /// Whether the outbox is open (models with `forward` need it).
-    outbox_open: bool,
+pub(crate) struct ModelControl {
+    /// What it was made of.
+    setup: ControlSetup,
     /// One load or unload at a time; also guards the fingerprints.
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
 }
 
 /// What model control is made of.
-pub struct ModelControlParts {
+pub(crate) struct ControlSetup {
     /// `none`, `explicit` or `poll`.
     pub mode: ControlMode,
     /// The model repository directory.
@@ -91,31 +80,10 @@ pub struct ModelControlParts {
 }
 
 impl ModelControl {
-    /// Model control over `parts`; nothing is loaded until [`ModelControl::load_all`].
-    pub fn new(parts: ModelControlParts) -> ModelControl {
-        let ModelControlParts {
-            mode,
-            root,
-            backends,
-            defaults,
-            budget,
-            repository,
-            token,
-            metrics,
-            upstreams,
-            outbox_open,
-        } = parts;
+    /// Model control as `setup` says; nothing is loaded until [`ModelControl::load_all`].
+    pub(crate) fn new(setup: ControlSetup) -> ModelControl {
         ModelControl {
-            mode,
-            root,
-            backends,
-            defaults,
-            budget,
-            repository,
-            token,
-            metrics,
-            upstreams,
-            outbox_open,
+            setup,
             loaded_from: Mutex::new(HashMap::new()),
         }
     }
@@ -130,19 +98,19 @@ impl ModelControl {
     /// What a load needs, with `evict_one_idle` to make room.
     fn load_context<'a>(&'a self, evict_one_idle: &'a dyn Fn(&str) -> bool) -> LoadContext<'a> {
         LoadContext {
-            backends: &self.backends,
-            defaults: self.defaults,
-            budget: &self.budget,
+            backends: &self.setup.backends,
+            defaults: self.setup.defaults,
+            budget: &self.setup.budget,
             evict_one_idle,
-            metrics: &self.metrics,
-            upstreams: &self.upstreams,
-            outbox_open: self.outbox_open,
+            metrics: &self.setup.metrics,
+            upstreams: &self.setup.upstreams,
+            outbox_open: self.setup.outbox_open,
         }
     }
 
     /// The control mode.
-    pub fn mode(&self) -> ControlMode {
-        self.mode
+    pub(crate) fn mode(&self) -> ControlMode {
+        self.setup.mode
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fingerprint>> {
@@ -152,24 +120,25 @@ impl ModelControl {
     }
 
     /// Loads every model in the repository (at start).
-    pub fn load_all(&self) -> Result<(), ControlError> {
-        let found = scan::scan(&self.root).map_err(|e| ControlError::Repository(e.to_string()))?;
+    pub(crate) fn load_all(&self) -> Result<(), ControlError> {
+        let found =
+            scan::scan(&self.setup.root).map_err(|e| ControlError::Repository(e.to_string()))?;
         let mut loaded_from = self.locked();
         for model in found {
             let print = fingerprint(&model.dir);
             let entry = self.load_entry(&model);
-            self.repository.insert(entry);
+            self.setup.repository.insert(entry);
             loaded_from.insert(model.name.clone(), print);
         }
         Ok(())
     }
 
     /// Loads (or reloads) one model directory. Blocking: call off the async runtime.
-    pub fn load(&self, name: &str) -> Result<(), ControlError> {
+    pub(crate) fn load(&self, name: &str) -> Result<(), ControlError> {
         if !is_valid_model_name(name) {
             return Err(ControlError::BadName(name.to_string()));
         }
-        let dir = self.root.join(name);
+        let dir = self.setup.root.join(name);
         if !dir.is_dir() {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
@@ -194,12 +163,13 @@ impl ModelControl {
         loaded_from.insert(name.to_string(), print);
         let ready = !entry.ready_versions().is_empty();
         let still_serving = self
+            .setup
             .repository
             .entry(name)
             .is_ok_and(|old| !old.ready_versions().is_empty());
         if ready || !still_serving {
             let reason = (!ready).then(|| entry.unavailable_reason());
-            self.repository.insert(entry);
+            self.setup.repository.insert(entry);
             tracing::info!(model = name, ready, "model loaded on request");
             return match reason {
                 None => Ok(()),
@@ -218,13 +188,13 @@ impl ModelControl {
     }
 
     /// Unloads one model: it stops taking requests; requests already running finish.
-    pub fn unload(&self, name: &str) -> Result<(), ControlError> {
+    pub(crate) fn unload(&self, name: &str) -> Result<(), ControlError> {
         if !is_valid_model_name(name) {
             return Err(ControlError::BadName(name.to_string()));
         }
         let mut loaded_from = self.locked();
         let removed = self.remove_model(name, Unload::Requested, Some(&mut loaded_from));
-        if !removed && !self.root.join(name).is_dir() {
+        if !removed && !self.setup.root.join(name).is_dir() {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
         Ok(())
@@ -240,14 +210,14 @@ impl ModelControl {
         why: Unload,
         loaded_from: Option<&mut HashMap<String, Fingerprint>>,
     ) -> bool {
-        let removed = self.repository.remove(name);
+        let removed = self.setup.repository.remove(name);
         if why != Unload::Evicted {
             if let Some(loaded_from) = loaded_from {
                 loaded_from.remove(name);
             }
         }
         return_freed_memory();
-        self.budget.note_models_changed();
+        self.setup.budget.note_models_changed();
         match why {
             Unload::Requested => tracing::info!(model = name, "model unloaded on request"),
             Unload::Removed => {
@@ -265,19 +235,24 @@ impl ModelControl {
     /// no request in flight. Returns whether one was unloaded. Called while a load holds the
     /// record of loaded directories, which eviction leaves as it is.
     fn evict_one_idle(&self, keep: &str) -> bool {
-        let idle_candidates = self.repository.entries().into_iter().filter_map(|entry| {
-            if entry.name == keep {
-                return None;
-            }
-            let ready: Vec<_> = entry.ready().cloned().collect();
-            let idle = !ready.is_empty() && ready.iter().all(|s| s.admission.in_system() == 0);
-            let last_used = ready
-                .iter()
-                .map(|s| s.stats.snapshot().last_inference_ms)
-                .max()
-                .unwrap_or(0);
-            idle.then_some((last_used, entry.name))
-        });
+        let idle_candidates = self
+            .setup
+            .repository
+            .entries()
+            .into_iter()
+            .filter_map(|entry| {
+                if entry.name == keep {
+                    return None;
+                }
+                let ready: Vec<_> = entry.ready().cloned().collect();
+                let idle = !ready.is_empty() && ready.iter().all(|s| s.admission.in_system() == 0);
+                let last_used = ready
+                    .iter()
+                    .map(|s| s.stats.snapshot().last_inference_ms)
+                    .max()
+                    .unwrap_or(0);
+                idle.then_some((last_used, entry.name))
+            });
         let Some((_, victim)) = idle_candidates.min() else {
             return false;
         };
@@ -286,7 +261,7 @@ impl ModelControl {
 
     /// The repository index, for a caller presenting `authorization` (an `Authorization` header
     /// or gRPC metadata value). The repository is scanned off the async runtime.
-    pub async fn authorized_index(
+    pub(crate) async fn authorized_index(
         self: &Arc<Self>,
         authorization: Option<&str>,
         ready_only: bool,
@@ -298,7 +273,7 @@ impl ModelControl {
 
     /// Loads (or reloads) model `name`, or one version of it, for a caller presenting
     /// `authorization`, in explicit mode only, off the async runtime.
-    pub async fn authorized_load(
+    pub(crate) async fn authorized_load(
         self: &Arc<Self>,
         authorization: Option<&str>,
         name: String,
@@ -316,7 +291,7 @@ impl ModelControl {
 
     /// Unloads model `name`, or one version of it, for a caller presenting `authorization`, in
     /// explicit mode only, off the async runtime.
-    pub async fn authorized_unload(
+    pub(crate) async fn authorized_unload(
         self: &Arc<Self>,
         authorization: Option<&str>,
         name: String,
@@ -350,7 +325,7 @@ mod tests {
     use super::*;
 
     fn control(token: Option<&str>, mode: ControlMode) -> ModelControl {
-        ModelControl::new(ModelControlParts {
+        ModelControl::new(ControlSetup {
             mode,
             root: PathBuf::from("/nonexistent"),
             backends: Backends::new(Vec::new()),

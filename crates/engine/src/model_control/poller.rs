@@ -10,8 +10,8 @@ use crate::repository::scan;
 
 impl ModelControl {
     /// One pass of the poller: loads new and changed model directories and unloads removed ones.
-    pub fn poll_once(&self) {
-        let found = match scan::scan(&self.root) {
+    pub(crate) fn poll_once(&self) {
+        let found = match scan::scan(&self.setup.root) {
             Ok(found) => found,
             Err(error) => {
                 tracing::warn!(%error, "model repository poll failed; keeping what is loaded");
@@ -41,7 +41,10 @@ impl ModelControl {
     }
 
     /// Polls the repository every `interval` until the returned handle is dropped or aborted.
-    pub fn spawn_poller(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_poller(
+        self: &Arc<Self>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let control = self.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);

@@ -19,7 +19,7 @@ impl ModelControl {
     /// (`make_default` false: unversioned requests stay where they were, which is pinned as the
     /// default so they cannot move to the candidate) or makes it the default. Blocking: call off
     /// the async runtime.
-    pub fn load_version(
+    pub(crate) fn load_version(
         &self,
         name: &str,
         version: u64,
@@ -28,7 +28,7 @@ impl ModelControl {
         if !is_valid_model_name(name) {
             return Err(ControlError::BadName(name.to_string()));
         }
-        let dir = self.root.join(name);
+        let dir = self.setup.root.join(name);
         if !dir.is_dir() {
             return Err(ControlError::UnknownModel(name.to_string()));
         }
@@ -40,7 +40,7 @@ impl ModelControl {
         }
         // One load or unload at a time.
         let _serialised = self.locked();
-        let loaded = self.repository.entry(name).ok().is_some_and(|entry| {
+        let loaded = self.setup.repository.entry(name).ok().is_some_and(|entry| {
             entry.error.is_none()
                 && matches!(entry.versions.get(&version), Some(VersionState::Ready(_)))
         });
@@ -51,8 +51,9 @@ impl ModelControl {
                 model: name.to_string(),
                 reason: format!("version {version}: {reason}"),
             };
-            let config = ModelConfig::load_from_dir_over(&dir, self.upstreams.server_config())
-                .map_err(|e| failed(e.to_string()))?;
+            let config =
+                ModelConfig::load_from_dir_over(&dir, self.setup.upstreams.server_config())
+                    .map_err(|e| failed(e.to_string()))?;
             let found = FoundModel {
                 name: name.to_string(),
                 versions: scan::versions_in(&dir),
@@ -62,10 +63,10 @@ impl ModelControl {
             let context = self.load_context(&evict_one_idle);
             let model = served_model::load_one_version(&found, version, &config, &context);
             return_freed_memory();
-            self.budget.note_models_changed();
+            self.setup.budget.note_models_changed();
             Some(model.map_err(|e| failed(e.to_string()))?)
         };
-        self.repository.update(name, |entry| {
+        self.setup.repository.update(name, |entry| {
             let mut entry = match entry {
                 Some(entry) if entry.error.is_none() => entry,
                 _ => ModelEntry {
@@ -101,7 +102,7 @@ impl ModelControl {
     /// Unloads one version of model `name`; requests running on it finish. The default version
     /// cannot be unloaded (make another the default first). Unloading the last version
     /// unloads the model.
-    pub fn unload_version(&self, name: &str, version: u64) -> Result<(), ControlError> {
+    pub(crate) fn unload_version(&self, name: &str, version: u64) -> Result<(), ControlError> {
         if !is_valid_model_name(name) {
             return Err(ControlError::BadName(name.to_string()));
         }
@@ -110,7 +111,7 @@ impl ModelControl {
             model: name.to_string(),
             version,
         };
-        self.repository.update(name, |entry| {
+        self.setup.repository.update(name, |entry| {
             let Some(mut entry) = entry else {
                 return (None, Err(not_loaded()));
             };
@@ -130,7 +131,7 @@ impl ModelControl {
             (keep.then_some(entry), Ok(()))
         })?;
         return_freed_memory();
-        self.budget.note_models_changed();
+        self.setup.budget.note_models_changed();
         tracing::info!(model = name, version, "version unloaded on request");
         Ok(())
     }

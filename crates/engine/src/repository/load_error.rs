@@ -11,7 +11,7 @@ use crate::memory::MemoryError;
 
 /// Why a model or model version is not served.
 #[derive(Debug, Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     /// `model.toml` is missing or invalid.
     #[error(transparent)]
     Config(#[from] ModelConfigError),

@@ -12,7 +12,7 @@ mod accounting;
 mod load_error;
 pub(crate) mod scan;
 pub(crate) mod served_model;
-pub mod serving_file;
+pub(crate) mod serving_file;
 mod warm_up;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,12 +20,13 @@ use std::sync::{Arc, RwLock};
 
 use crate::error::LookupError;
 
-pub use load_error::LoadError;
-pub use served_model::{LoadContext, LoadDefaults, ServedModel};
+pub(crate) use load_error::LoadError;
+pub use served_model::ServedModel;
+pub(crate) use served_model::{LoadContext, LoadDefaults};
 
 /// One version's outcome.
 #[derive(Clone)]
-pub enum VersionState {
+pub(crate) enum VersionState {
     /// Loaded and serving.
     Ready(Arc<ServedModel>),
     /// Not loaded, and why.
@@ -34,7 +35,7 @@ pub enum VersionState {
 
 /// One model directory's outcome.
 #[derive(Clone)]
-pub struct ModelEntry {
+pub(crate) struct ModelEntry {
     /// The model's name (its directory's).
     pub name: String,
     /// Present when the directory as a whole could not be used (bad config, no versions).
@@ -50,7 +51,7 @@ pub struct ModelEntry {
 
 impl ModelEntry {
     /// The versions that are ready, lowest first.
-    pub fn ready(&self) -> impl DoubleEndedIterator<Item = &Arc<ServedModel>> {
+    pub(crate) fn ready(&self) -> impl DoubleEndedIterator<Item = &Arc<ServedModel>> {
         self.versions.values().filter_map(|v| match v {
             VersionState::Ready(m) => Some(m),
             VersionState::Failed(_) => None,
@@ -70,7 +71,7 @@ impl ModelEntry {
 
     /// The version unversioned requests go to: the default when one is set, else the highest
     /// ready version that is not a candidate. `None` when no version fits.
-    pub fn default_target(&self) -> Option<u64> {
+    pub(crate) fn default_target(&self) -> Option<u64> {
         match self.default_version {
             Some(version) => Some(version),
             None => self
@@ -91,7 +92,7 @@ impl ModelEntry {
 
     /// True when every version loaded is a candidate: the model is being checked and does not
     /// serve unversioned requests yet.
-    pub fn only_candidates(&self) -> bool {
+    pub(crate) fn only_candidates(&self) -> bool {
         self.error.is_none()
             && !self.versions.is_empty()
             && self.default_version.is_none()
@@ -99,7 +100,7 @@ impl ModelEntry {
     }
 
     /// Why no version is ready.
-    pub fn unavailable_reason(&self) -> String {
+    pub(crate) fn unavailable_reason(&self) -> String {
         if let Some(e) = &self.error {
             return e.to_string();
         }
@@ -131,27 +132,27 @@ impl ModelEntry {
     }
 
     /// The numbers of the ready versions, lowest first.
-    pub fn ready_versions(&self) -> Vec<u64> {
+    pub(crate) fn ready_versions(&self) -> Vec<u64> {
         self.ready().map(|m| m.version).collect()
     }
 }
 
 /// The models known to the server.
 #[derive(Default)]
-pub struct ModelRepository {
+pub(crate) struct ModelRepository {
     models: RwLock<BTreeMap<String, ModelEntry>>,
 }
 
 impl ModelRepository {
     /// An empty repository.
-    pub fn new() -> ModelRepository {
+    pub(crate) fn new() -> ModelRepository {
         ModelRepository::default()
     }
 
     /// Changes the entry for `name` (absent: `None`) under the write lock, so a request sees it
     /// either before or after, never half changed; `change` returns the new entry (or `None`
     /// to remove it) and a result for the caller.
-    pub fn update<T>(
+    pub(crate) fn update<T>(
         &self,
         name: &str,
         change: impl FnOnce(Option<ModelEntry>) -> (Option<ModelEntry>, T),
@@ -168,7 +169,7 @@ impl ModelRepository {
     }
 
     /// Adds or replaces a model; requests already holding a replaced version finish on it.
-    pub fn insert(&self, entry: ModelEntry) {
+    pub(crate) fn insert(&self, entry: ModelEntry) {
         let mut models = self
             .models
             .write()
@@ -178,7 +179,7 @@ impl ModelRepository {
 
     /// Forgets a model; requests already holding one of its versions finish. True when it was
     /// known.
-    pub fn remove(&self, name: &str) -> bool {
+    pub(crate) fn remove(&self, name: &str) -> bool {
         let mut models = self
             .models
             .write()
@@ -187,7 +188,7 @@ impl ModelRepository {
     }
 
     /// A snapshot of every model entry, by name.
-    pub fn entries(&self) -> Vec<ModelEntry> {
+    pub(crate) fn entries(&self) -> Vec<ModelEntry> {
         let models = self
             .models
             .read()
@@ -196,7 +197,7 @@ impl ModelRepository {
     }
 
     /// The entry for `name`.
-    pub fn entry(&self, name: &str) -> Result<ModelEntry, LookupError> {
+    pub(crate) fn entry(&self, name: &str) -> Result<ModelEntry, LookupError> {
         let models = self
             .models
             .read()
@@ -209,7 +210,11 @@ impl ModelRepository {
 
     /// The model to serve for `name` and an optional version (the default when absent).
     /// Runs on every request: it looks under the read lock and clones only the `Arc`.
-    pub fn get(&self, name: &str, version: Option<&str>) -> Result<Arc<ServedModel>, LookupError> {
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ServedModel>, LookupError> {
         let models = self
             .models
             .read()
@@ -247,7 +252,7 @@ impl ModelRepository {
 
     /// True when every known model has a ready default version (models that so far have only
     /// candidates do not count: they are being checked, and serve nothing unversioned yet).
-    pub fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         self.entries()
             .iter()
             .all(|e| e.default_ready().is_some() || e.only_candidates())

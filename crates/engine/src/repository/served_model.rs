@@ -34,7 +34,7 @@ use crate::upstream::{ModelUpstream, Upstreams};
 
 /// What every model version gets unless its configuration says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoadDefaults {
+pub(crate) struct LoadDefaults {
     /// CPUs the server may use.
     pub cpus: usize,
     /// Intra-op threads for models that do not set them.
@@ -49,7 +49,7 @@ pub struct LoadDefaults {
 /// What loading needs besides the model directory: the runtimes, the defaults, the memory
 /// budget with a way to unload one idle model (other than the one named) when it is full, and
 /// the metrics each version records its requests in.
-pub struct LoadContext<'a> {
+pub(crate) struct LoadContext<'a> {
     /// The runtimes.
     pub backends: &'a Backends,
     /// Settings for versions whose configuration does not set them.

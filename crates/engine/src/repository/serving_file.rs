@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::load_error::LoadError;
 
 /// The file's name inside a model directory.
-pub const SERVING_FILE: &str = "serving.toml";
+pub(crate) const SERVING_FILE: &str = "serving.toml";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

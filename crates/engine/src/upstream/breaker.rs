@@ -11,7 +11,7 @@ use outpost_core::RemoteModel;
 
 /// Where a circuit stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
+pub(crate) enum CircuitState {
     /// Requests try the upstream.
     Closed,
     /// A probe succeeded: the next request tries the upstream.
@@ -22,7 +22,7 @@ pub enum CircuitState {
 
 impl CircuitState {
     /// `closed`, `half_open` or `open`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CircuitState::Closed => "closed",
             CircuitState::HalfOpen => "half_open",
@@ -31,7 +31,7 @@ impl CircuitState {
     }
 
     /// 0 closed, 1 half open, 2 open: the metric's value.
-    pub fn gauge(self) -> i64 {
+    pub(crate) fn gauge(self) -> i64 {
         match self {
             CircuitState::Closed => 0,
             CircuitState::HalfOpen => 1,
@@ -42,7 +42,7 @@ impl CircuitState {
 
 /// Whether a request may try the upstream now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permit {
+pub(crate) enum Permit {
     /// The circuit is closed: ask.
     Ask,
     /// The circuit is half open and this request is its trial.
@@ -61,7 +61,7 @@ struct Inner {
 
 /// The circuit breaker of one upstream server, shared by every model that uses it.
 #[derive(Debug)]
-pub struct CircuitBreaker {
+pub(crate) struct CircuitBreaker {
     endpoint: String,
     failures_to_open: u32,
     probe_interval: Duration,
@@ -73,7 +73,7 @@ impl CircuitBreaker {
     /// A closed circuit for `endpoint` that opens after `failures_to_open` consecutive failures
     /// and is probed every `probe_interval` (each probe waiting at most `probe_timeout`) while
     /// open.
-    pub fn new(
+    pub(crate) fn new(
         endpoint: String,
         failures_to_open: u32,
         probe_interval: Duration,
@@ -101,23 +101,23 @@ impl CircuitBreaker {
     }
 
     /// The upstream server this circuit guards.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// Where the circuit stands now.
-    pub fn state(&self) -> CircuitState {
+    pub(crate) fn state(&self) -> CircuitState {
         self.inner().state
     }
 
     /// Times the circuit has opened.
-    pub fn opened_total(&self) -> u64 {
+    pub(crate) fn opened_total(&self) -> u64 {
         self.inner().opened_total
     }
 
     /// Whether a request may try the upstream now; a [`Permit::Trial`] must be followed by
     /// [`CircuitBreaker::succeeded`] or [`CircuitBreaker::failed`].
-    pub fn permit(&self) -> Permit {
+    pub(crate) fn permit(&self) -> Permit {
         let mut inner = self.inner();
         match inner.state {
             CircuitState::Closed => Permit::Ask,
@@ -131,7 +131,7 @@ impl CircuitBreaker {
     }
 
     /// Whether [`CircuitBreaker::permit`] would answer [`Permit::Skip`] now (taking nothing).
-    pub fn would_skip(&self) -> bool {
+    pub(crate) fn would_skip(&self) -> bool {
         let inner = self.inner();
         match inner.state {
             CircuitState::Closed => false,
@@ -141,7 +141,7 @@ impl CircuitBreaker {
     }
 
     /// The upstream answered.
-    pub fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         let mut inner = self.inner();
         inner.consecutive_failures = 0;
         inner.trial_in_flight = false;
@@ -153,7 +153,12 @@ impl CircuitBreaker {
 
     /// A request that tried the upstream (with `permit`) got no answer. Opening the circuit
     /// starts probing through `client`.
-    pub fn failed(self: &Arc<Self>, permit: Permit, client: &Arc<dyn RemoteModel>, why: &str) {
+    pub(crate) fn failed(
+        self: &Arc<Self>,
+        permit: Permit,
+        client: &Arc<dyn RemoteModel>,
+        why: &str,
+    ) {
         let mut inner = self.inner();
         if permit == Permit::Trial {
             inner.trial_in_flight = false;

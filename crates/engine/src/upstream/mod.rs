@@ -4,7 +4,7 @@
 //! time ([`ModelUpstream::ask`]), and what `/metrics` shows of them. Where a request goes is
 //! decided on the request path (`crate::inference`).
 
-pub mod breaker;
+pub(crate) mod breaker;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -21,10 +21,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-pub use breaker::{CircuitBreaker, CircuitState, Permit};
+pub(crate) use breaker::{CircuitBreaker, CircuitState, Permit};
 
 /// Every upstream in use, and how clients for new ones are made.
-pub struct Upstreams {
+pub(crate) struct Upstreams {
     connector: Option<Arc<dyn RemoteConnector>>,
     server_config: Option<UpstreamConfig>,
     servers: Mutex<BTreeMap<String, Arc<UpstreamServer>>>,
@@ -32,7 +32,7 @@ pub struct Upstreams {
 
 /// One upstream server: its circuit and its counts.
 #[derive(Debug)]
-pub struct UpstreamServer {
+pub(crate) struct UpstreamServer {
     /// The circuit shared by every model that uses this server.
     pub breaker: Arc<CircuitBreaker>,
     answered: AtomicU64,
@@ -40,7 +40,7 @@ pub struct UpstreamServer {
 }
 
 /// A model's upstream: its settings, its client and its server's circuit.
-pub struct ModelUpstream {
+pub(crate) struct ModelUpstream {
     /// `[upstream]` as configured.
     pub config: UpstreamConfig,
     client: Arc<dyn RemoteModel>,
@@ -59,7 +59,7 @@ impl std::fmt::Debug for ModelUpstream {
 impl Upstreams {
     /// No upstream yet; `connector` makes clients (none: a model with an upstream fails to
     /// load, saying so); `server_config` is the `[upstream]` every model inherits.
-    pub fn new(
+    pub(crate) fn new(
         connector: Option<Arc<dyn RemoteConnector>>,
         server_config: Option<UpstreamConfig>,
     ) -> Upstreams {
@@ -71,12 +71,12 @@ impl Upstreams {
     }
 
     /// The server configuration's `[upstream]`, which every model's `model.toml` is read over.
-    pub fn server_config(&self) -> Option<&UpstreamConfig> {
+    pub(crate) fn server_config(&self) -> Option<&UpstreamConfig> {
         self.server_config.as_ref()
     }
 
     /// The upstream of the model `name` configured by `config`; `None` for policy `local`.
-    pub fn attach(
+    pub(crate) fn attach(
         &self,
         config: Option<&UpstreamConfig>,
         name: &str,
@@ -124,25 +124,25 @@ impl Upstreams {
 
 impl ModelUpstream {
     /// The upstream as named in messages: URL and remote model.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         self.client.endpoint()
     }
 
     /// Where its server's circuit stands.
-    pub fn circuit(&self) -> CircuitState {
+    pub(crate) fn circuit(&self) -> CircuitState {
         self.server.breaker.state()
     }
 
     /// Whether a request now would not ask the upstream (its circuit is open, or half open
     /// with its one trial under way).
-    pub fn would_skip(&self) -> bool {
+    pub(crate) fn would_skip(&self) -> bool {
         self.server.breaker.would_skip()
     }
 
     /// Asks the upstream for `request` within `timeout` (at most the configured timeout), unless
     /// its circuit is open: `None` when it was not asked. Successes and failures move the
     /// circuit.
-    pub async fn ask(
+    pub(crate) async fn ask(
         &self,
         request: &InferRequest,
         timeout: Duration,
@@ -189,7 +189,7 @@ impl std::fmt::Debug for Upstreams {
 
 /// `/metrics` for the upstreams, read at scrape time.
 #[derive(Debug)]
-pub struct UpstreamCollector(pub Arc<Upstreams>);
+pub(crate) struct UpstreamCollector(pub Arc<Upstreams>);
 
 impl Collector for UpstreamCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {

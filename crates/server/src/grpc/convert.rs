@@ -2,11 +2,11 @@
 //! messages.
 
 use outpost_core::{DataType, TensorSpec, VersionPolicy};
-use outpost_engine::describe::{
+use outpost_engine::DurationTotals;
+use outpost_engine::IndexEntry;
+use outpost_engine::{
     ConfigTensor, InstanceKind, ModelConfiguration, ModelDescription, VersionStatistics,
 };
-use outpost_engine::model_control::IndexEntry;
-use outpost_engine::statistics::DurationTotals;
 use outpost_protocol::grpc::inference as pb;
 
 pub(super) fn model_metadata(m: ModelDescription) -> pb::ModelMetadataResponse {

@@ -16,11 +16,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status, Streaming};
 
-use outpost_engine::admission::Deadline;
-use outpost_engine::describe;
-use outpost_engine::model_control::{LoadTarget, ParameterValue, UnloadTarget};
-use outpost_engine::request_metrics::Route;
+use outpost_engine::Deadline;
 use outpost_engine::EngineError;
+use outpost_engine::Route;
+use outpost_engine::{LoadTarget, ParameterValue, UnloadTarget};
 
 use super::convert;
 use super::status::status;
@@ -54,7 +53,6 @@ async fn infer(
 ) -> Result<pb::ModelInferResponse, Status> {
     let admitted = state
         .engine
-        .inference
         .admit(
             &request.model_name,
             version(&request.model_version),
@@ -78,7 +76,6 @@ async fn infer(
     let encode = |response: InferResponse, (), _| encode_model_infer_response(response);
     let answer = state
         .engine
-        .inference
         .infer(admitted, arrived, Route::GRPC_INFER, decode, encode)
         .await
         .map_err(|e| status(&e));
@@ -131,7 +128,6 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let ready = self
             .state
             .engine
-            .inference
             .lookup(&r.name, version(&r.version))
             .is_ok();
         Ok(Response::new(pb::ModelReadyResponse { ready }))
@@ -153,9 +149,11 @@ impl GrpcInferenceService for GrpcFrontEnd {
         request: Request<pb::ModelMetadataRequest>,
     ) -> Result<Response<pb::ModelMetadataResponse>, Status> {
         let r = request.into_inner();
-        let metadata =
-            describe::model_metadata(&self.state.engine.inference, &r.name, version(&r.version))
-                .map_err(|e| status(&e))?;
+        let metadata = self
+            .state
+            .engine
+            .model_metadata(&r.name, version(&r.version))
+            .map_err(|e| status(&e))?;
         Ok(Response::new(convert::model_metadata(metadata)))
     }
 
@@ -213,11 +211,10 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let served = self
             .state
             .engine
-            .inference
-            .lookup(&r.name, version(&r.version))
+            .model_config(&r.name, version(&r.version))
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ModelConfigResponse {
-            config: Some(convert::model_config(describe::model_config(&served))),
+            config: Some(convert::model_config(served)),
         }))
     }
 
@@ -227,7 +224,10 @@ impl GrpcInferenceService for GrpcFrontEnd {
     ) -> Result<Response<pb::ModelStatisticsResponse>, Status> {
         let r = request.into_inner();
         let model = (!r.name.is_empty()).then_some(r.name.as_str());
-        let stats = describe::statistics(&self.state.engine.inference, model, version(&r.version))
+        let stats = self
+            .state
+            .engine
+            .statistics(model, version(&r.version))
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::ModelStatisticsResponse {
             model_stats: stats.into_iter().map(convert::model_statistics).collect(),
@@ -241,8 +241,7 @@ impl GrpcInferenceService for GrpcFrontEnd {
         let index = self
             .state
             .engine
-            .control
-            .authorized_index(authorization(&request), request.get_ref().ready)
+            .repository_index(authorization(&request), request.get_ref().ready)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryIndexResponse {
@@ -254,15 +253,15 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelLoadRequest>,
     ) -> Result<Response<pb::RepositoryModelLoadResponse>, Status> {
-        let control = &self.state.engine.control;
-        control
+        let engine = &self.state.engine;
+        engine
             .authorize(authorization(&request))
-            .map_err(|e| status(&EngineError::from(e)))?;
+            .map_err(|e| status(&e))?;
         let name = request.get_ref().model_name.clone();
         let target = LoadTarget::from_parameters(control_parameters(&request.get_ref().parameters))
             .map_err(|e| status(&EngineError::from(e)))?;
-        control
-            .authorized_load(authorization(&request), name, target)
+        engine
+            .load_model(authorization(&request), name, target)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelLoadResponse {}))
@@ -272,16 +271,16 @@ impl GrpcInferenceService for GrpcFrontEnd {
         &self,
         request: Request<pb::RepositoryModelUnloadRequest>,
     ) -> Result<Response<pb::RepositoryModelUnloadResponse>, Status> {
-        let control = &self.state.engine.control;
-        control
+        let engine = &self.state.engine;
+        engine
             .authorize(authorization(&request))
-            .map_err(|e| status(&EngineError::from(e)))?;
+            .map_err(|e| status(&e))?;
         let name = request.get_ref().model_name.clone();
         let target =
             UnloadTarget::from_parameters(control_parameters(&request.get_ref().parameters))
                 .map_err(|e| status(&EngineError::from(e)))?;
-        control
-            .authorized_unload(authorization(&request), name, target)
+        engine
+            .unload_model(authorization(&request), name, target)
             .await
             .map_err(|e| status(&e))?;
         Ok(Response::new(pb::RepositoryModelUnloadResponse {}))

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 
 use super::drain::{discard_body, discard_rest};
 use super::ApiError;
-use outpost_engine::body_memory::{BodyMemory, BodyReservation};
+use outpost_engine::{BodyMemory, BodyReservation};
 
 /// Where a body's chunks go as they arrive.
 pub(super) trait BodyTarget {

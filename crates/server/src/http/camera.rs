@@ -21,9 +21,8 @@ use super::body::{declared_length, read_body, reserve_body};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState, SERVED_BY_HEADER};
-use outpost_engine::body_memory::BodyReservation;
-use outpost_engine::camera::answer_image;
-use outpost_engine::request_metrics::Route;
+use outpost_engine::BodyReservation;
+use outpost_engine::Route;
 
 /// How the JPEG decode may be reduced.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -167,12 +166,10 @@ async fn handle(
         let overrides = query.overrides()?;
         let delivery = delivery(&request)?;
         let deadline = request_deadline(request.headers(), arrived)?;
-        let admitted = state.engine.inference.admit(
-            &model,
-            version.as_deref(),
-            Route::HTTP_IMAGE,
-            deadline,
-        )?;
+        let admitted =
+            state
+                .engine
+                .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
         let reservation = reserve_body(
             state.engine.request_bodies(),
             declared,
@@ -189,15 +186,10 @@ async fn handle(
         Delivery::Raw => body,
         Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,
     };
-    let answer = answer_image(
-        &state.engine.inference,
-        admitted,
-        arrived,
-        Route::HTTP_IMAGE,
-        image,
-        overrides,
-    )
-    .await?;
+    let answer = state
+        .engine
+        .answer_image(admitted, arrived, Route::HTTP_IMAGE, image, overrides)
+        .await?;
     drop(reservation);
     tracing::debug!(
         model = %answer.model_name,

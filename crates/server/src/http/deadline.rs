@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 
 use super::ApiError;
-use outpost_engine::admission::Deadline;
+use outpost_engine::Deadline;
 
 pub(super) const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
 

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use outpost_core::{TensorSpec, VersionPolicy};
-use outpost_engine::describe::{
+use outpost_engine::DurationTotals;
+use outpost_engine::{
     ConfigTensor, InstanceKind, ModelConfiguration, ModelDescription, VersionStatistics,
 };
-use outpost_engine::statistics::DurationTotals;
 use outpost_protocol::rest::{
     BatchStatisticsJson, ConfigParameter, DurationJson, DynamicBatchingJson, InferStatisticsJson,
     InstanceGroupJson, ModelConfigJson, ModelConfigTensor, ModelMetadata, ModelStatisticsJson,

@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use outpost_engine::body_memory::BodyMemoryError;
+use outpost_engine::BodyMemoryError;
 use outpost_engine::{EngineError, ErrorKind};
 use outpost_protocol::rest::ErrorResponse;
 

@@ -29,7 +29,7 @@ fn model_ready_answer(
     model: &str,
     version: Option<&str>,
 ) -> Result<Json<ModelReadyResponse>, ApiError> {
-    let served = state.engine.inference.lookup(model, version)?;
+    let served = state.engine.lookup(model, version)?;
     Ok(Json(ModelReadyResponse {
         name: served.name().to_string(),
         version: Some(served.version().to_string()),

@@ -22,7 +22,7 @@ use super::body::{declared_length, read_body, reserve_body, BodyTarget};
 use super::deadline::request_deadline;
 use super::drain::or_discard_body;
 use super::{ApiError, AppState, SERVED_BY_HEADER};
-use outpost_engine::request_metrics::Route;
+use outpost_engine::Route;
 
 /// A binary request whose JSON header is at most this long is decoded while its body arrives
 /// (the header is parsed on the async runtime, so it must be small); larger headers and plain
@@ -94,12 +94,10 @@ async fn handle(
     let accepted = (|| {
         let json_length = json_header_length(&headers)?;
         let deadline = request_deadline(&headers, arrived)?;
-        let admitted = state.engine.inference.admit(
-            &model,
-            version.as_deref(),
-            Route::HTTP_INFER,
-            deadline,
-        )?;
+        let admitted =
+            state
+                .engine
+                .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
         let reservation = reserve_body(
             state.engine.request_bodies(),
             declared,
@@ -131,7 +129,6 @@ async fn handle(
     };
     let (encoded, served_by) = state
         .engine
-        .inference
         .infer(admitted, arrived, Route::HTTP_INFER, decode, encode)
         .await?;
     drop(reservation);

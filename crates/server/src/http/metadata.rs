@@ -9,7 +9,7 @@ use outpost_protocol::rest::{
     ModelConfigJson, ModelMetadata, ModelStatisticsResponseJson, ServerMetadata,
 };
 
-use outpost_engine::describe;
+use outpost_engine::VersionStatistics;
 
 use super::describe_json;
 use super::{ApiError, AppState};
@@ -23,7 +23,7 @@ pub(super) async fn model_metadata(
     Path(model): Path<String>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
     Ok(Json(describe_json::model_metadata(
-        describe::model_metadata(&state.engine.inference, &model, None)?,
+        state.engine.model_metadata(&model, None)?,
     )))
 }
 
@@ -32,7 +32,7 @@ pub(super) async fn model_version_metadata(
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
     Ok(Json(describe_json::model_metadata(
-        describe::model_metadata(&state.engine.inference, &model, Some(&version))?,
+        state.engine.model_metadata(&model, Some(&version))?,
     )))
 }
 
@@ -40,55 +40,43 @@ pub(super) async fn model_config(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
-    let served = state.engine.inference.lookup(&model, None)?;
-    Ok(Json(describe_json::model_config(describe::model_config(
-        &served,
-    ))))
+    Ok(Json(describe_json::model_config(
+        state.engine.model_config(&model, None)?,
+    )))
 }
 
 pub(super) async fn model_version_config(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelConfigJson>, ApiError> {
-    let served = state.engine.inference.lookup(&model, Some(&version))?;
-    Ok(Json(describe_json::model_config(describe::model_config(
-        &served,
-    ))))
+    Ok(Json(describe_json::model_config(
+        state.engine.model_config(&model, Some(&version))?,
+    )))
 }
 
 pub(super) async fn all_statistics(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(statistics(describe::statistics(
-        &state.engine.inference,
-        None,
-        None,
-    )?))
+    Ok(statistics(state.engine.statistics(None, None)?))
 }
 
 pub(super) async fn model_statistics(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(statistics(describe::statistics(
-        &state.engine.inference,
-        Some(&model),
-        None,
-    )?))
+    Ok(statistics(state.engine.statistics(Some(&model), None)?))
 }
 
 pub(super) async fn model_version_statistics(
     State(state): State<Arc<AppState>>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<ModelStatisticsResponseJson>, ApiError> {
-    Ok(statistics(describe::statistics(
-        &state.engine.inference,
-        Some(&model),
-        Some(&version),
-    )?))
+    Ok(statistics(
+        state.engine.statistics(Some(&model), Some(&version))?,
+    ))
 }
 
-fn statistics(versions: Vec<describe::VersionStatistics>) -> Json<ModelStatisticsResponseJson> {
+fn statistics(versions: Vec<VersionStatistics>) -> Json<ModelStatisticsResponseJson> {
     Json(ModelStatisticsResponseJson {
         model_stats: versions
             .into_iter()

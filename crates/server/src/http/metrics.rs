@@ -7,11 +7,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use outpost_engine::metrics::CONTENT_TYPE;
+use outpost_engine::METRICS_CONTENT_TYPE;
 
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match &state.engine.metrics {
-        Some(metrics) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.render()).into_response(),
+    match state.engine.render_metrics() {
+        Some(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         None => ApiError::new(StatusCode::NOT_FOUND, "metrics are off").into_response(),
     }
 }

@@ -1,6 +1,6 @@
 //! Triton's model repository extension over REST: `POST /v2/repository/index` and
 //! `POST /v2/repository/models/{m}/load|unload`, whose body may carry `{"parameters": {...}}`
-//! to load, promote or unload one version (see `outpost_engine::model_control::LoadTarget`).
+//! to load, promote or unload one version (see `outpost_engine::LoadTarget`).
 //! Every one needs the bearer token when one is configured; load and unload also need
 //! `model_control.mode = explicit`.
 
@@ -10,8 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
-use outpost_engine::model_control::{IndexEntry, LoadTarget, ParameterValue, UnloadTarget};
 use outpost_engine::EngineError;
+use outpost_engine::{IndexEntry, LoadTarget, ParameterValue, UnloadTarget};
 use outpost_protocol::rest::RepositoryIndexEntryJson;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -46,11 +46,7 @@ pub(super) async fn index(
     body: Bytes,
 ) -> Result<Json<Vec<RepositoryIndexEntryJson>>, ApiError> {
     // The token is checked before the body is read.
-    state
-        .engine
-        .control
-        .authorize(authorization(&headers))
-        .map_err(EngineError::from)?;
+    state.engine.authorize(authorization(&headers))?;
     let request: IndexRequest = if body.iter().all(u8::is_ascii_whitespace) {
         IndexRequest::default()
     } else {
@@ -63,8 +59,7 @@ pub(super) async fn index(
     };
     let index = state
         .engine
-        .control
-        .authorized_index(authorization(&headers), request.ready)
+        .repository_index(authorization(&headers), request.ready)
         .await?;
     Ok(Json(index.into_iter().map(index_entry).collect()))
 }
@@ -114,14 +109,12 @@ pub(super) async fn load(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let control = &state.engine.control;
-    control
-        .authorize(authorization(&headers))
-        .map_err(EngineError::from)?;
+    let engine = &state.engine;
+    engine.authorize(authorization(&headers))?;
     let target =
         LoadTarget::from_parameters(control_parameters(&body)?).map_err(EngineError::from)?;
-    control
-        .authorized_load(authorization(&headers), model, target)
+    engine
+        .load_model(authorization(&headers), model, target)
         .await?;
     Ok(Json(json!({})))
 }
@@ -132,14 +125,12 @@ pub(super) async fn unload(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let control = &state.engine.control;
-    control
-        .authorize(authorization(&headers))
-        .map_err(EngineError::from)?;
+    let engine = &state.engine;
+    engine.authorize(authorization(&headers))?;
     let target =
         UnloadTarget::from_parameters(control_parameters(&body)?).map_err(EngineError::from)?;
-    control
-        .authorized_unload(authorization(&headers), model, target)
+    engine
+        .unload_model(authorization(&headers), model, target)
         .await?;
     Ok(Json(json!({})))
 }
