@@ -2,6 +2,7 @@
 //! the request-body budget and the metrics, built from the engine's settings, and the initial
 //! load of the repository. This is what a front end is given.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,34 +168,34 @@ impl Engine {
 
     /// Runs one admitted tensor request: `decode` turns the front end's message into a request
     /// (and what its `encode` needs), the engine checks and runs it on an inference thread, and
-    /// `encode` makes the front end's answer ([`InferenceService::infer`]).
-    pub async fn infer<C, T>(
+    /// `encode` makes the front end's answer ([`InferenceService::infer`]). The future is the
+    /// request path's own, not wrapped in another.
+    pub fn infer<C, T>(
         &self,
         admitted: Admitted,
         arrived: Instant,
         route: Route,
         decode: impl Decode<C>,
         encode: impl Encode<C, T>,
-    ) -> Result<T, EngineError>
+    ) -> impl Future<Output = Result<T, EngineError>> + '_
     where
         C: Send + 'static,
         T: Send + 'static,
     {
         self.inference
             .infer(admitted, arrived, route, decode, encode)
-            .await
     }
 
     /// Answers one encoded image (the camera endpoint) with the admitted model's pipeline.
-    pub async fn answer_image(
+    pub fn answer_image(
         &self,
         admitted: Admitted,
         arrived: Instant,
         route: Route,
         image: bytes::Bytes,
         overrides: Overrides,
-    ) -> Result<ImageAnswer, EngineError> {
-        camera::answer_image(&self.inference, admitted, arrived, route, image, overrides).await
+    ) -> impl Future<Output = Result<ImageAnswer, EngineError>> + '_ {
+        camera::answer_image(&self.inference, admitted, arrived, route, image, overrides)
     }
 
     /// The model version serving `name` (and an optional version).
@@ -243,46 +244,39 @@ impl Engine {
         self.control.mode()
     }
 
-    /// Whether `authorization` (an `Authorization` header or gRPC metadata value) may use the
-    /// control endpoints: checked before a request's parameters, so that a caller without the
-    /// token learns nothing more.
-    pub fn authorize(&self, authorization: Option<&str>) -> Result<(), EngineError> {
-        Ok(self.control.authorize(authorization)?)
+    /// Whether a caller presenting `token` may use the control endpoints: checked before a
+    /// request's parameters, so that a caller without the token learns nothing more.
+    pub fn authorize(&self, token: Option<&str>) -> Result<(), EngineError> {
+        Ok(self.control.authorize(token)?)
     }
 
-    /// The repository index, for a caller presenting `authorization`.
+    /// The repository index, for a caller presenting `token`.
     pub async fn repository_index(
         &self,
-        authorization: Option<&str>,
+        token: Option<&str>,
         ready_only: bool,
     ) -> Result<Vec<IndexEntry>, EngineError> {
-        self.control
-            .authorized_index(authorization, ready_only)
-            .await
+        self.control.authorized_index(token, ready_only).await
     }
 
-    /// Loads model `name` (or one version) for a caller presenting `authorization`.
+    /// Loads model `name` (or one version) for a caller presenting `token`.
     pub async fn load_model(
         &self,
-        authorization: Option<&str>,
+        token: Option<&str>,
         name: String,
         target: LoadTarget,
     ) -> Result<(), EngineError> {
-        self.control
-            .authorized_load(authorization, name, target)
-            .await
+        self.control.authorized_load(token, name, target).await
     }
 
-    /// Unloads model `name` (or one version) for a caller presenting `authorization`.
+    /// Unloads model `name` (or one version) for a caller presenting `token`.
     pub async fn unload_model(
         &self,
-        authorization: Option<&str>,
+        token: Option<&str>,
         name: String,
         target: UnloadTarget,
     ) -> Result<(), EngineError> {
-        self.control
-            .authorized_unload(authorization, name, target)
-            .await
+        self.control.authorized_unload(token, name, target).await
     }
 
     /// The Prometheus exposition, `None` when metrics are off.

@@ -10,6 +10,7 @@
 //! (logging is set up by `outpost_settings::logging`, shared with the agent).
 
 pub mod about;
+mod bearer;
 pub mod config;
 pub mod grpc;
 pub mod http;

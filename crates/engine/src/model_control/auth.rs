@@ -1,25 +1,18 @@
-//! Who may use model control: the bearer token the control endpoints require when one is
-//! configured (compared in constant time), and the mode that allows loads and unloads.
+//! Who may use model control: the token the control endpoints require when one is configured
+//! (compared in constant time; the front ends take it from their `Authorization: Bearer`
+//! header or metadata), and the mode that allows loads and unloads.
 
 use super::ModelControl;
 use crate::config::ControlMode;
 use crate::error::ControlError;
 
 impl ModelControl {
-    /// Checks an `Authorization` header (or gRPC `authorization` metadata) value. Without a
-    /// configured token every caller is allowed.
-    pub(crate) fn authorize(&self, authorization: Option<&str>) -> Result<(), ControlError> {
+    /// Checks the token a caller presented. Without a configured token every caller is allowed.
+    pub(crate) fn authorize(&self, token: Option<&str>) -> Result<(), ControlError> {
         let Some(expected) = &self.setup.token else {
             return Ok(());
         };
-        let given = authorization
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then_some(token.trim())
-            })
-            .unwrap_or("");
+        let given = token.unwrap_or("");
         if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {

@@ -1,7 +1,7 @@
 //! Model control, Triton's three modes: `none` (models load at start and stay), `explicit`
 //! (clients load and unload models by name over REST and gRPC) and `poll` (the repository is
 //! rescanned every few seconds; new, changed and removed model directories are loaded, reloaded
-//! and unloaded). Both front ends call [`ModelControl`]; it also owns the bearer token that the
+//! and unloaded). Both front ends call [`ModelControl`]; it also owns the control token that the
 //! control endpoints require when one is configured ([`auth`]), the poller ([`poller`]) and the
 //! repository index ([`index`]).
 //!
@@ -259,27 +259,27 @@ impl ModelControl {
         self.remove_model(&victim, Unload::Evicted, None)
     }
 
-    /// The repository index, for a caller presenting `authorization` (an `Authorization` header
-    /// or gRPC metadata value). The repository is scanned off the async runtime.
+    /// The repository index, for a caller presenting `token`. The repository is scanned off
+    /// the async runtime.
     pub(crate) async fn authorized_index(
         self: &Arc<Self>,
-        authorization: Option<&str>,
+        token: Option<&str>,
         ready_only: bool,
     ) -> Result<Vec<IndexEntry>, EngineError> {
-        self.authorize(authorization)?;
+        self.authorize(token)?;
         self.off_runtime(move |control| Ok(control.index(ready_only)))
             .await
     }
 
     /// Loads (or reloads) model `name`, or one version of it, for a caller presenting
-    /// `authorization`, in explicit mode only, off the async runtime.
+    /// `token`, in explicit mode only, off the async runtime.
     pub(crate) async fn authorized_load(
         self: &Arc<Self>,
-        authorization: Option<&str>,
+        token: Option<&str>,
         name: String,
         target: LoadTarget,
     ) -> Result<(), EngineError> {
-        self.authorize(authorization)?;
+        self.authorize(token)?;
         self.check_explicit()?;
         self.off_runtime(move |control| match target {
             LoadTarget::Model => control.load(&name),
@@ -289,15 +289,15 @@ impl ModelControl {
         .await
     }
 
-    /// Unloads model `name`, or one version of it, for a caller presenting `authorization`, in
+    /// Unloads model `name`, or one version of it, for a caller presenting `token`, in
     /// explicit mode only, off the async runtime.
     pub(crate) async fn authorized_unload(
         self: &Arc<Self>,
-        authorization: Option<&str>,
+        token: Option<&str>,
         name: String,
         target: UnloadTarget,
     ) -> Result<(), EngineError> {
-        self.authorize(authorization)?;
+        self.authorize(token)?;
         self.check_explicit()?;
         self.off_runtime(move |control| match target {
             UnloadTarget::Model => control.unload(&name),
@@ -349,15 +349,8 @@ mod tests {
         let open = control(None, ControlMode::Explicit);
         assert_eq!(open.authorize(None), Ok(()));
         let guarded = control(Some("s3cret"), ControlMode::Explicit);
-        assert_eq!(guarded.authorize(Some("Bearer s3cret")), Ok(()));
-        assert_eq!(guarded.authorize(Some("bearer  s3cret ")), Ok(()));
-        for wrong in [
-            None,
-            Some("s3cret"),
-            Some("Bearer s3cre"),
-            Some("Basic s3cret"),
-            Some("Bearer "),
-        ] {
+        assert_eq!(guarded.authorize(Some("s3cret")), Ok(()));
+        for wrong in [None, Some("s3cre"), Some("s3cret "), Some("")] {
             assert_eq!(
                 guarded.authorize(wrong),
                 Err(ControlError::Unauthorized),

@@ -310,10 +310,12 @@ fn control_parameters(
         .collect()
 }
 
-/// The call's `authorization` metadata, if it has a readable one.
+/// The bearer token of the call's `authorization` metadata, if it has one.
 fn authorization<T>(request: &Request<T>) -> Option<&str> {
-    request
-        .metadata()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
+    crate::bearer::bearer_token(
+        request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+    )
 }

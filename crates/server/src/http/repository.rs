@@ -18,11 +18,13 @@ use serde_json::{json, Value};
 
 use super::{ApiError, AppState};
 
-/// The request's `Authorization` header, if it has a readable one.
+/// The bearer token of the request's `Authorization` header, if it has one.
 fn authorization(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    crate::bearer::bearer_token(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
