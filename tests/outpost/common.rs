@@ -77,3 +77,15 @@ pub(crate) fn infer_binary(
     );
     parse_binary_response(&bytes, header_len.expect("binary response header"))
 }
+
+/// Every `.rs` file under `dir`, into `found` (the source checks).
+pub(crate) fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}

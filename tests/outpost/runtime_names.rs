@@ -3,7 +3,9 @@
 //! execution providers, arenas and library flavours live in its own crate, which registers
 //! through `outpost_core::Runtime`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::common;
 
 /// Words that belong to one runtime or another, matched case-insensitively as words (or word
 /// prefixes where marked with a trailing `_`).
@@ -27,17 +29,6 @@ const RUNTIME_WORDS: &[&str] = &[
     "execution_provider_options",
     "execution_providers_unavailable",
 ];
-
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-}
 
 /// The line without its comment: from the first `//` outside a string literal.
 fn code_of(line: &str) -> &str {
@@ -67,7 +58,7 @@ fn names(code: &str, word: &str) -> bool {
 
 fn runtime_words_in(crate_dir: &str) -> Vec<String> {
     let mut files = Vec::new();
-    rust_files(
+    common::rust_files(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join(crate_dir),
         &mut files,
     );

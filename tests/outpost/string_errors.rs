@@ -3,21 +3,12 @@
 //! `TryFrom` of one has `String` as its error. Code inside a crate (private or `pub(crate)`
 //! functions) and tests may use strings. Exceptions are listed below, each with its reason.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::common;
 
 /// `(file, function)` pairs allowed to keep a string error, and why.
 const EXCEPTIONS: &[(&str, &str, &str)] = &[];
-
-fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
-}
 
 /// The source without comments and with string literals emptied (their braces and quotes
 /// would mislead the scan), line breaks kept.
@@ -173,7 +164,7 @@ fn returns_string_error(signature: &str) -> bool {
 fn no_string_errors_cross_a_crate_boundary() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    rust_files(&root.join("crates"), &mut files);
+    common::rust_files(&root.join("crates"), &mut files);
     let mut found = Vec::new();
     for file in files {
         let relative = file.strip_prefix(root).unwrap().display().to_string();

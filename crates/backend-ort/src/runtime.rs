@@ -42,15 +42,7 @@ impl Runtime for OrtRuntime {
         &self,
         settings: &RuntimeSettings,
     ) -> Result<Box<dyn ConfiguredRuntime>, ProbeError> {
-        let settings = outpost_settings::file::plug_in_section::<OrtSettings>(
-            NAME,
-            settings.table.as_ref(),
-            &settings.overrides,
-        )
-        .map_err(|e| ProbeError::Settings {
-            runtime: NAME,
-            message: e.to_string(),
-        })?;
+        let settings: OrtSettings = outpost_core::runtime::read_section(NAME, settings)?;
         Ok(Box::new(ConfiguredOrt { settings }))
     }
 }

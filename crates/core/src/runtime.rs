@@ -98,6 +98,23 @@ pub enum ProbeError {
     },
 }
 
+/// A runtime's section `S` from its settings (the file's table with the flags applied), for
+/// [`Runtime::configure`]; a bad value is a [`ProbeError::Settings`] naming the runtime.
+pub fn read_section<S>(runtime: &'static str, settings: &RuntimeSettings) -> Result<S, ProbeError>
+where
+    S: outpost_settings::Section + serde::de::DeserializeOwned + Default,
+{
+    outpost_settings::file::plug_in_section::<S>(
+        runtime,
+        settings.table.as_ref(),
+        &settings.overrides,
+    )
+    .map_err(|e| ProbeError::Settings {
+        runtime,
+        message: e.to_string(),
+    })
+}
+
 /// The keys of a `model.toml` table that `runtime` reads, as their own table.
 pub fn model_settings_of(runtime: &dyn Runtime, all: &toml::Table) -> toml::Table {
     all.iter()
