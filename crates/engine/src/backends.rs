@@ -58,14 +58,6 @@ pub enum NoRuntime {
         /// Each runtime's reason, `; `-separated.
         reasons: String,
     },
-    /// A key of `model.toml` that neither the configuration nor any registered runtime reads.
-    #[error("unknown key '{key}' in model.toml ({known})")]
-    UnknownKey {
-        /// The key.
-        key: String,
-        /// What the registered runtimes read.
-        known: String,
-    },
 }
 
 /// The runtime chosen for a model, and why.
@@ -179,10 +171,10 @@ impl Backends {
                 .iter()
                 .any(|r| r.runtime.model_keys().contains(&key.as_str()));
             if !claimed {
-                return Err(ModelSettingsError::Key(NoRuntime::UnknownKey {
+                return Err(ModelSettingsError::UnknownKey {
                     key: key.clone(),
                     known: self.model_keys(),
-                }));
+                });
             }
         }
         for registered in &self.registered {
@@ -232,9 +224,14 @@ impl Backends {
 /// Why a `model.toml`'s runtime keys cannot be used.
 #[derive(Debug, Error)]
 pub enum ModelSettingsError {
-    /// A key no registered runtime reads.
-    #[error(transparent)]
-    Key(NoRuntime),
+    /// A key of `model.toml` that neither the configuration nor any registered runtime reads.
+    #[error("unknown key '{key}' in model.toml ({known})")]
+    UnknownKey {
+        /// The key.
+        key: String,
+        /// What the registered runtimes read.
+        known: String,
+    },
     /// A runtime refused its keys.
     #[error(transparent)]
     Runtime(#[from] BackendError),
