@@ -15,6 +15,7 @@ mod camera_bad_input;
 mod configuration_docs;
 mod conformance;
 mod datatypes;
+mod default_models;
 mod echo_runtime;
 mod engine_dependencies;
 mod module_graph;

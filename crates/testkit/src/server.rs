@@ -46,6 +46,18 @@ impl Runner {
     }
 }
 
+/// Both listeners on loopback, on ports the system picks.
+const LOOPBACK_PORT_ZERO: [&str; 8] = [
+    "--http-host",
+    "127.0.0.1",
+    "--http-port",
+    "0",
+    "--grpc-host",
+    "127.0.0.1",
+    "--grpc-port",
+    "0",
+];
+
 /// A running `outpost serve`; killed on drop.
 pub struct TestServer {
     child: Child,
@@ -119,22 +131,45 @@ impl TestServer {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<TestServer, TestServerError> {
-        let stderr_log = repository.with_extension("stderr.log");
-        let stderr = std::fs::File::create(&stderr_log)
-            .map_err(|e| TestServerError::Spawn(stderr_log.display().to_string(), e))?;
         let mut command = runner.command(binary);
         command
             .arg("serve")
-            .args(["--http-host", "127.0.0.1", "--http-port", "0"])
-            .args(["--grpc-host", "127.0.0.1", "--grpc-port", "0"])
+            .args(LOOPBACK_PORT_ZERO)
             .arg("--model-repository")
             .arg(repository)
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr));
+            .args(extra_args);
         for (k, v) in env {
             command.env(k, v);
         }
+        TestServer::spawn_command(command, repository.with_extension("stderr.log"), binary)
+    }
+
+    /// Starts `outpost serve` the way a user first runs it: in `working_dir` (the repository
+    /// root for the bundled models), with no flags but loopback addresses on port 0, and waits
+    /// until it is ready. Its log goes to `stderr_log`.
+    pub fn start_with_defaults(
+        binary: &Path,
+        working_dir: &Path,
+        stderr_log: PathBuf,
+    ) -> Result<TestServer, TestServerError> {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .args(LOOPBACK_PORT_ZERO)
+            .current_dir(working_dir);
+        let server = TestServer::spawn_command(command, stderr_log, binary)?;
+        server.wait_ready(Duration::from_secs(120))?;
+        Ok(server)
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        stderr_log: PathBuf,
+        binary: &Path,
+    ) -> Result<TestServer, TestServerError> {
+        let stderr = std::fs::File::create(&stderr_log)
+            .map_err(|e| TestServerError::Spawn(stderr_log.display().to_string(), e))?;
+        command.stdout(Stdio::piped()).stderr(Stdio::from(stderr));
         let mut child = command
             .spawn()
             .map_err(|e| TestServerError::Spawn(binary.display().to_string(), e))?;
