@@ -5,28 +5,38 @@
 # the non-root user 65532. The same layout as deploy/docker/Dockerfile's distroless images:
 # /usr/bin/outpost with /usr/lib/libonnxruntime.so beside it; /usr/bin/outpost-agent alone.
 #
-#   deploy/docker/build-local.sh [--profile PROFILE | --bin-dir DIR] [--tag TAG]
+#   deploy/docker/build-local.sh [--profile PROFILE | --bin-dir DIR] [--tag TAG] [--print-tags]
 #
 # Takes the server's binary from DIR/image/outpost (ONNX Runtime alone, made by
 # scripts/build-image-binary.sh PROFILE) and the agent's from DIR/outpost-agent (scripts/build.sh
 # or `cargo build -p outpost-agent`), where DIR is ${CARGO_TARGET_DIR:-target}/PROFILE (default
 # profile: ci), and .cache/onnxruntime/cpu/libonnxruntime.so (scripts/fetch-onnxruntime.sh). Tags
-# outpost:TAG and outpost-agent:TAG (default: local) and prints each image's size.
+# outpost:TAG and outpost-agent:TAG and prints each image's size. TAG defaults to the workspace's
+# version (Cargo.toml), the tag compose's .env.example, compose.yaml and the k3s kustomizations
+# name: the images this makes are the ones they run. --print-tags prints the two names and stops.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 profile=ci
-tag=local
+tag="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)"
 bin_dir=""
+print_tags=false
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile="$2"; shift ;;
     --bin-dir) bin_dir="$2"; shift ;;
     --tag) tag="$2"; shift ;;
+    --print-tags) print_tags=true ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
+
+[[ -n "$tag" ]] || { echo "no version in $root/Cargo.toml: give --tag" >&2; exit 2; }
+if $print_tags; then
+  echo "outpost:$tag outpost-agent:$tag"
+  exit 0
+fi
 
 [[ -n "$bin_dir" ]] || bin_dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
 ort="$root/.cache/onnxruntime/cpu/libonnxruntime.so"

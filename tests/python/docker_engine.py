@@ -1,12 +1,15 @@
 """A Docker engine for the deploy tests (scripts/setup-docker.sh: Debian's docker.io and
 docker-compose and a static busybox installed when missing, dockerd started when it is not
-running), and the images built from the local build by deploy/docker/build-local.sh."""
+running), and the images built from the local build by deploy/docker/build-local.sh with the
+arguments docs/deploy.md gives it, so they carry the tags the documentation and the compose
+files name."""
 
+import shlex
 import subprocess
 
 from conftest import ROOT
 
-TAG = "test"
+BUILD_LOCAL = ROOT / "deploy" / "docker" / "build-local.sh"
 
 
 def run(*args, check=True, timeout=600, **kwargs):
@@ -22,9 +25,32 @@ def ensure_engine():
     run(str(ROOT / "scripts" / "setup-docker.sh"))
 
 
+def documented_build_arguments():
+    """The arguments of the `deploy/docker/build-local.sh ...` commands docs/deploy.md shows (all
+    alike: the test fails when they differ)."""
+    commands = {
+        tuple(shlex.split(line.split("#", 1)[0])[1:])
+        for line in (ROOT / "docs" / "deploy.md").read_text().splitlines()
+        if line.startswith("deploy/docker/build-local.sh")
+    }
+    assert len(commands) == 1, f"docs/deploy.md builds the images in more than one way: {commands}"
+    return list(commands.pop())
+
+
+def documented_images():
+    """The image names the documented command makes: (server, agent)."""
+    server, agent = run(str(BUILD_LOCAL), *documented_build_arguments(), "--print-tags").stdout.split()
+    return server, agent
+
+
 def build_images(bin_dir):
-    """outpost:test and outpost-agent:test from the binaries in `bin_dir`; their sizes in bytes."""
-    done = run(str(ROOT / "deploy" / "docker" / "build-local.sh"), "--bin-dir", str(bin_dir), "--tag", TAG)
+    """The images of the documented command, from the binaries in `bin_dir` instead of its
+    profile's folder; their sizes in bytes by name."""
+    arguments = documented_build_arguments()
+    if "--profile" in arguments:
+        at = arguments.index("--profile")
+        del arguments[at:at + 2]
+    done = run(str(BUILD_LOCAL), *arguments, "--bin-dir", str(bin_dir))
     sizes = {}
     for line in done.stdout.splitlines():
         name, size = line.split()[:2]

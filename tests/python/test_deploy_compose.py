@@ -1,5 +1,8 @@
 """deploy/compose end to end on a real Docker engine: the images built from the local build
-(deploy/docker/build-local.sh, FROM scratch), `docker-compose up` of the server and the agent
+(deploy/docker/build-local.sh, FROM scratch, with the arguments and so the tags docs/deploy.md
+gives; the compose files' own default images, no .env naming them); the standalone server
+(compose.standalone.yaml) answering a street photo with boxes right after its `up`, on the
+repository's models mounted read-only; `docker-compose up` of the server and the agent
 with the limits compose.yaml sets, both health checks passing; a photo classified through the
 published port; a new signed bundle published to the repository folder the agent reads and the
 server answering with it; the agent cut off its network while serving goes on; the server
@@ -7,12 +10,15 @@ killed (SIGKILL) and brought back by its restart policy, the agent converging ag
 containers (a static busybox mounted for the test only): the memory and CPU limits, the
 read-only root, the non-root user, no capabilities, no new privileges."""
 
+import io
 import json
 import os
 import pathlib
 import shutil
 import signal
 import socket
+import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +28,7 @@ import pytest
 
 from agent_support import MODEL, Publisher, golden_folder
 from conftest import ROOT
-from docker_engine import TAG, build_images, ensure_engine, run
+from docker_engine import build_images, documented_images, ensure_engine, run
 
 # Started first by the workers (conftest.py).
 pytestmark = pytest.mark.long_running
@@ -39,10 +45,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def classify(port, image="chelsea.png"):
+def classify(port, image="chelsea.png", model=MODEL):
     """(model_version, best label) from the camera endpoint, or None while it cannot answer."""
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v2/models/{MODEL}/image", data=(IMAGES / image).read_bytes(),
+        f"http://127.0.0.1:{port}/v2/models/{model}/image", data=(IMAGES / image).read_bytes(),
         method="POST", headers={"Content-Type": "image/png"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
@@ -66,11 +72,11 @@ def eventually(what, check, limit_s=180.0):
 class Unit:
     """One compose project made from deploy/compose in a folder of the test's own."""
 
-    def __init__(self, folder, name):
-        self.folder, self.name = folder, name
+    def __init__(self, folder, name, compose_file="compose.yaml"):
+        self.folder, self.name, self.compose_file = folder, name, compose_file
 
     def compose(self, *args, check=True):
-        return run("docker-compose", "-p", self.name, "-f", "compose.yaml", "-f", "compose.test.yaml",
+        return run("docker-compose", "-p", self.name, "-f", self.compose_file, "-f", "compose.test.yaml",
                    *args, cwd=self.folder, check=check)
 
     def container(self, service):
@@ -117,8 +123,8 @@ def check_confinement(unit, service, memory_bytes, cpus):
     assert fields["NoNewPrivs"].strip() == "1"
 
 
-def idle_memory(unit):
-    names = {unit.container(s): s for s in ("server", "agent")}
+def idle_memory(unit, services=("server", "agent")):
+    names = {unit.container(s): s for s in services}
     done = run("docker", "stats", "--no-stream", "--no-trunc", "--format", "{{.ID}} {{.MemUsage}}", *names)
     return {names[line.split()[0]]: line.split(" ", 1)[1] for line in done.stdout.splitlines()}
 
@@ -141,8 +147,9 @@ def test_the_images_stay_within_their_bounds(images):
     """The server image within its 80 MB target (the stripped binary with ONNX Runtime as its
     one backend, ONNX Runtime's library, glibc and libstdc++; docs/deploy.md), the agent's within
     32 MB."""
-    assert images[f"outpost:{TAG}"] <= SERVER_IMAGE_BOUND, images
-    assert images[f"outpost-agent:{TAG}"] <= AGENT_IMAGE_BOUND, images
+    server, agent = documented_images()
+    assert images[server] <= SERVER_IMAGE_BOUND, images
+    assert images[agent] <= AGENT_IMAGE_BOUND, images
 
 
 @pytest.fixture
@@ -164,8 +171,8 @@ def unit(tmp_path, images):
         "poll_interval_secs = 60", "poll_interval_secs = 1\nmax_backoff_secs = 2")
         + "\n[watch]\nwindow_secs = 0\n")
     http_port = free_port()
+    # The images are compose.yaml's defaults: the ones the documented build made.
     (folder / ".env").write_text(
-        f"OUTPOST_IMAGE=outpost:{TAG}\nOUTPOST_AGENT_IMAGE=outpost-agent:{TAG}\n"
         f"DEVICE_ID=compose-test\nPUBLISH_ADDRESS=127.0.0.1\nHTTP_PORT={http_port}\n"
         f"GRPC_PORT={free_port()}\nREPOSITORY_URL=/srv/repository\n"
         f"LOCAL_REPOSITORY={publisher.repo}\n")
@@ -230,3 +237,83 @@ def test_the_edge_unit_serves_updates_and_comes_back(unit, tmp_path):
 
     time.sleep(5)
     print(f"idle memory: {idle_memory(unit)}")
+
+
+def detect(port, image="street.jpg"):
+    """The detector's answer for a fixture photo, or None while the server cannot answer."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v2/models/ssd_mobilenet_v1_coco/image",
+        data=(IMAGES / image).read_bytes(), method="POST", headers={"Content-Type": "image/jpeg"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def test_the_standalone_server_answers_with_boxes_on_its_first_up(tmp_path, images):
+    """compose.standalone.yaml as a fresh clone has it: deploy/compose beside models/, no .env
+    but the test's ports, the compose file's default image. Right after `up` (its health check
+    passing) the detector finds the people in the street photo and the classifier names the cat;
+    the models are mounted read-only and the container is confined like the edge unit's server."""
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT / "deploy" / "compose", clone / "deploy" / "compose")
+    shutil.copytree(ROOT / "models", clone / "models")
+    folder = clone / "deploy" / "compose"
+    http_port = free_port()
+    (folder / ".env").write_text(f"HTTP_PORT={http_port}\nGRPC_PORT={free_port()}\n")
+    (folder / "compose.test.yaml").write_text(
+        "services:\n  server:\n    volumes:\n      - /bin/busybox:/usr/local/bin/busybox:ro\n")
+    unit = Unit(folder, f"outpoststandalone{uuid.uuid4().hex[:8]}", "compose.standalone.yaml")
+    try:
+        unit.compose("up", "-d")
+        started = time.monotonic()
+        eventually("the server's health check", lambda: unit.healthy("server"))
+        answer = detect(http_port)
+        print(f"healthy after {time.monotonic() - started:.1f} s")
+        assert answer is not None, "healthy but not answering"
+        people = [d for d in answer["detections"] if d["label"] == "person"]
+        assert len(people) >= 4, answer
+        assert classify(http_port, model="mobilenet_v2_int8") == ("1", "Egyptian cat")
+
+        refused = unit.inside("server", "touch", "/models/written", check=False)
+        assert refused.returncode != 0 and "Read-only file system" in refused.stderr, refused.stderr
+        check_confinement(unit, "server", 128 * 1024 * 1024, 2)
+        time.sleep(2)
+        print(f"idle memory: {idle_memory(unit, ['server'])}")
+    finally:
+        logs = unit.compose("logs", "--no-color", "--tail", "40", "server", check=False).stdout
+        print(f"--- server ---\n{logs}")
+        unit.compose("down", "-v", "--remove-orphans", check=False)
+
+
+def test_the_build_context_leaves_out_build_outputs_and_environments(tmp_path):
+    """`docker build` of the repository sends what .dockerignore lets through: an image of the
+    whole context (FROM scratch, COPY .) holds no target/, .cache/ or .venv/ (gigabytes once
+    built and set up: they are here while this runs) and stays under the tracked files' size
+    with room for a few local files."""
+    if os.geteuid() != 0:
+        pytest.skip("needs the Docker engine: root only")
+    ensure_engine()
+    tracked = run("git", "ls-files", "-z", cwd=ROOT).stdout.split("\0")
+    tracked_bytes = sum((ROOT / name).stat().st_size for name in tracked if name and (ROOT / name).is_file())
+    name = f"outpost-context-test:{uuid.uuid4().hex[:8]}"
+    run("docker", "build", "-q", "-t", name, "-f", "-", str(ROOT),
+        input="FROM scratch\nCOPY . /context\n")
+    try:
+        size = int(run("docker", "image", "inspect", "--format", "{{.Size}}", name).stdout)
+        container = run("docker", "create", name, "none").stdout.strip()
+        try:
+            exported = subprocess.run(["docker", "export", container], capture_output=True, check=True,
+                                      timeout=600).stdout
+        finally:
+            run("docker", "rm", container)
+    finally:
+        run("docker", "rmi", name)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as archive:
+        top = {member.name.split("/")[1] for member in archive.getmembers() if member.name.startswith("context/")
+               and member.name.count("/") >= 1}
+    for excluded in ("target", ".cache", ".venv", ".git"):
+        assert excluded not in top, f"{excluded}/ is in the build context: {sorted(top)}"
+    print(f"build context {size} bytes, tracked files {tracked_bytes} bytes")
+    assert size <= tracked_bytes + 16 * 1024 * 1024, (size, tracked_bytes)

@@ -8,6 +8,7 @@ publisher's timers and CronJobs (signature renewal, fleet watch) verified by sys
 the arguments and mounts they give."""
 
 import os
+import re
 import subprocess
 import time
 
@@ -72,7 +73,7 @@ def test_the_jetson_overlay_adds_the_gpu_and_keeps_engines(kustomize):
     pod = objects[("Deployment", "outpost")]["spec"]["template"]["spec"]
     assert pod["runtimeClassName"] == "nvidia"
     [server] = pod["containers"]
-    assert server["image"] == "outpost:jetson"
+    assert server["image"].startswith("outpost:") and server["image"].endswith("-jetson")
     assert server["resources"]["limits"]["nvidia.com/gpu"] == "1"
     restricted(server["securityContext"])
     assert {m["name"] for m in server["volumeMounts"]} >= {"models", "engine-cache"}
@@ -126,6 +127,74 @@ def test_the_compose_files_pass_docker_compose_config():
     assert jetson["runtime"] == "nvidia"
     assert any(str(v.get("target", v)).startswith("/var/cache/outpost/tensorrt") if isinstance(v, dict)
                else "/var/cache/outpost/tensorrt" in v for v in jetson["volumes"])
+
+
+def test_the_standalone_compose_file_is_the_server_alone_on_read_only_models():
+    if not subprocess.run(["sh", "-c", "command -v docker-compose"], capture_output=True).returncode == 0:
+        from docker_engine import ensure_engine
+        if os.geteuid() != 0:
+            pytest.skip("docker-compose is not installed and cannot be installed without root")
+        ensure_engine()
+    config = compose_config("compose.standalone.yaml")
+    assert list(config["services"]) == ["server"]
+    server = config["services"]["server"]
+    assert server["read_only"] is True and server["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in server["security_opt"]
+    assert server["user"] == "65532:65532"
+    assert "secrets" not in server, "nothing to set up before the first up"
+    [models] = [v for v in server["volumes"] if (v["target"] if isinstance(v, dict) else v.split(":")[1]) == "/models"]
+    if isinstance(models, dict):
+        assert models["read_only"] is True and models["source"] == str(ROOT / "models"), models
+    else:
+        assert models == f"{ROOT / 'models'}:/models:ro", models
+    assert all(str(p).startswith("127.0.0.1:") for p in server["ports"]), server["ports"]
+
+
+def compose_default(path, variable):
+    """The default compose gives `${VARIABLE:-default}` in a compose file (each use alike)."""
+    defaults = set(re.findall(r"\$\{" + variable + r":-([^}]+)\}", path.read_text()))
+    assert len(defaults) == 1, (path, variable, defaults)
+    return defaults.pop()
+
+
+def test_every_image_reference_names_the_tag_the_documented_build_makes(kustomize):
+    """build-local.sh run as docs/deploy.md writes it makes outpost:V and outpost-agent:V (V the
+    workspace version); compose's defaults, .env.example, the k3s kustomizations, the KServe
+    runtime and the Jetson image's name all say the same, and every k3s container pulls only when
+    the node lacks the image (images imported without a registry are used as they are)."""
+    from docker_engine import documented_images
+    server, agent = documented_images()
+    version = server.split(":", 1)[1]
+    assert re.search(r'^version = "' + re.escape(version) + '"$', (ROOT / "Cargo.toml").read_text(), re.M)
+    jetson = f"outpost:{version}-jetson"
+    compose = DEPLOY / "compose"
+    assert compose_default(compose / "compose.yaml", "OUTPOST_IMAGE") == server
+    assert compose_default(compose / "compose.yaml", "OUTPOST_AGENT_IMAGE") == agent
+    assert compose_default(compose / "compose.standalone.yaml", "OUTPOST_IMAGE") == server
+    assert compose_default(compose / "compose.jetson.yaml", "OUTPOST_JETSON_IMAGE") == jetson
+    example = dict(line.lstrip("# ").split("=", 1) for line in (compose / ".env.example").read_text().splitlines()
+                   if re.match(r"^#? ?OUTPOST_\w*IMAGE=", line))
+    assert example == {"OUTPOST_IMAGE": server, "OUTPOST_AGENT_IMAGE": agent, "OUTPOST_JETSON_IMAGE": jetson}
+
+    def containers(objects):
+        for obj in objects.values():
+            spec = obj.get("spec", {})
+            pod = spec.get("template", {}).get("spec") or spec.get("jobTemplate", {}).get("spec", {}) \
+                .get("template", {}).get("spec") or {}
+            yield from pod.get("initContainers", []) + pod.get("containers", [])
+
+    for folder, expected in (("base", {server, agent}), ("overlays/jetson", {jetson, agent}),
+                             ("publisher", {server})):
+        found = list(containers(render(kustomize, DEPLOY / "k3s" / folder)))
+        assert {c["image"] for c in found} == expected, (folder, found)
+        assert all(c.get("imagePullPolicy") == "IfNotPresent" for c in found), folder
+    runtime = yaml.safe_load((DEPLOY / "k3s" / "kserve" / "servingruntime.yaml").read_text())
+    [container] = runtime["spec"]["containers"]
+    assert (container["image"], container["imagePullPolicy"]) == (server, "IfNotPresent")
+    for text in ((ROOT / "docs" / "deploy.md").read_text(), (DEPLOY / "docker" / "Dockerfile.jetson").read_text()):
+        assert set(re.findall(r"-t (outpost:\S+)", text)) == {jetson}
+    assert not re.search(r"outpost(-agent)?:latest", "\n".join(
+        p.read_text() for p in DEPLOY.rglob("*") if p.is_file()) + (ROOT / "docs" / "deploy.md").read_text())
 
 
 def outpost_binary():
