@@ -13,9 +13,17 @@ use crate::common;
 const DETECTOR: &str = "ssd_mobilenet_v1_coco";
 const CLASSIFIER: &str = "mobilenet_v2_int8";
 
-/// The README's quick-start request: the photo it posts and the model it posts to, read from
-/// its `curl ... --data-binary @PHOTO localhost:8000/v2/models/MODEL/image` line.
-fn readme_example() -> (String, String) {
+/// The README's quick-start request as curl sends it: the photo, the model and the content
+/// type, read from its `curl [-H 'Content-Type: T'] --data-binary @PHOTO
+/// localhost:8000/v2/models/MODEL/image` line (curl's own `--data-binary` default when no type
+/// is given).
+struct Example {
+    photo: String,
+    model: String,
+    content_type: String,
+}
+
+fn readme_example() -> Example {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let quick_start = readme
         .split("## Quick start")
@@ -35,7 +43,16 @@ fn readme_example() -> (String, String) {
         .nth(1)
         .and_then(|rest| rest.strip_suffix("/image"))
         .expect("the example's URL is /v2/models/MODEL/image");
-    (photo.to_string(), model.to_string())
+    let content_type = line
+        .split("Content-Type: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or("application/x-www-form-urlencoded");
+    Example {
+        photo: photo.to_string(),
+        model: model.to_string(),
+        content_type: content_type.to_string(),
+    }
 }
 
 fn repository_index(server: &TestServer) -> Vec<Value> {
@@ -49,9 +66,10 @@ fn repository_index(server: &TestServer) -> Vec<Value> {
     index.as_array().expect("the index is a list").clone()
 }
 
-fn post_photo(server: &TestServer, model: &str, photo: &Path) -> Value {
+fn post_photo(server: &TestServer, model: &str, photo: &Path, content_type: &str) -> Value {
     let response = common::client()
         .post(format!("{}/v2/models/{model}/image", server.base_url))
+        .header("content-type", content_type)
         .body(std::fs::read(photo).unwrap())
         .send()
         .unwrap();
@@ -61,7 +79,11 @@ fn post_photo(server: &TestServer, model: &str, photo: &Path) -> Value {
 
 #[test]
 fn serve_with_no_flags_answers_the_readme_street_photo_with_people() {
-    let (photo, model) = readme_example();
+    let Example {
+        photo,
+        model,
+        content_type,
+    } = readme_example();
     assert_eq!(model, DETECTOR, "the quick start posts to the bundled detector");
     let logs = tempfile::tempdir().unwrap();
     let server = TestServer::start_with_defaults(
@@ -80,7 +102,7 @@ fn serve_with_no_flags_answers_the_readme_street_photo_with_people() {
         assert_eq!(entry["state"], "READY", "{entry}");
     }
 
-    let answer = post_photo(&server, &model, &repo_root().join(&photo));
+    let answer = post_photo(&server, &model, &repo_root().join(&photo), &content_type);
     let (width, height) = (
         answer["image"]["width"].as_f64().unwrap(),
         answer["image"]["height"].as_f64().unwrap(),
@@ -115,6 +137,7 @@ fn serve_with_no_flags_answers_the_readme_street_photo_with_people() {
         &server,
         CLASSIFIER,
         &repo_root().join("tests/fixtures/images/chelsea.png"),
+        "image/png",
     );
     assert_eq!(cat["classifications"][0]["label"], "Egyptian cat", "{cat}");
 }

@@ -135,9 +135,10 @@ class Load:
 
 
 def start_agent(tmp_path, repository_url, trusted_root, model_repository, server_url, env, config_text="", extra=(),
-                preexec_fn=None):
+                preexec_fn=None, status_port=0):
     """Starts `outpost agent` (or the lean `outpost-agent` when $OUTPOST_AGENT_BIN names it) with
-    its status listener on a free port; returns the process and the status base URL."""
+    its status listener on `status_port` (0: a free one); returns the process and the status
+    base URL."""
     config = tmp_path / "agent.toml"
     config.write_text(config_text)
     if os.environ.get("OUTPOST_AGENT_BIN"):
@@ -148,7 +149,7 @@ def start_agent(tmp_path, repository_url, trusted_root, model_repository, server
         [*command, "--config", str(config),
          "--repository", repository_url, "--trusted-root", str(trusted_root),
          "--model-repository", str(model_repository), "--server", server_url,
-         "--status-host", "127.0.0.1", "--status-port", "0", *extra],
+         "--status-host", "127.0.0.1", "--status-port", str(status_port), *extra],
         stdout=subprocess.PIPE, stderr=sys.stderr, text=True,
         env={**os.environ, **env}, preexec_fn=preexec_fn,
     )

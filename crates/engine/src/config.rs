@@ -38,13 +38,20 @@ impl std::str::FromStr for ControlMode {
     }
 }
 
-impl std::fmt::Display for ControlMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl ControlMode {
+    /// The mode's name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
             ControlMode::None => "none",
             ControlMode::Explicit => "explicit",
             ControlMode::Poll => "poll",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for ControlMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -24,6 +24,7 @@ use crate::metrics::{LiveSources, Metrics};
 use crate::model_control::{ControlSetup, IndexEntry, LoadTarget, ModelControl, UnloadTarget};
 use crate::repository::{LoadDefaults, ModelRepository, ServedModel};
 use crate::request_metrics::{RequestMetrics, Route};
+use crate::status::{self, EngineStatus, StatusHistory, StatusSources};
 use crate::upstream::{UpstreamCollector, Upstreams};
 use outpost_core::{RecordSink, RemoteConnector, UpstreamConfig};
 use prometheus_client::collector::Collector;
@@ -66,6 +67,10 @@ pub struct Engine {
     metrics: Option<Metrics>,
     budget: MemoryBudget,
     poll_interval: Option<Duration>,
+    /// The container's limits, for the status page's memory figures.
+    container: ContainerLimits,
+    /// The status page's series, sampled when it reads.
+    history: StatusHistory,
 }
 
 /// How the initial load went.
@@ -146,6 +151,8 @@ impl Engine {
             metrics,
             budget,
             poll_interval,
+            container: container.clone(),
+            history: StatusHistory::default(),
         })
     }
 
@@ -277,6 +284,21 @@ impl Engine {
         target: UnloadTarget,
     ) -> Result<(), EngineError> {
         self.control.authorized_unload(token, name, target).await
+    }
+
+    /// What the status page shows of the engine: models, versions and their series, the
+    /// inference threads and the memory budget. Read-only; takes a sample for the series.
+    pub fn status(&self) -> EngineStatus {
+        status::collect(StatusSources {
+            control_mode: self.control.mode().as_str(),
+            control_token_required: self.control.token_required(),
+            entries: self.inference.repository().entries(),
+            departed: self.control.departed(),
+            executor: self.inference.executor_load(),
+            budget: &self.budget,
+            container: &self.container,
+            history: &self.history,
+        })
     }
 
     /// The Prometheus exposition, `None` when metrics are off.

@@ -13,8 +13,9 @@
 //!   counted);
 //! - `images` (images as model inputs and outputs), `model_control` (load, unload, evict,
 //!   poll: one path);
-//! - `inference` (the one request path), then `camera`, `describe` and `metrics` (the
-//!   Prometheus exposition);
+//! - `inference` (the one request path), then `camera`, `describe`, `metrics` (the
+//!   Prometheus exposition) and `status` (the status page's figures, with `latency`'s
+//!   percentiles);
 //! - [`Engine`]: all of it assembled, what a front end is given: its methods are the front
 //!   ends' whole view of the engine, and the types they take and answer are re-exported here
 //!   (the modules themselves are private).
@@ -33,6 +34,7 @@ mod executor;
 mod forward;
 mod images;
 mod inference;
+mod latency;
 mod memory;
 mod metrics;
 mod model_control;
@@ -40,6 +42,7 @@ mod process_memory;
 mod repository;
 mod request_metrics;
 mod statistics;
+mod status;
 mod upstream;
 
 #[cfg(test)]
@@ -67,3 +70,7 @@ pub use process_memory::tune as tune_process_memory;
 pub use repository::ServedModel;
 pub use request_metrics::Route;
 pub use statistics::DurationTotals;
+pub use status::{
+    EngineStatus, ExecutorStatus, MemoryStatus, ModelStatus, SeriesPoint, UpstreamStatus,
+    VersionStatus,
+};

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::latency::{LatencyCounts, LatencyHistogram};
+
 /// A count of events and their summed duration.
 #[derive(Debug, Default)]
 struct DurationStat {
@@ -87,6 +89,8 @@ pub(crate) struct ModelStatistics {
     execution_count: AtomicU64,
     last_inference_ms: AtomicU64,
     batches: Mutex<BTreeMap<u64, BatchTotals>>,
+    /// Answered requests' end-to-end times, for percentiles.
+    success_latency: LatencyHistogram,
 }
 
 /// A consistent-enough copy of [`ModelStatistics`] for an answer.
@@ -112,6 +116,8 @@ pub struct StatisticsSnapshot {
     pub compute_output: DurationTotals,
     /// By batch size.
     pub batches: BTreeMap<u64, BatchTotals>,
+    /// Answered requests' end-to-end times, per latency bucket.
+    pub success_latency: LatencyCounts,
 }
 
 impl ModelStatistics {
@@ -128,6 +134,7 @@ impl ModelStatistics {
     /// (its executions are recorded apart, see [`ModelStatistics::record_execution`]).
     pub(crate) fn record_request(&self, total: Duration, stages: StageTimes, inferences: u64) {
         self.success.add(total);
+        self.success_latency.observe(total);
         self.queue.add(stages.queue);
         self.compute_input.add(stages.input);
         self.compute_infer.add(stages.infer);
@@ -175,6 +182,7 @@ impl ModelStatistics {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone(),
+            success_latency: self.success_latency.counts(),
         }
     }
 }

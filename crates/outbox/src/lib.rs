@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 pub use config::OutboxConfig;
 pub use error::OutboxError;
-use store::{OutboxStore, Record};
+use store::{Backlog, OutboxStore, Record};
 
 /// Records taken in one transaction at most.
 const GROUP_COMMIT_MAX: usize = 1024;
@@ -141,6 +141,11 @@ impl Outbox {
                 .dropped_unwritten
                 .fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// What waits to be uploaded now (read from the store).
+    pub fn backlog(&self) -> Result<Backlog, OutboxError> {
+        lock(&self.store).backlog()
     }
 
     /// The counts kept while the server runs.

@@ -5,7 +5,8 @@
 //! [`http`] is the REST front end (with the camera endpoint and `/metrics`) and [`grpc`] the
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
-//! what they share; [`tls`] puts either behind rustls; [`runtimes`] configures the runtimes the binary
+//! what they share; [`status`] gathers the status page's figures (the page is served by
+//! [`http`]); [`tls`] puts either behind rustls; [`runtimes`] configures the runtimes the binary
 //! registers; [`serve`] wires them together and runs until SIGTERM or SIGINT
 //! (logging is set up by `outpost_settings::logging`, shared with the agent).
 
@@ -17,6 +18,7 @@ pub mod http;
 pub mod runtimes;
 pub mod serve;
 pub mod state;
+pub mod status;
 pub mod tls;
 
 pub use config::{ConfigError, ServerConfig, SettingOverrides};

@@ -5,6 +5,8 @@
 use outpost_core::RecordSink;
 use outpost_outbox::metrics::OutboxCollector;
 use outpost_outbox::Outbox;
+
+use crate::status::StatusPage;
 use prometheus_client::collector::Collector;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +62,9 @@ pub enum ServeError {
     /// The outbox could not be opened, or its destination cannot be used.
     #[error(transparent)]
     Outbox(#[from] outpost_outbox::OutboxError),
+    /// The status page's agent URL cannot be asked.
+    #[error(transparent)]
+    StatusPage(#[from] crate::status::AgentUrlError),
 }
 
 /// How a running server is watched over: where it announces its listeners, and what stops it.
@@ -110,6 +115,7 @@ pub async fn serve_supervised(
     // Before binding: a bad certificate or key stops the start with the file's name.
     let tls = TlsSetup::from_config(&config.tls)?;
     let (engine, outbox_handle) = start_engine(&config, &limits, runtimes).await?;
+    let status_page = StatusPage::new(&config.status_page, outbox_handle.clone())?;
     let listeners = Listeners::bind(&config, &tls, supervision.announce.as_ref()).await?;
     let state = Arc::new(AppState {
         engine,
@@ -120,6 +126,7 @@ pub async fn serve_supervised(
         strict_readiness: config.strict_readiness,
         startup_complete: AtomicBool::new(false),
         shutting_down: AtomicBool::new(false),
+        status_page,
     });
     tokio::spawn(load_repository(state.clone()));
     let state_outbox = outbox_handle;

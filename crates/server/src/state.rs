@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use outpost_engine::Engine;
 use outpost_protocol::DecodeLimits;
 
+use crate::status::StatusPage;
+
 /// Everything a handler needs.
 pub struct AppState {
     /// The engine behind both front ends.
@@ -20,6 +22,8 @@ pub struct AppState {
     pub startup_complete: AtomicBool,
     /// Set when shutdown starts: readiness turns false so load balancers stop sending.
     pub shutting_down: AtomicBool,
+    /// The status page's sources, when the page is on.
+    pub status_page: Option<StatusPage>,
 }
 
 impl AppState {

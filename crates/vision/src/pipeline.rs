@@ -120,6 +120,16 @@ impl ImagePipeline {
         self.post.is_some()
     }
 
+    /// What the camera endpoint answers for this model: `classification` or `detection`;
+    /// `None` without postprocessing (the endpoint then refuses images).
+    pub fn answer_kind(&self) -> Option<&'static str> {
+        match &self.post {
+            None => None,
+            Some(Postprocessor::Classify(_)) => Some("classification"),
+            Some(Postprocessor::Detect(_)) => Some("detection"),
+        }
+    }
+
     /// The outputs postprocessing reads (all of them when there is none).
     pub fn output_names(&self) -> Option<Vec<String>> {
         match &self.post {

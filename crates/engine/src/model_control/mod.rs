@@ -19,7 +19,7 @@ mod versions;
 pub use index::{IndexEntry, ModelState};
 pub use parameters::{LoadTarget, ParameterValue, UnloadTarget};
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -53,7 +53,13 @@ pub(crate) struct ModelControl {
     setup: ControlSetup,
     /// One load or unload at a time; also guards the fingerprints.
     loaded_from: Mutex<HashMap<String, Fingerprint>>,
+    /// Models unloaded since start and why (for the status page), at most
+    /// [`MAX_DEPARTED`]; a name loaded again stays here, and readers skip it.
+    departed: Mutex<BTreeMap<String, &'static str>>,
 }
+
+/// How many unloaded models are remembered for the status page.
+const MAX_DEPARTED: usize = 1024;
 
 /// What model control is made of.
 pub(crate) struct ControlSetup {
@@ -79,12 +85,37 @@ pub(crate) struct ControlSetup {
     pub outbox_open: bool,
 }
 
+impl Unload {
+    /// Why, in the status page's words.
+    fn describe(self) -> &'static str {
+        match self {
+            Unload::Requested => "unloaded on request",
+            Unload::Removed => "its directory left the repository",
+            Unload::Evicted => "unloaded while idle to make room in the memory budget",
+        }
+    }
+}
+
 impl ModelControl {
+    /// Models unloaded since start and why; some may have loaded again since.
+    pub(crate) fn departed(&self) -> BTreeMap<String, &'static str> {
+        self.departed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether the control endpoints require a token.
+    pub(crate) fn token_required(&self) -> bool {
+        self.setup.token.is_some()
+    }
+
     /// Model control as `setup` says; nothing is loaded until [`ModelControl::load_all`].
     pub(crate) fn new(setup: ControlSetup) -> ModelControl {
         ModelControl {
             setup,
             loaded_from: Mutex::new(HashMap::new()),
+            departed: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -211,6 +242,15 @@ impl ModelControl {
         loaded_from: Option<&mut HashMap<String, Fingerprint>>,
     ) -> bool {
         let removed = self.setup.repository.remove(name);
+        if removed {
+            let mut departed = self
+                .departed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if departed.len() < MAX_DEPARTED || departed.contains_key(name) {
+                departed.insert(name.to_string(), why.describe());
+            }
+        }
         if why != Unload::Evicted {
             if let Some(loaded_from) = loaded_from {
                 loaded_from.remove(name);

@@ -64,6 +64,31 @@ settings_section! {
 }
 
 settings_section! {
+    /// `[status_page]`: the read-only status page at `/` (docs/status-page.md).
+    #[derive(Debug)]
+    pub struct StatusPageConfig {
+        /// Serve the status page at / and its figures at /status/data.
+        enabled: bool = true, flag "status-page";
+        /// The `/status` URL of an agent beside the server; the server fetches it for the page.
+        agent_status_url: Option<String> = None, flag "agent-status-url";
+    }
+}
+
+impl StatusPageConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.agent_status_url {
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("http" | "https")) || url.len() > 2048 {
+                return Err(ConfigError::Invalid(format!(
+                    "status_page.agent_status_url must be an http:// or https:// URL, such as http://127.0.0.1:8003/status (got {url:?})"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+settings_section! {
     /// `[tls]`: TLS (rustls) on the HTTP and gRPC listeners. Off unless a certificate and its key
     /// are given; then every listener named below accepts TLS only.
     #[derive(Debug)]
@@ -130,6 +155,8 @@ settings_section! {
         tls: TlsConfig,
         /// `[metrics]`: Prometheus metrics.
         metrics: MetricsConfig,
+        /// `[status_page]`: the status page.
+        status_page: StatusPageConfig,
         /// `[memory]`: the memory budget.
         memory: MemoryConfig,
         /// `[model_control]`: loading and unloading models after start.
@@ -220,6 +247,7 @@ impl ServerConfig {
             ));
         }
         self.tls.check()?;
+        self.status_page.check()?;
         if let Some(problem) = self
             .upstream
             .as_ref()

@@ -13,6 +13,7 @@ mod metadata;
 mod metrics;
 mod openapi;
 mod repository;
+mod status_page;
 
 use std::sync::Arc;
 
@@ -29,12 +30,22 @@ pub const SERVED_BY_HEADER: &str = "outpost-served-by";
 
 pub use crate::state::AppState;
 
-/// All REST routes; `/metrics` too when `with_metrics`.
+/// All REST routes; `/metrics` too when `with_metrics`, the status page when it is on.
 pub fn router(state: Arc<AppState>, with_metrics: bool) -> Router {
     let max_body = state.max_body_bytes;
     let router = Router::new();
     let router = if with_metrics {
         router.route("/metrics", get(metrics::metrics))
+    } else {
+        router
+    };
+    let router = if state.status_page.is_some() {
+        router
+            .route("/", get(status_page::page))
+            .route("/status/app.js", get(status_page::script))
+            .route("/status/style.css", get(status_page::style))
+            .route("/status/icon.svg", get(status_page::icon))
+            .route("/status/data", get(status_page::data))
     } else {
         router
     };
