@@ -23,4 +23,5 @@ mod openapi;
 mod repo_cli;
 mod runtime_names;
 mod scheduling;
+mod status_page;
 mod string_errors;
