@@ -20,6 +20,8 @@ stage_background "Python test env" scripts/setup-test-env.sh
 stage_background "arm64 setup" scripts/arm64-check.sh --setup
 # The deploy tests' Docker engine (install when missing, start dockerd), likewise.
 stage_background "Docker engine" scripts/setup-docker.sh --optional
+# The status page's browser test's chromium (Debian's, installed when missing), likewise.
+stage_background "chromium" scripts/setup-browser.sh --optional
 
 stage "cargo fmt" cargo fmt --all -- --check
 stage "build tools (cmake, nasm)" scripts/build-tools.sh
@@ -34,6 +36,7 @@ stage_join "fetch ONNX Runtime (OpenVINO)"
 # Every Rust test but the fleet simulation, which runs beside the Python tests below.
 stage "Rust tests" scripts/cargo-ci.sh test --workspace -- --skip two_hundred_devices
 stage_join "Docker engine"
+stage_join "chromium"
 stage_join "Python test env"
 # The fleet simulation (crates/agent/tests/fleet_simulation.rs: 200 devices in one process
 # against moto's server from the Python test env, about 15,000 requests) waits on moto, a core

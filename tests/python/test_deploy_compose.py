@@ -208,6 +208,14 @@ def test_the_edge_unit_serves_updates_and_comes_back(unit, tmp_path):
     eventually("the agent to settle on version 2",
                lambda: (unit.agent_status() or {}).get("models", {}).get(MODEL, {}).get("active") == 2)
 
+    # The status page's figures, through the published port: the server asks the agent beside
+    # it (config/outpost.toml), which no browser could reach.
+    with urllib.request.urlopen(f"http://127.0.0.1:{unit.http_port}/status/data", timeout=10) as response:
+        page = json.loads(response.read())
+    assert page["agent"]["reachable"], page["agent"]
+    assert page["agent"]["report"]["models"][MODEL]["active"] == 2, page["agent"]
+    assert [m["default_version"] for m in page["models"] if m["name"] == MODEL] == [2], page["models"]
+
     # The agent loses its network: serving goes on.
     network = f"{unit.name}_default"
     run("docker", "network", "disconnect", network, unit.container("agent"))

@@ -3,8 +3,8 @@ Python through `executable_path` (scripts/setup-browser.sh installs it; nothing 
 browser). Against the real server: the page loads with no console error and no request leaving
 the server; it lists the bundled models; its chart moves while clients send photos; a model
 unloaded through the API shows as unloaded within 5 s; a dropped photo shows its boxes (in the
-DOM, and in screenshots at 1280x800 and 390x844 kept under $OUTPOST_ARTIFACTS, default
-target/artifacts/status-page); a photo that is not an image, one over the size limit and one for
+DOM, and in screenshots at 1280x800 and 390x844 kept under $OUTPOST_ARTIFACTS/status-page,
+default target/artifacts/status-page); a photo that is not an image, one over the size limit and one for
 a model that does not exist show the server's own error text; labels that look like markup stay
 text. Beside it, an agent (moto's S3 server, a signed repository) shows its state and the reason
 it refused a bundle."""
@@ -25,6 +25,9 @@ import pytest
 from agent_support import MODEL, TOKEN, Publisher, golden_folder, model_status, start_agent, wait_for
 from conftest import ROOT, start_outpost, stop_outpost
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
+
+# Started first by the workers (conftest.py): about 25 s in all.
+pytestmark = pytest.mark.long_running
 
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 DETECTOR = "ssd_mobilenet_v1_coco"
@@ -129,10 +132,15 @@ def hostile_model(models):
 
 
 @pytest.fixture
-def served(tmp_path):
-    models = tmp_path / "models"
-    shutil.copytree(ROOT / "models", models)
-    hostile_model(models)
+def models(tmp_path):
+    """A copy of the bundled models."""
+    folder = tmp_path / "models"
+    shutil.copytree(ROOT / "models", folder)
+    return folder
+
+
+@pytest.fixture
+def served(models):
     process, addresses = start_outpost(
         models, "--model-control-mode", "explicit", "--max-image-bytes", str(MAX_IMAGE_BYTES),
         env={"OUTPOST_CONTROL_TOKEN": TOKEN})
@@ -216,6 +224,8 @@ def test_the_page_lists_the_models_moves_with_traffic_and_follows_an_unload(brow
         assert "ms" in page.page.inner_text("#timings")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=str(ARTIFACTS / "status-page-1280x800.png"), full_page=True)
+        # The README's picture (docs/images/status-page.jpg is a copy of this one).
+        page.page.screenshot(path=str(ARTIFACTS / "status-page.jpg"), full_page=True, type="jpeg", quality=80)
 
         assert page.console_errors == [], page.console_errors
         assert page.outside_requests() == [], page.outside_requests()
@@ -223,7 +233,11 @@ def test_the_page_lists_the_models_moves_with_traffic_and_follows_an_unload(brow
         page.close()
 
 
-def test_the_page_shows_the_servers_errors_and_keeps_labels_as_text(browser, served):
+def test_the_page_shows_the_servers_errors_and_keeps_labels_as_text(browser, served, models):
+    hostile_model(models)
+    status, answer = post(served, f"/v2/repository/models/{HOSTILE}/load", b"{}", "application/json",
+                          {"Authorization": f"Bearer {TOKEN}"})
+    assert status == 200, answer
     page = Page(browser, served, 1280, 800)
     try:
         page.choose(DETECTOR)

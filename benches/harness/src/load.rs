@@ -18,6 +18,8 @@ use crate::stats::{ProcessUsage, Recorder};
 /// One request, sent again and again.
 #[derive(Clone)]
 pub struct RequestTemplate {
+    /// `POST` for inference, `GET` for a page.
+    pub method: reqwest::Method,
     /// Where it goes.
     pub url: String,
     /// Its headers.
@@ -111,7 +113,7 @@ impl LoadGenerator {
         self.runtime.block_on(async {
             let response = self
                 .client
-                .post(&request.url)
+                .request(request.method.clone(), &request.url)
                 .headers(request.headers.clone())
                 .body(request.body.clone())
                 .timeout(timeout)
@@ -193,7 +195,7 @@ async fn send(
     recorder: &mut Recorder,
 ) {
     let result = client
-        .post(&request.url)
+        .request(request.method.clone(), &request.url)
         .headers(request.headers.clone())
         .body(request.body.clone())
         .send()

@@ -19,7 +19,7 @@ use crate::procfs::{resident_kib, UsageSampler};
 use crate::python_baseline::{self, PythonServer};
 use crate::ratios;
 use crate::stats::{LoadShape, ProcessUsage, Recorder, ScenarioResult};
-use crate::targets::{camera_request, infer_request, Protocol};
+use crate::targets::{camera_request, infer_request, page_request, Protocol};
 
 /// Why a run could not be made.
 #[derive(Debug, Error)]
@@ -213,6 +213,12 @@ pub fn run(inputs: &RunInputs) -> Result<RunOutcome, RunError> {
     );
     let most_clients = plan.binary_concurrency.iter().copied().max().unwrap_or(1);
     scenarios.extend(session.camera_against_binary(outpost.pid(), &camera, &binary, most_clients));
+    // The status page's own requests, one client each: the page, and its figures (each read
+    // takes a sample of the series, as an open page's poll does every two seconds).
+    for (protocol, path) in [("status_page", "/"), ("status_data", "/status/data")] {
+        let request = page_request(&outpost.base_url, path);
+        scenarios.push(session.page(outpost.pid(), protocol, &request));
+    }
     if let Some((server, _)) = &python {
         let photos = photos::make(&inputs.repo_root.join("tests/fixtures/images"))
             .map_err(|e| RunError::Camera(e.to_string()))?;
@@ -451,6 +457,28 @@ impl Session<'_> {
     /// The camera endpoint against binary V2 requests for the same model on the same server, at
     /// saturation, in interleaved slices. Results: `outpost/camera/cN` and
     /// `outpost/binary_paired/cN`.
+    /// One client asking for `request` back to back: the status page's requests.
+    fn page(&self, pid: u32, protocol: &str, request: &RequestTemplate) -> ScenarioResult {
+        let rounds = self.plan.rounds.max(1) as u32;
+        let (recorder, elapsed, usage) = self.generator.closed_loop_sampled(
+            request,
+            1,
+            self.plan.warmup / rounds,
+            self.plan.duration / rounds,
+            pid,
+        );
+        let result = ScenarioResult::from_recorder(
+            "outpost",
+            protocol,
+            LoadShape::Closed { concurrency: 1 },
+            &recorder,
+            elapsed,
+            Some(usage),
+        );
+        report_progress(&result);
+        result
+    }
+
     fn camera_against_binary(
         &self,
         pid: u32,

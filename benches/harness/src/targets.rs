@@ -69,6 +69,7 @@ pub fn infer_request(
         }
     };
     RequestTemplate {
+        method: reqwest::Method::POST,
         url: format!("{base_url}/v2/models/{model}/infer"),
         headers,
         body: Bytes::from(body),
@@ -80,9 +81,20 @@ pub fn camera_request(base_url: &str, model: &str, jpeg: &[u8]) -> RequestTempla
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
     RequestTemplate {
+        method: reqwest::Method::POST,
         url: format!("{base_url}/v2/models/{model}/image"),
         headers,
         body: Bytes::copy_from_slice(jpeg),
+    }
+}
+
+/// `GET base_url + path`: the status page and its figures.
+pub fn page_request(base_url: &str, path: &str) -> RequestTemplate {
+    RequestTemplate {
+        method: reqwest::Method::GET,
+        url: format!("{base_url}{path}"),
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
     }
 }
 

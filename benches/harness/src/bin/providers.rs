@@ -252,6 +252,7 @@ fn full_request(base_url: &str, model: &str, inputs: &[NamedTensor]) -> RequestT
         HeaderValue::from_static("application/octet-stream"),
     );
     RequestTemplate {
+        method: reqwest::Method::POST,
         url: format!("{base_url}/v2/models/{model}/infer"),
         headers,
         body: body.into(),

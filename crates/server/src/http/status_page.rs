@@ -53,7 +53,8 @@ pub(super) async fn data(State(state): State<Arc<AppState>>) -> Response {
     let Some(page) = state.status_page.as_ref() else {
         return ApiError::new(StatusCode::NOT_FOUND, "the status page is off").into_response();
     };
-    let mut response = Json(status::data(&state, page).await).into_response();
+    let figures = status::data(&state.engine, state.is_ready(), page).await;
+    let mut response = Json(figures).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -11,13 +11,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use outpost_engine::EngineStatus;
+use outpost_engine::{Engine, EngineStatus};
 use outpost_outbox::Outbox;
 use serde::Serialize;
 
 use crate::about;
 use crate::config::StatusPageConfig;
-use crate::state::AppState;
 use agent::{AgentStatusSource, AgentView};
 
 /// What the status page reads besides the engine.
@@ -108,8 +107,8 @@ fn outbox_view(outbox: &Outbox) -> OutboxView {
     }
 }
 
-/// The figures now.
-pub(crate) async fn data(state: &AppState, page: &StatusPage) -> StatusData {
+/// The figures now, of `engine` in a server that is `ready` or not.
+pub(crate) async fn data(engine: &Engine, ready: bool, page: &StatusPage) -> StatusData {
     let agent = match &page.agent {
         Some(source) => Some(source.view().await),
         None => None,
@@ -119,10 +118,10 @@ pub(crate) async fn data(state: &AppState, page: &StatusPage) -> StatusData {
             name: about::NAME,
             version: about::VERSION,
             uptime_secs: page.started.elapsed().as_secs(),
-            ready: state.is_ready(),
+            ready,
             now_ms: outpost_outbox::now_ms().max(0) as u64,
         },
-        engine: state.engine.status(),
+        engine: engine.status(),
         outbox: page.outbox.as_deref().map(outbox_view),
         agent,
     }
