@@ -84,7 +84,10 @@ fn serve_with_no_flags_answers_the_readme_street_photo_with_people() {
         model,
         content_type,
     } = readme_example();
-    assert_eq!(model, DETECTOR, "the quick start posts to the bundled detector");
+    assert_eq!(
+        model, DETECTOR,
+        "the quick start posts to the bundled detector"
+    );
     let logs = tempfile::tempdir().unwrap();
     let server = TestServer::start_with_defaults(
         &common::binary(),
@@ -130,7 +133,10 @@ fn serve_with_no_flags_answers_the_readme_street_photo_with_people() {
             0.0 <= x0 && x0 < x1 && x1 <= width && 0.0 <= y0 && y0 < y1 && y1 <= height,
             "a box inside the {width}x{height} photo: {person}"
         );
-        assert!(y1 - y0 > x1 - x0, "a walking person is taller than wide: {person}");
+        assert!(
+            y1 - y0 > x1 - x0,
+            "a walking person is taller than wide: {person}"
+        );
     }
 
     let cat = post_photo(

@@ -164,7 +164,17 @@ mod tests {
 
     #[test]
     fn each_duration_lands_in_the_bucket_whose_bounds_hold_it() {
-        for us in [1.0, 99.0, 100.0, 100.5, 125.0, 126.0, 4_000.0, 29_000_000.0, 1e9] {
+        for us in [
+            1.0,
+            99.0,
+            100.0,
+            100.5,
+            125.0,
+            126.0,
+            4_000.0,
+            29_000_000.0,
+            1e9,
+        ] {
             let index = bucket_of(Duration::from_secs_f64(us / 1e6));
             assert!(us <= upper_bound_us(index), "{us} µs in bucket {index}");
             if index > 0 {
@@ -185,8 +195,14 @@ mod tests {
         assert_eq!(counts.total(), 1000);
         let p50 = counts.quantile(0.5).unwrap().as_secs_f64() * 1000.0;
         let p99 = counts.quantile(0.99).unwrap().as_secs_f64() * 1000.0;
-        assert!((500.0 / GROWTH..=500.0 * GROWTH).contains(&p50), "p50 {p50}");
-        assert!((990.0 / GROWTH..=990.0 * GROWTH).contains(&p99), "p99 {p99}");
+        assert!(
+            (500.0 / GROWTH..=500.0 * GROWTH).contains(&p50),
+            "p50 {p50}"
+        );
+        assert!(
+            (990.0 / GROWTH..=990.0 * GROWTH).contains(&p99),
+            "p99 {p99}"
+        );
         assert!(p50 < p99);
         assert_eq!(LatencyCounts::default().quantile(0.5), None);
     }
@@ -204,7 +220,10 @@ mod tests {
         let between = histogram.counts().since(&earlier);
         assert_eq!(between.total(), 10);
         let p50 = between.quantile(0.5).unwrap().as_secs_f64() * 1000.0;
-        assert!((200.0 / GROWTH..=200.0 * GROWTH).contains(&p50), "p50 {p50}");
+        assert!(
+            (200.0 / GROWTH..=200.0 * GROWTH).contains(&p50),
+            "p50 {p50}"
+        );
         // Counts that started again (a reloaded version) are taken whole.
         let restarted = LatencyHistogram::default();
         restarted.observe(ms(5.0));

@@ -214,7 +214,9 @@ mod tests {
         }
         let points = &series["m"];
         assert_eq!(points.len() as u64, WINDOW.as_secs());
-        assert!(points.iter().all(|p| (p.requests_per_sec - 1.0).abs() < 1e-9));
+        assert!(points
+            .iter()
+            .all(|p| (p.requests_per_sec - 1.0).abs() < 1e-9));
         assert_eq!(points.last().unwrap().at_ms, 400_000);
     }
 }
