@@ -94,6 +94,15 @@ def test_the_kserve_runtime_is_a_v2_runtime_for_onnx():
     restricted(container["securityContext"])
 
 
+def need_docker_compose():
+    """Installs docker-compose when missing (root only; skips the test otherwise)."""
+    if not subprocess.run(["sh", "-c", "command -v docker-compose"], capture_output=True).returncode == 0:
+        from docker_engine import ensure_engine
+        if os.geteuid() != 0:
+            pytest.skip("docker-compose is not installed and cannot be installed without root")
+        ensure_engine()
+
+
 def compose_config(*files):
     env = {**os.environ, "REPOSITORY_URL": "s3://models-bucket/site-a"}
     command = ["docker-compose"] + [arg for f in files for arg in ("-f", f)] + ["config"]
@@ -103,11 +112,7 @@ def compose_config(*files):
 
 
 def test_the_compose_files_pass_docker_compose_config():
-    if not subprocess.run(["sh", "-c", "command -v docker-compose"], capture_output=True).returncode == 0:
-        from docker_engine import ensure_engine
-        if os.geteuid() != 0:
-            pytest.skip("docker-compose is not installed and cannot be installed without root")
-        ensure_engine()
+    need_docker_compose()
     config = compose_config("compose.yaml")
     server, agent = config["services"]["server"], config["services"]["agent"]
     for service, memory in ((server, "128m"), (agent, "32m")):
@@ -130,11 +135,7 @@ def test_the_compose_files_pass_docker_compose_config():
 
 
 def test_the_standalone_compose_file_is_the_server_alone_on_read_only_models():
-    if not subprocess.run(["sh", "-c", "command -v docker-compose"], capture_output=True).returncode == 0:
-        from docker_engine import ensure_engine
-        if os.geteuid() != 0:
-            pytest.skip("docker-compose is not installed and cannot be installed without root")
-        ensure_engine()
+    need_docker_compose()
     config = compose_config("compose.standalone.yaml")
     assert list(config["services"]) == ["server"]
     server = config["services"]["server"]
