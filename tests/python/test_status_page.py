@@ -3,8 +3,9 @@ Python through `executable_path` (scripts/setup-browser.sh installs it; nothing 
 browser). Against the real server: the page loads with no console error and no request leaving
 the server; it lists the bundled models; its chart moves while clients send photos; a model
 unloaded through the API shows as unloaded within 5 s; a dropped photo shows its boxes (in the
-DOM, and in screenshots at 1280x800 and 390x844 kept under $OUTPOST_ARTIFACTS/status-page,
-default target/artifacts/status-page); a photo that is not an image, one over the size limit and one for
+DOM, and in screenshots at 1280x800 and 390x844: the boxes' colour is on the photo, and gone
+when they are hidden; the screenshots are kept under $OUTPOST_ARTIFACTS/status-page, default
+target/artifacts/status-page); a photo that is not an image, one over the size limit and one for
 a model that does not exist show the server's own error text; labels that look like markup stay
 text. Beside it, an agent (moto's S3 server, a signed repository) shows its state and the reason
 it refused a bundle."""
@@ -22,6 +23,7 @@ import urllib.request
 
 import pytest
 
+import png_pixels
 from agent_support import MODEL, TOKEN, Publisher, golden_folder, model_status, start_agent, wait_for
 from conftest import ROOT, start_outpost, stop_outpost
 from test_repository_s3 import BUCKET, s3  # noqa: F401  (fixture)
@@ -171,6 +173,23 @@ class PhotoLoad:
             thread.join(timeout=30)
 
 
+def box_coloured(pixel):
+    """The boxes' and their labels' colour (#ff2d55 in style.css), give or take antialiasing."""
+    r, g, b = pixel
+    return r > 215 and g < 95 and 45 < b < 135
+
+
+def drawn_box_pixels(page):
+    """Pixels of the boxes' colour in screenshots of the photo with its boxes, and without."""
+    frame = page.page.locator("#photo-frame")
+    shown = png_pixels.count(frame.screenshot(), box_coloured)
+    page.page.evaluate("() => { document.getElementById('boxes').hidden = true; }")
+    hidden = png_pixels.count(frame.screenshot(), box_coloured)
+    page.page.evaluate("() => { document.getElementById('boxes').hidden = false; }")
+    print(f"box-coloured pixels: {shown} with the boxes, {hidden} without")
+    return shown, hidden
+
+
 def chart_points(page, model):
     return page.page.get_attribute(f'article.traffic[data-model="{model}"] svg polyline.rps', "points") or ""
 
@@ -222,6 +241,8 @@ def test_the_page_lists_the_models_moves_with_traffic_and_follows_an_unload(brow
         photo = page.page.locator("#photo").bounding_box()
         assert photo["x"] <= box["x"] and box["x"] + box["width"] <= photo["x"] + photo["width"] + 1
         assert "ms" in page.page.inner_text("#timings")
+        shown, hidden = drawn_box_pixels(page)
+        assert shown > 1000 and hidden < shown / 10, f"box pixels: {shown} drawn, {hidden} without the boxes"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=str(ARTIFACTS / "status-page-1280x800.png"), full_page=True)
         # The README's picture (docs/images/status-page.jpg is a copy of this one).
@@ -298,6 +319,8 @@ def test_the_page_fits_a_phone(browser, served):
         page.page.wait_for_selector('#boxes .box[data-label="person"]')
         width = page.page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 390, f"with a photo, the page is {width} px wide on a 390 px screen"
+        shown, hidden = drawn_box_pixels(page)
+        assert shown > 300 and hidden < shown / 10, f"box pixels: {shown} drawn, {hidden} without the boxes"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.page.screenshot(path=str(ARTIFACTS / "status-page-390x844.png"), full_page=True)
         assert page.console_errors == [], page.console_errors

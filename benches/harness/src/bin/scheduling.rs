@@ -1,7 +1,7 @@
 //! `outpost-bench-scheduling`: what the shipped scheduling default gives on the camera endpoint
 //! against the fixed configurations a user could write instead, at 1, 2, 4 and 8 clients, with a
 //! 720p and a 1080p photo, for every bundled model with a camera pipeline (`models/*/model.toml`
-//! with a `[preprocess]` section).
+//! with a `[preprocess]` section; `--models` names some of them).
 //!
 //! Three servers run side by side, each serving the bundled models: `default` with the shipped
 //! `model.toml` as it is, `1 x N threads` (`instances = 1`, `intra_op = N`: ONNX Runtime's
@@ -52,6 +52,10 @@ struct Args {
     /// Client counts.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     concurrency: Vec<usize>,
+    /// Only these bundled models, by folder name [default: every bundled model with a camera
+    /// pipeline].
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
     /// The benchmark photo sent (one of the harness's photos, without its resolution).
     #[arg(long, default_value = "rocket")]
     photo: String,
@@ -133,7 +137,8 @@ struct BundledModel {
     shipped_toml: String,
 }
 
-fn bundled_models(root: &Path) -> anyhow::Result<Vec<BundledModel>> {
+/// The bundled models with a camera pipeline; only those named in `only`, when it names any.
+fn bundled_models(root: &Path, only: &[String]) -> anyhow::Result<Vec<BundledModel>> {
     let mut models = Vec::new();
     let models_dir = root.join("models");
     let mut entries: Vec<_> = std::fs::read_dir(&models_dir)
@@ -155,6 +160,15 @@ fn bundled_models(root: &Path) -> anyhow::Result<Vec<BundledModel>> {
                 shipped_toml: text,
             });
         }
+    }
+    if let Some(missing) = only.iter().find(|n| models.iter().all(|m| &m.name != *n)) {
+        bail!(
+            "{missing} is not a model with a camera pipeline under {}",
+            models_dir.display()
+        );
+    }
+    if !only.is_empty() {
+        models.retain(|m| only.contains(&m.name));
     }
     if models.is_empty() {
         bail!(
@@ -195,7 +209,7 @@ fn main() -> anyhow::Result<()> {
     let outpost = run::outpost_binary(&root, args.outpost.clone()).map_err(anyhow::Error::msg)?;
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let sides = Side::all(cpus);
-    let models = bundled_models(&root)?;
+    let models = bundled_models(&root, &args.models)?;
     let photos: Vec<Photo> = photos::make(&root.join("tests/fixtures/images"))?
         .into_iter()
         .filter(|p| p.name.starts_with(&format!("{}_", args.photo)))
