@@ -2,8 +2,9 @@
 # Runs the whole test suite on a fresh machine: fetches ONNX Runtime (pinned wheel), installs the
 # Python test clients, checks formatting and lints, builds the workspace once (scripts/build.sh,
 # the `ci` profile) and runs every Rust test (unit and end-to-end against the real binary) and
-# the Python client tests (tritonclient, kserve) against that same build. The downloads run
-# while cargo compiles; each stage's time is printed in a table at the end.
+# the Python client tests (tritonclient, kserve; the status page in Debian's chromium, driven by
+# Playwright) against that same build. The downloads run while cargo compiles; each stage's time
+# is printed in a table at the end.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
