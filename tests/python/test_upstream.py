@@ -27,6 +27,11 @@ SOURCE = ROOT / "models" / "mobilenet_v2_int8"
 IMAGES = ROOT / "tests" / "fixtures" / "images"
 TIMEOUT_MS = 300
 PROBE_MS = 1000
+# How late past the upstream's timeout an answer may come: what is checked is that the server
+# waits out one timeout and no more (not a second one, nor the client's), on a 2-core CI machine
+# where four pytest workers, their servers and a browser share the cores and delay an answer by
+# tens of milliseconds (357 ms seen against a 350 ms bound).
+LATE_S = TIMEOUT_MS / 2 / 1000
 
 
 def model_folder(repository, name, version, upstream=None, local_graph=True):
@@ -135,7 +140,7 @@ def test_prefer_upstream_falls_back_at_once_and_returns(tmp_path):
         statuses.append(status)
         assert (served_by, answer["model_version"]) == ("local", "1")
         assert TIMEOUT_MS / 1000 <= took, took
-        assert took - local_took <= (TIMEOUT_MS + 50) / 1000, (took, local_took)
+        assert took - local_took <= TIMEOUT_MS / 1000 + LATE_S, (took, local_took)
         statuses.append(infer(base, "classifier")[0])
         assert circuit(base, proxy) == 2
         config = json.loads(urllib.request.urlopen(f"{base}/v2/models/classifier/config").read())
@@ -176,7 +181,7 @@ def test_prefer_upstream_falls_back_at_once_and_returns(tmp_path):
         status, _, answer, took = infer(base, "classifier_remote")
         assert status == 503, answer
         assert only_proxy.address in answer["error"], answer
-        assert took <= (TIMEOUT_MS + 50) / 1000, took
+        assert took <= TIMEOUT_MS / 1000 + LATE_S, took
 
         samples, _ = scrape(base)
         assert total(samples, "outpost_inference_requests_total", model="classifier",
