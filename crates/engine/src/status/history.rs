@@ -1,9 +1,9 @@
 //! The status page's series: each read of the status takes a sample of every version's counts
-//! (requests, failures, latency buckets) when the last sample is at least
-//! [`MIN_SPACING`] old, keeps the samples of the last [`WINDOW`], and answers per model the
-//! intervals between consecutive samples: requests and failures per second and the p50/p99 of
-//! the requests answered in each. No timer: while nobody reads, nothing is sampled, and the
-//! first read after a pause starts a new series.
+//! (requests, failures, latency buckets) when the last sample is at least [`MIN_SPACING`] old,
+//! turns the change since the last sample into one point per model (requests and failures per
+//! second, the p50/p99 of the requests answered in between) and keeps the points of the last
+//! [`WINDOW`]; only the last sample's counts are kept. No timer: while nobody reads, nothing is
+//! sampled, and the first read after a pause starts a new series.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -18,28 +18,35 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(300);
 const MIN_SPACING: Duration = Duration::from_millis(900);
 /// A gap longer than this between samples (nobody looked) starts the series again.
 const MAX_GAP: Duration = Duration::from_secs(30);
-/// At most this many samples are kept, whatever the spacing.
-const MAX_SAMPLES: usize = (WINDOW.as_millis() / MIN_SPACING.as_millis()) as usize + 1;
 
-struct Sample {
-    at: Instant,
-    at_ms: u64,
-    counts: BTreeMap<(String, u64), VersionCounts>,
+/// Counts per model and version, as read at one moment.
+type Counts = BTreeMap<(String, u64), VersionCounts>;
+
+/// One model's point, with when its interval began (points go once that is out of the window).
+struct Point {
+    began: Instant,
+    model: String,
+    point: SeriesPoint,
 }
 
-/// The samples behind the series.
+#[derive(Default)]
+struct Series {
+    /// The last sample: when, and its counts.
+    last: Option<(Instant, Counts)>,
+    /// Every model's points, oldest first.
+    points: VecDeque<Point>,
+}
+
+/// The series, and the last sample they continue from.
 #[derive(Default)]
 pub(crate) struct StatusHistory {
-    samples: Mutex<VecDeque<Sample>>,
+    series: Mutex<Series>,
 }
 
 impl StatusHistory {
     /// Takes a sample of `counts` (per model and version) unless the last is too recent, and
     /// answers the series per model.
-    pub(crate) fn sample(
-        &self,
-        counts: BTreeMap<(String, u64), VersionCounts>,
-    ) -> BTreeMap<String, Vec<SeriesPoint>> {
+    pub(crate) fn sample(&self, counts: Counts) -> BTreeMap<String, Vec<SeriesPoint>> {
         self.sample_at(Instant::now(), unix_ms(), counts)
     }
 
@@ -47,75 +54,87 @@ impl StatusHistory {
         &self,
         now: Instant,
         now_ms: u64,
-        counts: BTreeMap<(String, u64), VersionCounts>,
+        counts: Counts,
     ) -> BTreeMap<String, Vec<SeriesPoint>> {
-        let mut samples = self
-            .samples
+        let mut series = self
+            .series
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let last_at = samples.back().map(|s| s.at);
-        if last_at.is_some_and(|at| now.duration_since(at) > MAX_GAP) {
-            samples.clear();
+        match series.last.take() {
+            Some((at, _)) if now.duration_since(at) > MAX_GAP => {
+                series.points.clear();
+                series.last = Some((now, counts));
+            }
+            Some((at, before)) if now.duration_since(at) >= MIN_SPACING => {
+                let secs = now.duration_since(at).as_secs_f64();
+                for (model, point) in interval(&before, &counts, secs, now_ms) {
+                    series.points.push_back(Point {
+                        began: at,
+                        model,
+                        point,
+                    });
+                }
+                series.last = Some((now, counts));
+            }
+            Some(too_recent) => series.last = Some(too_recent),
+            None => series.last = Some((now, counts)),
         }
-        if last_at.is_none_or(|at| now.duration_since(at) >= MIN_SPACING) || samples.is_empty() {
-            samples.push_back(Sample {
-                at: now,
-                at_ms: now_ms,
-                counts,
-            });
-        }
-        while samples.len() > MAX_SAMPLES
-            || samples
-                .front()
-                .is_some_and(|s| now.duration_since(s.at) > WINDOW)
+        while series
+            .points
+            .front()
+            .is_some_and(|p| now.duration_since(p.began) > WINDOW)
         {
-            samples.pop_front();
+            series.points.pop_front();
         }
-        series(samples.make_contiguous())
+        let mut by_model: BTreeMap<String, Vec<SeriesPoint>> = BTreeMap::new();
+        for Point { model, point, .. } in &series.points {
+            by_model
+                .entry(model.clone())
+                .or_default()
+                .push(point.clone());
+        }
+        by_model
     }
 }
 
-/// The intervals between consecutive samples, per model.
-fn series(samples: &[Sample]) -> BTreeMap<String, Vec<SeriesPoint>> {
-    let mut by_model: BTreeMap<String, Vec<SeriesPoint>> = BTreeMap::new();
-    for pair in samples.windows(2) {
-        let (before, after) = (&pair[0], &pair[1]);
-        let secs = after.at.duration_since(before.at).as_secs_f64();
-        if secs <= 0.0 {
-            continue;
-        }
-        let mut totals: BTreeMap<&str, (u64, u64, LatencyCounts)> = BTreeMap::new();
-        for ((model, version), now) in &after.counts {
-            let then = before.counts.get(&(model.clone(), *version));
-            let (requests, failures, latency) = match then {
-                // Counts that went down belong to a version loaded again: all of it is new.
-                Some(then) if now.requests >= then.requests && now.failures >= then.failures => (
-                    now.requests - then.requests,
-                    now.failures - then.failures,
-                    now.latency.since(&then.latency),
-                ),
-                _ => (now.requests, now.failures, now.latency.clone()),
-            };
-            let total = totals.entry(model).or_default();
-            total.0 += requests;
-            total.1 += failures;
-            total.2.add(&latency);
-        }
-        for (model, (requests, failures, latency)) in totals {
-            by_model
-                .entry(model.to_string())
-                .or_default()
-                .push(SeriesPoint {
-                    at_ms: after.at_ms,
-                    secs,
-                    requests_per_sec: requests as f64 / secs,
-                    failures_per_sec: failures as f64 / secs,
-                    p50_ms: latency.quantile(0.5).map(as_ms),
-                    p99_ms: latency.quantile(0.99).map(as_ms),
-                });
-        }
+/// One point per model for the `secs` between the counts `before` and `after`.
+fn interval(
+    before: &Counts,
+    after: &Counts,
+    secs: f64,
+    at_ms: u64,
+) -> BTreeMap<String, SeriesPoint> {
+    let mut totals: BTreeMap<&str, (u64, u64, LatencyCounts)> = BTreeMap::new();
+    for ((model, version), now) in after {
+        let then = before.get(&(model.clone(), *version));
+        let (requests, failures, latency) = match then {
+            // Counts that went down belong to a version loaded again: all of it is new.
+            Some(then) if now.requests >= then.requests && now.failures >= then.failures => (
+                now.requests - then.requests,
+                now.failures - then.failures,
+                now.latency.since(&then.latency),
+            ),
+            _ => (now.requests, now.failures, now.latency.clone()),
+        };
+        let total = totals.entry(model).or_default();
+        total.0 += requests;
+        total.1 += failures;
+        total.2.add(&latency);
     }
-    by_model
+    totals
+        .into_iter()
+        .map(|(model, (requests, failures, latency))| {
+            let point = SeriesPoint {
+                at_ms,
+                secs,
+                requests_per_sec: requests as f64 / secs,
+                failures_per_sec: failures as f64 / secs,
+                p50_ms: latency.quantile(0.5).map(as_ms),
+                p99_ms: latency.quantile(0.99).map(as_ms),
+            };
+            (model.to_string(), point)
+        })
+        .collect()
 }
 
 fn as_ms(duration: Duration) -> f64 {
@@ -141,7 +160,7 @@ mod tests {
         }
     }
 
-    fn one(model: &str, version: u64, c: VersionCounts) -> BTreeMap<(String, u64), VersionCounts> {
+    fn one(model: &str, version: u64, c: VersionCounts) -> Counts {
         BTreeMap::from([((model.to_string(), version), c)])
     }
 

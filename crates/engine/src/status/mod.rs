@@ -235,12 +235,13 @@ fn model_status(
         match state {
             VersionState::Ready(served) => {
                 let stats = served.stats.snapshot();
+                let (requests, failures) = (stats.success.count, stats.fail.count);
                 counts.insert(
                     (entry.name.clone(), version),
                     VersionCounts {
-                        requests: stats.success.count,
-                        failures: stats.fail.count,
-                        latency: stats.success_latency.clone(),
+                        requests,
+                        failures,
+                        latency: stats.success_latency,
                     },
                 );
                 if image_answer.is_none() || Some(version) == entry.default_target() {
@@ -261,8 +262,8 @@ fn model_status(
                     backend: Some(served.backend_name()),
                     execution_provider: Some(served.execution_provider().to_string()),
                     on_accelerator: served.model.on_accelerator(),
-                    requests: stats.success.count,
-                    failures: stats.fail.count,
+                    requests,
+                    failures,
                     in_flight: served.admission.in_system(),
                     capacity: served.admission.capacity(),
                     resident_bytes: served.resident_bytes,
