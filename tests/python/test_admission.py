@@ -1,11 +1,14 @@
 """Admission control against the real binary: a model version takes a bounded number of requests
-at once (running, waiting, or still uploading); past that, HTTP answers 503 with Retry-After and
-gRPC RESOURCE_EXHAUSTED at once, while the admitted requests still succeed; a request whose
-X-Request-Timeout-Ms passes before it can run gets 504 and never runs. Requests are held open by
-sending their headers and keeping back the end of the body."""
+at once (running or waiting for an inference thread); past that, HTTP answers 503 with
+Retry-After and gRPC RESOURCE_EXHAUSTED at once, while the admitted requests still succeed. A
+request takes its place once its body is in: clients still uploading hold no place (slow or
+trickling uploads cannot starve a model). A request whose X-Request-Timeout-Ms passes before it
+can run gets 504 and never runs. Uploads are held open by sending their headers and keeping back
+the end of the body."""
 
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -108,42 +111,87 @@ def test_a_full_queue_answers_at_once_and_the_admitted_requests_still_succeed(sm
     base_url = small_server["base_url"]
     before, _ = scrape(base_url)
     assert value(before, "outpost_model_request_capacity", model=MODEL, version="1") == 2
-    held = [HeldRequest(small_server["url"]) for _ in range(2)]
-    wait_for_in_flight(base_url, 2)
-
-    # Both places are taken by requests still uploading: the next is turned away without waiting.
-    status, headers, answer = post_infer(base_url)
-    assert status == 503, answer
-    assert headers.get("Retry-After") == "1"
-    assert "retry" in answer["error"]
-    client = grpcclient.InferenceServerClient(url=small_server["grpc_url"])
+    # Twelve HTTP clients and four gRPC clients at once on two places.
+    outcomes = []
+    lock = threading.Lock()
     data = reference_input()
-    tensor = grpcclient.InferInput("input", list(data.shape), "FP32")
-    tensor.set_data_from_numpy(data)
-    with pytest.raises(InferenceServerException) as refused:
-        client.infer(MODEL, [tensor])
-    assert refused.value.status() == "StatusCode.RESOURCE_EXHAUSTED"
 
-    for request in held:
-        status, answer = request.finish()
-        assert status == 200, answer
+    def http_client():
+        for _ in range(8):
+            started = time.perf_counter()
+            status, headers, answer = post_infer(base_url)
+            with lock:
+                outcomes.append(("http", status, time.perf_counter() - started, headers, answer))
+
+    def grpc_client():
+        client = grpcclient.InferenceServerClient(url=small_server["grpc_url"])
+        tensor = grpcclient.InferInput("input", list(data.shape), "FP32")
+        tensor.set_data_from_numpy(data)
+        for _ in range(8):
+            started = time.perf_counter()
+            try:
+                answer = client.infer(MODEL, [tensor]).as_numpy("probabilities")
+                status = int(np.argmax(answer))
+            except InferenceServerException as error:
+                status = error.status()
+            with lock:
+                outcomes.append(("grpc", status, time.perf_counter() - started, None, None))
+
+    threads = [threading.Thread(target=http_client) for _ in range(12)]
+    threads += [threading.Thread(target=grpc_client) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    answered = [o for o in outcomes if o[0] == "http" and o[1] == 200]
+    refused = [o for o in outcomes if o[0] == "http" and o[1] == 503]
+    assert len(answered) + len(refused) == 96, {o[1] for o in outcomes if o[0] == "http"}
+    assert answered and refused, (len(answered), len(refused))
+    for _, _, _, headers, answer in answered:
         assert top_class(answer) == EGYPTIAN_CAT
-    # The places are free again.
-    assert int(np.argmax(client.infer(MODEL, [tensor]).as_numpy("probabilities"))) == EGYPTIAN_CAT
+    for _, _, _, headers, answer in refused:
+        assert headers.get("Retry-After") == "1"
+        assert "retry" in answer["error"]
+    # A refusal comes at once, without waiting for a place.
+    assert np.median([o[2] for o in refused]) < np.median([o[2] for o in answered])
+    grpc_answered = [o for o in outcomes if o[0] == "grpc" and o[1] == EGYPTIAN_CAT]
+    grpc_refused = [o for o in outcomes if o[0] == "grpc" and o[1] == "StatusCode.RESOURCE_EXHAUSTED"]
+    assert len(grpc_answered) + len(grpc_refused) == 32, {o[1] for o in outcomes if o[0] == "grpc"}
+
+    # The places are free again, and every refusal was counted.
     after = wait_for_in_flight(base_url, 0)
+    status, _, answer = post_infer(base_url)
+    assert status == 200 and top_class(answer) == EGYPTIAN_CAT
     rejected = lambda s, protocol: value(
         s, "outpost_inference_rejected_requests_total", model=MODEL, version="1",
         protocol=protocol, endpoint="infer", reason="queue_full",
     )
-    assert rejected(after, "http") - rejected(before, "http") == 1
-    assert rejected(after, "grpc") - rejected(before, "grpc") == 1
+    assert rejected(after, "http") - rejected(before, "http") == len(refused)
+    assert rejected(after, "grpc") - rejected(before, "grpc") == len(grpc_refused)
+
+
+def test_a_body_still_uploading_holds_no_queue_place(small_server):
+    """Uploads in progress take no place in the model's queue (two of them on a model with two
+    places used to turn every other client away until they finished or timed out)."""
+    base_url = small_server["base_url"]
+    held = [HeldRequest(small_server["url"]) for _ in range(3)]
+    for _ in range(3):
+        status, _, answer = post_infer(base_url)
+        assert status == 200, answer
+        assert top_class(answer) == EGYPTIAN_CAT
+    samples, _ = scrape(base_url)
+    assert value(samples, "outpost_model_requests_in_flight", model=MODEL, version="1") == 0
+    for request in held:
+        status, answer = request.finish()
+        assert status == 200, answer
+        assert top_class(answer) == EGYPTIAN_CAT
 
 
 def test_a_request_past_its_deadline_gets_504_and_never_runs(small_server):
     base_url = small_server["base_url"]
     before, _ = scrape(base_url)
     late = HeldRequest(small_server["url"], ["X-Request-Timeout-Ms: 50"])
-    wait_for_in_flight(base_url, 1)
     time.sleep(0.2)  # the deadline passes while the body is still on its way
     status, answer = late.finish()
     assert status == 504, answer

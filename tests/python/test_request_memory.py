@@ -1,13 +1,14 @@
 """Request bodies count against the memory budget, against the real binary: bodies still on their
-way hold room for their declared size; the next one that does not fit beside them is turned away
-at once with 503 and Retry-After, a body that could never fit beside the loaded models with 413,
-and a body sent without a declared length is refused as it grows past the room left. Once the
-held bodies go, their room is free again and requests succeed.
+way hold room for the bytes that arrived (never for a length only declared: announcing a large
+body takes no room); a body that outgrows the room beside them is turned away with 503 and
+Retry-After, a body that could never fit beside the loaded models with 413 before it is read, and
+a body sent without a declared length is refused as it grows past the room left. Once the held
+bodies go, their room is free again and requests succeed.
 
 The budget is set explicitly; the body sizes are fractions of what the budget leaves after the
 loaded models (read from the server's own anonymous-memory gauge), so the test holds for debug
-and release builds alike. Held bodies are only announced, never sent; refused bodies declared
-larger than the server's drain bound (64 MiB) are answered without being read."""
+and release builds alike. Refused bodies declared larger than the server's drain bound (64 MiB)
+are answered without being read."""
 
 import socket
 import time
@@ -51,15 +52,18 @@ def read_response(sock):
 
 
 class AnnouncedBody:
-    """A JSON infer request that declares `length` bytes and sends only its first few."""
+    """A JSON infer request that declares `length` bytes and sends only its first `send` (at
+    least its first few)."""
 
-    def __init__(self, address, length):
+    def __init__(self, address, length, send=0):
         host, port = address.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=60)
         self.sock.sendall("\r\n".join([
             f"POST /v2/models/{MODEL}/infer HTTP/1.1", f"Host: {address}",
             "Content-Type: application/json", f"Content-Length: {length}", "", "",
         ]).encode() + b'{"inputs": [')
+        if send > 12:
+            self.sock.sendall(b" " * (send - 12))
 
     def answer(self):
         return read_response(self.sock)
@@ -107,13 +111,20 @@ def test_bodies_beyond_the_room_left_are_turned_away_at_once(budgeted_server):
     addresses, room = budgeted_server
     base_url = addresses["base_url"]
     body = int(room * 0.4)
-    held = [AnnouncedBody(addresses["url"], body) for _ in range(2)]
+    # Announcing takes no room: only bytes that arrived are held.
+    announced = [AnnouncedBody(addresses["url"], body) for _ in range(3)]
+    status, _, answer = post_infer(base_url)
+    assert status == 200 and top_class(answer) == EGYPTIAN_CAT
+    assert reserved(base_url) < 3 * 4096
+    for request in announced:
+        request.close()
+    held = [AnnouncedBody(addresses["url"], body + MIB, send=body) for _ in range(2)]
     try:
         wait_for_reserved(base_url, lambda n: n >= 2 * body)
 
-        # A third announced body does not fit beside the two: 503 with Retry-After, at once.
+        # A third body does not fit beside the two: 503 with Retry-After once it outgrows the room.
         started = time.monotonic()
-        third = AnnouncedBody(addresses["url"], body)
+        third = AnnouncedBody(addresses["url"], int(room * 0.25), send=int(room * 0.25))
         status, headers, answer = third.answer()
         third.close()
         assert time.monotonic() - started < 5

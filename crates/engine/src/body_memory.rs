@@ -1,10 +1,12 @@
 //! Request bodies in flight, counted against the memory budget. The budget's first claim is the
 //! loaded models: the server's anonymous resident memory as measured after the last model load
-//! or unload. What is left is room for request bodies: each request reserves its body's size
-//! (the declared `Content-Length`, grown as the bytes arrive when none was declared; a gRPC
-//! message's size) before it is read and holds it until its answer is ready. A body that does not
-//! fit beside the bodies already held is turned away at once (HTTP 503 with Retry-After, gRPC
-//! RESOURCE_EXHAUSTED); one that could not fit even alone is refused as too large. Model loads,
+//! or unload. What is left is room for request bodies: each request's reservation grows as its
+//! bytes arrive (a gRPC message reserves its size once decoded) and is held until its answer is
+//! ready, so room is taken by bytes the server holds, never by a length a client only declared
+//! (a client that announces a large body and trickles it takes no room from the others). A body
+//! that outgrows the room beside the bodies already held is turned away (HTTP 503 with
+//! Retry-After, gRPC RESOURCE_EXHAUSTED); one whose declared length could not fit even alone is
+//! refused as too large before it is read. Model loads,
 //! in turn, count the reserved bodies as memory in use. Without a budget nothing is refused; the
 //! reserved total is still tracked and exported.
 
@@ -72,6 +74,23 @@ impl BodyMemory {
     /// Bytes request bodies hold now.
     pub fn reserved_bytes(&self) -> u64 {
         self.reserved_bytes.load(Ordering::Acquire)
+    }
+
+    /// Whether a body of `bytes` could fit at all beside the loaded models (nothing is held):
+    /// [`BodyMemoryError::NeverFits`] when it could not.
+    pub fn check_fits_alone(&self, bytes: u64) -> Result<(), BodyMemoryError> {
+        let Some(budget) = self.budget_bytes else {
+            return Ok(());
+        };
+        let room = budget.saturating_sub(self.models_bytes.load(Ordering::Acquire));
+        if bytes > room {
+            return Err(BodyMemoryError::NeverFits {
+                body_mib: mib(bytes),
+                room_mib: mib(room),
+                budget_mib: mib(budget),
+            });
+        }
+        Ok(())
     }
 
     /// Room for a body of `bytes`, held until the reservation is dropped.

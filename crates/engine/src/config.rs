@@ -89,6 +89,10 @@ settings_section! {
         /// index, load, unload). `OUTPOST_CONTROL_TOKEN` gives the token itself (environment
         /// only, so it stays out of process listings). Without either, no token is asked.
         token_file: Option<PathBuf> = None, flag "control-token-file";
+        /// Start with model control on and no token although a listener that serves it (HTTP,
+        /// gRPC) takes connections from other hosts: anyone who reaches the port may load and
+        /// unload models. Without it such a start is refused.
+        allow_unauthenticated_control: bool = false, flag "allow-unauthenticated-control";
     }
 }
 

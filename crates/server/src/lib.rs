@@ -6,13 +6,15 @@
 //! gRPC one: each decodes, calls the engine, encodes, and maps the engine's error kinds to its
 //! statuses in one function; [`about`] is what both say about the server itself; [`state`] is
 //! what they share; [`status`] gathers the status page's figures (the page is served by
-//! [`http`]); [`tls`] puts either behind rustls; [`runtimes`] configures the runtimes the binary
+//! [`http`]); [`connections`] holds every listener's client connections to their limits (cap, header, idle,
+//! send and body timeouts); [`tls`] puts either behind rustls; [`runtimes`] configures the runtimes the binary
 //! registers; [`serve`] wires them together and runs until SIGTERM or SIGINT
 //! (logging is set up by `outpost_settings::logging`, shared with the agent).
 
 pub mod about;
 mod bearer;
 pub mod config;
+pub mod connections;
 pub mod grpc;
 pub mod http;
 pub mod runtimes;

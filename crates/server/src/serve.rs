@@ -25,6 +25,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::{resolve_control_token, ServerConfig};
+use crate::connections::http::Governance;
+use crate::connections::{
+    self, ConnectionLimits, ConnectionStats, ConnectionsCollector, ListenerKind,
+};
 use crate::grpc::{self, GrpcIncoming};
 use crate::http::{self, AppState};
 use crate::runtimes::ConfiguredRuntimes;
@@ -112,9 +116,27 @@ pub async fn serve_supervised(
             config.model_repository.display().to_string(),
         ));
     }
-    // Before binding: a bad certificate or key stops the start with the file's name.
+    // Before binding: model control open to anyone, a bad certificate or key stop the start.
+    let control_token = resolve_control_token(&config.model_control).map_err(ServeError::Config)?;
+    config
+        .check_control_exposure(control_token.is_some())
+        .map_err(ServeError::Config)?;
     let tls = TlsSetup::from_config(&config.tls)?;
-    let (engine, outbox_handle) = start_engine(&config, &limits, runtimes).await?;
+    let connection_stats = Arc::new(ConnectionStats::default());
+    let (engine, outbox_handle) = start_engine(
+        &config,
+        &limits,
+        runtimes,
+        control_token,
+        connection_stats.clone(),
+    )
+    .await?;
+    let connection_limits = ConnectionLimits::from(&config.connections);
+    let governance = |listener| Governance {
+        limits: connection_limits.clone(),
+        stats: connection_stats.clone(),
+        listener,
+    };
     let status_page = StatusPage::new(&config.status_page, outbox_handle.clone())?;
     let listeners = Listeners::bind(&config, &tls, supervision.announce.as_ref()).await?;
     let state = Arc::new(AppState {
@@ -148,6 +170,7 @@ pub async fn serve_supervised(
         let state = state.clone();
         let stop = stopped(stop_rx.clone());
         let max_message = config.grpc.max_message_bytes;
+        let governance = governance(ListenerKind::Grpc);
         let incoming = match (grpc_listener, &tls.grpc) {
             (Some(listener), Some(grpc_tls)) => {
                 Some(GrpcIncoming::Tls(grpc_tls.incoming(listener)?))
@@ -157,7 +180,7 @@ pub async fn serve_supervised(
         };
         async move {
             match incoming {
-                Some(incoming) => grpc::serve(incoming, state, max_message, stop)
+                Some(incoming) => grpc::serve(incoming, state, max_message, governance, stop)
                     .await
                     .map_err(|e| ServeError::Grpc(e.to_string())),
                 None => Ok(()),
@@ -168,9 +191,10 @@ pub async fn serve_supervised(
         let router = http::metrics_router(state.clone());
         let stop = stopped(stop_rx.clone());
         let tls = tls.http.clone();
+        let governance = governance(ListenerKind::Metrics);
         async move {
             match metrics_listener {
-                Some(listener) => serve_http(listener, tls, router, stop).await,
+                Some(listener) => serve_http(listener, tls, router, governance, stop).await,
                 None => Ok(()),
             }
         }
@@ -180,6 +204,7 @@ pub async fn serve_supervised(
         listener,
         tls.http,
         http::router(state, with_metrics),
+        governance(ListenerKind::Http),
         stopped(stop_rx.clone()),
     );
     tokio::select! {
@@ -248,6 +273,8 @@ async fn start_engine(
     config: &ServerConfig,
     limits: &ContainerLimits,
     runtimes: ConfiguredRuntimes,
+    control_token: Option<String>,
+    connection_stats: Arc<ConnectionStats>,
 ) -> Result<(Engine, Option<Arc<Outbox>>), ServeError> {
     let budget = MemoryBudget::new(&config.memory, limits, config.inference.retry_after_secs);
     let context = ProbeContext {
@@ -276,7 +303,7 @@ async fn start_engine(
         model_repository: config.model_repository.clone(),
         control_mode: config.model_control.mode,
         poll_interval: Duration::from_secs(config.model_control.poll_interval_secs),
-        control_token: resolve_control_token(&config.model_control).map_err(ServeError::Config)?,
+        control_token,
         limits: config.limits.clone(),
         inference: config.inference.clone(),
         metrics_enabled: config.metrics.enabled,
@@ -285,6 +312,7 @@ async fn start_engine(
         extra_metrics: outbox
             .iter()
             .map(|o| Box::new(OutboxCollector(o.clone())) as Box<dyn Collector>)
+            .chain([Box::new(ConnectionsCollector(connection_stats)) as Box<dyn Collector>])
             .collect(),
         outbox: outbox.clone().map(|o| o as Arc<dyn RecordSink>),
     };
@@ -292,18 +320,18 @@ async fn start_engine(
     Ok((engine, outbox))
 }
 
-/// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` completes.
+/// Serves `router` on `listener` (over TLS when `tls` is given) under `governance`'s
+/// connection limits until `stop` completes.
 async fn serve_http(
     listener: TcpListener,
     tls: Option<ListenerTls>,
     router: axum::Router,
+    governance: Governance,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     match tls {
         Some(tls) => {
-            axum::serve(tls.incoming(listener)?, router)
-                .with_graceful_shutdown(stop)
-                .await
+            connections::http::serve(tls.incoming(listener)?, router, governance, stop).await;
         }
         None => {
             // Answers go out at once rather than waiting on Nagle's algorithm for the client's
@@ -313,12 +341,10 @@ async fn serve_http(
                     tracing::debug!(%error, "cannot set TCP_NODELAY on a connection");
                 }
             });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop)
-                .await
+            connections::http::serve(listener, router, governance, stop).await;
         }
     }
-    .map_err(ServeError::from)
+    Ok(())
 }
 
 async fn bind(host: std::net::IpAddr, port: u16) -> Result<TcpListener, ServeError> {

@@ -29,10 +29,29 @@ impl ModelControl {
     }
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+/// Compares a presented token with the expected one in time that depends only on the expected
+/// token's length: neither where the first difference lies nor the presented length shows.
+fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let length_differs = u8::from(given.len() != expected.len());
+    let differences = expected.iter().enumerate().fold(0u8, |acc, (i, byte)| {
+        let presented = given.get(i).copied().unwrap_or(!byte);
+        acc | (presented ^ byte)
+    });
+    std::hint::black_box(differences | length_differs) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn only_the_same_token_compares_equal() {
+        assert!(constant_time_eq(b"s3cret-token", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-tokeN", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-token-and-more", b"s3cret-token"));
+        assert!(!constant_time_eq(b"", b"s3cret-token"));
+        // A prefix padded with what the comparison fills in must not pass.
+        assert!(!constant_time_eq(b"ab", b"abc"));
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

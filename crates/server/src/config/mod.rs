@@ -5,6 +5,7 @@
 //! environment variable's name follows ([`flags`] turns them into command-line arguments).
 //! docs/configuration.md is checked against these declarations by a test.
 
+mod control_exposure;
 pub mod flags;
 
 use std::net::IpAddr;
@@ -32,6 +33,48 @@ settings_section! {
         port: u16 = 8000, flag "http-port";
         /// Largest request body in bytes; larger ones get 413.
         max_body_bytes: usize = 32 * 1024 * 1024, flag "max-body-bytes";
+    }
+}
+
+settings_section! {
+    /// `[connections]`: what a client connection may hold, on every listener (HTTP, gRPC,
+    /// metrics): slow, silent and idle clients are closed (counted in /metrics).
+    #[derive(Debug)]
+    pub struct ConnectionsConfig {
+        /// Open connections per listener; further ones wait in the kernel's queue until one
+        /// closes.
+        max_connections: usize = 512, flag "max-connections";
+        /// Seconds a client has to send a whole request head: from the accept for the first
+        /// request (HTTP/2: the first request's headers), from its first byte for later ones.
+        header_read_timeout_secs: u64 = 10, flag "header-read-timeout-secs";
+        /// Seconds a connection may wait for its next request after an answer.
+        idle_timeout_secs: u64 = 60, flag "idle-timeout-secs";
+        /// Seconds an answer may wait for the client to read it.
+        send_timeout_secs: u64 = 30;
+        /// Seconds a request body has to arrive, extended by one second for every
+        /// `body_min_bytes_per_sec` bytes that arrived; a slower body is cut (408 over HTTP).
+        body_timeout_secs: u64 = 20;
+        /// The pace a request body must keep beyond `body_timeout_secs`, in bytes a second.
+        body_min_bytes_per_sec: u64 = 1000;
+    }
+}
+
+impl ConnectionsConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("max_connections", self.max_connections as u64),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("send_timeout_secs", self.send_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("body_min_bytes_per_sec", self.body_min_bytes_per_sec),
+        ];
+        match positive.iter().find(|(_, value)| *value == 0) {
+            Some((name, _)) => Err(ConfigError::Invalid(format!(
+                "connections.{name} must be positive"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -151,6 +194,8 @@ settings_section! {
         http: HttpConfig,
         /// `[grpc]`: the gRPC front end.
         grpc: GrpcConfig,
+        /// `[connections]`: limits on client connections.
+        connections: ConnectionsConfig,
         /// `[tls]`: TLS on both listeners.
         tls: TlsConfig,
         /// `[metrics]`: Prometheus metrics.
@@ -247,6 +292,7 @@ impl ServerConfig {
             ));
         }
         self.tls.check()?;
+        self.connections.check()?;
         self.status_page.check()?;
         if let Some(problem) = self
             .upstream

@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 
 pub use service::GrpcFrontEnd;
 
+use crate::connections::{self, grpc::TrackRequestsLayer, http::Governance};
 use crate::state::AppState;
 use crate::tls::TlsIncoming;
 
@@ -27,31 +28,41 @@ pub enum GrpcIncoming {
     Tls(TlsIncoming),
 }
 
-/// Serves gRPC on `incoming` until `shutdown` completes; in-flight calls finish first.
+/// Serves gRPC on `incoming` until `shutdown` completes, every connection under
+/// `governance`'s limits; in-flight calls finish first.
 pub async fn serve(
     incoming: GrpcIncoming,
     state: Arc<AppState>,
     max_message_bytes: usize,
+    governance: Governance,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let service = GrpcInferenceServiceServer::new(GrpcFrontEnd::new(state))
         .max_decoding_message_size(max_message_bytes)
         .max_encoding_message_size(usize::MAX);
-    let mut server = tonic::transport::Server::builder();
+    let mut server =
+        tonic::transport::Server::builder().layer(TrackRequestsLayer::new(&governance));
     let router = server.add_service(service);
     match incoming {
         GrpcIncoming::Tls(incoming) => {
+            let connections = Box::pin(incoming.into_stream());
             router
-                .serve_with_incoming_shutdown(incoming.into_stream(), shutdown)
+                .serve_with_incoming_shutdown(
+                    connections::grpc::incoming(connections, governance),
+                    shutdown,
+                )
                 .await
         }
         GrpcIncoming::Plaintext(listener) => {
             // Answers go out at once rather than waiting on Nagle's algorithm for the client's
             // delayed ACK (40 ms per call otherwise). The builder's own nodelay setting does not
             // reach a listener that is passed in.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let connections = TcpIncoming::from(listener).with_nodelay(Some(true));
             router
-                .serve_with_incoming_shutdown(incoming, shutdown)
+                .serve_with_incoming_shutdown(
+                    connections::grpc::incoming(connections, governance),
+                    shutdown,
+                )
                 .await
         }
     }

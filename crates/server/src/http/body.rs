@@ -4,7 +4,6 @@
 //! usable.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,6 +12,7 @@ use futures_util::StreamExt;
 
 use super::drain::{discard_body, discard_rest};
 use super::ApiError;
+use crate::connections::is_body_too_slow;
 use outpost_engine::{BodyMemory, BodyReservation};
 
 /// Where a body's chunks go as they arrive.
@@ -41,19 +41,20 @@ pub(super) fn declared_length(headers: &HeaderMap) -> Option<usize> {
         .and_then(|v| v.parse::<usize>().ok())
 }
 
-/// Longest time a request body may take to arrive.
-const BODY_READ_TIME: Duration = Duration::from_secs(60);
-
-/// Room in the memory budget for a body that declared `declared_length` bytes (none: nothing
-/// yet; it grows as the bytes arrive). A declared length over `limit` reserves only `limit`:
-/// [`read_body`] refuses it as too large.
+/// A reservation in the memory budget for a body, empty until its bytes arrive ([`read_body`]
+/// grows it): a declared length holds nothing, so a client announcing a large body and
+/// trickling it takes no room from the others. A declared length that could never fit beside
+/// the loaded models (counted up to `limit`) is refused at once (413); [`read_body`] refuses one
+/// over `limit` as too large.
 pub(super) fn reserve_body(
     bodies: &Arc<BodyMemory>,
     declared_length: Option<usize>,
     limit: usize,
 ) -> Result<BodyReservation, ApiError> {
-    let bytes = declared_length.unwrap_or(0).min(limit);
-    Ok(bodies.reserve(bytes as u64)?)
+    if let Some(declared) = declared_length {
+        bodies.check_fits_alone(declared.min(limit) as u64)?;
+    }
+    Ok(bodies.reserve(0)?)
 }
 
 /// Reads the whole body into `sink`, refusing more than `limit` bytes or more than `reservation`
@@ -71,15 +72,12 @@ pub(super) async fn read_body<T: BodyTarget>(
         return Err(too_large(limit));
     }
     let mut stream = body.into_data_stream();
+    // The connection paces the body (connections.body_timeout_secs and
+    // body_min_bytes_per_sec): a body that falls behind fails here with 408.
     let read = async {
         let mut seen = 0usize;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read request body: {e}"),
-                )
-            })?;
+            let chunk = chunk.map_err(|e| unreadable_body(&e))?;
             seen += chunk.len();
             if seen > limit {
                 return Ok(Err(too_large(limit)));
@@ -91,18 +89,27 @@ pub(super) async fn read_body<T: BodyTarget>(
         }
         Ok::<_, ApiError>(Ok(()))
     };
-    match tokio::time::timeout(BODY_READ_TIME, read).await {
-        Ok(Ok(Ok(()))) => Ok(sink),
-        Ok(Ok(Err(refusal))) => {
+    match read.await {
+        Ok(Ok(())) => Ok(sink),
+        Ok(Err(refusal)) => {
             // Free what was kept before draining the rest.
             drop(sink);
             discard_rest(stream).await;
             Err(refusal)
         }
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request body took too long to arrive",
-        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The answer to a body that could not be read: 408 when it arrived too slowly (the
+/// connection closes after it), else 400.
+pub(super) fn unreadable_body(error: &axum::Error) -> ApiError {
+    if is_body_too_slow(error) {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, error.to_string())
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("cannot read request body: {error}"),
+        )
     }
 }

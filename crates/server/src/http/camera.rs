@@ -5,6 +5,8 @@
 //! turns off the reduced-scale JPEG decode.
 
 use std::sync::Arc;
+
+use crate::connections::is_body_too_slow;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -130,6 +132,8 @@ async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, Ap
         return field.bytes().await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}"))
+            } else if is_body_too_slow(&e) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("{e}"))
             } else {
                 bad(format!("cannot read the form's file: {e}"))
             }
@@ -166,22 +170,25 @@ async fn handle(
         let overrides = query.overrides()?;
         let delivery = delivery(&request)?;
         let deadline = request_deadline(request.headers(), arrived)?;
-        let admitted =
-            state
-                .engine
-                .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
+        // An unknown or unavailable model is refused before the body is read.
+        state.engine.lookup(&model, version.as_deref())?;
         let reservation = reserve_body(
             state.engine.request_bodies(),
             declared,
             state.max_body_bytes,
         )?;
-        Ok::<_, ApiError>((admitted, overrides, delivery, reservation))
+        Ok::<_, ApiError>((deadline, overrides, delivery, reservation))
     })();
     let (parts, body) = request.into_parts();
-    let ((admitted, overrides, delivery, mut reservation), body) =
+    let ((deadline, overrides, delivery, mut reservation), body) =
         or_discard_body(accepted, body).await?;
     // Forms too are read whole first, so every byte is counted against the memory budget.
     let body = whole_body(declared, body, state.max_body_bytes, &mut reservation).await?;
+    // The request takes its place in the model's queue once its body is in: a client still
+    // uploading (or trickling) holds a connection, never a place others wait for.
+    let admitted = state
+        .engine
+        .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
     let image = match delivery {
         Delivery::Raw => body,
         Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,

@@ -94,22 +94,25 @@ async fn handle(
     let accepted = (|| {
         let json_length = json_header_length(&headers)?;
         let deadline = request_deadline(&headers, arrived)?;
-        let admitted =
-            state
-                .engine
-                .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
+        // An unknown or unavailable model is refused before the body is read.
+        state.engine.lookup(&model, version.as_deref())?;
         let reservation = reserve_body(
             state.engine.request_bodies(),
             declared,
             state.max_body_bytes,
         )?;
-        Ok::<_, ApiError>((admitted, json_length, reservation))
+        Ok::<_, ApiError>((deadline, json_length, reservation))
     })();
     // The reservation is held until the answer is ready: the body becomes the request's tensors.
-    let ((admitted, json_length, mut reservation), body) = or_discard_body(accepted, body).await?;
+    let ((deadline, json_length, mut reservation), body) = or_discard_body(accepted, body).await?;
     let limits = state.decode_limits;
     let sink = BodySink::for_request(json_length, declared, state.max_body_bytes, limits);
     let body = read_body(declared, body, state.max_body_bytes, &mut reservation, sink).await?;
+    // The request takes its place in the model's queue once its body is in: a client still
+    // uploading (or trickling) holds a connection, never a place others wait for.
+    let admitted = state
+        .engine
+        .admit(&model, version.as_deref(), Route::HTTP_INFER, deadline)?;
     let decode = move || {
         let decoded = match body {
             BodySink::Streaming(decoder) => decoder.finish(),
