@@ -14,6 +14,7 @@ mod camera;
 mod camera_bad_input;
 mod configuration_docs;
 mod conformance;
+mod connections;
 mod control_exposure;
 mod datatypes;
 mod default_models;

@@ -5,6 +5,9 @@
 //! send timeout. Requests in flight are otherwise bounded by their own deadlines, not here.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::Waker;
+
+use futures_util::task::AtomicWaker;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -65,6 +68,9 @@ pub struct Activity {
     write_waiting_since_ms: AtomicU64,
     /// Set once a timeout closed the connection.
     closed: AtomicBool,
+    /// The connection's task, woken when its last request in flight is answered: the deadline
+    /// between requests starts then, and a task waiting on the client must arm its timer for it.
+    io_task: AtomicWaker,
 }
 
 impl Activity {
@@ -83,6 +89,7 @@ impl Activity {
             head_started_ms: AtomicU64::new(NEVER),
             write_waiting_since_ms: AtomicU64::new(NEVER),
             closed: AtomicBool::new(false),
+            io_task: AtomicWaker::new(),
         }
     }
 
@@ -136,7 +143,13 @@ impl Activity {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.idle_since_ms.store(self.ms(at), Ordering::Release);
             self.head_started_ms.store(NEVER, Ordering::Release);
+            self.io_task.wake();
         }
+    }
+
+    /// Registers the task that waits on the connection's I/O.
+    pub fn register_io_task(&self, waker: &Waker) {
+        self.io_task.register(waker);
     }
 
     /// Marks the connection closed by a timeout; true the first time only.

@@ -82,6 +82,7 @@ impl<IO> GuardedIo<IO> {
         if let Some(reason) = self.expired {
             return Err(Self::timed_out(reason));
         }
+        self.activity.register_io_task(cx.waker());
         loop {
             let Some((deadline, reason)) = self.activity.deadline(&self.limits) else {
                 return Ok(());
