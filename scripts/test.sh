@@ -3,8 +3,8 @@
 # Python test clients, checks formatting and lints, builds the workspace once (scripts/build.sh,
 # the `ci` profile) and runs every Rust test (unit and end-to-end against the real binary) and
 # the Python client tests (tritonclient, kserve; the status page in Debian's chromium, driven by
-# Playwright) against that same build. The downloads run while cargo compiles; each stage's time
-# is printed in a table at the end.
+# Playwright) against that same build, and checks the dependency graph (cargo deny). The
+# downloads run while cargo compiles; each stage's time is printed in a table at the end.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -23,6 +23,8 @@ stage_background "arm64 setup" scripts/arm64-check.sh --setup
 stage_background "Docker engine" scripts/setup-docker.sh --optional
 # The status page's browser test's chromium (Debian's, installed when missing), likewise.
 stage_background "chromium" scripts/setup-browser.sh --optional
+# cargo-deny, built from crates.io at its pinned version (deny.toml's checks run after the build).
+stage_background "cargo-deny install" scripts/deny.sh --setup
 
 stage "cargo fmt" cargo fmt --all -- --check
 stage "build tools (cmake, nasm)" scripts/build-tools.sh
@@ -32,6 +34,9 @@ stage "build tools (cmake, nasm)" scripts/build-tools.sh
 # (scripts/cargo-ci.sh), instead of a `cargo clippy` that would check every dependency again.
 stage "cargo build + clippy ($profile profile)" scripts/build.sh "$profile"
 stage "server image binary" scripts/build-image-binary.sh "$profile"
+# Licences, one version of each crate, crates.io only (deny.toml, docs/dependencies.md).
+stage_join "cargo-deny install"
+stage "cargo deny" scripts/deny.sh
 stage_join "fetch ONNX Runtime"
 stage_join "fetch ONNX Runtime (OpenVINO)"
 # Every Rust test but the fleet simulation, which runs beside the Python tests below.
