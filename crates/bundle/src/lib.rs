@@ -23,4 +23,4 @@ pub use error::BundleError;
 pub use golden::{ExpectedBoxes, GoldenCase, GoldenCases, GoldenCheck, ImageExpectation};
 pub use limits::Limits;
 pub use manifest::{FileEntry, Manifest, Part};
-pub use onnx_tensor::{read_tensor_file, OnnxTensorError};
+pub use onnx_tensor::{read_tensor, read_tensor_file, OnnxTensorError};

@@ -71,7 +71,12 @@ fn datatype(code: i32) -> Option<DataType> {
 pub fn read_tensor_file(path: &Path) -> Result<(String, Tensor), OnnxTensorError> {
     let bytes =
         std::fs::read(path).map_err(|e| OnnxTensorError::Io(path.display().to_string(), e))?;
-    let proto = TensorProto::decode(bytes.as_slice())?;
+    read_tensor(&bytes)
+}
+
+/// Reads one serialized TensorProto; returns its name and tensor.
+pub fn read_tensor(bytes: &[u8]) -> Result<(String, Tensor), OnnxTensorError> {
+    let proto = TensorProto::decode(bytes)?;
     let dt = datatype(proto.data_type).ok_or(OnnxTensorError::UnsupportedType(proto.data_type))?;
     let shape: Vec<usize> = proto.dims.iter().map(|d| *d as usize).collect();
     let data = if proto.raw_data.is_empty() {
