@@ -108,14 +108,8 @@ impl BodyMemory {
             self.reserved_bytes.fetch_add(bytes, Ordering::AcqRel);
             return Ok(());
         };
+        self.check_fits_alone(bytes)?;
         let room = budget.saturating_sub(self.models_bytes.load(Ordering::Acquire));
-        if bytes > room {
-            return Err(BodyMemoryError::NeverFits {
-                body_mib: mib(bytes),
-                room_mib: mib(room),
-                budget_mib: mib(budget),
-            });
-        }
         self.reserved_bytes
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
                 let total = reserved.checked_add(bytes)?;
