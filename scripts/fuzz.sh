@@ -31,8 +31,9 @@ shift || true
 scripts/build-tools.sh
 tools="$root/.cache/cargo-fuzz"
 if [[ ! -x $tools/bin/cargo-fuzz ]]; then
+  # Unoptimised (--debug): cargo-fuzz only drives cargo and libFuzzer's binaries.
   CARGO_TARGET_DIR="$root/.cache/cargo-fuzz-build" \
-    cargo install cargo-fuzz --version 0.13.2 --locked --root "$tools" --quiet
+    cargo install cargo-fuzz --version 0.13.2 --locked --debug --root "$tools" --quiet
   rm -rf "$root/.cache/cargo-fuzz-build"
 fi
 export PATH="$tools/bin:$PATH"
