@@ -107,17 +107,26 @@ def budgeted_server():
     stop_outpost(process)
 
 
+def test_an_announced_body_takes_no_room_until_its_bytes_arrive(budgeted_server):
+    """Three bodies announced at 0.4 of the room each and never sent (a client declaring large
+    Content-Lengths and trickling them) used to hold all of it, turning every other request away
+    until they timed out."""
+    addresses, room = budgeted_server
+    base_url = addresses["base_url"]
+    announced = [AnnouncedBody(addresses["url"], int(room * 0.4)) for _ in range(3)]
+    try:
+        status, _, answer = post_infer(base_url)
+        assert status == 200 and top_class(answer) == EGYPTIAN_CAT
+        assert reserved(base_url) < 3 * 4096
+    finally:
+        for request in announced:
+            request.close()
+
+
 def test_bodies_beyond_the_room_left_are_turned_away_at_once(budgeted_server):
     addresses, room = budgeted_server
     base_url = addresses["base_url"]
     body = int(room * 0.4)
-    # Announcing takes no room: only bytes that arrived are held.
-    announced = [AnnouncedBody(addresses["url"], body) for _ in range(3)]
-    status, _, answer = post_infer(base_url)
-    assert status == 200 and top_class(answer) == EGYPTIAN_CAT
-    assert reserved(base_url) < 3 * 4096
-    for request in announced:
-        request.close()
     held = [AnnouncedBody(addresses["url"], body + MIB, send=body) for _ in range(2)]
     try:
         wait_for_reserved(base_url, lambda n: n >= 2 * body)
