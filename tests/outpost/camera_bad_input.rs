@@ -166,6 +166,24 @@ fn bad_images_get_clear_errors_and_the_server_stays_up() {
             message: "top_k",
         },
         Case {
+            // Found by schemathesis: with a near-zero score threshold, non-maximum suppression
+            // compared 172,000 candidate boxes with each other for minutes.
+            what: "a detection count that made suppression unbounded",
+            path: format!("{image}?max_detections=1729548&score_threshold=1e-45&iou_threshold=1.0"),
+            content_type: Some("image/jpeg"),
+            body: face.clone(),
+            status: 400,
+            message: "at most 1000",
+        },
+        Case {
+            what: "a top_k past any model's classes",
+            path: format!("{image}?top_k=27698688"),
+            content_type: Some("image/jpeg"),
+            body: face.clone(),
+            status: 400,
+            message: "at most 1000",
+        },
+        Case {
             what: "unknown query parameter",
             path: format!("{image}?colour=red"),
             content_type: Some("image/jpeg"),

@@ -36,6 +36,9 @@ pub(super) enum DecodeMode {
     Full,
 }
 
+/// The most classes or boxes one answer may ask for (`top_k`, `max_detections`).
+const MAX_ANSWER_ITEMS: usize = 1000;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ImageQuery {
@@ -53,6 +56,12 @@ impl ImageQuery {
         let unit = |v: Option<f32>| v.is_some_and(|v| !(0.0..=1.0).contains(&v));
         if self.top_k == Some(0) || self.max_detections == Some(0) {
             return bad("top_k and max_detections must be at least 1");
+        }
+        // Bounded: non-maximum suppression compares each candidate with every box kept, so an
+        // unbounded count with a near-zero score threshold made one request minutes of work.
+        let too_many = |v: Option<usize>| v.is_some_and(|v| v > MAX_ANSWER_ITEMS);
+        if too_many(self.top_k) || too_many(self.max_detections) {
+            return bad("top_k and max_detections must be at most 1000");
         }
         if unit(self.score_threshold) || unit(self.iou_threshold) {
             return bad("score_threshold and iou_threshold must be within 0..1");
