@@ -65,16 +65,5 @@ stage_join "fleet simulation (200 devices)"
 stage_join "arm64 setup"
 # The linux/arm64 build: cross-compiled (Cargo.toml's `arm64` profile), then the photo checks of
 # tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.
-# The soak (benches/harness/src/bin/soak.rs): three minutes of the whole mix (REST, gRPC, camera,
-# malformed requests, a model reloaded every minute, an upstream going down and up, the outbox
-# uploading) at 40 requests a second, beside the arm64 build, which has no timing gate. It fails
-# on any unexpected answer, drifting descriptors or threads, or resident memory growing over
-# 400 MiB/h after its first 90 s. Three minutes can only catch a gross leak (a reload moves
-# resident memory by a few MiB, which 90 s of samples turn into tens of MiB/h); the hour-long
-# run is the 1 MiB/h check (docs/benchmarks.md).
-stage_background "soak (3 min)" "$target_dir/$profile/outpost-bench-soak" \
-  --outpost "$target_dir/$profile/outpost" --minutes 3 --warmup-minutes 1.5 \
-  --max-rss-slope-mib-per-hour 400 --out "$target_dir/bench-report/soak"
 stage "arm64 cross build" scripts/arm64-check.sh --build
 stage "arm64 photos (qemu-user)" scripts/arm64-check.sh
-stage_join "soak (3 min)"
