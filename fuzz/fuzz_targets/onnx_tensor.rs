@@ -5,15 +5,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use outpost_bundle::read_tensor;
+use outpost_fuzz::assert_shaped;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok((_name, tensor)) = read_tensor(data) else {
+    let Ok((name, tensor)) = read_tensor(data) else {
         return;
     };
-    let elements = tensor
-        .shape()
-        .iter()
-        .try_fold(1usize, |n, d| n.checked_mul(*d))
-        .expect("a tensor's element count fits in usize");
-    assert_eq!(tensor.data().len(), elements);
+    assert_shaped(&name, &tensor);
 });

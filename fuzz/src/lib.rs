@@ -2,7 +2,8 @@
 //! defaults, so that each run stays fast; the checks are the same) and the comparisons that
 //! say two requests carry the same tensors, bit for bit (NaN included).
 
-use outpost_core::{InferRequest, NamedTensor};
+use outpost_core::tensor::element_count;
+use outpost_core::{InferRequest, NamedTensor, Tensor};
 use outpost_protocol::DecodeLimits;
 
 /// The decode limits every request target uses.
@@ -32,24 +33,22 @@ pub fn assert_same_inputs(a: &InferRequest, b: &InferRequest) {
     );
 }
 
+/// Asserts that `tensor` is as long as its shape says, and returns that length.
+pub fn assert_shaped(name: &str, tensor: &Tensor) -> usize {
+    let elements = element_count(tensor.shape())
+        .unwrap_or_else(|| panic!("'{name}': a decoded shape's element count fits in usize"));
+    assert_eq!(tensor.data().len(), elements, "'{name}'");
+    elements
+}
+
 /// Asserts what every decoded request must respect: no tensor over the element limit, and
-/// each tensor's data as long as its shape says.
+/// each tensor's data as long as its shape.
 pub fn assert_within_limits(request: &InferRequest) {
     for input in &request.inputs {
-        let shape = input.tensor.shape();
-        let elements = shape
-            .iter()
-            .try_fold(1usize, |n, d| n.checked_mul(*d))
-            .expect("a decoded shape's element count fits in usize");
+        let elements = assert_shaped(&input.name, &input.tensor);
         assert!(
             elements <= LIMITS.max_elements_per_tensor,
             "input '{}' has {elements} elements, over the limit",
-            input.name
-        );
-        assert_eq!(
-            input.tensor.data().len(),
-            elements,
-            "input '{}'",
             input.name
         );
     }
