@@ -4,7 +4,7 @@
 //! JSON object per line, each with its `seq`, compressed with zstd. The records leave the
 //! outbox only after the store answered the upload; a failed upload is retried (the same
 //! batch, so the same key and the same bytes) after a wait that doubles up to
-//! `retry_max_secs`.
+//! `retry_max_secs`. The batch's bytes are [`crate::batch_format`]'s.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use outpost_storage::{RepositoryLocation, StorageSettings};
 
+use crate::batch_format::encode_batch;
 use crate::config::OutboxConfig;
 use crate::error::OutboxError;
 use crate::store::Batch;
@@ -42,24 +43,6 @@ impl Destination {
         parts.extend([self.device.clone(), date, name]);
         Path::from_iter(parts)
     }
-}
-
-/// The batch as uploaded: JSON lines, each record with its `seq` first, zstd-compressed.
-pub fn encode_batch(batch: &Batch) -> Result<Vec<u8>, std::io::Error> {
-    let mut lines = Vec::with_capacity(batch.records.iter().map(|(_, j)| j.len() + 24).sum());
-    for (seq, json) in &batch.records {
-        lines.extend_from_slice(format!("{{\"seq\":{seq}").as_bytes());
-        match json.strip_prefix('{') {
-            Some(rest) if rest.trim_start().starts_with('}') => lines.extend_from_slice(b"}"),
-            Some(rest) => {
-                lines.push(b',');
-                lines.extend_from_slice(rest.as_bytes());
-            }
-            None => lines.extend_from_slice(b"}"),
-        }
-        lines.push(b'\n');
-    }
-    zstd::bulk::compress(&lines, 3)
 }
 
 impl Outbox {
@@ -172,7 +155,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_and_lines() {
+    fn keys_name_the_device_the_date_and_the_records() {
         let batch = Batch {
             first: 7,
             last: 8,
@@ -187,11 +170,6 @@ mod tests {
         assert_eq!(
             destination.key(&batch).as_ref(),
             "results/site-a/cam-3/2025-12-02/000000000007-000000000008.jsonl.zst"
-        );
-        let lines = zstd::bulk::decompress(&encode_batch(&batch).unwrap(), 1 << 20).unwrap();
-        assert_eq!(
-            String::from_utf8(lines).unwrap(),
-            "{\"seq\":7,\"a\":1}\n{\"seq\":8}\n"
         );
     }
 }

@@ -3,13 +3,15 @@
 //! ([`store::OutboxStore`]) by one writer thread that commits whatever has arrived in one
 //! transaction (group commit: one sync to disk for many requests); `append` returns once the
 //! record is on disk. A forwarder task ([`forward`]) uploads batches to object storage or an
-//! HTTP endpoint as `<prefix>/<device>/<date>/<first-seq>-<last-seq>.jsonl.zst` and removes
+//! HTTP endpoint as `<prefix>/<device>/<date>/<first-seq>-<last-seq>.jsonl.zst` ([`batch_format`]) and removes
 //! them only once the upload is confirmed; keys are fixed before the upload, so a retried upload
 //! never makes a second copy. Over its bounds the outbox drops the oldest records and counts
 //! them ([`metrics`]).
 
+pub mod batch_format;
 pub mod config;
 pub mod error;
+#[cfg(feature = "forward")]
 pub mod forward;
 pub mod metrics;
 pub mod store;

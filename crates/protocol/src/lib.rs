@@ -6,9 +6,11 @@
 //! the JSON shapes of the metadata, config and health answers. [`grpc`] holds the gRPC messages
 //! and service generated from `proto/inference.proto` and their codec. It knows nothing about
 //! models or servers. [`client_codec`] and [`grpc::client`] are the other side, for forwarding a
-//! request to a remote V2 server.
+//! request to a remote V2 server. [`camera_form`] reads the camera endpoint's
+//! `multipart/form-data` body.
 
 mod binary;
+pub mod camera_form;
 pub mod client_codec;
 mod decoded;
 mod error;

@@ -13,7 +13,7 @@
 
 pub mod about;
 mod bearer;
-pub mod config;
+pub use outpost_server_config as config;
 pub mod connections;
 pub mod grpc;
 pub mod http;

@@ -73,6 +73,25 @@ pub fn load_with_plug_ins<S: Section + DeserializeOwned + Default>(
     overrides: &SettingOverrides,
     plug_in_keys: &[&str],
 ) -> Result<(S, BTreeMap<String, toml::Table>), ConfigError> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            parse_with_plug_ins(Some((&text, path)), overrides, plug_in_keys)
+        }
+        None => parse_with_plug_ins(None, overrides, plug_in_keys),
+    }
+}
+
+/// [`load_with_plug_ins`] over the file's text (and the path that names it in errors), or the
+/// defaults without one.
+pub fn parse_with_plug_ins<S: Section + DeserializeOwned + Default>(
+    file: Option<(&str, &Path)>,
+    overrides: &SettingOverrides,
+    plug_in_keys: &[&str],
+) -> Result<(S, BTreeMap<String, toml::Table>), ConfigError> {
     let below = |key: &str| {
         plug_in_keys.iter().any(|plug_in| {
             key.strip_prefix(plug_in)
@@ -80,12 +99,8 @@ pub fn load_with_plug_ins<S: Section + DeserializeOwned + Default>(
         })
     };
     let (mut section, plug_ins) = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let mut table: toml::Table = parse_toml(&text, path)?;
+        Some((text, path)) => {
+            let mut table: toml::Table = parse_toml(text, path)?;
             let mut plug_ins = BTreeMap::new();
             for key in plug_in_keys {
                 match table.remove(*key) {

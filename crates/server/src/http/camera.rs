@@ -5,17 +5,16 @@
 //! turns off the reduced-scale JPEG decode.
 
 use std::sync::Arc;
-
-use crate::connections::is_body_too_slow;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
+use outpost_protocol::camera_form;
 use outpost_vision::{ImageFormat, Overrides};
 use serde::Deserialize;
 
@@ -78,17 +77,20 @@ impl ImageQuery {
 
 /// How the image arrives, by the request's content type.
 enum Delivery {
+    /// The body is the image.
     Raw,
-    Form,
+    /// The body is a form, with this `Content-Type` (its boundary).
+    Form(String),
 }
 
 fn delivery(request: &Request) -> Result<Delivery, ApiError> {
     let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
         return Ok(Delivery::Raw);
     };
-    let essence = essence(value.to_str().unwrap_or(""));
+    let content_type = value.to_str().unwrap_or("");
+    let essence = essence(content_type);
     if essence == "multipart/form-data" {
-        Ok(Delivery::Form)
+        Ok(Delivery::Form(content_type.to_string()))
     } else {
         check_image_type(&essence).map(|()| Delivery::Raw)
     }
@@ -120,35 +122,14 @@ fn unsupported(media_type: &str) -> ApiError {
     )
 }
 
-/// The first file of a form (a part with a file name, or named `image` or `file`).
-async fn form_image(request: Request, state: &Arc<AppState>) -> Result<Bytes, ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let mut form = Multipart::from_request(request, state)
-        .await
-        .map_err(|e| bad(format!("invalid multipart form: {e}")))?;
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| bad(format!("invalid multipart form: {e}")))?
-    {
-        let is_file = field.file_name().is_some() || matches!(field.name(), Some("image" | "file"));
-        if !is_file {
-            continue;
-        }
-        if let Some(media_type) = field.content_type() {
-            check_image_type(&essence(media_type))?;
-        }
-        return field.bytes().await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("{e}"))
-            } else if is_body_too_slow(&e) {
-                ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("{e}"))
-            } else {
-                bad(format!("cannot read the form's file: {e}"))
-            }
-        });
+/// The form's image: its first file part, of an image type when the part names one.
+fn form_image(content_type: &str, body: Bytes) -> Result<Bytes, ApiError> {
+    let file = camera_form::first_file(content_type, body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    if let Some(media_type) = &file.media_type {
+        check_image_type(media_type)?;
     }
-    Err(bad("the form has no file part (name it 'image')".into()))
+    Ok(file.bytes)
 }
 
 /// The whole body, within `limit` and the room `reservation` can grow to.
@@ -188,9 +169,8 @@ async fn handle(
         )?;
         Ok::<_, ApiError>((deadline, overrides, delivery, reservation))
     })();
-    let (parts, body) = request.into_parts();
     let ((deadline, overrides, delivery, mut reservation), body) =
-        or_discard_body(accepted, body).await?;
+        or_discard_body(accepted, request.into_body()).await?;
     // Forms too are read whole first, so every byte is counted against the memory budget.
     let body = whole_body(declared, body, state.max_body_bytes, &mut reservation).await?;
     // The request takes its place in the model's queue once its body is in: a client still
@@ -200,7 +180,7 @@ async fn handle(
         .admit(&model, version.as_deref(), Route::HTTP_IMAGE, deadline)?;
     let image = match delivery {
         Delivery::Raw => body,
-        Delivery::Form => form_image(Request::from_parts(parts, Body::from(body)), &state).await?,
+        Delivery::Form(content_type) => form_image(&content_type, body)?,
     };
     let answer = state
         .engine

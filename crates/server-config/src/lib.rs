@@ -3,7 +3,9 @@
 //! then the file, then the defaults). Each setting is declared once, in its section below or in
 //! the engine's (`outpost_engine::config`): its type, default, doc and flag, from which the
 //! environment variable's name follows ([`flags`] turns them into command-line arguments).
-//! docs/configuration.md is checked against these declarations by a test.
+//! docs/configuration.md is checked against these declarations by a test. Its own crate, apart
+//! from the server's listeners and wiring, so that what reads untrusted text (the file) builds
+//! alone, as its fuzz target does.
 
 mod control_exposure;
 pub mod flags;
@@ -230,6 +232,9 @@ pub use outpost_settings::logging::{LogConfig, LogFormat};
 
 pub use outpost_settings::ConfigError;
 
+/// The runtimes' own sections (`[ort]`), by name, as the file gives them.
+pub type RuntimeSections = std::collections::BTreeMap<String, toml::Table>;
+
 /// The token the control endpoints require, if any: `OUTPOST_CONTROL_TOKEN`'s, else the first
 /// line of `model_control.token_file`.
 pub fn resolve_control_token(config: &ModelControlConfig) -> Result<Option<String>, ConfigError> {
@@ -262,15 +267,23 @@ impl ServerConfig {
         file: Option<&Path>,
         overrides: &SettingOverrides,
         runtimes: &[&str],
-    ) -> Result<
-        (
-            ServerConfig,
-            std::collections::BTreeMap<String, toml::Table>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<(ServerConfig, RuntimeSections), ConfigError> {
         let (config, sections): (ServerConfig, _) =
             outpost_settings::file::load_with_plug_ins(file, overrides, runtimes)?;
+        config.check()?;
+        Ok((config, sections))
+    }
+
+    /// [`ServerConfig::load_with_runtimes`] over the file's text; `path` only names it in
+    /// errors.
+    pub fn parse_with_runtimes(
+        text: &str,
+        path: &Path,
+        overrides: &SettingOverrides,
+        runtimes: &[&str],
+    ) -> Result<(ServerConfig, RuntimeSections), ConfigError> {
+        let (config, sections): (ServerConfig, _) =
+            outpost_settings::file::parse_with_plug_ins(Some((text, path)), overrides, runtimes)?;
         config.check()?;
         Ok((config, sections))
     }
@@ -280,7 +293,8 @@ impl ServerConfig {
         overrides.apply_to(self).map_err(ConfigError::from)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Refuses values out of range or that contradict each other.
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "http.max_body_bytes must be positive".into(),
