@@ -1,7 +1,9 @@
 """Makes the fuzz targets' seed corpora (fuzz/seeds/<target>/) from the real fixtures: the
 mobilenet reference tensors (tests/fixtures/models/*.test_data), requests and answers shaped as
 the Python clients (tritonclient) send and Triton answers them, and a bundle of a real model
-packed by `outpost bundle create` with golden cases. The seeds are committed; run this again
+packed by `outpost bundle create` with golden cases, camera forms as urllib3 (requests) and
+curl encode them around real photos, the repository's model.toml files and server configurations,
+and outbox records shaped as the engine writes them. The seeds are committed; run this again
 (with the test environment's Python, after a build) when a format changes:
 
     OUTPOST_BIN=target/ci/outpost .venv/bin/python fuzz/make_seeds.py
@@ -162,9 +164,65 @@ def bundles():
         write("bundle_read", "bare.bundle", bare.read_bytes())
 
 
+def forms():
+    """Camera forms around real photos: as requests/urllib3 and as curl -F send them."""
+    from urllib3 import encode_multipart_formdata
+
+    photo = (FIXTURES / "images" / "face.jpg").read_bytes()
+    body, content_type = encode_multipart_formdata(
+        {"image": ("face.jpg", photo, "image/jpeg")}, boundary="4e1c2b8d0f7a4a3c9b6d5e2f1a0b9c8d")
+    write("camera_form", "urllib3_jpeg", content_type.encode() + b"\n" + body)
+    boundary = "------------------------d74496d66958873e"
+    curl = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"camera\"\r\n\r\nfront door\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"snapshot\"; filename=\"chelsea.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode()
+    curl += (FIXTURES / "images" / "chelsea.png").read_bytes()[:4096] + f"\r\n--{boundary}--\r\n".encode()
+    write("camera_form", "curl_png_after_a_note", f"multipart/form-data; boundary={boundary}\n".encode() + curl)
+
+
+def configurations():
+    """model.toml files of the repository's models and test fixtures; the server configurations
+    the deployments ship, one with flags given beside it."""
+    for path in sorted((ROOT / "models").glob("*/model.toml")):
+        write("model_config", path.parent.name + ".toml", path.read_bytes())
+    for path in sorted((FIXTURES / "configs").glob("*.toml")):
+        write("model_config", path.name, path.read_bytes())
+    compose = (ROOT / "deploy" / "compose" / "config" / "outpost.toml").read_bytes()
+    write("server_config", "compose.toml", compose)
+    write("server_config", "k3s.toml", (ROOT / "deploy" / "k3s" / "base" / "outpost.toml").read_bytes())
+    write("server_config", "compose_with_flags", compose + b"\0http.port=0\nconnections.max_connections=64\n"
+          b"model_control.mode=explicit\nlimits.max_image_pixels=4000000\n")
+    write("server_config", "upstream_outbox_ort.toml",
+          '[upstream]\nurl = "grpcs://cloud.example:8001"\npolicy = "prefer_local"\nescalate_below = 0.6\n\n'
+          '[outbox]\npath = "/var/lib/outpost/outbox.db"\ndestination = "s3://results/site-a"\n'
+          'max_bytes = 67108864\n\n[ort]\nexecution_providers = ["cpu"]\n\n[connections]\n'
+          'max_connections = 64\nheader_read_timeout_secs = 5\n\n[tls]\ncert_file = "/etc/outpost/server.pem"\n'
+          'key_file = "/etc/outpost/server.key"\n')
+
+
+def outbox_records():
+    """Records as the engine writes them: a V2 answer (the reference output's first scores),
+    one with its inputs, and a camera answer with boxes; separated by 0xFF."""
+    scores = onnx_tensor.read(FLOAT_DATA / "output_0.pb").reshape(-1)[:8].tolist()
+    answer = {"time": "2026-12-02T10:00:00Z", "model": "mobilenet_v2_int8", "version": "1",
+              "served_by": "local", "id": "frame-9",
+              "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [1, 8], "data": scores}]}
+    with_inputs = {**answer, "id": None, "served_by": "upstream",
+                   "inputs": [{"name": "input", "datatype": "UINT8", "shape": [1, 2, 2, 3],
+                               "data_base64": "AAECAwQFBgcICQoL"}]}
+    camera = {"time": "2026-12-02T10:00:01Z", "model": "ssd_mobilenet_v1_coco", "version": "1",
+              "served_by": "local", "endpoint": "image", "image": {"width": 768, "height": 576},
+              "detections": [{"label": "person", "class_index": 0, "score": 0.91,
+                              "box": {"x_min": 12.5, "y_min": 40.0, "x_max": 96.0, "y_max": 300.25}}]}
+    records = [json.dumps(r, separators=(",", ":")).encode() for r in (answer, with_inputs, camera)]
+    write("outbox_records", "engine_records", b"\xff".join(records))
+    write("outbox_records", "spaced", json.dumps(answer, indent=1).encode() + b"\xff{ }")
+
+
 def main():
     for folder in ("infer_request_json", "infer_request_binary", "grpc_infer_request",
-                   "upstream_response", "bundle_read", "golden_cases", "onnx_tensor"):
+                   "upstream_response", "bundle_read", "golden_cases", "onnx_tensor",
+                   "camera_form", "model_config", "server_config", "outbox_records"):
         shutil.rmtree(SEEDS / folder, ignore_errors=True)
     tensors = sample_tensors()
     write("infer_request_json", "all_types.json", json.dumps(json_request(tensors)))
@@ -184,6 +242,9 @@ def main():
             if pb.stat().st_size < 200_000:
                 write("onnx_tensor", f"{data.parent.name.split('.test_data')[0]}_{pb.name}", pb.read_bytes())
     bundles()
+    forms()
+    configurations()
+    outbox_records()
 
 
 if __name__ == "__main__":

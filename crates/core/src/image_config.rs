@@ -296,14 +296,62 @@ impl PostprocessConfig {
     /// Problems with the values themselves (not with how they fit the model).
     pub fn problems(&self) -> Option<String> {
         match self {
-            PostprocessConfig::Classification(c) if c.top_k == 0 => {
-                Some("postprocess top_k must be at least 1".into())
-            }
-            PostprocessConfig::Detection(d) if !(0.0..=1.0).contains(&d.iou_threshold) => {
-                Some("postprocess iou_threshold must be within 0..1".into())
-            }
-            PostprocessConfig::Detection(d) if d.max_detections == 0 => {
-                Some("postprocess max_detections must be at least 1".into())
+            PostprocessConfig::Classification(c) => c.problems(),
+            PostprocessConfig::Detection(d) => d.problems(),
+        }
+    }
+
+    /// The files it names (the detector's anchors), relative to the model directory.
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        match self {
+            PostprocessConfig::Detection(DetectionConfig {
+                decoder: DetectionDecoder::Ssd { anchors, .. },
+                ..
+            }) => vec![anchors.as_path()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl ClassificationConfig {
+    fn problems(&self) -> Option<String> {
+        if self.top_k == 0 {
+            return Some("postprocess top_k must be at least 1".into());
+        }
+        if !self.score_threshold.is_finite() {
+            return Some("postprocess score_threshold must be a finite number".into());
+        }
+        self.dequantize.as_ref().and_then(Dequantize::problems)
+    }
+}
+
+impl Dequantize {
+    fn problems(&self) -> Option<String> {
+        (!(self.scale.is_finite() && self.scale > 0.0)).then(|| {
+            format!(
+                "postprocess dequantize scale must be a positive finite number (got {})",
+                self.scale
+            )
+        })
+    }
+}
+
+impl DetectionConfig {
+    fn problems(&self) -> Option<String> {
+        if !(0.0..=1.0).contains(&self.iou_threshold) {
+            return Some("postprocess iou_threshold must be within 0..1".into());
+        }
+        if !self.score_threshold.is_finite() {
+            return Some("postprocess score_threshold must be a finite number".into());
+        }
+        if self.max_detections == 0 {
+            return Some("postprocess max_detections must be at least 1".into());
+        }
+        match &self.decoder {
+            DetectionDecoder::Ssd { scales, .. }
+                if scales.iter().any(|s| !s.is_finite() || *s == 0.0) =>
+            {
+                Some("postprocess decoder scales must be finite and non-zero".into())
             }
             _ => None,
         }

@@ -86,6 +86,55 @@ fn rejects_unknown_keys_and_bad_values() {
     }
 }
 
+/// Found by the `model_config` fuzz target: a dequantize scale too large for an f32 read as
+/// infinity, and NaN or infinite thresholds and SSD scales, were accepted; every classification
+/// would then have scored NaN or infinity.
+#[test]
+fn a_model_toml_with_infinite_or_nan_postprocess_numbers_is_refused() {
+    let classification = "[postprocess]\nkind = \"classification\"\n";
+    let ssd = "[postprocess]\nkind = \"detection\"\n[postprocess.decoder]\ntype = \"ssd\"\n\
+               box_output = \"b\"\nscore_output = \"s\"\nanchors = \"anchors.npy\"\n";
+    let refused = [
+        format!("{classification}dequantize = {{ scale = 3.4e39, zero_point = 0 }}"),
+        format!("{classification}dequantize = {{ scale = nan }}"),
+        format!("{classification}dequantize = {{ scale = 0.0 }}"),
+        format!("{classification}score_threshold = nan"),
+        format!("{ssd}scales = [10.0, 10.0, 0.0, 5.0]"),
+        format!("{ssd}scales = [10.0, inf, 5.0, 5.0]"),
+        ssd.replace(
+            "[postprocess.decoder]",
+            "score_threshold = -inf\n[postprocess.decoder]",
+        ),
+    ];
+    for text in refused {
+        let error = ModelConfig::parse(&text, Path::new("model.toml")).unwrap_err();
+        assert!(error.to_string().contains("postprocess"), "{text}: {error}");
+    }
+    let fine = format!("{classification}dequantize = {{ scale = 0.00390625, zero_point = 0 }}");
+    ModelConfig::parse(&fine, Path::new("model.toml")).unwrap();
+    ModelConfig::parse(ssd, Path::new("model.toml")).unwrap();
+}
+
+/// Found by the `model_config` fuzz target: a labels file or detector anchors outside the model
+/// directory were accepted when the file was read and refused only when the model loaded.
+#[test]
+fn a_model_toml_naming_files_outside_its_directory_is_refused_when_read() {
+    let ssd = "[postprocess]\nkind = \"detection\"\n[postprocess.decoder]\ntype = \"ssd\"\n\
+               box_output = \"b\"\nscore_output = \"s\"\n";
+    for text in [
+        "labels = \"../labels.txt\"".to_string(),
+        "labels = \"/etc/passwd\"".to_string(),
+        format!("{ssd}anchors = \"../../anchors.npy\""),
+    ] {
+        let error = ModelConfig::parse(&text, Path::new("model.toml")).unwrap_err();
+        assert!(
+            error.to_string().contains("inside the model directory"),
+            "{text}: {error}"
+        );
+    }
+    ModelConfig::parse("labels = \"labels/coco.txt\"", Path::new("model.toml")).unwrap();
+}
+
 #[test]
 fn dynamic_batching_is_off_unless_asked_for_and_needs_a_batch_dimension() {
     let parse = |text: &str| ModelConfig::parse(text, Path::new("model.toml")).unwrap();

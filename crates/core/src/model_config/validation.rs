@@ -1,7 +1,12 @@
 //! A parsed `model.toml` checked as a whole: counts at least one, the sections' own checks,
-//! the model file a plain name inside the version directory.
+//! the files it names inside the model directory, the model file a plain name inside the
+//! version directory.
 
-use super::{DynamicBatchingConfig, ModelConfig, ModelConfigError, VersionPolicy};
+use std::path::PathBuf;
+
+use super::{
+    stays_inside_model_dir, DynamicBatchingConfig, ModelConfig, ModelConfigError, VersionPolicy,
+};
 use crate::image_config::{PostprocessConfig, PreprocessConfig};
 
 impl ModelConfig {
@@ -49,6 +54,19 @@ impl ModelConfig {
             .and_then(PostprocessConfig::problems)
         {
             return Err(ModelConfigError::Invalid(problem));
+        }
+        let named_files = self
+            .labels
+            .iter()
+            .map(PathBuf::as_path)
+            .chain(self.postprocess.iter().flat_map(PostprocessConfig::files));
+        for file in named_files {
+            if !stays_inside_model_dir(file) {
+                return Err(ModelConfigError::Invalid(format!(
+                    "{} must be a relative path inside the model directory",
+                    file.display()
+                )));
+            }
         }
         if self.model_filename.contains('/') || self.model_filename.contains("..") {
             return Err(ModelConfigError::Invalid(
