@@ -67,3 +67,14 @@ stage_join "arm64 setup"
 # tests/outpost/camera.rs on ONNX Runtime and tract against it under qemu-user.
 stage "arm64 cross build" scripts/arm64-check.sh --build
 stage "arm64 photos (qemu-user)" scripts/arm64-check.sh
+# The soak (benches/harness/src/bin/soak.rs): three minutes of the whole mix (REST, gRPC, camera,
+# malformed requests, a model reloaded every minute, an upstream going down and up, the outbox
+# uploading) at 40 requests a second, alone on the machine: beside a build, the server's memory
+# climbs between reloads as its requests pile up (docs/benchmarks.md). It fails on any
+# unexpected answer, drifting descriptors or threads, or resident memory growing over 300 MiB/h
+# between reloads (each stretch between two reloads on its own level: a reload moves the level
+# by up to about 20 MiB either way, which three minutes' overall slope cannot tell from a leak).
+stage "soak (3 min)" "$target_dir/$profile/outpost-bench-soak" \
+  --outpost "$target_dir/$profile/outpost" --minutes 3 --warmup-minutes 1 \
+  --max-rss-slope-mib-per-hour inf --max-rss-slope-between-reloads-mib-per-hour 300 \
+  --out "$target_dir/bench-report/soak"

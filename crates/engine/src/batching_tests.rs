@@ -99,6 +99,7 @@ fn fixture(preferred: Vec<usize>, max_queue_delay: Duration) -> Fixture {
         ))),
         metrics: RequestMetrics::default(),
         upstream: None,
+        _returns_memory_when_dropped: crate::process_memory::ReturnMemoryOnDrop,
     };
     let repository = Arc::new(ModelRepository::new());
     repository.insert(ModelEntry {

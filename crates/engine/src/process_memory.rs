@@ -47,6 +47,20 @@ pub(crate) fn return_freed_memory() {
     }
 }
 
+/// Hands freed memory back ([`return_freed_memory`]) when dropped. The last field of what holds
+/// a loaded model, so that it runs after the model's own memory is freed: when the last request
+/// still holding an unloaded version ends, not only when the unload was asked for (memory a
+/// request frees after that trim would otherwise stay with the allocator, a different amount
+/// after every unload).
+#[derive(Debug, Default)]
+pub(crate) struct ReturnMemoryOnDrop;
+
+impl Drop for ReturnMemoryOnDrop {
+    fn drop(&mut self) {
+        return_freed_memory();
+    }
+}
+
 /// Sets glibc's mmap threshold to `threshold_bytes` (0 leaves glibc's default). Call before
 /// other threads start. Returns whether the allocator took the setting.
 pub fn tune(threshold_bytes: usize) -> bool {

@@ -10,10 +10,13 @@
 //! seconds the server's resident memory, open file descriptors and threads are sampled.
 //!
 //! Reported: the resident memory's slope after the warm-up (least squares over the samples, in
-//! MiB per hour), the spread of descriptors and threads after the warm-up, and every request
-//! kind's answers against what it should get. Fails when the slope is over its bound, the
-//! descriptors or threads drift, any answer is other than expected, the outbox uploaded
-//! nothing, or the upstream never answered (or never failed over to the local model).
+//! MiB per hour), the same with each stretch between two reloads on a level of its own (a reload
+//! moves the level by up to about 20 MiB either way, which a few minutes' overall slope cannot
+//! tell from a leak; a leak grows between reloads too), the spread of descriptors and threads
+//! after the warm-up, and every request kind's answers against what it should get. Fails when a
+//! slope is over its bound, the descriptors or threads drift, any answer is other than
+//! expected, the outbox uploaded nothing, or the upstream never answered (or never failed over
+//! to the local model).
 //!
 //! ```text
 //! cargo build --release -p outpost -p outpost-bench
@@ -78,9 +81,16 @@ struct Args {
     /// Seconds between samples of memory, descriptors and threads.
     #[arg(long, default_value_t = 5.0)]
     sample_seconds: f64,
-    /// Most resident-memory growth after the warm-up, MiB per hour (least squares).
+    /// Most resident-memory growth after the warm-up, MiB per hour (least squares over every
+    /// sample); `inf` for none.
     #[arg(long, default_value_t = 1.0)]
     max_rss_slope_mib_per_hour: f64,
+    /// Most resident-memory growth between reloads of the cycled model, MiB per hour: least
+    /// squares with each stretch between two reloads on a level of its own (a reload moves the
+    /// level by up to about 20 MiB, up or down, which a short run's overall slope cannot tell
+    /// from a leak).
+    #[arg(long, default_value_t = 150.0)]
+    max_rss_slope_between_reloads_mib_per_hour: f64,
     /// Most difference between the most and fewest open descriptors after the warm-up.
     #[arg(long, default_value_t = 16)]
     max_fd_spread: u64,
@@ -120,7 +130,13 @@ struct Tally {
 #[derive(Debug, Serialize, Clone, Copy)]
 struct Sample {
     seconds: f64,
+    /// `VmRSS`: all resident memory.
     resident_kib: u64,
+    /// `RssAnon`: the heaps and other anonymous memory, where a leak shows.
+    anonymous_kib: u64,
+    /// `RssFile`: resident pages of mapped files (the libraries' code), which the kernel may
+    /// drop and read again.
+    file_kib: u64,
     fds: u64,
     threads: u64,
 }
@@ -131,6 +147,14 @@ struct Report {
     warmup_minutes: f64,
     rate_per_s: f64,
     rss_slope_mib_per_hour: f64,
+    /// The slope with each stretch between reloads on its own level.
+    rss_slope_between_reloads_mib_per_hour: f64,
+    /// When each reload of the cycled model began and ended, seconds from the start.
+    reloads: Vec<(f64, f64)>,
+    /// The slope of `RssAnon` alone.
+    anonymous_slope_mib_per_hour: f64,
+    /// The slope of `RssFile` alone.
+    file_slope_mib_per_hour: f64,
     rss_first_mib: f64,
     rss_last_mib: f64,
     fd_range: (u64, u64),
@@ -261,22 +285,59 @@ fn sample(pid: u32, started: Instant) -> Sample {
     Sample {
         seconds: started.elapsed().as_secs_f64(),
         resident_kib: procfs::resident_kib(pid).unwrap_or(0),
+        anonymous_kib: procfs::status_kib(pid, "RssAnon:").unwrap_or(0),
+        file_kib: procfs::status_kib(pid, "RssFile:").unwrap_or(0),
         fds: count_entries(&format!("/proc/{pid}/fd")),
         threads: threads(pid),
     }
 }
 
-/// Least-squares slope of resident memory over time, KiB a second.
-fn slope_kib_per_s(samples: &[Sample]) -> f64 {
+/// Seconds after a reload before its stretch's samples count: the old version's last requests,
+/// the new one's first runs and the runtime's idle release settle.
+const RELOAD_SETTLE_SECONDS: f64 = 5.0;
+
+/// Least-squares slope of resident memory with each stretch between two reloads on a level of
+/// its own (pooled within the stretches), KiB a second; 0 without two samples in a stretch.
+fn slope_between_reloads_kib_per_s(samples: &[Sample], reloads: &[(f64, f64)]) -> f64 {
+    let mut stretches: BTreeMap<usize, Vec<Sample>> = BTreeMap::new();
+    for sample in samples {
+        // The stretch after the last reload that began before this sample.
+        let stretch = reloads.partition_point(|(began, _)| *began <= sample.seconds);
+        let settling = stretch
+            .checked_sub(1)
+            .is_some_and(|last| sample.seconds < reloads[last].1 + RELOAD_SETTLE_SECONDS);
+        if !settling {
+            stretches.entry(stretch).or_default().push(*sample);
+        }
+    }
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for stretch in stretches.values().filter(|s| s.len() >= 2) {
+        let n = stretch.len() as f64;
+        let mean_t = stretch.iter().map(|s| s.seconds).sum::<f64>() / n;
+        let mean_r = stretch.iter().map(|s| s.resident_kib as f64).sum::<f64>() / n;
+        for s in stretch {
+            covariance += (s.seconds - mean_t) * (s.resident_kib as f64 - mean_r);
+            variance += (s.seconds - mean_t).powi(2);
+        }
+    }
+    if variance == 0.0 {
+        0.0
+    } else {
+        covariance / variance
+    }
+}
+
+/// Least-squares slope of one memory figure over time, KiB a second.
+fn slope_kib_per_s(samples: &[Sample], kib: fn(&Sample) -> u64) -> f64 {
     let n = samples.len() as f64;
     if n < 2.0 {
         return 0.0;
     }
     let mean_t = samples.iter().map(|s| s.seconds).sum::<f64>() / n;
-    let mean_r = samples.iter().map(|s| s.resident_kib as f64).sum::<f64>() / n;
+    let mean_r = samples.iter().map(|s| kib(s) as f64).sum::<f64>() / n;
     let covariance: f64 = samples
         .iter()
-        .map(|s| (s.seconds - mean_t) * (s.resident_kib as f64 - mean_r))
+        .map(|s| (s.seconds - mean_t) * (kib(s) as f64 - mean_r))
         .sum();
     let variance: f64 = samples.iter().map(|s| (s.seconds - mean_t).powi(2)).sum();
     if variance == 0.0 {
@@ -470,7 +531,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let (tallies, samples, flips, cycles, uploaded) = runtime.block_on(async {
+    let (tallies, samples, flips, reloads, uploaded) = runtime.block_on(async {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -516,7 +577,8 @@ fn main() -> anyhow::Result<()> {
             .collect();
         // The upstream goes down and up, the cycled model out and in, memory is sampled.
         let mut samples = Vec::new();
-        let (mut flips, mut cycles) = (0u64, 0u64);
+        let mut flips = 0u64;
+        let mut reloads: Vec<(f64, f64)> = Vec::new();
         let mut next_sample = Instant::now();
         let flip_every = Duration::from_secs_f64(args.flip_seconds);
         let cycle_every = Duration::from_secs_f64(args.cycle_seconds);
@@ -546,7 +608,10 @@ fn main() -> anyhow::Result<()> {
                         bail!("{action} of {CYCLED}: {}", answer.status());
                     }
                 }
-                cycles += 1;
+                reloads.push((
+                    now.duration_since(started).as_secs_f64(),
+                    started.elapsed().as_secs_f64(),
+                ));
                 next_cycle += cycle_every;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -584,7 +649,7 @@ fn main() -> anyhow::Result<()> {
             .map(|k| k.name.to_string())
             .zip(tallies)
             .collect();
-        Ok::<_, anyhow::Error>((named, samples, flips, cycles, uploaded))
+        Ok::<_, anyhow::Error>((named, samples, flips, reloads, uploaded))
     })?;
     drop(server);
     upstream.stop();
@@ -594,7 +659,9 @@ fn main() -> anyhow::Result<()> {
         .copied()
         .filter(|s| s.seconds >= warmup)
         .collect();
-    let slope = slope_kib_per_s(&after_warmup) * 3600.0 / 1024.0;
+    let per_hour = |kib: fn(&Sample) -> u64| slope_kib_per_s(&after_warmup, kib) * 3600.0 / 1024.0;
+    let slope = per_hour(|s| s.resident_kib);
+    let (anonymous_slope, file_slope) = (per_hour(|s| s.anonymous_kib), per_hour(|s| s.file_kib));
     let range = |f: fn(&Sample) -> u64| {
         let values: Vec<u64> = after_warmup.iter().map(f).collect();
         (
@@ -608,6 +675,14 @@ fn main() -> anyhow::Result<()> {
         failures.push(format!(
             "only {} samples after the warm-up",
             after_warmup.len()
+        ));
+    }
+    let between_reloads =
+        slope_between_reloads_kib_per_s(&after_warmup, &reloads) * 3600.0 / 1024.0;
+    if between_reloads > args.max_rss_slope_between_reloads_mib_per_hour {
+        failures.push(format!(
+            "resident memory grew {between_reloads:.2} MiB/h between reloads (bound {})",
+            args.max_rss_slope_between_reloads_mib_per_hour
         ));
     }
     if slope > args.max_rss_slope_mib_per_hour {
@@ -646,12 +721,16 @@ fn main() -> anyhow::Result<()> {
         warmup_minutes: args.warmup_minutes,
         rate_per_s: args.rate,
         rss_slope_mib_per_hour: slope,
+        rss_slope_between_reloads_mib_per_hour: between_reloads,
+        anonymous_slope_mib_per_hour: anonymous_slope,
+        file_slope_mib_per_hour: file_slope,
         rss_first_mib: first,
         rss_last_mib: last,
         fd_range,
         thread_range,
         upstream_flips: flips,
-        model_cycles: cycles,
+        model_cycles: reloads.len() as u64,
+        reloads,
         outbox_uploaded_records: uploaded,
         kinds: tallies,
         samples,
@@ -676,6 +755,8 @@ fn markdown(report: &Report) -> String {
         "## Soak: {:.1} min at {:.0} requests/s (warm-up {:.1} min left out)\n\n\
          | figure | value |\n|---|---|\n\
          | resident memory slope after the warm-up | {:.2} MiB/h |\n\
+         | the same between reloads (each stretch on its own level) | {:.2} MiB/h |\n\
+         | of which anonymous (heaps) and mapped files | {:.2} MiB/h, {:.2} MiB/h |\n\
          | resident memory, first and last sample | {:.1} MiB, {:.1} MiB |\n\
          | open descriptors after the warm-up | {}-{} |\n\
          | threads after the warm-up | {}-{} |\n\
@@ -687,6 +768,9 @@ fn markdown(report: &Report) -> String {
         report.rate_per_s,
         report.warmup_minutes,
         report.rss_slope_mib_per_hour,
+        report.rss_slope_between_reloads_mib_per_hour,
+        report.anonymous_slope_mib_per_hour,
+        report.file_slope_mib_per_hour,
         report.rss_first_mib,
         report.rss_last_mib,
         report.fd_range.0,
@@ -707,4 +791,41 @@ fn markdown(report: &Report) -> String {
         text.push_str(&format!("\nFailed: {}\n", report.failures.join("; ")));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(levels: &[(f64, u64)]) -> Vec<Sample> {
+        levels
+            .iter()
+            .map(|&(seconds, resident_kib)| Sample {
+                seconds,
+                resident_kib,
+                anonymous_kib: resident_kib,
+                file_kib: 0,
+                fds: 0,
+                threads: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn steps_at_reloads_are_no_slope_between_them_but_growth_is() {
+        let reloads = [(60.0, 61.0), (120.0, 121.0)];
+        let mut stepped = Vec::new();
+        let mut growing = Vec::new();
+        for i in 0..36 {
+            let t = f64::from(i) * 5.0;
+            let level = [100_000, 120_000, 90_000][(t / 60.0) as usize];
+            stepped.push((t, level));
+            growing.push((t, level + (t * 10.0) as u64));
+        }
+        let flat = slope_between_reloads_kib_per_s(&samples(&stepped), &reloads);
+        assert!(flat.abs() < 1e-9, "{flat}");
+        assert!(slope_kib_per_s(&samples(&stepped), |s| s.resident_kib).abs() > 10.0);
+        let leak = slope_between_reloads_kib_per_s(&samples(&growing), &reloads);
+        assert!((leak - 10.0).abs() < 1e-6, "{leak}");
+    }
 }

@@ -27,7 +27,7 @@ use crate::admission::Admission;
 use crate::backends::Backends;
 use crate::batching::{BatchPolicy, DynamicBatcher};
 use crate::memory::MemoryBudget;
-use crate::process_memory::{resident_bytes, return_freed_memory};
+use crate::process_memory::{resident_bytes, return_freed_memory, ReturnMemoryOnDrop};
 use crate::request_metrics::RequestMetrics;
 use crate::statistics::ModelStatistics;
 use crate::upstream::{ModelUpstream, Upstreams};
@@ -113,6 +113,8 @@ pub struct ServedModel {
     pub(crate) metrics: RequestMetrics,
     /// The remote endpoint that may answer instead of, or besides, the local model.
     pub(crate) upstream: Option<ModelUpstream>,
+    /// Last, so that it drops after everything above: hands the version's freed memory back.
+    pub(crate) _returns_memory_when_dropped: ReturnMemoryOnDrop,
 }
 
 impl ServedModel {
@@ -417,5 +419,6 @@ fn load_version(
         batcher,
         metrics: context.metrics.clone(),
         upstream,
+        _returns_memory_when_dropped: ReturnMemoryOnDrop,
     })
 }
