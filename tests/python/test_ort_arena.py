@@ -3,10 +3,12 @@
 model is loaded; a run's freed buffers are kept for the next run, and once the arena has been
 idle for `ort.cpu_arena_idle_release_ms` they go back to the system (kept bytes fall to zero,
 nothing in use leaks). What it keeps never passes `ort.cpu_arena_max_kept_bytes`, and a model
-with `cpu_arena = false` stays out of it."""
+with `cpu_arena = false` stays out of it. When a model's parallel sessions (made while requests
+overlap) are dropped, their memory goes back at once, however busy the arena."""
 
 import json
 import shutil
+import threading
 import urllib.request
 
 from conftest import ROOT, start_outpost, stop_outpost
@@ -99,5 +101,50 @@ def test_what_is_kept_stays_within_its_bound_and_models_without_the_arena_stay_o
     try:
         assert top_class(infer(addresses["base_url"], "without_arena")) == EGYPTIAN_CAT
         assert arena(addresses["base_url"])["in_use"] == 0
+    finally:
+        stop_outpost(process)
+
+
+def test_dropped_parallel_sessions_hand_back_their_memory_at_once(tmp_path):
+    # The arena would keep freed blocks for ten minutes: only the drop can hand them back.
+    process, addresses = serve(
+        tmp_path,
+        "cpu_arena_idle_release_ms = 600000\n"
+        "[inference]\nparallel_sessions_idle_release_ms = 1500\n",
+        [(MODEL, "")],
+    )
+    base_url = addresses["base_url"]
+
+    def sessions():
+        return value(scrape(base_url)[0], "outpost_model_sessions", model=MODEL, version="1")
+
+    try:
+        assert sessions() == 1
+        one_session = arena(base_url)
+        overlapping = threading.Event()
+        answers = []
+
+        def client():
+            while not overlapping.is_set():
+                answers.append(top_class(infer(base_url, MODEL)))
+
+        clients = [threading.Thread(target=client) for _ in range(3)]
+        for thread in clients:
+            thread.start()
+        try:
+            wait_until(sessions, lambda n: n > 1, "overlapping requests made no parallel session")
+        finally:
+            overlapping.set()
+            for thread in clients:
+                thread.join()
+        assert answers and set(answers) == {EGYPTIAN_CAT}
+        busy = arena(base_url)
+        assert busy["kept"] > 0, f"the runs' buffers were not kept: {busy}"
+        wait_until(sessions, lambda n: n == 1, "the parallel sessions were never dropped")
+        dropped = arena(base_url)
+        assert dropped["kept"] == 0, f"the dropped sessions' memory stayed in the arena: {dropped}"
+        assert dropped["in_use"] == one_session["in_use"], (
+            f"the dropped sessions left memory in use: {one_session} then {dropped}"
+        )
     finally:
         stop_outpost(process)

@@ -11,8 +11,8 @@
 //! requests run on them side by side, the latency session only standing in until they exist: a
 //! many-threaded run spins against whatever else runs on its cores. Requests keep going to the
 //! parallel sessions until none has overlapped for [`OVERLAP_HOLD`] (one client's requests do
-//! not overlap), and the parallel sessions are dropped once none has for `idle_release`, so a
-//! model that serves one camera holds one session.
+//! not overlap), and the parallel sessions are dropped once none has for `idle_release`, their
+//! memory handed back at once, so a model that serves one camera holds one session.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -281,7 +281,11 @@ fn drop_when_idle(pool: &Weak<SessionPool>, settings: &AdaptiveSettings, count: 
             drop(state);
             drop(strong);
             drop(parallel);
-            settings.memory.changed();
+            // Their weights and buffers are not asked for again until requests overlap anew:
+            // the arena and the allocator hand them back (under steady load neither is ever
+            // idle long enough to do so on its own).
+            settings.recipe.release_arena_kept();
+            settings.memory.released();
             tracing::info!(
                 model = %settings.recipe.model_name,
                 parallel_sessions = count,

@@ -93,12 +93,18 @@ impl SessionRecipe {
         let session = builder
             .commit_from_file(&self.model_path)
             .map_err(|e| load_error(e.to_string()))?;
+        // What making the session took for its own work (graph transformations, weight
+        // packing) is not asked for again.
+        self.release_arena_kept();
+        Ok((session, provider))
+    }
+
+    /// Hands the blocks the shared CPU arena keeps for reuse back to the system (after a
+    /// session is made or dropped: sizes not asked for again soon).
+    pub(crate) fn release_arena_kept(&self) {
         if let Some(arena) = &self.arena {
-            // What making the session took for its own work (graph transformations, weight
-            // packing) is not asked for again.
             arena.release_kept();
         }
-        Ok((session, provider))
     }
 
     /// What one more session is expected to take: twice the model file, the estimate the

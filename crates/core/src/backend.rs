@@ -44,6 +44,13 @@ pub trait MemoryRoom: Send + Sync {
     fn fits(&self, bytes: u64) -> bool;
     /// The model's memory changed: the budget measures again what the models hold.
     fn changed(&self);
+    /// The model let memory go (sessions dropped while it stays loaded): what the allocator
+    /// keeps of it goes back to the system before the budget measures again. Without this,
+    /// memory freed in the middle of the allocator's heaps stays resident, a different amount
+    /// after every drop.
+    fn released(&self) {
+        self.changed();
+    }
 }
 
 /// No budget: everything fits (tests, benchmarks, hosts without a limit).

@@ -17,7 +17,7 @@ use thiserror::Error;
 use crate::body_memory::BodyMemory;
 use crate::config::MemoryConfig;
 use crate::container::ContainerLimits;
-use crate::process_memory::{mib, resident_bytes};
+use crate::process_memory::{mib, resident_bytes, return_freed_memory};
 
 /// Why a model version was not loaded for lack of memory.
 #[derive(Debug, Error, PartialEq)]
@@ -165,6 +165,11 @@ impl outpost_core::MemoryRoom for MemoryBudget {
     }
 
     fn changed(&self) {
+        self.note_models_changed();
+    }
+
+    fn released(&self) {
+        return_freed_memory();
         self.note_models_changed();
     }
 }

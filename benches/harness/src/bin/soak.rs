@@ -137,6 +137,9 @@ struct Sample {
     /// `RssFile`: resident pages of mapped files (the libraries' code), which the kernel may
     /// drop and read again.
     file_kib: u64,
+    /// ONNX Runtime's shared CPU arena: blocks in use and freed blocks kept for reuse (from
+    /// the server's metrics), part of `anonymous_kib`.
+    arena_kib: u64,
     fds: u64,
     threads: u64,
 }
@@ -153,6 +156,9 @@ struct Report {
     reloads: Vec<(f64, f64)>,
     /// The slope of `RssAnon` alone.
     anonymous_slope_mib_per_hour: f64,
+    /// Of the anonymous memory, ONNX Runtime's shared CPU arena and everything else.
+    arena_slope_mib_per_hour: f64,
+    outside_arena_slope_mib_per_hour: f64,
     /// The slope of `RssFile` alone.
     file_slope_mib_per_hour: f64,
     rss_first_mib: f64,
@@ -281,14 +287,41 @@ fn threads(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn sample(pid: u32, started: Instant) -> Sample {
+/// The process's memory, descriptors and threads now, and what its metrics say the CPU arena
+/// holds (`metrics`: the text of `/metrics` read just before).
+fn sample(pid: u32, started: Instant, metrics: &str) -> Sample {
+    let arena_bytes = [
+        "outpost_ort_cpu_arena_in_use_bytes",
+        "outpost_ort_cpu_arena_kept_bytes",
+    ]
+    .iter()
+    .filter_map(|name| gauge(metrics, name))
+    .sum::<f64>();
     Sample {
         seconds: started.elapsed().as_secs_f64(),
         resident_kib: procfs::resident_kib(pid).unwrap_or(0),
         anonymous_kib: procfs::status_kib(pid, "RssAnon:").unwrap_or(0),
         file_kib: procfs::status_kib(pid, "RssFile:").unwrap_or(0),
+        arena_kib: (arena_bytes / 1024.0) as u64,
         fds: count_entries(&format!("/proc/{pid}/fd")),
         threads: threads(pid),
+    }
+}
+
+/// The value of an unlabelled metric in the server's `/metrics` text.
+fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+        value.trim().parse().ok()
+    })
+}
+
+/// The server's `/metrics` text; empty when it does not answer (the sample then counts no
+/// arena).
+async fn read_metrics(http: &reqwest::Client, base_url: &str) -> String {
+    match http.get(format!("{base_url}/metrics")).send().await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
     }
 }
 
@@ -589,7 +622,8 @@ fn main() -> anyhow::Result<()> {
         while Instant::now() < deadline {
             let now = Instant::now();
             if now >= next_sample {
-                samples.push(sample(pid, started));
+                let metrics = read_metrics(&http, &server.base_url).await;
+                samples.push(sample(pid, started, &metrics));
                 next_sample += Duration::from_secs_f64(args.sample_seconds);
             }
             if now >= next_flip {
@@ -631,7 +665,6 @@ fn main() -> anyhow::Result<()> {
                 total.first_unexpected.extend(own.first_unexpected);
             }
         }
-        samples.push(sample(pid, started));
         // The outbox's uploads, from the server's own metrics.
         let metrics = http
             .get(format!("{}/metrics", server.base_url))
@@ -639,11 +672,8 @@ fn main() -> anyhow::Result<()> {
             .await?
             .text()
             .await?;
-        let uploaded = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("outpost_outbox_uploaded_records_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
+        samples.push(sample(pid, started, &metrics));
+        let uploaded = gauge(&metrics, "outpost_outbox_uploaded_records_total").unwrap_or(0.0);
         let named: BTreeMap<String, Tally> = kinds
             .iter()
             .map(|k| k.name.to_string())
@@ -662,6 +692,8 @@ fn main() -> anyhow::Result<()> {
     let per_hour = |kib: fn(&Sample) -> u64| slope_kib_per_s(&after_warmup, kib) * 3600.0 / 1024.0;
     let slope = per_hour(|s| s.resident_kib);
     let (anonymous_slope, file_slope) = (per_hour(|s| s.anonymous_kib), per_hour(|s| s.file_kib));
+    let arena_slope = per_hour(|s| s.arena_kib);
+    let outside_arena_slope = per_hour(|s| s.anonymous_kib.saturating_sub(s.arena_kib));
     let range = |f: fn(&Sample) -> u64| {
         let values: Vec<u64> = after_warmup.iter().map(f).collect();
         (
@@ -723,6 +755,8 @@ fn main() -> anyhow::Result<()> {
         rss_slope_mib_per_hour: slope,
         rss_slope_between_reloads_mib_per_hour: between_reloads,
         anonymous_slope_mib_per_hour: anonymous_slope,
+        arena_slope_mib_per_hour: arena_slope,
+        outside_arena_slope_mib_per_hour: outside_arena_slope,
         file_slope_mib_per_hour: file_slope,
         rss_first_mib: first,
         rss_last_mib: last,
@@ -757,6 +791,7 @@ fn markdown(report: &Report) -> String {
          | resident memory slope after the warm-up | {:.2} MiB/h |\n\
          | the same between reloads (each stretch on its own level) | {:.2} MiB/h |\n\
          | of which anonymous (heaps) and mapped files | {:.2} MiB/h, {:.2} MiB/h |\n\
+         | of the anonymous, ONNX Runtime's CPU arena (in use and kept) and the rest | {:.2} MiB/h, {:.2} MiB/h |\n\
          | resident memory, first and last sample | {:.1} MiB, {:.1} MiB |\n\
          | open descriptors after the warm-up | {}-{} |\n\
          | threads after the warm-up | {}-{} |\n\
@@ -771,6 +806,8 @@ fn markdown(report: &Report) -> String {
         report.rss_slope_between_reloads_mib_per_hour,
         report.anonymous_slope_mib_per_hour,
         report.file_slope_mib_per_hour,
+        report.arena_slope_mib_per_hour,
+        report.outside_arena_slope_mib_per_hour,
         report.rss_first_mib,
         report.rss_last_mib,
         report.fd_range.0,
@@ -805,6 +842,7 @@ mod tests {
                 resident_kib,
                 anonymous_kib: resident_kib,
                 file_kib: 0,
+                arena_kib: 0,
                 fds: 0,
                 threads: 0,
             })
