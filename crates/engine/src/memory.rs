@@ -105,6 +105,13 @@ impl MemoryBudget {
         self.bodies.set_models_bytes(resident_bytes());
     }
 
+    /// After models let memory go (an unload, sessions dropped): hands what the allocator keeps
+    /// of it back to the system, then measures ([`MemoryBudget::note_models_changed`]).
+    pub fn note_models_released(&self) {
+        return_freed_memory();
+        self.note_models_changed();
+    }
+
     /// Checks, before loading `model` from `file`, that its estimate fits. When it does not and
     /// eviction is allowed, `evict_one_idle` is asked to unload one idle model (never `model`
     /// itself) and the check repeats; it answers false when nothing more can go.
@@ -169,8 +176,7 @@ impl outpost_core::MemoryRoom for MemoryBudget {
     }
 
     fn released(&self) {
-        return_freed_memory();
-        self.note_models_changed();
+        self.note_models_released();
     }
 }
 

@@ -27,7 +27,6 @@ use crate::backends::Backends;
 use crate::config::ControlMode;
 use crate::error::{ControlError, EngineError};
 use crate::memory::MemoryBudget;
-use crate::process_memory::return_freed_memory;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
 use crate::repository::{served_model, LoadContext, LoadDefaults, ModelRepository};
 
@@ -256,8 +255,7 @@ impl ModelControl {
                 loaded_from.remove(name);
             }
         }
-        return_freed_memory();
-        self.setup.budget.note_models_changed();
+        self.setup.budget.note_models_released();
         match why {
             Unload::Requested => tracing::info!(model = name, "model unloaded on request"),
             Unload::Removed => {

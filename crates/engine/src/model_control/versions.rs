@@ -10,7 +10,6 @@ use outpost_core::ModelConfig;
 
 use super::ModelControl;
 use crate::error::ControlError;
-use crate::process_memory::return_freed_memory;
 use crate::repository::scan::{self, is_valid_model_name, FoundModel};
 use crate::repository::{served_model, ModelEntry, VersionState};
 
@@ -62,8 +61,7 @@ impl ModelControl {
             let evict_one_idle = |keep: &str| self.evict_one_idle(keep);
             let context = self.load_context(&evict_one_idle);
             let model = served_model::load_one_version(&found, version, &config, &context);
-            return_freed_memory();
-            self.setup.budget.note_models_changed();
+            self.setup.budget.note_models_released();
             Some(model.map_err(|e| failed(e.to_string()))?)
         };
         self.setup.repository.update(name, |entry| {
@@ -130,8 +128,7 @@ impl ModelControl {
             let keep = !entry.versions.is_empty();
             (keep.then_some(entry), Ok(()))
         })?;
-        return_freed_memory();
-        self.setup.budget.note_models_changed();
+        self.setup.budget.note_models_released();
         tracing::info!(model = name, version, "version unloaded on request");
         Ok(())
     }
