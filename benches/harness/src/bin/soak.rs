@@ -140,6 +140,9 @@ struct Sample {
     /// ONNX Runtime's shared CPU arena: blocks in use and freed blocks kept for reuse (from
     /// the server's metrics), part of `anonymous_kib`.
     arena_kib: u64,
+    /// Runtime sessions the loaded models hold (`outpost_model_sessions`, all models): parallel
+    /// sessions made and dropped move the memory by whole sessions.
+    sessions: u64,
     fds: u64,
     threads: u64,
 }
@@ -165,6 +168,7 @@ struct Report {
     rss_last_mib: f64,
     fd_range: (u64, u64),
     thread_range: (u64, u64),
+    session_range: (u64, u64),
     upstream_flips: u64,
     model_cycles: u64,
     outbox_uploaded_records: f64,
@@ -303,6 +307,7 @@ fn sample(pid: u32, started: Instant, metrics: &str) -> Sample {
         anonymous_kib: procfs::status_kib(pid, "RssAnon:").unwrap_or(0),
         file_kib: procfs::status_kib(pid, "RssFile:").unwrap_or(0),
         arena_kib: (arena_bytes / 1024.0) as u64,
+        sessions: labelled_sum(metrics, "outpost_model_sessions") as u64,
         fds: count_entries(&format!("/proc/{pid}/fd")),
         threads: threads(pid),
     }
@@ -314,6 +319,18 @@ fn gauge(metrics: &str, name: &str) -> Option<f64> {
         let value = line.strip_prefix(name)?.strip_prefix(' ')?;
         value.trim().parse().ok()
     })
+}
+
+/// The sum of every series of a labelled metric in the server's `/metrics` text.
+fn labelled_sum(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix('{')?;
+            let (_labels, value) = rest.rsplit_once("} ")?;
+            value.trim().parse::<f64>().ok()
+        })
+        .sum()
 }
 
 /// The server's `/metrics` text; empty when it does not answer (the sample then counts no
@@ -702,6 +719,7 @@ fn main() -> anyhow::Result<()> {
         )
     };
     let (fd_range, thread_range) = (range(|s| s.fds), range(|s| s.threads));
+    let session_range = range(|s| s.sessions);
     let mut failures = Vec::new();
     if after_warmup.len() < 3 {
         failures.push(format!(
@@ -762,6 +780,7 @@ fn main() -> anyhow::Result<()> {
         rss_last_mib: last,
         fd_range,
         thread_range,
+        session_range,
         upstream_flips: flips,
         model_cycles: reloads.len() as u64,
         reloads,
@@ -795,6 +814,7 @@ fn markdown(report: &Report) -> String {
          | resident memory, first and last sample | {:.1} MiB, {:.1} MiB |\n\
          | open descriptors after the warm-up | {}-{} |\n\
          | threads after the warm-up | {}-{} |\n\
+         | runtime sessions after the warm-up | {}-{} |\n\
          | upstream stopped or started | {} times |\n\
          | model unloaded and loaded | {} times |\n\
          | records the outbox uploaded | {:.0} |\n\n\
@@ -814,6 +834,8 @@ fn markdown(report: &Report) -> String {
         report.fd_range.1,
         report.thread_range.0,
         report.thread_range.1,
+        report.session_range.0,
+        report.session_range.1,
         report.upstream_flips,
         report.model_cycles,
         report.outbox_uploaded_records,
@@ -843,10 +865,21 @@ mod tests {
                 anonymous_kib: resident_kib,
                 file_kib: 0,
                 arena_kib: 0,
+                sessions: 0,
                 fds: 0,
                 threads: 0,
             })
             .collect()
+    }
+
+    #[test]
+    fn sessions_are_summed_over_every_model() {
+        let metrics = "# HELP outpost_model_sessions Runtime sessions\n\
+             outpost_model_sessions{model=\"a\",version=\"1\"} 3\n\
+             outpost_model_sessions{model=\"b\",version=\"2\"} 1\n\
+             outpost_model_sessions_other 9\n";
+        assert_eq!(labelled_sum(metrics, "outpost_model_sessions"), 4.0);
+        assert_eq!(labelled_sum("", "outpost_model_sessions"), 0.0);
     }
 
     #[test]
