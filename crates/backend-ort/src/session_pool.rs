@@ -276,16 +276,18 @@ fn drop_when_idle(pool: &Weak<SessionPool>, settings: &AdaptiveSettings, count: 
                 .into_iter()
                 .partition(|(role, _)| *role == Role::Parallel);
             state.idle = kept;
-            state.sessions -= count;
             state.parallel = Parallel::Absent;
             drop(state);
-            drop(strong);
             drop(parallel);
             // Their weights and buffers are not asked for again until requests overlap anew:
             // the arena and the allocator hand them back (under steady load neither is ever
             // idle long enough to do so on its own).
             settings.recipe.release_arena_kept();
             settings.memory.released();
+            // Counted as gone only now, so whoever sees the count fall also sees their memory
+            // handed back.
+            strong.lock().sessions -= count;
+            drop(strong);
             tracing::info!(
                 model = %settings.recipe.model_name,
                 parallel_sessions = count,
