@@ -99,6 +99,9 @@ def test_requests_are_counted_per_protocol_endpoint_and_outcome(server):
     assert value(after, "outpost_inference_threads") >= 1
     assert value(after, "outpost_cpus") >= 1
     assert value(after, "process_resident_memory_bytes") > 10 * 2**20
+    # The weights loaded through the C allocator: its live bytes cover at least the model file.
+    assert value(after, "outpost_allocator_in_use_bytes") > 2 * 2**20
+    assert value(after, "outpost_allocator_free_bytes") >= 0
     info = [labels for (name, labels) in after if name == "outpost_model_info"]
     assert any(dict(l)["model"] == MODEL and dict(l)["backend"] in ("onnxruntime", "tract")
                and dict(l)["execution_provider"] for l in info), info

@@ -143,6 +143,12 @@ struct Sample {
     /// Runtime sessions the loaded models hold (`outpost_model_sessions`, all models): parallel
     /// sessions made and dropped move the memory by whole sessions.
     sessions: u64,
+    /// What the C allocator holds (`outpost_allocator_*_bytes`, glibc's `mallinfo2`): blocks
+    /// handed out and not had back (the live heap, the arena's blocks among them), and freed
+    /// blocks it keeps. Live bytes flat while the resident memory climbs is the allocator's
+    /// fragmentation, not a leak; 0 where the server does not report them.
+    allocator_in_use_kib: u64,
+    allocator_free_kib: u64,
     fds: u64,
     threads: u64,
 }
@@ -162,6 +168,9 @@ struct Report {
     /// Of the anonymous memory, ONNX Runtime's shared CPU arena and everything else.
     arena_slope_mib_per_hour: f64,
     outside_arena_slope_mib_per_hour: f64,
+    /// The slopes of the C allocator's live bytes and of the freed bytes it keeps.
+    allocator_in_use_slope_mib_per_hour: f64,
+    allocator_free_slope_mib_per_hour: f64,
     /// The slope of `RssFile` alone.
     file_slope_mib_per_hour: f64,
     rss_first_mib: f64,
@@ -301,6 +310,7 @@ fn sample(pid: u32, started: Instant, metrics: &str) -> Sample {
     .iter()
     .filter_map(|name| gauge(metrics, name))
     .sum::<f64>();
+    let kib = |name: &str| (gauge(metrics, name).unwrap_or(0.0) / 1024.0) as u64;
     Sample {
         seconds: started.elapsed().as_secs_f64(),
         resident_kib: procfs::resident_kib(pid).unwrap_or(0),
@@ -308,6 +318,8 @@ fn sample(pid: u32, started: Instant, metrics: &str) -> Sample {
         file_kib: procfs::status_kib(pid, "RssFile:").unwrap_or(0),
         arena_kib: (arena_bytes / 1024.0) as u64,
         sessions: labelled_sum(metrics, "outpost_model_sessions") as u64,
+        allocator_in_use_kib: kib("outpost_allocator_in_use_bytes"),
+        allocator_free_kib: kib("outpost_allocator_free_bytes"),
         fds: count_entries(&format!("/proc/{pid}/fd")),
         threads: threads(pid),
     }
@@ -711,6 +723,8 @@ fn main() -> anyhow::Result<()> {
     let (anonymous_slope, file_slope) = (per_hour(|s| s.anonymous_kib), per_hour(|s| s.file_kib));
     let arena_slope = per_hour(|s| s.arena_kib);
     let outside_arena_slope = per_hour(|s| s.anonymous_kib.saturating_sub(s.arena_kib));
+    let allocator_in_use_slope = per_hour(|s| s.allocator_in_use_kib);
+    let allocator_free_slope = per_hour(|s| s.allocator_free_kib);
     let range = |f: fn(&Sample) -> u64| {
         let values: Vec<u64> = after_warmup.iter().map(f).collect();
         (
@@ -775,6 +789,8 @@ fn main() -> anyhow::Result<()> {
         anonymous_slope_mib_per_hour: anonymous_slope,
         arena_slope_mib_per_hour: arena_slope,
         outside_arena_slope_mib_per_hour: outside_arena_slope,
+        allocator_in_use_slope_mib_per_hour: allocator_in_use_slope,
+        allocator_free_slope_mib_per_hour: allocator_free_slope,
         file_slope_mib_per_hour: file_slope,
         rss_first_mib: first,
         rss_last_mib: last,
@@ -811,6 +827,7 @@ fn markdown(report: &Report) -> String {
          | the same between reloads (each stretch on its own level) | {:.2} MiB/h |\n\
          | of which anonymous (heaps) and mapped files | {:.2} MiB/h, {:.2} MiB/h |\n\
          | of the anonymous, ONNX Runtime's CPU arena (in use and kept) and the rest | {:.2} MiB/h, {:.2} MiB/h |\n\
+         | the C allocator's live bytes and the freed bytes it keeps | {:.2} MiB/h, {:.2} MiB/h |\n\
          | resident memory, first and last sample | {:.1} MiB, {:.1} MiB |\n\
          | open descriptors after the warm-up | {}-{} |\n\
          | threads after the warm-up | {}-{} |\n\
@@ -828,6 +845,8 @@ fn markdown(report: &Report) -> String {
         report.file_slope_mib_per_hour,
         report.arena_slope_mib_per_hour,
         report.outside_arena_slope_mib_per_hour,
+        report.allocator_in_use_slope_mib_per_hour,
+        report.allocator_free_slope_mib_per_hour,
         report.rss_first_mib,
         report.rss_last_mib,
         report.fd_range.0,
@@ -866,6 +885,8 @@ mod tests {
                 file_kib: 0,
                 arena_kib: 0,
                 sessions: 0,
+                allocator_in_use_kib: 0,
+                allocator_free_kib: 0,
                 fds: 0,
                 threads: 0,
             })

@@ -1,7 +1,7 @@
 //! Metrics read at scrape time rather than recorded: the inference executor (threads, busy,
 //! queued), the container (CPUs the pools are sized for, CPU quota, memory limit and use, OOM
-//! kills, the process's resident memory) and every ready model version (backend, execution
-//! provider, intra-op threads, load duration).
+//! kills, the process's resident memory, what the C allocator holds) and every ready model
+//! version (backend, execution provider, intra-op threads, load duration).
 
 use std::sync::Arc;
 
@@ -128,6 +128,10 @@ impl Collector for LiveSources {
         let anonymous = crate::process_memory::resident_bytes();
         if anonymous > 0 {
             gauge(&mut encoder, "outpost_process_anonymous_memory_bytes", "Anonymous resident memory of the server process (heap, weights, runtime buffers): what the memory budget counts.", anonymous as i64)?;
+        }
+        if let Some(allocator) = crate::process_memory::allocator_bytes() {
+            gauge(&mut encoder, "outpost_allocator_in_use_bytes", "Bytes the C allocator (glibc malloc) has handed out and not had back: the server's and its runtimes' live heap.", allocator.in_use as i64)?;
+            gauge(&mut encoder, "outpost_allocator_free_bytes", "Freed bytes the C allocator keeps in its heaps for reuse; the part on pages shared with live blocks stays resident.", allocator.free as i64)?;
         }
         let resident = crate::process_memory::total_resident_bytes();
         if resident > 0 {
