@@ -99,7 +99,10 @@ fn serve(
     let (config, runtimes) =
         outpost_server::load_config(args.config.as_deref(), &overrides, runtimes)
             .context("loading configuration")?;
-    outpost_engine::tune_process_memory(config.memory.malloc_mmap_threshold_bytes);
+    outpost_engine::tune_process_memory(outpost_engine::AllocatorTuning {
+        mmap_threshold_bytes: config.memory.malloc_mmap_threshold_bytes,
+        arena_max: config.memory.malloc_arena_max,
+    });
     outpost_settings::logging::init(&config.log);
     // The container's CPU quota, not the host's core count, sizes every thread pool.
     let limits = outpost_engine::ContainerLimits::detect();

@@ -73,6 +73,11 @@ settings_section! {
         /// to the system when freed (fixed, instead of glibc's threshold that grows with use). 0
         /// leaves glibc's default.
         malloc_mmap_threshold_bytes: usize = 128 * 1024;
+        /// glibc malloc: the most heaps (arenas) threads allocate from. Freed memory stays in
+        /// the heap it came from, where only threads on that heap can reuse it, so every extra
+        /// heap adds to what the allocator keeps; fewer heaps make threads wait for each other.
+        /// 0 leaves glibc's default (8 per core).
+        malloc_arena_max: usize = 0;
     }
 }
 
@@ -121,7 +126,10 @@ settings_section! {
             shown "CPUs the container allows";
         /// Under `performance = "auto"`, a model's parallel sessions (made once requests
         /// overlap) are dropped after this many milliseconds without overlapping requests.
-        parallel_sessions_idle_release_ms: u64 = 60_000;
+        /// Each drop and remaking leaves the C allocator's heaps more fragmented (resident
+        /// memory that no trim hands back), so traffic that overlaps now and then should not
+        /// make and drop them every minute.
+        parallel_sessions_idle_release_ms: u64 = 600_000;
         /// Requests one model version may have waiting for an inference thread; beyond that
         /// (plus those running) it answers 503 + Retry-After / RESOURCE_EXHAUSTED at once.
         max_queued_requests_per_model: usize = 8, flag "max-queued-requests-per-model";

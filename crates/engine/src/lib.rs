@@ -66,7 +66,7 @@ pub use inference::{Admitted, Decode, Encode};
 pub use memory::MemoryBudget;
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use model_control::{IndexEntry, LoadTarget, ModelState, ParameterValue, UnloadTarget};
-pub use process_memory::tune as tune_process_memory;
+pub use process_memory::{tune as tune_process_memory, AllocatorTuning};
 pub use repository::ServedModel;
 pub use request_metrics::Route;
 pub use statistics::DurationTotals;

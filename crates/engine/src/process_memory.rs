@@ -49,18 +49,16 @@ pub(crate) struct AllocatorBytes {
 }
 
 /// What the C allocator holds now; `None` where it is not glibc's (another target, or another
-/// allocator preloaded in its place: glibc's heaps then stay empty).
+/// allocator preloaded in its place: glibc then has nothing handed out).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub(crate) fn allocator_bytes() -> Option<AllocatorBytes> {
     // SAFETY: mallinfo2 only reads the allocator's statistics (taking each arena's lock); it
     // has no preconditions.
     let info = unsafe { libc::mallinfo2() };
-    if info.arena == 0 && info.hblkhd == 0 {
-        return None;
-    }
     let bytes = |value: usize| value as u64;
-    Some(AllocatorBytes {
-        in_use: bytes(info.uordblks) + bytes(info.hblkhd),
+    let in_use = bytes(info.uordblks) + bytes(info.hblkhd);
+    (in_use > 0).then(|| AllocatorBytes {
+        in_use,
         free: bytes(info.fordblks),
     })
 }
@@ -94,27 +92,50 @@ impl Drop for ReturnMemoryOnDrop {
     }
 }
 
-/// Sets glibc's mmap threshold to `threshold_bytes` (0 leaves glibc's default). Call before
-/// other threads start. Returns whether the allocator took the setting.
-pub fn tune(threshold_bytes: usize) -> bool {
-    if threshold_bytes == 0 {
-        return false;
+/// How the C allocator is set up at start (`[memory]` settings); 0 leaves glibc's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllocatorTuning {
+    /// Blocks at least this large are mapped on their own and unmapped when freed.
+    pub mmap_threshold_bytes: usize,
+    /// The most heaps (arenas) threads allocate from.
+    pub arena_max: usize,
+}
+
+/// Sets glibc's mmap threshold and arena count. Call before other threads start: a thread
+/// takes its heap on its first allocation. Returns whether the allocator took every setting
+/// asked for.
+pub fn tune(tuning: AllocatorTuning) -> bool {
+    let mut took = true;
+    if tuning.mmap_threshold_bytes > 0 {
+        took &= set_allocator_parameter(MMAP_THRESHOLD, tuning.mmap_threshold_bytes);
     }
-    set_mmap_threshold(threshold_bytes)
+    if tuning.arena_max > 0 {
+        took &= set_allocator_parameter(ARENA_MAX, tuning.arena_max);
+    }
+    took
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn set_mmap_threshold(threshold_bytes: usize) -> bool {
-    let Ok(value) = libc::c_int::try_from(threshold_bytes) else {
+const MMAP_THRESHOLD: libc::c_int = libc::M_MMAP_THRESHOLD;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const ARENA_MAX: libc::c_int = libc::M_ARENA_MAX;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+const MMAP_THRESHOLD: i32 = 0;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+const ARENA_MAX: i32 = 0;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_allocator_parameter(parameter: libc::c_int, value: usize) -> bool {
+    let Ok(value) = libc::c_int::try_from(value) else {
         return false;
     };
-    // SAFETY: mallopt only changes allocator parameters; M_MMAP_THRESHOLD accepts any value up
-    // to HEAP_MAX/2 and reports failure by returning 0.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, value) == 1 }
+    // SAFETY: mallopt only changes allocator parameters and reports a value it does not take
+    // (M_MMAP_THRESHOLD over HEAP_MAX/2) by returning 0.
+    unsafe { libc::mallopt(parameter, value) == 1 }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn set_mmap_threshold(_threshold_bytes: usize) -> bool {
+fn set_allocator_parameter(_parameter: i32, _value: usize) -> bool {
     false
 }
 
@@ -132,17 +153,37 @@ mod tests {
             .map(|i| std::hint::black_box(vec![i as u8; BLOCK]))
             .collect();
         let held = super::allocator_bytes().unwrap();
-        assert!(held.in_use >= before.in_use + TOTAL / 2, "{before:?} then {held:?}");
+        assert!(
+            held.in_use >= before.in_use + TOTAL / 2,
+            "{before:?} then {held:?}"
+        );
         drop(blocks);
         let freed = super::allocator_bytes().unwrap();
-        assert!(freed.in_use + TOTAL / 2 <= held.in_use, "{held:?} then {freed:?}");
+        assert!(
+            freed.in_use + TOTAL / 2 <= held.in_use,
+            "{held:?} then {freed:?}"
+        );
         assert!(freed.free > 0, "{freed:?}");
     }
 
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    fn glibc_takes_a_fixed_threshold() {
-        assert!(super::tune(128 * 1024));
-        assert!(!super::tune(0), "0 leaves the default");
+    fn glibc_takes_a_fixed_threshold_and_an_arena_count() {
+        use super::{tune, AllocatorTuning};
+        let threshold = AllocatorTuning {
+            mmap_threshold_bytes: 128 * 1024,
+            arena_max: 0,
+        };
+        assert!(tune(threshold));
+        assert!(tune(AllocatorTuning {
+            arena_max: 1,
+            ..threshold
+        }));
+        assert!(tune(AllocatorTuning::default()), "0 leaves the defaults");
+        let too_large = AllocatorTuning {
+            mmap_threshold_bytes: usize::MAX,
+            arena_max: 0,
+        };
+        assert!(!tune(too_large), "a threshold glibc refuses is reported");
     }
 }
