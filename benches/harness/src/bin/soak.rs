@@ -161,6 +161,8 @@ struct Report {
     rss_slope_mib_per_hour: f64,
     /// The slope with each stretch between reloads on its own level.
     rss_slope_between_reloads_mib_per_hour: f64,
+    /// The slope with the samples of each count of runtime sessions on their own level.
+    rss_slope_per_session_count_mib_per_hour: f64,
     /// When each reload of the cycled model began and ended, seconds from the start.
     reloads: Vec<(f64, f64)>,
     /// The slope of `RssAnon` alone.
@@ -372,12 +374,28 @@ fn slope_between_reloads_kib_per_s(samples: &[Sample], reloads: &[(f64, f64)]) -
             stretches.entry(stretch).or_default().push(*sample);
         }
     }
+    pooled_slope_kib_per_s(stretches.values())
+}
+
+/// The resident memory's slope with the samples of each count of runtime sessions on a level
+/// of their own: a parallel session made or dropped moves the level by a whole session, which
+/// is no growth; what the memory does at the same sessions over time is.
+fn slope_at_each_session_count_kib_per_s(samples: &[Sample]) -> f64 {
+    let mut groups: BTreeMap<u64, Vec<Sample>> = BTreeMap::new();
+    for sample in samples {
+        groups.entry(sample.sessions).or_default().push(*sample);
+    }
+    pooled_slope_kib_per_s(groups.values())
+}
+
+/// The resident memory's slope within groups of samples, pooled: each group has its own level.
+fn pooled_slope_kib_per_s<'a>(groups: impl Iterator<Item = &'a Vec<Sample>>) -> f64 {
     let (mut covariance, mut variance) = (0.0, 0.0);
-    for stretch in stretches.values().filter(|s| s.len() >= 2) {
-        let n = stretch.len() as f64;
-        let mean_t = stretch.iter().map(|s| s.seconds).sum::<f64>() / n;
-        let mean_r = stretch.iter().map(|s| s.resident_kib as f64).sum::<f64>() / n;
-        for s in stretch {
+    for group in groups.filter(|g| g.len() >= 2) {
+        let n = group.len() as f64;
+        let mean_t = group.iter().map(|s| s.seconds).sum::<f64>() / n;
+        let mean_r = group.iter().map(|s| s.resident_kib as f64).sum::<f64>() / n;
+        for s in group {
             covariance += (s.seconds - mean_t) * (s.resident_kib as f64 - mean_r);
             variance += (s.seconds - mean_t).powi(2);
         }
@@ -743,6 +761,7 @@ fn main() -> anyhow::Result<()> {
     }
     let between_reloads =
         slope_between_reloads_kib_per_s(&after_warmup, &reloads) * 3600.0 / 1024.0;
+    let per_session_count = slope_at_each_session_count_kib_per_s(&after_warmup) * 3600.0 / 1024.0;
     if between_reloads > args.max_rss_slope_between_reloads_mib_per_hour {
         failures.push(format!(
             "resident memory grew {between_reloads:.2} MiB/h between reloads (bound {})",
@@ -786,6 +805,7 @@ fn main() -> anyhow::Result<()> {
         rate_per_s: args.rate,
         rss_slope_mib_per_hour: slope,
         rss_slope_between_reloads_mib_per_hour: between_reloads,
+        rss_slope_per_session_count_mib_per_hour: per_session_count,
         anonymous_slope_mib_per_hour: anonymous_slope,
         arena_slope_mib_per_hour: arena_slope,
         outside_arena_slope_mib_per_hour: outside_arena_slope,
@@ -825,6 +845,7 @@ fn markdown(report: &Report) -> String {
          | figure | value |\n|---|---|\n\
          | resident memory slope after the warm-up | {:.2} MiB/h |\n\
          | the same between reloads (each stretch on its own level) | {:.2} MiB/h |\n\
+         | the same at each count of runtime sessions (each count on its own level) | {:.2} MiB/h |\n\
          | of which anonymous (heaps) and mapped files | {:.2} MiB/h, {:.2} MiB/h |\n\
          | of the anonymous, ONNX Runtime's CPU arena (in use and kept) and the rest | {:.2} MiB/h, {:.2} MiB/h |\n\
          | the C allocator's live bytes and the freed bytes it keeps | {:.2} MiB/h, {:.2} MiB/h |\n\
@@ -841,6 +862,7 @@ fn markdown(report: &Report) -> String {
         report.warmup_minutes,
         report.rss_slope_mib_per_hour,
         report.rss_slope_between_reloads_mib_per_hour,
+        report.rss_slope_per_session_count_mib_per_hour,
         report.anonymous_slope_mib_per_hour,
         report.file_slope_mib_per_hour,
         report.arena_slope_mib_per_hour,
@@ -876,15 +898,19 @@ mod tests {
     use super::*;
 
     fn samples(levels: &[(f64, u64)]) -> Vec<Sample> {
+        with_sessions(&levels.iter().map(|&(t, r)| (t, r, 0)).collect::<Vec<_>>())
+    }
+
+    fn with_sessions(levels: &[(f64, u64, u64)]) -> Vec<Sample> {
         levels
             .iter()
-            .map(|&(seconds, resident_kib)| Sample {
+            .map(|&(seconds, resident_kib, sessions)| Sample {
                 seconds,
                 resident_kib,
                 anonymous_kib: resident_kib,
                 file_kib: 0,
                 arena_kib: 0,
-                sessions: 0,
+                sessions,
                 allocator_in_use_kib: 0,
                 allocator_free_kib: 0,
                 fds: 0,
@@ -901,6 +927,29 @@ mod tests {
              outpost_model_sessions_other 9\n";
         assert_eq!(labelled_sum(metrics, "outpost_model_sessions"), 4.0);
         assert_eq!(labelled_sum("", "outpost_model_sessions"), 0.0);
+    }
+
+    #[test]
+    fn sessions_made_and_dropped_are_no_slope_but_growth_at_the_same_count_is() {
+        let mut stepped = Vec::new();
+        let mut growing = Vec::new();
+        for i in 0..60 {
+            let t = f64::from(i) * 5.0;
+            // Two more sessions (12 MiB) from the first minute on, gone again for a minute.
+            let sessions = if (60.0..300.0).contains(&t) && !(120.0..180.0).contains(&t) {
+                9
+            } else {
+                7
+            };
+            let level = 100_000 + (sessions - 7) * 6_144;
+            stepped.push((t, level, sessions));
+            growing.push((t, level + (t * 2.0) as u64, sessions));
+        }
+        let flat = slope_at_each_session_count_kib_per_s(&with_sessions(&stepped));
+        assert!(flat.abs() < 1e-9, "{flat}");
+        assert!(slope_kib_per_s(&with_sessions(&stepped), |s| s.resident_kib).abs() > 10.0);
+        let leak = slope_at_each_session_count_kib_per_s(&with_sessions(&growing));
+        assert!((leak - 2.0).abs() < 1e-6, "{leak}");
     }
 
     #[test]
