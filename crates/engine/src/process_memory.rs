@@ -107,27 +107,29 @@ pub struct AllocatorTuning {
 pub fn tune(tuning: AllocatorTuning) -> bool {
     let mut took = true;
     if tuning.mmap_threshold_bytes > 0 {
-        took &= set_allocator_parameter(MMAP_THRESHOLD, tuning.mmap_threshold_bytes);
+        took &= set_allocator_parameter(Parameter::MmapThreshold, tuning.mmap_threshold_bytes);
     }
     if tuning.arena_max > 0 {
-        took &= set_allocator_parameter(ARENA_MAX, tuning.arena_max);
+        took &= set_allocator_parameter(Parameter::ArenaMax, tuning.arena_max);
     }
     took
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = libc::M_MMAP_THRESHOLD;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const ARENA_MAX: libc::c_int = libc::M_ARENA_MAX;
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-const MMAP_THRESHOLD: i32 = 0;
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-const ARENA_MAX: i32 = 0;
+/// The glibc malloc parameters [`tune`] sets.
+#[derive(Debug, Clone, Copy)]
+enum Parameter {
+    MmapThreshold,
+    ArenaMax,
+}
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn set_allocator_parameter(parameter: libc::c_int, value: usize) -> bool {
+fn set_allocator_parameter(parameter: Parameter, value: usize) -> bool {
     let Ok(value) = libc::c_int::try_from(value) else {
         return false;
+    };
+    let parameter = match parameter {
+        Parameter::MmapThreshold => libc::M_MMAP_THRESHOLD,
+        Parameter::ArenaMax => libc::M_ARENA_MAX,
     };
     // SAFETY: mallopt only changes allocator parameters and reports a value it does not take
     // (M_MMAP_THRESHOLD over HEAP_MAX/2) by returning 0.
@@ -135,7 +137,7 @@ fn set_allocator_parameter(parameter: libc::c_int, value: usize) -> bool {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn set_allocator_parameter(_parameter: i32, _value: usize) -> bool {
+fn set_allocator_parameter(_parameter: Parameter, _value: usize) -> bool {
     false
 }
 
